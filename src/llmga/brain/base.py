@@ -1,0 +1,80 @@
+"""The interface every brain (the assistant's language model) implements.
+
+A brain takes chat messages (and images for multimodal brains) and returns the
+assistant's raw text. It never parses generation tags: that is
+``llmga.protocol``'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from PIL import Image
+
+from ..conversation import Message
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How the brain samples its reply.
+
+    ``temperature`` 0 means greedy decoding. ``seed`` makes sampling repeatable
+    (None leaves it to the backend).
+    """
+
+    temperature: float = 0.2
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    seed: int | None = 0
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+
+
+@runtime_checkable
+class Brain(Protocol):
+    """A chat model that writes the assistant's turn.
+
+    ``messages`` is the whole conversation, system prompt first. ``images`` are
+    the images the messages refer to, in order (one per image placeholder).
+    ``prefill`` is text the assistant's turn is forced to start with; it is
+    part of the returned text.
+    """
+
+    #: whether the brain accepts images
+    multimodal: bool
+    #: extra end-of-turn markers this model may emit, for the protocol parser
+    end_markers: tuple[str, ...]
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        images: Sequence[Image.Image] = (),
+        settings: SamplingSettings = SamplingSettings(),
+        prefill: str = "",
+    ) -> Iterator[str]:
+        """Yield the reply text in pieces as it is produced."""
+        ...
+
+    def describe(self) -> str:
+        """A one-line human description of the model (for logs and the CLI)."""
+        ...
+
+
+def complete(
+    brain: Brain,
+    messages: Sequence[Message],
+    images: Sequence[Image.Image] = (),
+    settings: SamplingSettings = SamplingSettings(),
+    prefill: str = "",
+) -> str:
+    """Run ``brain`` to the end of its reply and return the whole text."""
+    return "".join(brain.stream(messages, images, settings, prefill))

@@ -1,0 +1,189 @@
+"""Brains that run a transformers model in this process.
+
+:class:`TransformersBrain` covers both kinds: a text-only causal LM (from a
+directory or a GGUF file) and a LLaVA-format multimodal model (vision encoder +
+projector + LLM, from a directory). The chat format always comes from the
+model's own ``chat_template``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ..conversation import Message
+from ..errors import BrainError
+from ..models import check_transformers_dir
+from ..protocol import END_MARKERS
+from .base import SamplingSettings
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TransformersBrain:
+    """A local transformers chat model, text-only or multimodal.
+
+    ``template`` is what applies the chat template: the processor for a
+    multimodal model, else the tokenizer.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, processor: Any = None, name: str = "") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.processor = processor
+        self.multimodal = processor is not None
+        self.name = name or type(model).__name__
+        self.end_markers = tuple(dict.fromkeys(t for t in (tokenizer.eos_token, *END_MARKERS) if t))
+        template_owner = processor if processor is not None else tokenizer
+        if not getattr(template_owner, "chat_template", None):
+            raise BrainError(
+                f"{self.name} has no chat_template, so llmga cannot format a conversation for it; "
+                "add one to its tokenizer_config.json (or chat_template.jinja) or load it with chat_template=..."
+            )
+
+    @classmethod
+    def load_causal(
+        cls, path: str | Path, gguf_file: str | None = None, device: torch.device | None = None
+    ) -> TransformersBrain:
+        """Load a text-only causal LM from a directory, or from ``gguf_file`` inside it."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path) if gguf_file else check_transformers_dir(path)
+        kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=_dtype(device), **kwargs)
+        return cls(model.to(device or default_device()), tokenizer, name=str(Path(path) / (gguf_file or "")))
+
+    @classmethod
+    def load_multimodal(cls, path: str | Path, device: torch.device | None = None) -> TransformersBrain:
+        """Load a LLaVA-format (image + text in, text out) model from a directory."""
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        path = check_transformers_dir(path)
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=_dtype(device))
+        return cls(model.to(device or default_device()), processor.tokenizer, processor, name=str(path))
+
+    def describe(self) -> str:
+        kind = "multimodal" if self.multimodal else "text-only"
+        return f"{self.name} ({kind}, transformers, {self.model.device})"
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        images: Sequence[Image.Image] = (),
+        settings: SamplingSettings = SamplingSettings(),
+        prefill: str = "",
+    ) -> Iterator[str]:
+        """Generate the assistant's turn, yielding text as it is decoded."""
+        from transformers import TextIteratorStreamer
+
+        inputs = self._inputs(messages, images, prefill)
+        max_new = self._room(inputs["input_ids"].shape[1], settings.max_new_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=False)
+        kwargs = dict(
+            **inputs,
+            max_new_tokens=max_new,
+            streamer=streamer,
+            do_sample=settings.temperature > 0,
+            repetition_penalty=settings.repetition_penalty,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+        )
+        if settings.temperature > 0:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                if settings.seed is not None:
+                    torch.manual_seed(settings.seed)
+                with torch.inference_mode():
+                    self.model.generate(**kwargs)
+            except BaseException as exc:  # handed to the caller's thread below
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        if prefill:
+            yield prefill
+        yield from streamer
+        worker.join()
+        if failure:
+            raise BrainError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
+
+    def _inputs(self, messages: Sequence[Message], images: Sequence[Image.Image], prefill: str) -> dict:
+        if images and not self.multimodal:
+            raise BrainError(f"{self.name} is a text-only model and cannot read images")
+        owner = self.processor if self.multimodal else self.tokenizer
+        try:
+            text = owner.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        except Exception as exc:  # jinja errors, role-order rules of a template
+            raise BrainError(f"the chat template of {self.name} rejected the conversation: {exc}") from exc
+        text += prefill
+        if self.multimodal:
+            inputs = self.processor(text=text, images=list(images) or None, return_tensors="pt")
+        else:
+            inputs = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
+        return {k: v.to(self.model.device) for k, v in inputs.items()}
+
+    def _room(self, prompt_tokens: int, wanted: int) -> int:
+        """New tokens that fit the context; a conversation that does not fit is an error."""
+        config = getattr(self.model.config, "text_config", self.model.config)
+        context = getattr(config, "max_position_embeddings", None)
+        if context is None:
+            return wanted
+        if prompt_tokens >= context - 1:
+            raise BrainError(
+                f"the conversation is {prompt_tokens} tokens long, beyond the {context}-token context of "
+                f"{self.name}; start a new conversation or send a shorter message"
+            )
+        return min(wanted, context - prompt_tokens)
+
+
+def _dtype(device: torch.device | None) -> torch.dtype:
+    device = device or default_device()
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
+    """Convert a GGUF model once into a transformers directory (safetensors) and return it.
+
+    Loading the dequantized copy takes under a second instead of the GGUF's
+    ~15 s. The copy lives in ``cache_dir`` under a name derived from the GGUF
+    file, and is written atomically (a half-written copy is never used).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    stat = gguf_path.stat()
+    key = hashlib.sha256(f"{gguf_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    target = cache_dir / f"{gguf_path.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    tmp = cache_dir / f".{target.name}.partial-{threading.get_ident()}"
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    # transformers refuses to save a model it loaded from GGUF; the weights are plain float32 now.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished the same copy first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
