@@ -1,0 +1,25 @@
+"""Public test helpers: tiny random-weight model stacks in the real on-disk formats.
+
+Build a directory, then load it with the ordinary ``from_pretrained`` code::
+
+    from llmga.testing import build_tiny_sd
+    path = build_tiny_sd(tmp_path / "sd", variant="sd15")
+"""
+
+from .tiny import (
+    CHAT_TEMPLATE,
+    SD_VARIANTS,
+    build_tiny_causal_lm,
+    build_tiny_clip_tokenizer,
+    build_tiny_llava,
+    build_tiny_sd,
+)
+
+__all__ = [
+    "CHAT_TEMPLATE",
+    "SD_VARIANTS",
+    "build_tiny_causal_lm",
+    "build_tiny_clip_tokenizer",
+    "build_tiny_llava",
+    "build_tiny_sd",
+]

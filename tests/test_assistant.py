@@ -1,0 +1,160 @@
+"""The assistant loop: conversation → brain → protocol → painter."""
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+from PIL import Image
+
+from llmga.assistant import Assistant
+from llmga.brain import SamplingSettings, load_brain
+from llmga.errors import BrainError
+from llmga.painter.images import read_metadata
+from llmga.painter.text_to_image import PaintSettings, TextToImagePainter
+from llmga.protocol import OPEN_TAG
+from llmga.testing import build_tiny_causal_lm, build_tiny_sd
+
+FAST = PaintSettings(steps=2, width=64, height=64, seed=1)
+
+
+class ScriptedBrain:
+    """A stand-in brain that replies with fixed text, in small chunks, and records what it was sent."""
+
+    multimodal = True
+    end_markers = ("<|im_end|>",)
+
+    def __init__(self, *replies: str, fail: bool = False) -> None:
+        self.replies = list(replies)
+        self.fail = fail
+        self.calls: list[tuple[list, list, str]] = []
+
+    def describe(self) -> str:
+        return "scripted"
+
+    def stream(self, messages, images=(), settings=SamplingSettings(), prefill="") -> Iterator[str]:
+        self.calls.append((messages, list(images), prefill))
+        if self.fail:
+            raise BrainError("server went away")
+        text = prefill + self.replies.pop(0)
+        for i in range(0, len(text), 3):
+            yield text[i : i + 3]
+
+
+@pytest.fixture(scope="module")
+def painter(tmp_path_factory):
+    return TextToImagePainter.load(build_tiny_sd(tmp_path_factory.mktemp("sd")), device="cpu", max_prompt_tokens=150)
+
+
+def test_a_turn_streams_text_shows_prompts_and_paints(painter, tmp_path):
+    brain = ScriptedBrain("Here is your fox! <gen_img>a red fox in deep snow, morning light</gen_img><|im_end|>")
+    assistant = Assistant(brain, painter, paint=FAST, out_dir=tmp_path)
+    shown, prompts = [], []
+    result = assistant.chat("draw a fox", on_text=shown.append, on_prompt=prompts.append)
+    assert "".join(shown).strip() == "Here is your fox!"
+    assert "<" not in "".join(shown)
+    assert prompts == result.reply.prompts == ["a red fox in deep snow, morning light"]
+    assert len(result.paintings) == 1 and result.paintings[0].images[0].size == (64, 64)
+    assert len(result.saved) == 1 and read_metadata(result.saved[0])["prompt"] == prompts[0]
+    # history: the raw reply (tags kept) and the painted image belong to the assistant's turn
+    last = assistant.conversation.turns[-1]
+    assert last.role == "assistant" and OPEN_TAG in last.text and last.images == result.paintings[0].images
+
+
+def test_follow_up_sees_the_last_image(painter):
+    brain = ScriptedBrain("<gen_img>a red fox</gen_img>", "<gen_img>a red fox at night</gen_img>")
+    assistant = Assistant(brain, painter, paint=FAST)
+    first = assistant.chat("draw a fox")
+    assistant.chat("make it night")
+    messages, images, _ = brain.calls[1]
+    assert images == [first.paintings[0].images[0]]
+    assert messages[-1]["content"][-1]["text"] == "make it night"
+    assert assistant.conversation.last_prompt == "a red fox at night"
+
+
+def test_a_story_paints_every_prompt_in_order(painter):
+    brain = ScriptedBrain("One <gen_img>a boy finds a map</gen_img> two <gen_img>the boy sails away</gen_img>")
+    result = Assistant(brain, painter, paint=FAST).chat("tell a story in two pictures")
+    assert [p.prompt for p in result.paintings] == ["a boy finds a map", "the boy sails away"]
+
+
+def test_one_bad_prompt_does_not_lose_the_others(painter):
+    long = "fox " * 400
+    brain = ScriptedBrain(f"<gen_img>{long}</gen_img> and <gen_img>a small cat</gen_img> <gen_img> </gen_img>")
+    result = Assistant(brain, painter, paint=FAST).chat("two images")
+    assert [p.prompt for p in result.paintings] == ["a small cat"]
+    assert len(result.errors) == 1 and "prompt 1" in result.errors[0] and "limit is 150" in result.errors[0]
+    assert result.notices == ["1 empty generation prompt(s) skipped"]
+
+
+def test_brain_failure_takes_the_user_turn_back():
+    assistant = Assistant(ScriptedBrain(fail=True))
+    with pytest.raises(BrainError):
+        assistant.chat("draw a fox")
+    assert assistant.conversation.turns == []
+
+
+def test_without_a_painter_the_prompt_is_shown_and_nothing_pretends(tmp_path):
+    result = Assistant(ScriptedBrain("<gen_img>a fox</gen_img>"), out_dir=tmp_path).chat("draw a fox")
+    assert result.reply.prompts == ["a fox"] and result.paintings == [] and result.saved == []
+    assert any("no painter" in n for n in result.notices)
+    assert not list(tmp_path.iterdir())
+
+
+def test_generate_refines_inside_a_tag(painter):
+    brain = ScriptedBrain("a siamese cat asleep on a sunny windowsill</gen_img>")
+    result = Assistant(brain, painter, paint=FAST).generate("a siamese cat")
+    assert brain.calls[0][2] == OPEN_TAG  # the reply was started inside a generation tag
+    assert result.reply.prompts == ["a siamese cat asleep on a sunny windowsill"]
+    assert len(result.paintings) == 1
+
+
+def test_generate_without_refine_paints_the_text_as_is(painter):
+    brain = ScriptedBrain()
+    result = Assistant(brain, painter, paint=FAST).generate("  a blue   square ", refine=False)
+    assert brain.calls == [] and [p.prompt for p in result.paintings] == ["a blue square"]
+
+
+def test_generate_falls_back_to_the_users_text_and_says_so(painter):
+    brain = ScriptedBrain("</gen_img>I cannot draw.")
+    result = Assistant(brain, painter, paint=FAST).generate("a blue square")
+    assert result.reply.prompts == ["a blue square"]
+    assert "wrote no generation prompt" in result.notices[0]
+
+
+def train_to_answer(path, request, answer, steps=40):
+    """Fine-tune a tiny chat model on one exchange (loss on the assistant's tokens only)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmga.conversation import Conversation
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    conv = Conversation()
+    conv.add_user(request)
+    messages, _ = conv.to_messages(False)
+    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tok(prompt, add_special_tokens=False).input_ids
+    answer_ids = tok(answer + tok.eos_token, add_special_tokens=False).input_ids
+    ids = torch.tensor([prompt_ids + answer_ids])
+    labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    torch.manual_seed(0)
+    for _ in range(steps):
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(path)
+
+
+def test_end_to_end_with_a_trained_tiny_brain_from_disk(painter, tmp_path):
+    """A real model writes the tags: a tiny LM taught one exchange, loaded from disk like any checkpoint."""
+    path = build_tiny_causal_lm(tmp_path / "lm")
+    train_to_answer(path, "draw a red fox", "Sure! <gen_img>a red fox in the snow</gen_img>")
+    brain = load_brain(str(path))
+    result = Assistant(brain, painter, sampling=SamplingSettings(temperature=0, max_new_tokens=30), paint=FAST).chat(
+        "draw a red fox"
+    )
+    assert result.reply.text == "Sure!"
+    assert result.reply.prompts == ["a red fox in the snow"]
+    assert isinstance(result.paintings[0].images[0], Image.Image)
