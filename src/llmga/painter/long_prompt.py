@@ -6,7 +6,7 @@ into 75-token windows, each wrapped in begin/end tokens and padded, all windows
 (of the prompt and the negative prompt together) are encoded in one batched
 text-encoder call, and the windows' hidden states are concatenated along the
 sequence axis. The negative prompt is padded with empty windows to the same
-length. For SDXL both encoders run on the same windows, their features are
+length; identical windows are encoded once. For SDXL both encoders run on the same windows, their features are
 concatenated, and the pooled embedding comes from the first window, as the
 pipeline itself does for short prompts.
 
@@ -158,21 +158,25 @@ class LongPromptEncoder:
     def _run(
         self, encoder: torch.nn.Module, tokenizer: Any, ids: list[list[int]]
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Encode windows in one call (or one by one); return hidden states and pooled output."""
+        """Encode windows in one call (or one by one); return hidden states and pooled output.
+
+        Identical windows (the empty windows that pad a negative prompt) are encoded once.
+        """
         device = encoder.device
-        ids_t = torch.tensor(ids, device=device)
+        unique, inverse = torch.unique(torch.tensor(ids, device=device), dim=0, return_inverse=True)
         mask = None
         if getattr(encoder.config, "use_attention_mask", False):
-            mask = (torch.arange(ids_t.shape[1], device=device)[None] <= _eos_positions(ids_t, tokenizer)[:, None])
-            mask = mask.long()
-        batches = [slice(None)] if self.batched else [slice(i, i + 1) for i in range(len(ids))]
+            positions = torch.arange(unique.shape[1], device=device)[None]
+            mask = (positions <= _eos_positions(unique, tokenizer)[:, None]).long()
+        batches = [slice(None)] if self.batched else [slice(i, i + 1) for i in range(len(unique))]
         hidden, pooled = [], []
         for b in batches:
-            out = encoder(ids_t[b], attention_mask=None if mask is None else mask[b], output_hidden_states=self.penultimate)
+            out = encoder(unique[b], attention_mask=None if mask is None else mask[b],
+                          output_hidden_states=self.penultimate)
             hidden.append(out.hidden_states[-2] if self.penultimate else out[0])
             if out[0].ndim == 2:  # CLIPTextModelWithProjection: text_embeds first
                 pooled.append(out[0])
-        return torch.cat(hidden), (torch.cat(pooled) if pooled else None)
+        return torch.cat(hidden)[inverse], (torch.cat(pooled)[inverse] if pooled else None)
 
 
 def _eos_positions(ids: torch.Tensor, tokenizer: Any) -> torch.Tensor:
