@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -55,23 +56,31 @@ def _assistant(
     max_prompt_tokens: int | None,
     need_brain: bool = True,
 ):
-    """Build an Assistant from a profile with command-line overrides."""
-    from .assistant import Assistant
-    from .brain import load_brain
+    """Build an Assistant from a profile with command-line overrides.
+
+    Both models are checked before either loads, so a missing one fails at once.
+    """
+    from .brain import load_brain, resolve_brain
     from .config import load_profile
-    from .painter.text_to_image import TextToImagePainter
+    from .models import check_diffusers_dir
 
     prof = load_profile(profile, config)
     sampling_settings = dataclasses.replace(prof.sampling, **{k: v for k, v in sampling.items() if v is not None})
     paint_settings = dataclasses.replace(prof.paint, **{k: v for k, v in paint.items() if v is not None})
     painter_spec = painter if painter is not None else prof.painter
+    painter_spec = None if painter_spec in (None, "", "none") else painter_spec
+    painter_dir = check_diffusers_dir(painter_spec) if painter_spec else None
+    brain_spec = resolve_brain(brain or prof.brain) if need_brain else None
+
+    from .assistant import Assistant
+    from .painter.text_to_image import TextToImagePainter
+
     painter_obj = None
-    if painter_spec and painter_spec != "none":
-        painter_obj = TextToImagePainter.load(
-            painter_spec, max_prompt_tokens=max_prompt_tokens or prof.max_prompt_tokens
-        )
-    brain_spec = brain or prof.brain
-    brain_obj = load_brain(brain_spec, model=brain_model or prof.brain_model, api_key=prof.api_key) if need_brain else None
+    if painter_dir is not None:
+        painter_obj = TextToImagePainter.load(painter_dir, max_prompt_tokens=max_prompt_tokens or prof.max_prompt_tokens)
+    brain_obj = None
+    if brain_spec is not None:
+        brain_obj = load_brain(brain_spec, model=brain_model or prof.brain_model, api_key=prof.api_key)
     return Assistant(
         brain_obj,
         painter_obj,
@@ -217,6 +226,10 @@ def chat(
 
 def main() -> None:
     """Entry point: run the app, printing llmga errors as one clear line."""
+    # Library chatter (loading bars, fallback notices) is not for the user of a CLI.
+    for name, value in (("TRANSFORMERS_VERBOSITY", "error"), ("DIFFUSERS_VERBOSITY", "error"),
+                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TOKENIZERS_PARALLELISM", "false")):
+        os.environ.setdefault(name, value)
     try:
         app()
     except LLMGAError as exc:

@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .brain.base import SamplingSettings
 from .errors import LLMGAError
-from .painter.long_prompt import DEFAULT_MAX_TOKENS
-from .painter.text_to_image import PaintSettings
+from .settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, SamplingSettings
 
 
 @dataclass
@@ -43,7 +41,7 @@ class Profile:
     brain_model: str | None = None
     api_key_env: str | None = None
     painter: str | None = None
-    max_prompt_tokens: int = DEFAULT_MAX_TOKENS
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     out_dir: str = "outputs"
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     paint: PaintSettings = field(default_factory=PaintSettings)

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
 from ..models import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
 from .base import Brain, SamplingSettings, complete
 
-__all__ = ["Brain", "SamplingSettings", "complete", "load_brain", "cache_dir"]
+__all__ = ["Brain", "BrainSpec", "SamplingSettings", "complete", "load_brain", "resolve_brain", "cache_dir"]
 
 
 def cache_dir() -> Path:
@@ -25,26 +26,49 @@ def cache_dir() -> Path:
     return Path(os.environ.get("LLMGA_CACHE", Path.home() / ".cache" / "llmga")).expanduser()
 
 
-def load_brain(spec: str, model: str | None = None, api_key: str | None = None) -> Brain:
-    """Load the brain named by ``spec`` (see the module docstring).
+@dataclass(frozen=True)
+class BrainSpec:
+    """A checked brain spec: ``kind`` is "server", "gguf", "multimodal" or "causal"."""
 
-    ``model`` and ``api_key`` apply to OpenAI-compatible servers only.
+    kind: str
+    location: str
+
+
+def resolve_brain(spec: str) -> BrainSpec:
+    """Check ``spec`` (see the module docstring) without loading anything heavy.
+
+    Raises :class:`~llmga.errors.ModelNotFoundError` at once for a missing or
+    incomplete model.
     """
     if spec.startswith(("http://", "https://")):
-        from .openai_brain import OpenAIBrain
-
-        return OpenAIBrain(spec, model=model, api_key=api_key)
-
-    from .transformers_brain import TransformersBrain, materialize_gguf
-
+        return BrainSpec("server", spec)
     if spec == "smollm2":
-        return TransformersBrain.load_causal(materialize_gguf(smollm2_gguf(), cache_dir()))
+        return BrainSpec("gguf", str(smollm2_gguf()))
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file {path} does not exist. {LM_HOWTO}")
-        return TransformersBrain.load_causal(materialize_gguf(path, cache_dir()))
+        return BrainSpec("gguf", str(path))
     config = read_config(check_transformers_dir(path))
-    if config.get("model_type") == "llava" or "vision_config" in config:
-        return TransformersBrain.load_multimodal(path)
-    return TransformersBrain.load_causal(path)
+    multimodal = config.get("model_type") == "llava" or "vision_config" in config
+    return BrainSpec("multimodal" if multimodal else "causal", str(path))
+
+
+def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | None = None) -> Brain:
+    """Load the brain named by ``spec`` (see the module docstring).
+
+    ``model`` and ``api_key`` apply to OpenAI-compatible servers only.
+    """
+    resolved = spec if isinstance(spec, BrainSpec) else resolve_brain(spec)
+    if resolved.kind == "server":
+        from .openai_brain import OpenAIBrain
+
+        return OpenAIBrain(resolved.location, model=model, api_key=api_key)
+
+    from .transformers_brain import TransformersBrain, materialize_gguf
+
+    if resolved.kind == "gguf":
+        return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()))
+    if resolved.kind == "multimodal":
+        return TransformersBrain.load_multimodal(resolved.location)
+    return TransformersBrain.load_causal(resolved.location)

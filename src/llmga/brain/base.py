@@ -8,35 +8,12 @@ assistant's raw text. It never parses generation tags: that is
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
 from ..conversation import Message
-
-
-@dataclass(frozen=True)
-class SamplingSettings:
-    """How the brain samples its reply.
-
-    ``temperature`` 0 means greedy decoding. ``seed`` makes sampling repeatable
-    (None leaves it to the backend).
-    """
-
-    temperature: float = 0.2
-    top_p: float = 0.95
-    max_new_tokens: int = 512
-    seed: int | None = 0
-    repetition_penalty: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+from ..settings import SamplingSettings
 
 
 @runtime_checkable

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from ..errors import PromptTooLongError
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS
 
 WINDOW = 75
-DEFAULT_MAX_TOKENS = 600
 
 
 @dataclass
@@ -64,7 +64,7 @@ class LongPromptEncoder:
         text_encoders: Sequence[torch.nn.Module],
         penultimate: bool = False,
         zero_empty_negative: bool = False,
-        max_tokens: int = DEFAULT_MAX_TOKENS,
+        max_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
         batched: bool = True,
     ) -> None:
         if len(tokenizers) != len(text_encoders) or not tokenizers:

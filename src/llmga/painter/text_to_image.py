@@ -9,46 +9,19 @@ reach the UNet whole.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
-from ..errors import InvalidInputError
 from ..models import check_diffusers_dir
-from .long_prompt import DEFAULT_MAX_TOKENS, LongPromptEncoder
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
+from .long_prompt import LongPromptEncoder
 
 #: called after each denoising step with (step, total_steps)
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class PaintSettings:
-    """Settings for one painting call. ``width``/``height`` None use the model's default size."""
-
-    seed: int = 0
-    steps: int = 30
-    guidance: float = 7.5
-    width: int | None = None
-    height: int | None = None
-    negative_prompt: str | None = None
-    num_images: int = 1
-
-    def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise InvalidInputError(f"steps must be >= 1, got {self.steps}")
-        if self.num_images < 1:
-            raise InvalidInputError(f"num_images must be >= 1, got {self.num_images}")
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is not None and (value < 8 or value % 8):
-                raise InvalidInputError(f"{name} must be a positive multiple of 8, got {value}")
-
-    def as_metadata(self) -> dict[str, Any]:
-        """The settings as plain values, for image metadata."""
-        return asdict(self)
 
 
 @dataclass
@@ -75,7 +48,7 @@ class Painting:
 class TextToImagePainter:
     """Paints a prompt of any length with a diffusers text-to-image pipeline."""
 
-    def __init__(self, pipeline: Any, name: str = "", max_prompt_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+    def __init__(self, pipeline: Any, name: str = "", max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS) -> None:
         self.pipeline = pipeline
         self.name = name or type(pipeline).__name__
         self.encoder = LongPromptEncoder.from_pipeline(pipeline, max_tokens=max_prompt_tokens)

@@ -1,0 +1,5 @@
+"""``python -m llmga`` runs the ``llmga`` command."""
+
+from .cli import main
+
+main()
