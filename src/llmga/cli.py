@@ -222,6 +222,8 @@ def chat(
                 _report(result)
         except LLMGAError as exc:
             typer.echo(f"error: {exc}", err=True)
+        except KeyboardInterrupt:
+            typer.echo("\n(interrupted)", err=True)
 
 
 def main() -> None:

@@ -101,33 +101,22 @@ class LongPromptEncoder:
 
     def count_tokens(self, prompt: str) -> int:
         """Number of text tokens in ``prompt`` (the most any of the tokenizers needs)."""
-        return max(len(self.token_ids(prompt, t)) for t in self.tokenizers)
-
-    def check(self, prompt: str) -> int:
-        """Return the token count, or raise :class:`PromptTooLongError` past the limit."""
-        n = self.count_tokens(prompt)
-        if n > self.max_tokens:
-            raise PromptTooLongError(
-                f"the generation prompt is {n} tokens long; the limit is {self.max_tokens} "
-                f"({-(-self.max_tokens // WINDOW)} windows of {WINDOW}). Shorten the prompt or raise "
-                "the limit (--max-prompt-tokens)."
-            )
-        return n
+        return max(len(ids) for ids in self._tokenize(prompt))
 
     def encode(self, prompt: str, negative_prompt: str | None = None) -> PromptEmbeddings:
         """Encode ``prompt`` and ``negative_prompt`` (None: empty, or zeros where the model wants that)."""
-        n_tokens = self.check(prompt)
-        if negative_prompt:
-            self.check(negative_prompt)
+        prompt_ids = self._tokenize(prompt, "generation prompt")
+        negative_ids = self._tokenize(negative_prompt or "", "negative prompt")
         zero_negative = negative_prompt is None and self.zero_empty_negative
         windows = [
-            (self._windows(prompt, tok), self._windows(negative_prompt or "", tok)) for tok in self.tokenizers
+            (self._windows(p, tok), self._windows(q, tok))
+            for tok, p, q in zip(self.tokenizers, prompt_ids, negative_ids)
         ]
         n = max(max(len(p), len(q)) for p, q in windows)
 
         features, pooled = [], None
         for tok, encoder, (pos, neg) in zip(self.tokenizers, self.text_encoders, windows):
-            empty = self._windows("", tok)[0]
+            empty = self._windows([], tok)[0]
             ids = pos + [empty] * (n - len(pos)) + neg + [empty] * (n - len(neg))
             hidden, pooled_out = self._run(encoder, tok, ids)
             features.append(hidden)
@@ -142,11 +131,23 @@ class LongPromptEncoder:
         if zero_negative:
             negative_embeds = torch.zeros_like(negative_embeds)
             pooled_neg = None if pooled_neg is None else torch.zeros_like(pooled_neg)
+        n_tokens = max(len(ids) for ids in prompt_ids)
         return PromptEmbeddings(prompt_embeds, negative_embeds, pooled_pos, pooled_neg, windows=n, tokens=n_tokens)
 
-    def _windows(self, prompt: str, tokenizer: Any) -> list[list[int]]:
-        """Split into windows of WINDOW tokens, each ``[bos] + tokens + [eos] + padding``."""
-        ids = self.token_ids(prompt, tokenizer)
+    def _tokenize(self, text: str, what: str = "") -> list[list[int]]:
+        """Token ids (no begin/end tokens) per tokenizer; with ``what``, refuse text past the limit."""
+        ids = [self.token_ids(text, tok) for tok in self.tokenizers]
+        n = max(len(i) for i in ids)
+        if what and n > self.max_tokens:
+            raise PromptTooLongError(
+                f"the {what} is {n} tokens long; the limit is {self.max_tokens} "
+                f"({-(-self.max_tokens // WINDOW)} windows of {WINDOW}). Shorten it or raise "
+                "the limit (--max-prompt-tokens)."
+            )
+        return ids
+
+    def _windows(self, ids: list[int], tokenizer: Any) -> list[list[int]]:
+        """Split token ids into windows of WINDOW tokens, each ``[bos] + tokens + [eos] + padding``."""
         length = WINDOW + 2
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         chunks = [ids[i : i + WINDOW] for i in range(0, len(ids), WINDOW)] or [[]]
