@@ -22,7 +22,7 @@ def long_prompt(n_words: int) -> str:
     return " ".join(WORDS[i % len(WORDS)] for i in range(n_words))
 
 
-@pytest.fixture(scope="module", params=["sd15", "sdxl"])
+@pytest.fixture(scope="module", params=["sd15", "sd2", "sdxl"])
 def painter(request, tmp_path_factory):
     path = build_tiny_sd(tmp_path_factory.mktemp(request.param), variant=request.param)
     return TextToImagePainter.load(path, device="cpu")

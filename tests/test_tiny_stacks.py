@@ -114,7 +114,7 @@ def _run_sd(pipe, inpaint: bool) -> Image.Image:
 
 # EulerDiscreteScheduler calls np.array(tensor, copy=False) on torch 2.13: a numpy DeprecationWarning.
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-@pytest.mark.parametrize("variant", ["sd15", "sd15-inpaint", "sdxl"])
+@pytest.mark.parametrize("variant", ["sd15", "sd15-inpaint", "sd2", "sdxl"])
 def test_sd_round_trips_and_runs(variant, sd15, tmp_path, offline):
     from diffusers import AutoPipelineForInpainting, AutoPipelineForText2Image
 
@@ -129,9 +129,15 @@ def test_sd_round_trips_and_runs(variant, sd15, tmp_path, offline):
     expected = {
         "sd15": "StableDiffusionPipeline",
         "sd15-inpaint": "StableDiffusionInpaintPipeline",
+        "sd2": "StableDiffusionPipeline",
         "sdxl": "StableDiffusionXLPipeline",
     }[variant]
     assert type(pipe).__name__ == expected
+    if variant in ("sd2", "sdxl"):  # SD 2.x and SDXL's second tokenizer pad with "!"
+        last = pipe.tokenizer_2 if variant == "sdxl" else pipe.tokenizer
+        assert last.pad_token == "!" and last.pad_token_id != last.eos_token_id
+    if variant == "sd2":
+        assert pipe.scheduler.config.prediction_type == "v_prediction"
 
     image = _run_sd(pipe, inpaint)
     assert isinstance(image, Image.Image) and image.size == (64, 64)

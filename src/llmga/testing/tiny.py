@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-SDVariant = Literal["sd15", "sd15-inpaint", "sdxl"]
+SDVariant = Literal["sd15", "sd15-inpaint", "sd2", "sdxl"]
 SD_VARIANTS: tuple[str, ...] = get_args(SDVariant)
 
 # Common English and image-prompt words; each gets its own token in the tiny
@@ -242,14 +242,15 @@ def _clip_text_kwargs(tokenizer: Any) -> dict[str, Any]:
 # public builders
 
 
-def build_tiny_clip_tokenizer(path: PathLike) -> CLIPTokenizer:
+def build_tiny_clip_tokenizer(path: PathLike, pad_token: str = _CLIP_EOS) -> CLIPTokenizer:
     """Build a tiny but real ``transformers.CLIPTokenizer`` and save it into ``path``.
 
     The vocabulary has CLIP's layout (byte characters, the same with ``</w>``,
     merged tokens, ``<|startoftext|>``, ``<|endoftext|>``) with merges for a few
     hundred common English words, so "a red cat" is three tokens and unknown
-    words fall back to pieces and characters. bos is ``<|startoftext|>``, eos and
-    pad ``<|endoftext|>``, ``model_max_length`` 77, as in Stable Diffusion.
+    words fall back to pieces and characters. bos is ``<|startoftext|>``, eos
+    ``<|endoftext|>``, pad ``pad_token`` (``<|endoftext|>`` as in SD 1.x; SD 2.x and
+    SDXL's second tokenizer pad with ``"!"``), ``model_max_length`` 77.
     """
     from transformers import CLIPTokenizer
 
@@ -267,7 +268,7 @@ def build_tiny_clip_tokenizer(path: PathLike) -> CLIPTokenizer:
         str(merges_file),
         bos_token=_CLIP_BOS,
         eos_token=_CLIP_EOS,
-        pad_token=_CLIP_EOS,
+        pad_token=pad_token,
         unk_token=_CLIP_EOS,
         model_max_length=77,
     )
@@ -309,7 +310,8 @@ def _tiny_vae() -> Any:
     )
 
 
-def _sd15_pipeline(tokenizer: Any, inpaint: bool) -> Any:
+def _sd_pipeline(tokenizer: Any, inpaint: bool, sd2: bool = False) -> Any:
+    """SD 1.5-shaped pipeline; ``sd2`` gives SD 2.x's traits (v-prediction, linear attention projections)."""
     from diffusers import DDIMScheduler, StableDiffusionInpaintPipeline, StableDiffusionPipeline
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -319,8 +321,9 @@ def _sd15_pipeline(tokenizer: Any, inpaint: bool) -> Any:
         text_encoder=CLIPTextModel(CLIPTextConfig(**_clip_text_kwargs(tokenizer))),
         tokenizer=tokenizer,
         # Inpainting UNets take latents + mask + masked-image latents.
-        unet=_tiny_unet(in_channels=9 if inpaint else 4, cross_attention_dim=32),
+        unet=_tiny_unet(in_channels=9 if inpaint else 4, cross_attention_dim=32, use_linear_projection=sd2),
         scheduler=DDIMScheduler(
+            prediction_type="v_prediction" if sd2 else "epsilon",
             beta_start=0.00085,
             beta_end=0.012,
             beta_schedule="scaled_linear",
@@ -334,7 +337,7 @@ def _sd15_pipeline(tokenizer: Any, inpaint: bool) -> Any:
     )
 
 
-def _sdxl_pipeline(tokenizer: Any) -> Any:
+def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any) -> Any:
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -358,7 +361,7 @@ def _sdxl_pipeline(tokenizer: Any) -> Any:
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
         tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
+        tokenizer_2=tokenizer_2,
         unet=unet,
         scheduler=EulerDiscreteScheduler(
             beta_start=0.00085,
@@ -378,8 +381,11 @@ def build_tiny_sd(path: PathLike, variant: SDVariant = "sd15", seed: int = 0) ->
 
     - ``"sd15"``: ``StableDiffusionPipeline`` (4-channel UNet, DDIM scheduler);
     - ``"sd15-inpaint"``: ``StableDiffusionInpaintPipeline`` (9-channel UNet);
+    - ``"sd2"``: ``StableDiffusionPipeline`` with SD 2.x's traits: tokenizer
+      padding with ``"!"``, v-prediction, linear attention projections;
     - ``"sdxl"``: ``StableDiffusionXLPipeline`` (two text encoders and
-      tokenizers, ``text_time`` added conditioning, Euler scheduler).
+      tokenizers, the second padding with ``"!"``, ``text_time`` added
+      conditioning, Euler scheduler).
 
     The VAE downsamples by 2, so a 64x64 image is a 32x32 latent. No safety
     checker. Saved with ``save_pretrained(safe_serialization=True)``; it loads
@@ -389,12 +395,12 @@ def build_tiny_sd(path: PathLike, variant: SDVariant = "sd15", seed: int = 0) ->
     if variant not in SD_VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {SD_VARIANTS}")
     out = _as_dir(path)
-    tokenizer = build_tiny_clip_tokenizer(out / "tokenizer")
+    tokenizer = build_tiny_clip_tokenizer(out / "tokenizer", pad_token="!" if variant == "sd2" else _CLIP_EOS)
     with _seeded(seed):
         if variant == "sdxl":
-            pipe = _sdxl_pipeline(tokenizer)
+            pipe = _sdxl_pipeline(tokenizer, build_tiny_clip_tokenizer(out / "tokenizer_2", pad_token="!"))
         else:
-            pipe = _sd15_pipeline(tokenizer, inpaint=variant == "sd15-inpaint")
+            pipe = _sd_pipeline(tokenizer, inpaint=variant == "sd15-inpaint", sd2=variant == "sd2")
     pipe.save_pretrained(out, safe_serialization=True)
     return out
 
