@@ -1,8 +1,9 @@
 """Encoding a 300-token prompt vs a 75-token prompt (prompt + empty negative, as a turn does).
 
 The text encoder has Stable Diffusion 1.5's CLIP ViT-L/14 text-tower shape
-(768 wide, 12 layers, random weights: speed does not depend on the values);
-the tokenizer is llmga's tiny CLIP tokenizer. Prints the time ratio with
+(768 wide, 12 layers, random weights: speed does not depend on the values),
+or with ``--tower tiny`` the 32-wide test tower, where per-call overhead
+dominates; the tokenizer is llmga's tiny CLIP tokenizer. Prints the time ratio with
 windows encoded in one batched call (llmga's way), and with windows encoded
 one call at a time, for comparison. Run: python benchmarks/bench_long_prompt.py
 """
@@ -19,6 +20,12 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from llmga.painter.long_prompt import LongPromptEncoder
 from llmga.testing import build_tiny_clip_tokenizer
+
+
+TOWERS = {
+    "clip-l": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12),
+    "tiny": dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4),
+}
 
 
 def prompt_of(tokenizer, n_tokens: int) -> str:
@@ -42,17 +49,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--tower", choices=sorted(TOWERS), default="clip-l")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tokenizer = build_tiny_clip_tokenizer(tempfile.mkdtemp())
-    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=768, intermediate_size=3072,
-                            num_hidden_layers=12, num_attention_heads=12, max_position_embeddings=77,
-                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                            pad_token_id=tokenizer.pad_token_id)
+    config = CLIPTextConfig(vocab_size=len(tokenizer), max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id,
+                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                            **TOWERS[args.tower])
     encoder = CLIPTextModel(config).eval()
     short, long = prompt_of(tokenizer, 75), prompt_of(tokenizer, 300)
-    print(f"prompts of 75 and 300 tokens, empty negative prompt; CLIP-L text tower, "
+    print(f"prompts of 75 and 300 tokens, empty negative prompt; {args.tower} text tower, "
           f"{args.threads} thread(s), median of {args.repeats}")
     results = {}
     for batched in (False, True):
