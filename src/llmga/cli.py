@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -18,76 +20,99 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Options shared by the commands that build an assistant.
-Profile_ = Annotated[Optional[str], typer.Option("--profile", help="Named profile from the config file.")]
-Config_ = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: ~/.config/llmga/config.toml).")]
-Brain_ = Annotated[
-    Optional[str],
-    typer.Option("--brain", help="Model directory, .gguf file, 'smollm2', or OpenAI-compatible server URL."),
-]
-BrainModel_ = Annotated[Optional[str], typer.Option("--brain-model", help="Model name on an OpenAI-compatible server.")]
-Painter_ = Annotated[
-    Optional[str], typer.Option("--painter", help="Stable Diffusion (1.x/2.x/XL) diffusers directory, or 'none'.")
-]
-Out_ = Annotated[Optional[Path], typer.Option("--out", help="Folder for the painted images.")]
-Temperature_ = Annotated[Optional[float], typer.Option("--temperature", help="Brain sampling temperature (0: greedy).")]
-MaxNew_ = Annotated[Optional[int], typer.Option("--max-new-tokens", help="Most tokens the brain may write.")]
-Seed_ = Annotated[Optional[int], typer.Option("--seed", help="Seed for the brain and the painter.")]
-Steps_ = Annotated[Optional[int], typer.Option("--steps", help="Denoising steps.")]
-Guidance_ = Annotated[Optional[float], typer.Option("--guidance", help="Classifier-free guidance scale.")]
-Width_ = Annotated[Optional[int], typer.Option("--width", help="Image width (multiple of 8).")]
-Height_ = Annotated[Optional[int], typer.Option("--height", help="Image height (multiple of 8).")]
-Negative_ = Annotated[Optional[str], typer.Option("--negative", help="Negative prompt.")]
-Images_ = Annotated[Optional[int], typer.Option("--num-images", help="Images per prompt.")]
-MaxPrompt_ = Annotated[
-    Optional[int], typer.Option("--max-prompt-tokens", help="Refuse generation prompts longer than this.")
+# Options shared by every command that builds an assistant: (name, type, option flag, help).
+_SHARED_OPTIONS = [
+    ("profile", Optional[str], "--profile", "Named profile from the config file."),
+    ("config", Optional[Path], "--config", "Config file (default: ~/.config/llmga/config.toml)."),
+    ("brain", Optional[str], "--brain", "Model directory, .gguf file, 'smollm2', or OpenAI-compatible server URL."),
+    ("brain_model", Optional[str], "--brain-model", "Model name on an OpenAI-compatible server."),
+    ("painter", Optional[str], "--painter", "Stable Diffusion (1.x/2.x/XL) diffusers directory, or 'none'."),
+    ("out", Optional[Path], "--out", "Folder for the painted images."),
+    ("temperature", Optional[float], "--temperature", "Brain sampling temperature (0: greedy)."),
+    ("max_new_tokens", Optional[int], "--max-new-tokens", "Most tokens the brain may write."),
+    ("seed", Optional[int], "--seed", "Seed for the brain and the painter."),
+    ("steps", Optional[int], "--steps", "Denoising steps."),
+    ("guidance", Optional[float], "--guidance", "Classifier-free guidance scale."),
+    ("width", Optional[int], "--width", "Image width (multiple of 8)."),
+    ("height", Optional[int], "--height", "Image height (multiple of 8)."),
+    ("negative", Optional[str], "--negative", "Negative prompt."),
+    ("num_images", Optional[int], "--num-images", "Images per prompt."),
+    ("max_prompt_tokens", Optional[int], "--max-prompt-tokens", "Refuse generation prompts longer than this."),
 ]
 
 
-def _assistant(
-    profile: str | None,
-    config: Path | None,
-    brain: str | None,
-    brain_model: str | None,
-    painter: str | None,
-    out: Path | None,
-    sampling: dict,
-    paint: dict,
-    max_prompt_tokens: int | None,
-    need_brain: bool = True,
-):
-    """Build an Assistant from a profile with command-line overrides.
+@dataclasses.dataclass
+class AssistantOptions:
+    """The shared command-line options; None means "as the profile says"."""
 
-    Both models are checked before either loads, so a missing one fails at once.
-    """
-    from .brain import load_brain, resolve_brain
-    from .config import load_profile
-    from .models import check_diffusers_dir
+    profile: str | None = None
+    config: Path | None = None
+    brain: str | None = None
+    brain_model: str | None = None
+    painter: str | None = None
+    out: Path | None = None
+    temperature: float | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    negative: str | None = None
+    num_images: int | None = None
+    max_prompt_tokens: int | None = None
 
-    prof = load_profile(profile, config)
-    sampling_settings = dataclasses.replace(prof.sampling, **{k: v for k, v in sampling.items() if v is not None})
-    paint_settings = dataclasses.replace(prof.paint, **{k: v for k, v in paint.items() if v is not None})
-    painter_spec = painter if painter is not None else prof.painter
-    painter_spec = None if painter_spec in (None, "", "none") else painter_spec
-    painter_dir = check_diffusers_dir(painter_spec) if painter_spec else None
-    brain_spec = resolve_brain(brain or prof.brain) if need_brain else None
+    def build(self, need_brain: bool = True):
+        """Build an Assistant from the profile with these overrides.
 
-    from .assistant import Assistant
-    from .painter.text_to_image import TextToImagePainter
+        Both models are checked before either loads, so a missing one fails at once.
+        """
+        from .brain import load_brain, resolve_brain
+        from .config import load_profile
+        from .models import check_diffusers_dir
 
-    painter_obj = None
-    if painter_dir is not None:
-        painter_obj = TextToImagePainter.load(painter_dir, max_prompt_tokens=max_prompt_tokens or prof.max_prompt_tokens)
-    brain_obj = None
-    if brain_spec is not None:
-        brain_obj = load_brain(brain_spec, model=brain_model or prof.brain_model, api_key=prof.api_key)
-    return Assistant(
-        brain_obj,
-        painter_obj,
-        sampling=sampling_settings,
-        paint=paint_settings,
-        out_dir=out or Path(prof.out_dir),
-    )
+        prof = load_profile(self.profile, self.config)
+        sampling = _override(prof.sampling, temperature=self.temperature, max_new_tokens=self.max_new_tokens,
+                             seed=self.seed)
+        paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
+                          height=self.height, negative_prompt=self.negative, num_images=self.num_images)
+        painter_spec = self.painter if self.painter is not None else prof.painter
+        painter_dir = check_diffusers_dir(painter_spec) if painter_spec not in (None, "", "none") else None
+        brain_spec = resolve_brain(self.brain or prof.brain) if need_brain else None
+
+        from .assistant import Assistant
+        from .painter.text_to_image import TextToImagePainter
+
+        painter = None
+        if painter_dir is not None:
+            painter = TextToImagePainter.load(painter_dir, max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
+        brain = None
+        if brain_spec is not None:
+            brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key)
+        return Assistant(brain, painter, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
+
+
+def _override(settings, **changes):
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})
+
+
+def assistant_command(func):
+    """Register ``func`` as a command that also takes the shared options, handed over as ``opts``."""
+    own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "opts"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=Annotated[kind, typer.Option(flag, help=text)])
+        for name, kind, flag, text in _SHARED_OPTIONS
+    ]
+
+    @functools.wraps(func)
+    def command(*args, **kwargs):
+        opts = AssistantOptions(**{name: kwargs.pop(name) for name, *_ in _SHARED_OPTIONS})
+        return func(*args, opts=opts, **kwargs)
+
+    command.__signature__ = inspect.Signature(own + shared)
+    command.__annotations__ = {p.name: p.annotation for p in own + shared}
+    return app.command()(command)
 
 
 def _say(text: str) -> None:
@@ -117,36 +142,15 @@ def _describe(assistant) -> None:
         typer.echo(f"painter: {assistant.painter.describe()}")
 
 
-@app.command()
+@assistant_command
 def generate(
     text: Annotated[str, typer.Argument(help="What to paint.")],
     no_refine: Annotated[bool, typer.Option("--no-refine", help="Paint the text as is, without the brain.")] = False,
-    profile: Profile_ = None,
-    config: Config_ = None,
-    brain: Brain_ = None,
-    brain_model: BrainModel_ = None,
-    painter: Painter_ = None,
-    out: Out_ = None,
-    temperature: Temperature_ = None,
-    max_new_tokens: MaxNew_ = None,
-    seed: Seed_ = None,
-    steps: Steps_ = None,
-    guidance: Guidance_ = None,
-    width: Width_ = None,
-    height: Height_ = None,
-    negative: Negative_ = None,
-    num_images: Images_ = None,
-    max_prompt_tokens: MaxPrompt_ = None,
+    *,
+    opts: AssistantOptions,
 ) -> None:
     """One shot: the assistant refines TEXT into a detailed prompt, then it is painted."""
-    assistant = _assistant(
-        profile, config, brain, brain_model, painter, out,
-        dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed),
-        dict(seed=seed, steps=steps, guidance=guidance, width=width, height=height,
-             negative_prompt=negative, num_images=num_images),
-        max_prompt_tokens,
-        need_brain=not no_refine,
-    )
+    assistant = opts.build(need_brain=not no_refine)
     _describe(assistant)
     result = assistant.generate(text, refine=not no_refine, on_prompt=_show_prompt)
     _report(result)
@@ -159,36 +163,13 @@ CHAT_HELP = """Type a message and press Enter. Commands:
   /quit         leave (or Ctrl-D)"""
 
 
-@app.command()
-def chat(
-    profile: Profile_ = None,
-    config: Config_ = None,
-    brain: Brain_ = None,
-    brain_model: BrainModel_ = None,
-    painter: Painter_ = None,
-    out: Out_ = None,
-    temperature: Temperature_ = None,
-    max_new_tokens: MaxNew_ = None,
-    seed: Seed_ = None,
-    steps: Steps_ = None,
-    guidance: Guidance_ = None,
-    width: Width_ = None,
-    height: Height_ = None,
-    negative: Negative_ = None,
-    num_images: Images_ = None,
-    max_prompt_tokens: MaxPrompt_ = None,
-) -> None:
+@assistant_command
+def chat(*, opts: AssistantOptions) -> None:
     """An interactive conversation: replies stream, prompts are shown, images saved."""
     from .conversation import Conversation
     from .painter.images import load_image
 
-    assistant = _assistant(
-        profile, config, brain, brain_model, painter, out,
-        dict(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed),
-        dict(seed=seed, steps=steps, guidance=guidance, width=width, height=height,
-             negative_prompt=negative, num_images=num_images),
-        max_prompt_tokens,
-    )
+    assistant = opts.build()
     _describe(assistant)
     typer.echo(CHAT_HELP)
     attached = []
