@@ -207,6 +207,20 @@ def chat(*, opts: AssistantOptions) -> None:
             typer.echo("\n(interrupted)", err=True)
 
 
+@app.command("convert-llava")
+def convert_llava(
+    src: Annotated[Path, typer.Argument(help="Original-layout LLaVA/LLMGA checkpoint directory.")],
+    dst: Annotated[Path, typer.Argument(help="Where to write the transformers LLaVA model.")],
+    vision_tower: Annotated[Path, typer.Option("--vision-tower", help="Local CLIP vision model directory.")],
+    template: Annotated[str, typer.Option("--template", help="Conversation template the model was trained with: "
+                                          "vicuna_v1, llama_2 or mistral_instruct.")],
+) -> None:
+    """Convert a released LLaVA/LLMGA checkpoint so `--brain DST` runs it."""
+    from .convert import convert_llava_checkpoint
+
+    typer.echo(f"converted: {convert_llava_checkpoint(src, vision_tower, dst, template)}")
+
+
 def main() -> None:
     """Entry point: run the app, printing llmga errors as one clear line."""
     # Library chatter (loading bars, fallback notices) is not for the user of a CLI.
