@@ -221,6 +221,15 @@ def convert_llava(
     typer.echo(f"converted: {convert_llava_checkpoint(src, vision_tower, dst, template)}")
 
 
+def _mount_subcommands() -> None:
+    from .train.cli import train_app
+
+    app.add_typer(train_app, name="train")
+
+
+_mount_subcommands()
+
+
 def main() -> None:
     """Entry point: run the app, printing llmga errors as one clear line."""
     # Library chatter (loading bars, fallback notices) is not for the user of a CLI.

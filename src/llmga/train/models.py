@@ -1,0 +1,82 @@
+"""Loading a brain's model for training, and saving the trained result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..brain import cache_dir, resolve_brain
+from ..errors import InvalidInputError
+
+# Parts of a LLaVA model that are not the language model.
+_VISION = "vision_tower"
+_PROJECTOR = "multi_modal_projector"
+
+
+@dataclass
+class TrainableModel:
+    """A model ready to train, with what is needed to encode data and save it."""
+
+    model: Any
+    tokenizer: Any
+    processor: Any = None
+
+    @property
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else self.tokenizer.eos_token_id
+
+    def save(self, model: Any, path: Path) -> None:
+        """Save ``model`` (LoRA adapters merged in) with its tokenizer/processor, loadable by load_brain."""
+        if hasattr(model, "merge_and_unload"):
+            model = model.merge_and_unload()
+        model.save_pretrained(path, safe_serialization=True)
+        (self.processor or self.tokenizer).save_pretrained(path)
+
+
+def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> TrainableModel:
+    """Load the brain named by ``spec`` (a directory, .gguf file or 'smollm2') for training.
+
+    The vision tower of a LLaVA-format model is frozen; with ``lora`` the
+    language model gets LoRA adapters on its linear layers and the projector
+    trains fully.
+    """
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    from ..brain.transformers_brain import materialize_gguf
+
+    resolved = resolve_brain(spec)
+    if resolved.kind == "server":
+        raise InvalidInputError("a model behind a server cannot be trained here; give its weights' directory")
+    path = Path(resolved.location)
+    if resolved.kind == "gguf":
+        path = materialize_gguf(path, cache_dir())
+    processor = None
+    if resolved.kind == "multimodal":
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+        tokenizer = processor.tokenizer
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
+    for name, param in model.named_parameters():
+        param.requires_grad = _VISION not in name
+    if lora:
+        model = _with_lora(model, rank, alpha)
+    return TrainableModel(model, tokenizer, processor)
+
+
+def _with_lora(model: Any, rank: int, alpha: int) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    targets = sorted(
+        name for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and not any(k in name for k in (_VISION, _PROJECTOR, "lm_head"))
+    )
+    has_projector = any(_PROJECTOR in name for name, _ in model.named_modules())
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
+                        modules_to_save=[_PROJECTOR] if has_projector else None, task_type="CAUSAL_LM")
+    return get_peft_model(model, config)

@@ -1,0 +1,158 @@
+"""Stage 1: fine-tune the assistant (MLLM or text-only LM) on the curated sets.
+
+Run it directly (one process) or under ``accelerate launch`` (many GPUs;
+DeepSpeed ZeRO and FSDP configs in ``configs/accelerate/``)::
+
+    llmga train stage1 --model smollm2 --data refine.json --out runs/s1 --lora --max-steps 200
+    accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml -m llmga train stage1 ...
+
+LLaVA-format models train the projector and the language model with the vision
+tower frozen (the paper's recipe); text-only models train the language model.
+The loss covers only the assistant's tokens. Full fine-tuning or LoRA (the
+adapters are merged into the saved model, so the result loads like any other).
+Checkpoints are written every ``save_every`` steps and a run resumes from the
+latest one. Losses go to TensorBoard under ``OUT/logs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import InvalidInputError, LLMGAError
+from .chat_data import ChatEncoder, Sample, collate, load_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage1Config:
+    """Everything a stage-1 run needs; the CLI fills it from options."""
+
+    model: str
+    data: list[str]
+    out: str
+    lora: bool = True
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    warmup_steps: int = 10
+    max_length: int = 2048
+    mixed_precision: str = "no"
+    save_every: int = 100
+    seed: int = 0
+    on_error: str = "skip"
+    threads: int | None = None
+    system_prompt: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("skip", "stop"):
+            raise InvalidInputError(f"on_error must be 'skip' or 'stop', got {self.on_error!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise InvalidInputError("batch_size and grad_accum must be >= 1")
+
+
+def encode_all(encoder: ChatEncoder, records: list, on_error: str) -> tuple[list[Sample], list[str]]:
+    """Tokenize every record; broken ones are skipped and named, or stop the run."""
+    samples, problems = [], []
+    for record, root in records:
+        try:
+            samples.append(encoder.encode(record, root))
+        except LLMGAError as exc:
+            if on_error == "stop":
+                raise
+            problems.append(str(exc))
+    return samples, problems
+
+
+def train_stage1(config: Stage1Config) -> Path:
+    """Run stage-1 training; return the directory of the final (merged) model."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+    from transformers import get_cosine_schedule_with_warmup
+
+    from ..conversation import SYSTEM_PROMPT
+    from .models import load_trainable
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
+                              log_with="tensorboard", project_dir=str(out / "logs"))
+    set_seed(config.seed)
+    bundle = load_trainable(config.model, lora=config.lora, rank=config.lora_rank, alpha=config.lora_alpha)
+    system_prompt = SYSTEM_PROMPT if config.system_prompt is None else config.system_prompt
+    encoder = ChatEncoder(bundle.tokenizer, bundle.processor, config.max_length, system_prompt)
+    samples, problems = encode_all(encoder, load_records(config.data), config.on_error)
+    for problem in problems:
+        log.warning("skipped: %s", problem)
+    accelerator.print(f"{len(samples)} samples, {len(problems)} skipped")
+    if not samples:
+        raise InvalidInputError("no usable training samples")
+
+    order = list(range(len(samples)))
+    random.Random(config.seed).shuffle(order)
+    loader = torch.utils.data.DataLoader(
+        [samples[i] for i in order], batch_size=config.batch_size, shuffle=True,
+        generator=torch.Generator().manual_seed(config.seed),
+        collate_fn=lambda batch: collate(batch, bundle.pad_id),
+    )
+    steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
+    total = config.max_steps or steps_per_epoch * config.epochs
+    params = [p for p in bundle.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, min(config.warmup_steps, total), total)
+    model, optimizer, loader, scheduler = accelerator.prepare(bundle.model, optimizer, loader, scheduler)
+    accelerator.init_trackers("stage1", config={k: v for k, v in asdict(config).items() if not isinstance(v, (list, dict))})
+
+    step = _resume(accelerator, out)
+    progress = tqdm(total=total, initial=step, desc="stage 1", disable=not accelerator.is_local_main_process)
+    model.train()
+    while step < total:
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")
+            accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=step)
+            if step % config.save_every == 0 or step == total:
+                accelerator.save_state(str(out / "checkpoints" / f"step-{step:07d}"))
+            if step >= total:
+                break
+    progress.close()
+    accelerator.end_training()
+    final = out / "final"
+    if accelerator.is_main_process:
+        bundle.save(accelerator.unwrap_model(model), final)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _resume(accelerator, out: Path) -> int:
+    """Load the latest checkpoint under ``out`` if there is one; return its step."""
+    checkpoints = sorted((out / "checkpoints").glob("step-*"))
+    if not checkpoints:
+        return 0
+    accelerator.load_state(str(checkpoints[-1]))
+    step = int(checkpoints[-1].name.split("-")[1])
+    accelerator.print(f"resumed from {checkpoints[-1]} (step {step})")
+    return step
