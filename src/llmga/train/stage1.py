@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 
 from ..errors import InvalidInputError, LLMGAError
 from .chat_data import ChatEncoder, Sample, collate, load_records
+from .loop import train
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,6 @@ def train_stage1(config: Stage1Config) -> Path:
     """Run stage-1 training; return the directory of the final (merged) model."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
 
     from ..conversation import SYSTEM_PROMPT
@@ -100,10 +99,8 @@ def train_stage1(config: Stage1Config) -> Path:
     if not samples:
         raise InvalidInputError("no usable training samples")
 
-    order = list(range(len(samples)))
-    random.Random(config.seed).shuffle(order)
     loader = torch.utils.data.DataLoader(
-        [samples[i] for i in order], batch_size=config.batch_size, shuffle=True,
+        samples, batch_size=config.batch_size, shuffle=True,
         generator=torch.Generator().manual_seed(config.seed),
         collate_fn=lambda batch: collate(batch, bundle.pad_id),
     )
@@ -115,44 +112,10 @@ def train_stage1(config: Stage1Config) -> Path:
     model, optimizer, loader, scheduler = accelerator.prepare(bundle.model, optimizer, loader, scheduler)
     accelerator.init_trackers("stage1", config={k: v for k, v in asdict(config).items() if not isinstance(v, (list, dict))})
 
-    step = _resume(accelerator, out)
-    progress = tqdm(total=total, initial=step, desc="stage 1", disable=not accelerator.is_local_main_process)
-    model.train()
-    while step < total:
-        for batch in loader:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(params, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            step += 1
-            progress.update(1)
-            progress.set_postfix(loss=f"{loss.item():.3f}")
-            accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=step)
-            if step % config.save_every == 0 or step == total:
-                accelerator.save_state(str(out / "checkpoints" / f"step-{step:07d}"))
-            if step >= total:
-                break
-    progress.close()
-    accelerator.end_training()
+    train(accelerator, model, optimizer, scheduler, loader, lambda m, batch: m(**batch).loss,
+          total=total, out=out, save_every=config.save_every, desc="stage 1")
     final = out / "final"
     if accelerator.is_main_process:
         bundle.save(accelerator.unwrap_model(model), final)
     accelerator.wait_for_everyone()
     return final
-
-
-def _resume(accelerator, out: Path) -> int:
-    """Load the latest checkpoint under ``out`` if there is one; return its step."""
-    checkpoints = sorted((out / "checkpoints").glob("step-*"))
-    if not checkpoints:
-        return 0
-    accelerator.load_state(str(checkpoints[-1]))
-    step = int(checkpoints[-1].name.split("-")[1])
-    accelerator.print(f"resumed from {checkpoints[-1]} (step {step})")
-    return step

@@ -1,0 +1,77 @@
+"""The training loop both stages share: accumulate, clip, step, log, checkpoint, resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LossFn = Callable[[Any, dict], torch.Tensor]
+
+
+def resume(accelerator: Any, out: Path) -> int:
+    """Load the latest checkpoint under ``out/checkpoints`` if there is one; return its step.
+
+    Model, optimizer, scheduler and RNG states come back; the data order
+    restarts at the beginning of an epoch.
+    """
+    checkpoints = sorted((out / "checkpoints").glob("step-*"))
+    if not checkpoints:
+        return 0
+    accelerator.load_state(str(checkpoints[-1]))
+    step = int(checkpoints[-1].name.split("-")[1])
+    accelerator.print(f"resumed from {checkpoints[-1]} (step {step})")
+    return step
+
+
+def train(
+    accelerator: Any,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    loader: Any,
+    loss_fn: LossFn,
+    *,
+    total: int,
+    out: Path,
+    save_every: int,
+    desc: str,
+    after_step: Callable[[], None] | None = None,
+) -> None:
+    """Run optimizer steps until ``total``, resuming from ``out``'s latest checkpoint.
+
+    ``loss_fn(model, batch)`` returns the loss of one micro-batch;
+    ``after_step`` runs after each optimizer step (e.g. an EMA update).
+    """
+    from tqdm.auto import tqdm
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    step = resume(accelerator, out)
+    progress = tqdm(total=total, initial=step, desc=desc, disable=not accelerator.is_local_main_process)
+    model.train()
+    while step < total:
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = loss_fn(model, batch)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            if after_step is not None:
+                after_step()
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+            accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=step)
+            if step % save_every == 0 or step == total:
+                accelerator.save_state(str(out / "checkpoints" / f"step-{step:07d}"))
+            if step >= total:
+                break
+    progress.close()
+    accelerator.end_training()
