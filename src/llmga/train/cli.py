@@ -40,3 +40,38 @@ def stage1(
                           mixed_precision=mixed_precision, save_every=save_every, seed=seed, on_error=on_error,
                           threads=threads)
     typer.echo(f"trained model: {train_stage1(config)}")
+
+
+@train_app.command("stage2")
+def stage2(
+    painter: Annotated[Path, typer.Option("--painter", help="SD 1.x/2.x diffusers directory (text-to-image or inpainting).")],
+    source: Annotated[Path, typer.Option("--source", help="COCO captions JSON or JSONL of {image, caption}.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, logs/, prompts.sqlite, final/.")],
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (default: beside the source).")] = None,
+    brain: Annotated[Optional[str], typer.Option("--brain", help="Captioner brain writing the long prompts "
+                                                 "(default: train on the source's captions).")] = None,
+    prompt_cache: Annotated[Optional[Path], typer.Option(help="Prompt cache (default OUT/prompts.sqlite).")] = None,
+    resolution: Annotated[int, typer.Option(help="Training resolution (multiple of 8).")] = 512,
+    epochs: Annotated[int, typer.Option(help="Passes over the data (unless --max-steps).")] = 1,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to run in all.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per device per micro-batch.")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = 1e-5,
+    mixed_precision: Annotated[str, typer.Option(help="no, fp16 or bf16.")] = "no",
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
+    ema_decay: Annotated[Optional[float], typer.Option(help="Keep an EMA of the UNet with this decay.")] = None,
+    snr_gamma: Annotated[Optional[float], typer.Option(help="Min-SNR loss weighting gamma (e.g. 5).")] = None,
+    uncond_prob: Annotated[float, typer.Option(help="Share of samples trained with the empty prompt.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
+) -> None:
+    """Stage 2: fine-tune the SD UNet on the assistant's long prompts (text encoder, VAE, MLLM frozen)."""
+    from .stage2 import Stage2Config, train_stage2
+
+    config = Stage2Config(painter=str(painter), source=str(source), out=str(out),
+                          images=str(images) if images else None, brain=brain,
+                          prompt_cache=str(prompt_cache) if prompt_cache else None, resolution=resolution,
+                          epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                          mixed_precision=mixed_precision, save_every=save_every, ema_decay=ema_decay,
+                          snr_gamma=snr_gamma, uncond_prob=uncond_prob, seed=seed, threads=threads)
+    typer.echo(f"trained pipeline: {train_stage2(config)}")
