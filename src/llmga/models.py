@@ -35,7 +35,8 @@ def _missing_file(path: Path, howto: str) -> ModelNotFoundError:
     return ModelNotFoundError(f"model path {path} does not exist. {howto}")
 
 
-def _has_weights(folder: Path) -> bool:
+def has_weights(folder: Path) -> bool:
+    """Whether ``folder`` holds model weights (safetensors, bin or gguf, sharded or not)."""
     return any(next(folder.glob(p), None) for p in WEIGHT_PATTERNS)
 
 
@@ -63,7 +64,7 @@ def check_diffusers_dir(path: str | Path) -> Path:
                 problems.append(f"folder '{name}/' is empty")
         elif not (folder / "config.json").is_file():
             problems.append(f"'{name}/config.json' is missing")
-        elif not _has_weights(folder):
+        elif not has_weights(folder):
             problems.append(f"'{name}/' has no weights (*.safetensors or *.bin)")
     if problems:
         raise ModelNotFoundError(f"the pipeline at {path} is incomplete: {'; '.join(problems)}. {SD_HOWTO}")
@@ -78,7 +79,7 @@ def check_transformers_dir(path: str | Path) -> Path:
     problems = []
     if not (path / "config.json").is_file():
         problems.append("config.json is missing")
-    if not _has_weights(path):
+    if not has_weights(path):
         problems.append("no weights (*.safetensors or *.bin)")
     if not any((path / f).is_file() for f in TOKENIZER_FILES):
         problems.append(f"no tokenizer file (one of {', '.join(TOKENIZER_FILES)})")

@@ -8,7 +8,6 @@ reach the UNet whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..models import check_diffusers_dir
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
 from .long_prompt import LongPromptEncoder
+from .runtime import ProgressCallback, load_pipeline, progress_kwargs
 
-#: called after each denoising step with (step, total_steps)
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass
@@ -58,12 +55,7 @@ class TextToImagePainter:
         """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory."""
         from diffusers import AutoPipelineForText2Image
 
-        path = check_diffusers_dir(path)
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.float16 if device == "cuda" else torch.float32
-        pipe = AutoPipelineForText2Image.from_pretrained(path, local_files_only=True, dtype=dtype)
-        pipe.set_progress_bar_config(disable=True)
-        return cls(pipe.to(device), name=str(path), **kwargs)
+        return cls(load_pipeline(AutoPipelineForText2Image, path, device), name=str(Path(path)), **kwargs)
 
     def describe(self) -> str:
         return f"{self.name} ({type(self.pipeline).__name__}, {self.pipeline.device})"
@@ -74,9 +66,6 @@ class TextToImagePainter:
         """Paint ``settings.num_images`` images of ``prompt``."""
         embeddings = self.encoder.encode(prompt, settings.negative_prompt)
         generator = torch.Generator(device="cpu").manual_seed(settings.seed)
-        kwargs: dict[str, Any] = {}
-        if progress is not None:
-            kwargs["callback_on_step_end"] = lambda pipe, step, t, cb: (progress(step + 1, settings.steps), cb)[1]
         result = self.pipeline(
             **embeddings.pipeline_kwargs(),
             num_inference_steps=settings.steps,
@@ -85,6 +74,6 @@ class TextToImagePainter:
             height=settings.height,
             num_images_per_prompt=settings.num_images,
             generator=generator,
-            **kwargs,
+            **progress_kwargs(progress),
         )
         return Painting(result.images, prompt, settings, self.name, prompt_tokens=embeddings.tokens)

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-SDVariant = Literal["sd15", "sd15-inpaint", "sd2", "sdxl"]
+SDVariant = Literal["sd15", "sd15-inpaint", "sd2", "sdxl", "sdxl-inpaint"]
 SD_VARIANTS: tuple[str, ...] = get_args(SDVariant)
 
 # Common English and image-prompt words; each gets its own token in the tiny
@@ -337,8 +337,8 @@ def _sd_pipeline(tokenizer: Any, inpaint: bool, sd2: bool = False) -> Any:
     )
 
 
-def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any) -> Any:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any, inpaint: bool = False) -> Any:
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, StableDiffusionXLPipeline
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     text_kwargs = _clip_text_kwargs(tokenizer)
@@ -349,14 +349,20 @@ def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any) -> Any:
     # embedding takes the pooled projection of the second one plus six
     # micro-conditioning numbers (original size, crop, target size).
     unet = _tiny_unet(
-        in_channels=4,
+        in_channels=9 if inpaint else 4,
         cross_attention_dim=text_encoder.config.hidden_size + text_encoder_2.config.hidden_size,
         addition_embed_type="text_time",
         addition_time_embed_dim=time_embed_dim,
         projection_class_embeddings_input_dim=6 * time_embed_dim + text_encoder_2.config.projection_dim,
         use_linear_projection=True,
     )
-    return StableDiffusionXLPipeline(
+    # The inpainting variant has no aesthetic-score conditioning, like SDXL inpainting 0.1.
+    pipeline_cls, extra = (
+        (StableDiffusionXLInpaintPipeline, {"requires_aesthetics_score": False})
+        if inpaint
+        else (StableDiffusionXLPipeline, {})
+    )
+    return pipeline_cls(
         vae=_tiny_vae(),
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
@@ -371,6 +377,7 @@ def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any) -> Any:
             timestep_spacing="leading",
         ),
         add_watermarker=False,
+        **extra,
     )
 
 
@@ -385,7 +392,9 @@ def build_tiny_sd(path: PathLike, variant: SDVariant = "sd15", seed: int = 0) ->
       padding with ``"!"``, v-prediction, linear attention projections;
     - ``"sdxl"``: ``StableDiffusionXLPipeline`` (two text encoders and
       tokenizers, the second padding with ``"!"``, ``text_time`` added
-      conditioning, Euler scheduler).
+      conditioning, Euler scheduler);
+    - ``"sdxl-inpaint"``: ``StableDiffusionXLInpaintPipeline`` (the same with
+      a 9-channel UNet, no aesthetic-score conditioning).
 
     The VAE downsamples by 2, so a 64x64 image is a 32x32 latent. No safety
     checker. Saved with ``save_pretrained(safe_serialization=True)``; it loads
@@ -397,8 +406,9 @@ def build_tiny_sd(path: PathLike, variant: SDVariant = "sd15", seed: int = 0) ->
     out = _as_dir(path)
     tokenizer = build_tiny_clip_tokenizer(out / "tokenizer", pad_token="!" if variant == "sd2" else _CLIP_EOS)
     with _seeded(seed):
-        if variant == "sdxl":
-            pipe = _sdxl_pipeline(tokenizer, build_tiny_clip_tokenizer(out / "tokenizer_2", pad_token="!"))
+        if variant.startswith("sdxl"):
+            tokenizer_2 = build_tiny_clip_tokenizer(out / "tokenizer_2", pad_token="!")
+            pipe = _sdxl_pipeline(tokenizer, tokenizer_2, inpaint=variant == "sdxl-inpaint")
         else:
             pipe = _sd_pipeline(tokenizer, inpaint=variant == "sd15-inpaint", sd2=variant == "sd2")
     pipe.save_pretrained(out, safe_serialization=True)
