@@ -222,9 +222,11 @@ def convert_llava(
 
 
 def _mount_subcommands() -> None:
+    from .data.cli import data_app
     from .train.cli import train_app
 
     app.add_typer(train_app, name="train")
+    app.add_typer(data_app, name="data")
 
 
 _mount_subcommands()
