@@ -65,8 +65,8 @@ def test_chat_session_streams_attaches_and_survives_errors(models, tmp_path):
     run = llmga("chat", "--brain", str(models["llava"]), "--painter", "none", "--max-new-tokens", "6",
                 stdin=script)
     assert run.returncode == 0, run.stderr
-    assert "cannot read image" in run.stderr  # the broken file is reported, the session goes on
-    assert f"attached {photo}" in run.stdout
+    assert "not an image" in run.stderr  # the broken file is reported, the session goes on
+    assert "image set for your next message" in run.stdout and "[task: answer]" in run.stdout
     assert run.stdout.count("assistant> ") == 2
     assert "last exchange taken back" in run.stdout
 

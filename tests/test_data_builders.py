@@ -172,7 +172,7 @@ def test_broken_samples_stop_or_are_reported_by_the_build(tmp_path):
     report = build_similar(samples, Captioner(describing_brain()), tmp_path / "out", problems=problems)
     assert report.written == 2 and report.skipped == 3
     summary = report.summary()
-    assert "skipped (broken samples): 3" in summary and "corrupt: cannot read image" in summary
+    assert "skipped (broken samples): 3" in summary and "corrupt: " in summary and "is not an image" in summary
     listed = json.loads((tmp_path / "out" / "data.skipped.json").read_text())
     assert [entry["sample"] for entry in listed] == ["corrupt", "nocaption", "missing"]
     assert str(tmp_path / "out" / "data.skipped.json") in summary

@@ -1,8 +1,10 @@
 """One turn of the assistant loop: conversation → brain → protocol → painter.
 
-:class:`Assistant` is the Python API behind ``llmga chat`` and
-``llmga generate``. It owns a :class:`~llmga.conversation.Conversation`; the
-brain only sees messages, the painter only sees prompts.
+:class:`Assistant` is the Python API behind ``llmga chat`` and the one-shot
+commands. It owns a :class:`~llmga.conversation.Conversation`; the brain only
+sees messages, the painters only see a task, its inputs and a prompt. Each
+turn is routed to a task (:mod:`llmga.routing`) from what the user gave and
+said; the route is part of the result and can be overridden.
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ from pathlib import Path
 
 from PIL import Image
 
-from .brain.base import Brain, SamplingSettings
+from .brain.base import Brain, SamplingSettings, complete
 from .conversation import Conversation
-from .errors import LLMGAError
+from .errors import InvalidInputError, LLMGAError
 from .painter.images import save_png
+from .painter.suite import PainterSuite
 from .painter.text_to_image import Painting, PaintSettings, ProgressCallback, TextToImagePainter
-from .protocol import OPEN_TAG, Reply, ReplyParser, assemble
+from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
+from .routing import Route, Task, route
+from .tasks import TurnRequest, masked_view, paint_prompt
 
 TextCallback = Callable[[str], None]
 
 REFINE_REQUEST = "Generate an image: {text}"
+DESCRIBE_REQUEST = "Describe this image in detail."
+LOCAL_CAPTION_REQUEST = (
+    "We are growing a picture step by step. The whole picture shows: {caption}. "
+    "Write the prompt for part {step} of {total}, continuing what is already there."
+)
 
 
 @dataclass
@@ -36,6 +46,7 @@ class TurnResult:
     """
 
     reply: Reply
+    route: Route | None = None
     paintings: list[Painting] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
@@ -43,23 +54,28 @@ class TurnResult:
 
 
 class Assistant:
-    """Chats with the user and paints the generation prompts the brain writes."""
+    """Chats with the user and paints the generation prompts the brain writes, task by task."""
 
     def __init__(
         self,
-        brain: Brain,
-        painter: TextToImagePainter | None = None,
+        brain: Brain | None,
+        painter: TextToImagePainter | PainterSuite | None = None,
         sampling: SamplingSettings = SamplingSettings(),
         paint: PaintSettings = PaintSettings(),
         out_dir: str | Path | None = None,
         conversation: Conversation | None = None,
     ) -> None:
         self.brain = brain
-        self.painter = painter
+        self.painters = painter if isinstance(painter, PainterSuite) else PainterSuite(text_to_image=painter)
         self.sampling = sampling
         self.paint_settings = paint
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.conversation = conversation or Conversation()
+
+    @property
+    def painter(self) -> TextToImagePainter | None:
+        """The text-to-image painter."""
+        return self.painters.text_to_image
 
     def chat(
         self,
@@ -68,21 +84,41 @@ class Assistant:
         on_text: TextCallback | None = None,
         on_prompt: TextCallback | None = None,
         progress: ProgressCallback | None = None,
+        request: TurnRequest | None = None,
+        on_route: Callable[[Route], None] | None = None,
+        refine: bool = True,
     ) -> TurnResult:
-        """Send the user's ``text`` (and images); stream the reply; paint its prompts.
+        """Send the user's ``text`` (and images); stream the reply; paint its prompts as the routed task.
 
-        ``on_text`` receives the visible reply as it streams, ``on_prompt`` each
-        generation prompt once it is complete. If the brain fails, the user's
-        turn is taken back out of the conversation, so it can be sent again.
+        ``request`` carries a mask, control map, outpainting size or task
+        override; its image defaults to the first of ``images``. ``on_text``
+        receives the visible reply as it streams, ``on_prompt`` each generation
+        prompt once complete, ``on_route`` the chosen task before the brain
+        runs. With ``refine=False`` the brain is skipped and ``text`` itself
+        is the prompt. If the brain fails, the user's turn is taken back out
+        of the conversation, so it can be sent again.
         """
-        self.conversation.add_user(text, list(images))
+        request = request or TurnRequest()
+        if request.image is None and images:
+            request.image = images[0]
+        chosen = route(text, request.inputs(self.conversation.last_image is not None), request.task)
+        if on_route:
+            on_route(chosen)
+        target = request.image if request.image is not None else (
+            self.conversation.last_image if chosen.uses_last_image else None)
+        if not refine:
+            return self._paint_as_is(text, chosen, request, target, on_prompt, progress)
+        shown, notices = self._images_for_brain(chosen.task, images, request)
+        self.conversation.add_user(text, shown)
         try:
             raw, reply = self._ask(on_text, on_prompt)
         except BaseException:
             self.conversation.turns.pop()
             raise
         self.conversation.add_assistant(raw, reply.prompts)
-        return self._paint(reply, progress)
+        result = self._paint(reply, chosen, request, target, progress)
+        result.notices[:0] = notices
+        return result
 
     def generate(
         self,
@@ -98,13 +134,9 @@ class Assistant:
         is started inside a generation tag, so it always writes a prompt; if a
         brain still writes none, the user's text is painted and a notice says so.
         """
+        chosen = Route(Task.GENERATE, "a one-shot generation")
         if not refine:
-            reply = Reply(text="", prompts=[" ".join(text.split())], raw=text)
-            if on_prompt:
-                on_prompt(reply.prompts[0])
-            self.conversation.add_user(text)
-            self.conversation.add_assistant(reply.raw, reply.prompts)
-            return self._paint(reply, progress)
+            return self._paint_as_is(text, chosen, TurnRequest(), None, on_prompt, progress)
         self.conversation.add_user(REFINE_REQUEST.format(text=text))
         try:
             raw, reply = self._ask(on_text, on_prompt, prefill=OPEN_TAG)
@@ -118,13 +150,43 @@ class Assistant:
             if on_prompt:
                 on_prompt(reply.prompts[0])
         self.conversation.add_assistant(raw, reply.prompts)
-        result = self._paint(reply, progress)
+        result = self._paint(reply, chosen, TurnRequest(), None, progress)
         result.notices[:0] = notices
         return result
+
+    def _paint_as_is(
+        self, text: str, chosen: Route, request: TurnRequest, target: Image.Image | None,
+        on_prompt: TextCallback | None, progress: ProgressCallback | None,
+    ) -> TurnResult:
+        """Paint the user's text itself as the prompt (no brain)."""
+        reply = Reply(text="", prompts=[" ".join(text.split())], raw=text)
+        if on_prompt:
+            on_prompt(reply.prompts[0])
+        self.conversation.add_user(text)
+        self.conversation.add_assistant(reply.raw, reply.prompts)
+        return self._paint(reply, chosen, request, target, progress)
+
+    def _images_for_brain(
+        self, task: Task, images: Sequence[Image.Image], request: TurnRequest
+    ) -> tuple[list[Image.Image], list[str]]:
+        """What the brain is shown: the masked view for inpainting (as in the paper), else the images.
+
+        A text-only brain cannot see images: for a question about an image that
+        is an error (raised by the conversation); for a painting task the image
+        goes to the painter only, and a notice says the brain wrote from the words.
+        """
+        shown = list(images)
+        if task is Task.INPAINT and request.image is not None and shown:
+            shown[0] = masked_view(request.image, request.mask)
+        if shown and self.brain is not None and not self.brain.multimodal and task is not Task.ANSWER:
+            return [], ["the brain is text-only: it did not see the image, only your words"]
+        return shown, []
 
     def _ask(
         self, on_text: TextCallback | None, on_prompt: TextCallback | None, prefill: str = ""
     ) -> tuple[str, Reply]:
+        if self.brain is None:
+            raise InvalidInputError("no brain is configured; give one with --brain")
         messages, images = self.conversation.to_messages(self.brain.multimodal)
         parser = ReplyParser(self.brain.end_markers)
         pieces, raw_parts = [], []
@@ -140,19 +202,26 @@ class Assistant:
         raw = "".join(raw_parts)
         return raw, assemble(pieces, raw=raw)
 
-    def _paint(self, reply: Reply, progress: ProgressCallback | None) -> TurnResult:
-        result = TurnResult(reply)
+    def _paint(
+        self, reply: Reply, chosen: Route, request: TurnRequest, target: Image.Image | None,
+        progress: ProgressCallback | None,
+    ) -> TurnResult:
+        result = TurnResult(reply, route=chosen)
         if reply.empty_prompts:
             result.notices.append(f"{reply.empty_prompts} empty generation prompt(s) skipped")
         if not reply.prompts:
             return result
-        if self.painter is None:
+        if self.painters.text_to_image is None and self.painters.inpaint_model is None:
             result.notices.append("no painter is configured, so no image was painted (see --painter)")
             return result
         images: list[Image.Image] = []
         for prompt in reply.prompts:
             try:
-                painting = self.painter.paint(prompt, self.paint_settings, progress)
+                painting = paint_prompt(
+                    self.painters, chosen.task, prompt, request, target, self.paint_settings, progress,
+                    source_prompt=lambda: self._source_prompt(target, request),
+                    local_caption=self._local_caption,
+                )
             except LLMGAError as exc:
                 result.errors.append(f"prompt {len(result.paintings) + len(result.errors) + 1}: {exc}")
                 continue
@@ -162,5 +231,39 @@ class Assistant:
                 result.saved.extend(
                     save_png(image, self.out_dir, painting.metadata(i)) for i, image in enumerate(painting.images)
                 )
-        self.conversation.attach_generated(images)
+        result.notices.extend(self.painters.notices)
+        self.painters.notices.clear()
+        self.conversation.attach_generated(images, [p.prompt for p in result.paintings for _ in p.images])
         return result
+
+    def _source_prompt(self, image: Image.Image, request: TurnRequest) -> str:
+        """The description of the image being edited: given, remembered, or asked of the brain."""
+        known = request.source_prompt or self.conversation.prompt_of(image)
+        if known:
+            return known
+        if self.brain is None or not self.brain.multimodal:
+            raise InvalidInputError(
+                "editing an uploaded image needs its description: use a multimodal brain, "
+                "or give the description (--source-prompt)"
+            )
+        reply = self._side_question(DESCRIBE_REQUEST, image)
+        description = reply.prompts[0] if reply.prompts else reply.text
+        if not description:
+            raise InvalidInputError("the assistant could not describe the image to edit; give --source-prompt")
+        return description
+
+    def _local_caption(self, image: Image.Image | None, caption: str, step: int, total: int) -> str:
+        """The next part's caption when growing an image, written by the brain (the global caption if none)."""
+        if self.brain is None:
+            return caption
+        request = LOCAL_CAPTION_REQUEST.format(caption=caption, step=step, total=total)
+        prompts = self._side_question(request, image, prefill=OPEN_TAG).prompts
+        return prompts[0] if prompts else caption
+
+    def _side_question(self, text: str, image: Image.Image | None = None, prefill: str = "") -> Reply:
+        """Ask the brain something outside the conversation (it sees the image if it can)."""
+        side = Conversation(self.conversation.system_prompt)
+        side.add_user(text, [image] if image is not None and self.brain.multimodal else [])
+        messages, images = side.to_messages(self.brain.multimodal)
+        raw = complete(self.brain, messages, images, self.sampling, prefill=prefill)
+        return parse_reply(raw, self.brain.end_markers)

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .errors import LLMGAError
+from .errors import InvalidInputError, LLMGAError
 
 app = typer.Typer(
     help="LLMGA: chat with an assistant that writes generation prompts and paints them.",
@@ -27,6 +27,8 @@ _SHARED_OPTIONS = [
     ("brain", Optional[str], "--brain", "Model directory, .gguf file, 'smollm2', or OpenAI-compatible server URL."),
     ("brain_model", Optional[str], "--brain-model", "Model name on an OpenAI-compatible server."),
     ("painter", Optional[str], "--painter", "Stable Diffusion (1.x/2.x/XL) diffusers directory, or 'none'."),
+    ("inpaint_painter", Optional[str], "--inpaint-painter", "Inpainting SD directory (else the painter's legacy inpainting)."),
+    ("controlnet", Optional[str], "--controlnet", "ControlNet directory made for the painter."),
     ("out", Optional[Path], "--out", "Folder for the painted images."),
     ("temperature", Optional[float], "--temperature", "Brain sampling temperature (0: greedy)."),
     ("max_new_tokens", Optional[int], "--max-new-tokens", "Most tokens the brain may write."),
@@ -50,6 +52,8 @@ class AssistantOptions:
     brain: str | None = None
     brain_model: str | None = None
     painter: str | None = None
+    inpaint_painter: str | None = None
+    controlnet: str | None = None
     out: Path | None = None
     temperature: float | None = None
     max_new_tokens: int | None = None
@@ -77,19 +81,23 @@ class AssistantOptions:
         paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
                           height=self.height, negative_prompt=self.negative, num_images=self.num_images)
         painter_spec = self.painter if self.painter is not None else prof.painter
-        painter_dir = check_diffusers_dir(painter_spec) if painter_spec not in (None, "", "none") else None
+        painter_spec = None if painter_spec in (None, "", "none") else painter_spec
+        inpaint_spec = self.inpaint_painter or prof.inpaint_painter
+        control_spec = self.controlnet or prof.controlnet
+        for spec in (painter_spec, inpaint_spec):
+            if spec:
+                check_diffusers_dir(spec)
         brain_spec = resolve_brain(self.brain or prof.brain) if need_brain else None
 
         from .assistant import Assistant
-        from .painter.text_to_image import TextToImagePainter
+        from .painter.suite import PainterSuite
 
-        painter = None
-        if painter_dir is not None:
-            painter = TextToImagePainter.load(painter_dir, max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
+        painters = PainterSuite.load(painter_spec, inpaint_spec, control_spec,
+                                     max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
         brain = None
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key)
-        return Assistant(brain, painter, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
+        return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
 
 
 def _override(settings, **changes):
@@ -136,10 +144,11 @@ def _report(result) -> None:
 def _describe(assistant) -> None:
     if assistant.brain is not None:
         typer.echo(f"brain:   {assistant.brain.describe()}")
-    if assistant.painter is None:
-        typer.echo("painter: none configured - prompts are shown but not painted (use --painter DIR)")
-    else:
-        typer.echo(f"painter: {assistant.painter.describe()}")
+    typer.echo(f"painter: {assistant.painters.describe()}")
+
+
+def _show_route(chosen) -> None:
+    typer.echo(f"task: {chosen.task.value} ({chosen.reason})")
 
 
 @assistant_command
@@ -156,23 +165,186 @@ def generate(
     _report(result)
 
 
-CHAT_HELP = """Type a message and press Enter. Commands:
-  /image PATH   attach an image to your next message
-  /undo         take back the last exchange
-  /reset        start a new conversation
-  /quit         leave (or Ctrl-D)"""
+NoRefine_ = Annotated[bool, typer.Option("--no-refine", help="Use the text as the prompt, without the brain.")]
+
+
+def _one_shot(opts: AssistantOptions, text: str, request, no_refine: bool, image=None) -> None:
+    """Run one routed turn from a one-shot command and report it."""
+    assistant = opts.build(need_brain=not no_refine)
+    _describe(assistant)
+    result = assistant.chat(text, [image] if image is not None else [], on_text=_say, on_prompt=_show_prompt,
+                            request=request, on_route=_show_route, refine=not no_refine)
+    _say("\n")
+    _report(result)
+
+
+@assistant_command
+def inpaint(
+    image: Annotated[Path, typer.Argument(help="The image to repaint.")],
+    mask: Annotated[Path, typer.Argument(help="Mask of the same size: white = repaint.")],
+    text: Annotated[str, typer.Argument(help="What to put there, e.g. 'a fountain'.")],
+    no_refine: NoRefine_ = False,
+    *,
+    opts: AssistantOptions,
+) -> None:
+    """Repaint the masked part of IMAGE; the rest stays pixel-identical outside a thin blend band."""
+    from .tasks import TurnRequest, load_image_and_mask
+
+    picture, drawn = load_image_and_mask(str(image), str(mask))
+    _one_shot(opts, text, TurnRequest(image=picture, mask=drawn, task="inpaint"), no_refine, picture)
+
+
+@assistant_command
+def outpaint(
+    image: Annotated[Path, typer.Argument(help="The image to extend.")],
+    text: Annotated[str, typer.Argument(help="What the extended picture shows.")] = "extend this image",
+    left: Annotated[int, typer.Option(help="Pixels to add on the left.")] = 0,
+    right: Annotated[int, typer.Option(help="Pixels to add on the right.")] = 0,
+    top: Annotated[int, typer.Option(help="Pixels to add on top.")] = 0,
+    bottom: Annotated[int, typer.Option(help="Pixels to add at the bottom.")] = 0,
+    aspect: Annotated[Optional[str], typer.Option(help="Target aspect instead of pixels, e.g. 16:9.")] = None,
+    direction: Annotated[str, typer.Option(help="With --aspect: both, left, right, top or bottom.")] = "both",
+    no_refine: NoRefine_ = False,
+    *,
+    opts: AssistantOptions,
+) -> None:
+    """Extend IMAGE by pixels on any side or to an aspect ratio; the original pixels stay."""
+    from .painter.images import load_image
+    from .tasks import Outpaint, TurnRequest
+
+    picture = load_image(image)
+    request = TurnRequest(image=picture, outpaint=Outpaint(left, right, top, bottom, aspect, direction), task="outpaint")
+    _one_shot(opts, text, request, no_refine, picture)
+
+
+@assistant_command
+def edit(
+    image: Annotated[Path, typer.Argument(help="The image to edit.")],
+    text: Annotated[str, typer.Argument(help="The instruction, e.g. 'replace the cat with a dog'.")],
+    source_prompt: Annotated[Optional[str], typer.Option(help="Description of IMAGE (else the brain writes it).")] = None,
+    no_refine: NoRefine_ = False,
+    *,
+    opts: AssistantOptions,
+) -> None:
+    """Edit IMAGE by an instruction: inversion, then regeneration with the target description."""
+    from .painter.images import load_image
+    from .tasks import TurnRequest
+
+    picture = load_image(image)
+    _one_shot(opts, text, TurnRequest(image=picture, task="edit", source_prompt=source_prompt), no_refine, picture)
+
+
+@assistant_command
+def similar(
+    image: Annotated[Path, typer.Argument(help="The image to take after.")],
+    text: Annotated[str, typer.Argument(help="The request.")] = "Generate a similar image.",
+    *,
+    opts: AssistantOptions,
+) -> None:
+    """Describe IMAGE and paint a new image like it (needs a multimodal brain)."""
+    from .painter.images import load_image
+    from .tasks import TurnRequest
+
+    picture = load_image(image)
+    _one_shot(opts, text, TurnRequest(image=picture, task="similar"), False, picture)
+
+
+@assistant_command
+def controlnet(
+    control: Annotated[Path, typer.Argument(help="A control map (edges, depth, ...) or, with --from-photo, a photo.")],
+    text: Annotated[str, typer.Argument(help="What to paint.")],
+    from_photo: Annotated[bool, typer.Option("--from-photo", help="Compute the control map (canny edges) from a photo.")] = False,
+    no_refine: NoRefine_ = False,
+    *,
+    opts: AssistantOptions,
+) -> None:
+    """Paint TEXT following a control image with the configured ControlNet (--controlnet)."""
+    from .painter.images import load_image
+    from .tasks import TurnRequest
+
+    request = TurnRequest(control=load_image(control), control_from_photo=from_photo, task="controlnet")
+    _one_shot(opts, text, request, no_refine)
+
+
+@assistant_command
+def expand(
+    text: Annotated[str, typer.Argument(help="The global caption of the whole picture.")],
+    size: Annotated[str, typer.Option(help="Target size WIDTHxHEIGHT, e.g. 2048x512.")],
+    image: Annotated[Optional[Path], typer.Option(help="Start image (else the first window is painted).")] = None,
+    no_refine: NoRefine_ = False,
+    *,
+    opts: AssistantOptions,
+) -> None:
+    """Grow a picture to any size window by window; the brain writes each step's local caption."""
+    from .painter.images import load_image
+    from .tasks import TurnRequest
+
+    picture = load_image(image) if image else None
+    request = TurnRequest(image=picture, expand_to=_parse_size(size), task="expand")
+    _one_shot(opts, text, request, no_refine, picture)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 2048x512, got {text!r}") from None
+    return width, height
+
+
+CHAT_HELP = """Type a message and press Enter. Before a message you can attach:
+  /image PATH          an image (a question about it, an edit, 'something like this', ...)
+  /mask PATH           a mask (white = repaint) for the attached or the last image: inpainting
+  /control PATH        a control map for ControlNet (/control PATH photo: canny edges of a photo)
+  /outpaint L R T B    extend the attached or last image by pixels per side (or /outpaint 16:9)
+  /expand WxH          grow a picture to WIDTHxHEIGHT step by step
+  /task NAME           force the task: generate, inpaint, outpaint, edit, similar, controlnet, expand
+  /source TEXT         the description of an uploaded image you are editing
+Other commands: /undo (take back the last exchange), /reset (new conversation), /quit (or Ctrl-D)."""
+
+
+def _chat_attach(request, command: str, arg: str) -> str:
+    """Apply one attach-command to the pending request; return what to tell the user."""
+    from .painter.images import load_image
+    from .painter.masks import load_mask
+    from .tasks import Outpaint
+
+    if command == "/image":
+        request.image = load_image(arg)
+    elif command == "/mask":
+        request.mask = load_mask(arg)
+    elif command == "/control":
+        path, _, mode = arg.partition(" ")
+        request.control, request.control_from_photo = load_image(path), mode.strip() == "photo"
+    elif command == "/outpaint":
+        parts = arg.split()
+        if len(parts) == 1:
+            request.outpaint = Outpaint(aspect=parts[0])
+        elif len(parts) == 4 and all(p.isdigit() for p in parts):
+            request.outpaint = Outpaint(*map(int, parts))
+        else:
+            raise InvalidInputError("use /outpaint LEFT RIGHT TOP BOTTOM (pixels) or /outpaint 16:9")
+    elif command == "/expand":
+        request.expand_to, request.task = _parse_size(arg), "expand"
+    elif command == "/task":
+        request.task = None if arg in ("", "auto") else arg
+    elif command == "/source":
+        request.source_prompt = arg
+    else:
+        raise InvalidInputError(f"unknown command {command}; type /help")
+    return f"{command[1:]} set for your next message"
 
 
 @assistant_command
 def chat(*, opts: AssistantOptions) -> None:
-    """An interactive conversation: replies stream, prompts are shown, images saved."""
+    """An interactive conversation: replies stream, the task and prompts are shown, images saved."""
     from .conversation import Conversation
-    from .painter.images import load_image
+    from .tasks import TurnRequest
 
     assistant = opts.build()
     _describe(assistant)
     typer.echo(CHAT_HELP)
-    attached = []
+    request = TurnRequest()
     while True:
         try:
             line = input("\nyou> ").strip()
@@ -185,20 +357,22 @@ def chat(*, opts: AssistantOptions) -> None:
         try:
             if command == "/quit":
                 return
-            if command == "/reset":
-                assistant.conversation = Conversation()
-                attached = []
+            if command == "/help":
+                typer.echo(CHAT_HELP)
+            elif command == "/reset":
+                assistant.conversation, request = Conversation(), TurnRequest()
                 typer.echo("new conversation")
             elif command == "/undo":
                 assistant.conversation.undo()
                 typer.echo("last exchange taken back")
-            elif command == "/image":
-                attached.append(load_image(arg.strip()))
-                typer.echo(f"attached {arg.strip()} to your next message")
+            elif command.startswith("/"):
+                typer.echo(_chat_attach(request, command, arg.strip()))
             else:
+                pending, request = request, TurnRequest()
+                images = [pending.image] if pending.image is not None else []
                 _say("assistant> ")
-                result = assistant.chat(line, attached, on_text=_say, on_prompt=_show_prompt)
-                attached = []
+                result = assistant.chat(line, images, on_text=_say, on_prompt=_show_prompt, request=pending,
+                                        on_route=lambda r: _say(f"[task: {r.task.value}] "))
                 _say("\n")
                 _report(result)
         except LLMGAError as exc:

@@ -6,6 +6,8 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     [profiles.sd15]
     brain = "/models/llmga-7b-llava"     # a directory, a .gguf file, "smollm2" or a server URL
     painter = "/models/stable-diffusion-v1-5"
+    inpaint_painter = "/models/stable-diffusion-inpainting"   # optional
+    controlnet = "/models/sd-controlnet-canny"                # optional
     max_prompt_tokens = 300
 
     [profiles.sd15.sampling]            # llmga.brain.SamplingSettings fields
@@ -41,6 +43,8 @@ class Profile:
     brain_model: str | None = None
     api_key_env: str | None = None
     painter: str | None = None
+    inpaint_painter: str | None = None
+    controlnet: str | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     out_dir: str = "outputs"
     sampling: SamplingSettings = field(default_factory=SamplingSettings)

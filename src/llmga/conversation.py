@@ -52,6 +52,8 @@ class Conversation:
 
     system_prompt: str = SYSTEM_PROMPT
     turns: list[Turn] = field(default_factory=list)
+    #: the prompt each generated image was painted from, by image identity
+    image_prompts: dict[int, str] = field(default_factory=dict)
 
     def add_user(self, text: str, images: list[Image.Image] | None = None) -> Turn:
         """Append the user's turn."""
@@ -65,11 +67,17 @@ class Conversation:
         self.turns.append(turn)
         return turn
 
-    def attach_generated(self, images: list[Image.Image]) -> None:
-        """Attach images painted for the last assistant turn."""
+    def attach_generated(self, images: list[Image.Image], prompts: list[str] | None = None) -> None:
+        """Attach images painted for the last assistant turn, with the prompt of each if known."""
         if not self.turns or self.turns[-1].role != "assistant":
             raise ValueError("generated images belong to an assistant turn; add one first")
         self.turns[-1].images.extend(images)
+        for image, prompt in zip(images, prompts or []):
+            self.image_prompts[id(image)] = prompt
+
+    def prompt_of(self, image: Image.Image | None) -> str | None:
+        """The prompt a generated image of this conversation was painted from (None for uploads)."""
+        return self.image_prompts.get(id(image)) if image is not None else None
 
     @property
     def last_image(self) -> Image.Image | None:
@@ -91,6 +99,9 @@ class Conversation:
         """Drop the last exchange (the last user turn and everything after it)."""
         for i in range(len(self.turns) - 1, -1, -1):
             if self.turns[i].role == "user":
+                for turn in self.turns[i:]:
+                    for image in turn.images:
+                        self.image_prompts.pop(id(image), None)
                 del self.turns[i:]
                 return
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInputError, ModelNotFoundError
-from ..models import has_weights, check_diffusers_dir, read_config
+from ..models import check_diffusers_dir, has_weights, read_config
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
 from .image_input import ImageSource, open_image, size_multiple_of
 from .long_prompt import LongPromptEncoder

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin
 
 from ..errors import InvalidInputError
 
@@ -17,16 +17,10 @@ METADATA_KEY = "llmga"
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Open an image file as RGB, with a clear error for a missing or unreadable file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise InvalidInputError(f"image {path} does not exist")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read image {path}: {exc}") from exc
+    """Open an image file as RGB (see :func:`llmga.painter.image_input.open_image` for odd and huge images)."""
+    from .image_input import open_image
+
+    return open_image(Path(path).expanduser())
 
 
 def save_png(image: Image.Image, out_dir: str | Path, metadata: dict[str, Any]) -> Path:

@@ -20,7 +20,6 @@ from .long_prompt import LongPromptEncoder
 from .runtime import ProgressCallback, load_pipeline, progress_kwargs
 
 
-
 @dataclass
 class Painting:
     """Images painted for one prompt, with everything needed to reproduce them."""

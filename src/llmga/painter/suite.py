@@ -1,0 +1,104 @@
+"""The painters of one assistant, one per task, built from as few models as possible.
+
+A text-to-image pipeline is required for everything but a dedicated
+inpainting model; the rest derive from it where a dedicated model is absent:
+instruction editing runs on the text-to-image pipeline itself, and inpainting
+falls back to it (diffusers' legacy 4-channel inpainting, weaker than a
+9-channel inpainting model; a notice says so). ControlNet needs its own
+ControlNet weights. Derived painters share the base pipeline's weights and are
+built on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ModelNotFoundError
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS
+from .text_to_image import TextToImagePainter
+
+
+@dataclass
+class PainterSuite:
+    """Painters by task; ``notices`` collects what the user should know about fallbacks."""
+
+    text_to_image: TextToImagePainter | None = None
+    inpaint_model: object | None = None
+    controlnet_model: object | None = None
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    notices: list[str] = field(default_factory=list)
+    _edit: object | None = None
+    _inpaint_fallback: object | None = None
+
+    @classmethod
+    def load(
+        cls,
+        painter: str | Path | None,
+        inpaint: str | Path | None = None,
+        controlnet: str | Path | None = None,
+        max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+    ) -> PainterSuite:
+        """Load the painters from directories (each checked before anything loads)."""
+        from ..models import check_diffusers_dir
+        from .controlnet import check_controlnet_dir
+
+        dirs = [check_diffusers_dir(p) if p else None for p in (painter, inpaint)]
+        control_dir = check_controlnet_dir(controlnet) if controlnet else None
+        if control_dir is not None and dirs[0] is None:
+            raise ModelNotFoundError("a ControlNet needs a base painter (--painter) to run on")
+        suite = cls(max_prompt_tokens=max_prompt_tokens)
+        if dirs[0] is not None:
+            suite.text_to_image = TextToImagePainter.load(dirs[0], max_prompt_tokens=max_prompt_tokens)
+        if dirs[1] is not None:
+            from .inpaint import InpaintPainter
+
+            suite.inpaint_model = InpaintPainter.load(dirs[1], max_prompt_tokens=max_prompt_tokens)
+        if control_dir is not None:
+            from .controlnet import ControlNetPainter
+
+            suite.controlnet_model = ControlNetPainter.load(dirs[0], control_dir, max_prompt_tokens=max_prompt_tokens)
+        return suite
+
+    def base(self, task: str) -> TextToImagePainter:
+        if self.text_to_image is None:
+            raise ModelNotFoundError(f"{task} needs a Stable Diffusion painter; give one with --painter DIR")
+        return self.text_to_image
+
+    @property
+    def inpaint(self):
+        """The inpainting painter: the dedicated model, else the text-to-image pipeline's legacy inpainting."""
+        if self.inpaint_model is not None:
+            return self.inpaint_model
+        if self._inpaint_fallback is None:
+            from .inpaint import InpaintPainter
+
+            base = self.base("inpainting")
+            self._inpaint_fallback = InpaintPainter(base.pipeline, name=base.name, max_prompt_tokens=self.max_prompt_tokens)
+            self.notices.append(
+                "no inpainting model is configured (--inpaint-painter); inpainting with the text-to-image model"
+            )
+        return self._inpaint_fallback
+
+    @property
+    def edit(self):
+        """The instruction-editing painter, on the text-to-image pipeline."""
+        if self._edit is None:
+            from .edit import EditPainter
+
+            self._edit = EditPainter.from_painter(self.base("instruction editing"))
+        return self._edit
+
+    @property
+    def controlnet(self):
+        """The ControlNet painter (a ControlNet must be configured)."""
+        if self.controlnet_model is None:
+            raise ModelNotFoundError("ControlNet needs ControlNet weights; give them with --controlnet DIR")
+        return self.controlnet_model
+
+    def describe(self) -> str:
+        """One line per configured painter."""
+        if self.text_to_image is None and self.inpaint_model is None:
+            return "none configured - prompts are shown but not painted (use --painter DIR)"
+        parts = [p.describe() for p in (self.text_to_image, self.inpaint_model, self.controlnet_model) if p]
+        return "; ".join(parts)

@@ -1,0 +1,143 @@
+"""Running one generation prompt as the task the turn asked for.
+
+:class:`TurnRequest` is what the user gave besides words (an image, a mask, a
+control map, an outpainting or growth size, a task override);
+:func:`paint_prompt` sends one of the assistant's prompts to the painter for
+the routed task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+from .errors import InvalidInputError
+from .painter.suite import PainterSuite
+from .routing import Task, TurnInputs
+from .settings import PaintSettings
+
+#: (current image or None, global caption, step, total steps) -> local caption
+LocalCaption = Callable[[Any, str, int, int], str]
+
+
+@dataclass(frozen=True)
+class Outpaint:
+    """How far to extend an image: pixels per side, or a target aspect (e.g. "16:9") and direction."""
+
+    left: int = 0
+    right: int = 0
+    top: int = 0
+    bottom: int = 0
+    aspect: str | float | None = None
+    direction: str = "both"
+
+    def canvas(self, image: Image.Image, seed: int) -> Any:
+        """The larger canvas, its mask and initial fill, made for the user."""
+        from .painter.outpaint import outpaint_canvas, outpaint_to_aspect
+
+        if self.aspect is not None:
+            return outpaint_to_aspect(image, self.aspect, self.direction, seed=seed)
+        if not any((self.left, self.right, self.top, self.bottom)):
+            raise InvalidInputError("outpainting needs a size: pixels for at least one side, or an aspect")
+        return outpaint_canvas(image, self.left, self.right, self.top, self.bottom, seed=seed)
+
+
+@dataclass
+class TurnRequest:
+    """What the user gave with a turn besides text. ``image`` is the one to work on (uploaded)."""
+
+    image: Image.Image | None = None
+    mask: Image.Image | None = None
+    control: Image.Image | None = None
+    control_from_photo: bool = False
+    outpaint: Outpaint | None = None
+    expand_to: tuple[int, int] | None = None
+    task: Task | str | None = None
+    source_prompt: str | None = None
+
+    def inputs(self, has_last_image: bool) -> TurnInputs:
+        """The routing view of this request."""
+        return TurnInputs(
+            image=self.image is not None,
+            mask=self.mask is not None,
+            control=self.control is not None,
+            outpaint=self.outpaint is not None,
+            last_image=has_last_image,
+        )
+
+
+def load_image_and_mask(image_path: str, mask_path: str | None) -> tuple[Image.Image, Image.Image | None]:
+    """Open an image and its mask; when the image is downscaled on opening (huge), the mask follows it."""
+    from .painter.images import load_image
+    from .painter.masks import load_mask
+
+    image = load_image(image_path)
+    if mask_path is None:
+        return image, None
+    mask = load_mask(mask_path)
+    with Image.open(image_path) as original:
+        original_size = original.size
+    if mask.size == original_size != image.size:
+        mask = mask.resize(image.size, Image.Resampling.NEAREST)
+    return image, mask
+
+
+def masked_view(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """The image with its masked region greyed out: what the assistant sees for inpainting (as in the paper)."""
+    from .painter.masks import load_mask
+
+    grey = Image.new("RGB", image.size, (128, 128, 128))
+    return Image.composite(grey, image.convert("RGB"), load_mask(mask, image.size))
+
+
+def paint_prompt(
+    painters: PainterSuite,
+    task: Task,
+    prompt: str,
+    request: TurnRequest,
+    target: Image.Image | None,
+    settings: PaintSettings,
+    progress: Any = None,
+    source_prompt: Callable[[], str] | None = None,
+    local_caption: LocalCaption | None = None,
+) -> Any:
+    """Paint ``prompt`` as ``task``; ``target`` is the image the task works on (if any).
+
+    ``source_prompt`` gives the description of ``target`` for editing;
+    ``local_caption`` writes each step's caption when growing an image.
+    """
+    if task in (Task.GENERATE, Task.SIMILAR, Task.ANSWER):
+        return painters.base("text-to-image").paint(prompt, settings, progress)
+    if task is Task.INPAINT:
+        return painters.inpaint.paint(target, request.mask, prompt, settings, progress)
+    if task is Task.OUTPAINT:
+        from .painter.outpaint import outpaint
+
+        return outpaint(painters.inpaint, request.outpaint.canvas(target, settings.seed), prompt, settings, progress)
+    if task is Task.EDIT:
+        from .painter.edit import EditSettings
+
+        edit_settings = EditSettings(steps=settings.steps, target_guidance=settings.guidance, seed=settings.seed)
+        return painters.edit.edit(target, source_prompt(), prompt, edit_settings, progress)
+    if task is Task.CONTROLNET:
+        return painters.controlnet.paint(request.control, prompt, settings, progress=progress,
+                                         from_photo=request.control_from_photo)
+    if task is Task.EXPAND:
+        return _expand(painters, prompt, request, target, settings, progress, local_caption)
+    raise InvalidInputError(f"no painter for task {task}")
+
+
+def _expand(painters: PainterSuite, prompt: str, request: TurnRequest, target: Image.Image | None,
+            settings: PaintSettings, progress: Any, local_caption: LocalCaption | None) -> Any:
+    from .painter.expand import expand
+    from .painter.text_to_image import Painting
+
+    if request.expand_to is None:
+        raise InvalidInputError("growing an image needs a target size, e.g. 512x2048")
+    step_progress = (lambda step, total, _image: progress(step, total)) if progress else None
+    grown = expand(painters.inpaint, prompt, request.expand_to, settings, image=target,
+                   local_caption=local_caption, text_painter=painters.text_to_image, progress=step_progress)
+    return Painting([grown.image], prompt, settings, painters.inpaint.name)

@@ -1,0 +1,209 @@
+"""Every painting task through the assistant loop: routing, what the brain sees, what gets painted."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from llmga.assistant import Assistant
+from llmga.cli import app
+from llmga.painter import PaintSettings
+from llmga.painter.controlnet import ControlNetPainter
+from llmga.painter.inpaint import InpaintPainter
+from llmga.painter.suite import PainterSuite
+from llmga.painter.text_to_image import TextToImagePainter
+from llmga.routing import Task
+from llmga.tasks import Outpaint, TurnRequest
+from llmga.testing import build_tiny_sd
+from llmga.testing.tiny_controlnet import build_tiny_controlnet
+from test_assistant import ScriptedBrain
+
+FAST = PaintSettings(steps=2, width=64, height=64, seed=3)
+
+
+class TextOnly(ScriptedBrain):
+    multimodal = False
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    return {"sd": build_tiny_sd(root / "sd"), "inpaint": build_tiny_sd(root / "inp", variant="sd15-inpaint"),
+            "control": build_tiny_controlnet(root / "sd-controlnet-canny")}
+
+
+@pytest.fixture(scope="module")
+def suite(dirs):
+    t2i = TextToImagePainter.load(dirs["sd"], device="cpu")
+    return PainterSuite(text_to_image=t2i, inpaint_model=InpaintPainter.load(dirs["inpaint"], device="cpu"),
+                        controlnet_model=ControlNetPainter.load(dirs["sd"], dirs["control"], device="cpu"))
+
+
+def photo(size=(64, 64)):
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+
+
+def square_mask(size=(64, 64)):
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (20, 20, 44, 44))
+    return mask
+
+
+def test_inpainting_shows_the_brain_the_masked_image_and_keeps_the_rest(suite):
+    brain = ScriptedBrain("<gen_img>a garden with a stone fountain in the middle</gen_img>")
+    picture = photo()
+    result = Assistant(brain, suite, paint=FAST).chat("put a fountain here", [picture],
+                                                      request=TurnRequest(mask=square_mask()))
+    assert result.route.task is Task.INPAINT
+    seen = brain.calls[0][1][0]
+    assert seen.getpixel((32, 32)) == (128, 128, 128) and seen.getpixel((2, 2)) == picture.getpixel((2, 2))
+    out = np.asarray(result.paintings[0].images[0])
+    assert out.shape == (64, 64, 3)
+    far = np.ones((64, 64), bool)
+    far[4:60, 4:60] = False  # pixels beyond the blend band stay as they were
+    assert (out[far] == np.asarray(picture)[far]).all()
+
+
+def test_a_mask_alone_inpaints_the_last_image(suite):
+    brain = ScriptedBrain("<gen_img>a red fox</gen_img>", "<gen_img>a red fox wearing a hat</gen_img>")
+    assistant = Assistant(brain, suite, paint=FAST)
+    first = assistant.chat("draw a fox")
+    second = assistant.chat("give it a hat", request=TurnRequest(mask=square_mask()))
+    assert second.route.task is Task.INPAINT and second.route.uses_last_image
+    before, after = np.asarray(first.paintings[0].images[0]), np.asarray(second.paintings[0].images[0])
+    assert (before[:2] == after[:2]).all() and not (before[28:36, 28:36] == after[28:36, 28:36]).all()
+
+
+def test_outpainting_makes_the_larger_image(suite):
+    brain = ScriptedBrain("<gen_img>a wide beach at sunset</gen_img>")
+    picture = photo()
+    result = Assistant(brain, suite, paint=FAST).chat("extend it", [picture],
+                                                      request=TurnRequest(outpaint=Outpaint(right=32, top=16)))
+    out = result.paintings[0].images[0]
+    assert result.route.task is Task.OUTPAINT and out.size == (96, 80)
+    # the original sits at (0, 16); beyond the blend band along its new edges it is unchanged
+    assert np.array_equal(np.asarray(out)[40:80, 0:40], np.asarray(picture)[24:64, :40])
+
+
+def test_controlnet_follows_the_control_map(suite):
+    brain = ScriptedBrain("<gen_img>a castle at dusk</gen_img>", "<gen_img>a castle at dusk</gen_img>")
+    assistant = Assistant(brain, suite, paint=FAST)
+    edges = Image.new("RGB", (64, 64))
+    edges.paste((255, 255, 255), (10, 10, 54, 12))
+    a = assistant.chat("a castle", request=TurnRequest(control=edges))
+    b = assistant.chat("a castle", request=TurnRequest(control=Image.new("RGB", (64, 64))))
+    assert a.route.task is Task.CONTROLNET
+    assert a.paintings[0].images[0].tobytes() != b.paintings[0].images[0].tobytes()
+
+
+def test_similar_image_paints_the_description(suite):
+    brain = ScriptedBrain("Here is one like it. <gen_img>a bowl of oranges on a blue table</gen_img>")
+    result = Assistant(brain, suite, paint=FAST).chat("draw something like this", [photo()])
+    assert result.route.task is Task.SIMILAR and result.paintings[0].prompt == "a bowl of oranges on a blue table"
+
+
+def test_growing_asks_the_brain_for_each_local_caption(suite):
+    brain = ScriptedBrain("<gen_img>a long mountain range under stars</gen_img>",
+                          *[f"snowy peaks, part {i}</gen_img>" for i in range(1, 9)])
+    steps = []
+    result = Assistant(brain, suite, paint=FAST).chat(
+        "a panorama of mountains", request=TurnRequest(task="expand", expand_to=(160, 64)),
+        progress=lambda i, n: steps.append((i, n)))
+    assert result.route.task is Task.EXPAND and result.paintings[0].images[0].size == (160, 64)
+    local = [call for call in brain.calls[1:]]
+    assert local and all(prefill == "<gen_img>" for _, _, prefill in local)
+    assert "a long mountain range under stars" in local[0][0][-1]["content"][-1]["text"]
+    assert steps and steps[-1][0] == steps[-1][1]
+
+
+def test_text_only_brain_paints_from_words_and_says_so(suite):
+    brain = TextOnly("<gen_img>a garden with a fountain</gen_img>")
+    result = Assistant(brain, suite, paint=FAST).chat("put a fountain here", [photo()],
+                                                      request=TurnRequest(mask=square_mask()))
+    assert brain.calls[0][1] == [] and result.paintings
+    assert any("text-only" in n for n in result.notices)
+
+
+def test_editing_an_upload_with_a_text_only_brain_needs_its_description(suite):
+    brain = TextOnly("<gen_img>a dog on a sofa</gen_img>")
+    result = Assistant(brain, suite, paint=FAST).chat("replace the cat with a dog", [photo()])
+    assert result.route.task is Task.EDIT and not result.paintings
+    assert "needs its description" in result.errors[0]
+
+
+def test_fallback_inpainting_says_so(dirs):
+    suite = PainterSuite(text_to_image=TextToImagePainter.load(dirs["sd"], device="cpu"))
+    result = Assistant(ScriptedBrain("<gen_img>a fountain</gen_img>"), suite, paint=FAST).chat(
+        "put a fountain here", [photo()], request=TurnRequest(mask=square_mask()))
+    assert result.paintings and any("no inpainting model" in n for n in result.notices)
+
+
+def test_missing_controlnet_is_a_clear_error_in_the_turn(dirs):
+    suite = PainterSuite(text_to_image=TextToImagePainter.load(dirs["sd"], device="cpu"))
+    result = Assistant(ScriptedBrain("<gen_img>x</gen_img>"), suite, paint=FAST).chat(
+        "x", request=TurnRequest(control=Image.new("RGB", (64, 64))))
+    assert "--controlnet" in result.errors[0]
+
+
+def test_one_shot_commands(dirs, tmp_path):
+    picture, mask = tmp_path / "p.png", tmp_path / "m.png"
+    photo().save(picture)
+    square_mask().save(mask)
+    common = ["--painter", str(dirs["sd"]), "--out", str(tmp_path / "out"), "--steps", "2", "--no-refine"]
+    runner = CliRunner()
+    runs = {
+        "inpaint": ["inpaint", str(picture), str(mask), "a fountain", "--inpaint-painter", str(dirs["inpaint"])],
+        "outpaint": ["outpaint", str(picture), "a beach", "--left", "16"],
+        "expand": ["expand", "mountains", "--size", "128x64", "--width", "64", "--height", "64"],
+        "controlnet": ["controlnet", str(picture), "a castle", "--from-photo", "--controlnet", str(dirs["control"]),
+                       "--width", "64", "--height", "64"],
+    }
+    sizes = {"inpaint": (64, 64), "outpaint": (80, 64), "expand": (128, 64), "controlnet": (64, 64)}
+    for name, args in runs.items():
+        result = runner.invoke(app, [*args, *common])
+        assert result.exit_code == 0, (name, result.output, result.exception)
+        assert f"task: {name}" in result.output
+        saved = [line.split(": ", 1)[1] for line in result.output.splitlines() if line.startswith("image saved: ")]
+        assert saved, (name, result.output)
+        assert Image.open(saved[0]).size == sizes[name], name
+
+
+def test_follow_up_edits_the_last_image_from_its_own_prompt(suite, monkeypatch):
+    brain = ScriptedBrain("<gen_img>a red fox in the snow</gen_img>", "<gen_img>a red fox in the snow at night</gen_img>")
+    assistant = Assistant(brain, suite, paint=FAST)
+    first = assistant.chat("draw a fox")
+    calls = []
+    original = type(suite.edit).edit
+
+    def spy(self, image, source, target, settings, progress=None):
+        calls.append((image, source, target))
+        return original(self, image, source, target, settings, progress)
+
+    monkeypatch.setattr(type(suite.edit), "edit", spy)
+    second = assistant.chat("make it night")
+    assert second.route.task is Task.EDIT and second.route.uses_last_image
+    assert calls == [(first.paintings[0].images[0], "a red fox in the snow", "a red fox in the snow at night")]
+    assert second.paintings[0].images[0].size == (64, 64)
+    assert assistant.conversation.last_image is second.paintings[0].images[0]
+
+
+def test_editing_an_upload_asks_a_multimodal_brain_to_describe_it_first(suite):
+    brain = ScriptedBrain("<gen_img>a dog on a sofa</gen_img>", "A cat sitting on a sofa.")
+    picture = photo()
+    result = Assistant(brain, suite, paint=FAST).chat("replace the cat with a dog", [picture])
+    assert result.route.task is Task.EDIT and result.paintings
+    describe_messages, describe_images, _ = brain.calls[1]
+    assert describe_images == [picture] and "Describe this image" in describe_messages[-1]["content"][-1]["text"]
+    assert result.paintings[0].metadata()["source_prompt"] == "A cat sitting on a sofa."
+
+
+def test_edit_command_with_a_given_source_description(dirs, tmp_path):
+    picture = tmp_path / "p.png"
+    photo((70, 45)).save(picture)
+    result = CliRunner().invoke(app, ["edit", str(picture), "a dog on a sofa", "--source-prompt", "a cat on a sofa",
+                                      "--painter", str(dirs["sd"]), "--out", str(tmp_path), "--steps", "2",
+                                      "--no-refine"])
+    assert result.exit_code == 0, result.output
+    saved = [line.split(": ", 1)[1] for line in result.output.splitlines() if line.startswith("image saved: ")]
+    assert Image.open(saved[0]).size == (70, 45)
