@@ -397,10 +397,12 @@ def convert_llava(
 
 def _mount_subcommands() -> None:
     from .data.cli import data_app
+    from .eval.cli import eval_app
     from .train.cli import train_app
 
     app.add_typer(train_app, name="train")
     app.add_typer(data_app, name="data")
+    app.add_typer(eval_app, name="eval")
 
 
 _mount_subcommands()

@@ -286,3 +286,16 @@ def list_abilities() -> None:
 
     for ability in ABILITIES.values():
         typer.echo(f"{ability.name:11} {ability.focus}")
+
+
+@data_app.command("refine-demo")
+def refine_demo(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the LLaVA-format JSON.")],
+    n: Annotated[int, typer.Option(help="Conversations to write.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed (also fixes the held-out subjects for `llmga eval refine`).")] = 0,
+    qa_share: Annotated[float, typer.Option(help="Share of plain questions (answered without an image).")] = 0.3,
+) -> None:
+    """A procedural prompt-refinement set that needs no captioner (for offline training and measurement)."""
+    from .refine_demo import build
+
+    typer.echo(f"wrote {n} conversations to {build(out, n, seed, qa_share)}")

@@ -1,0 +1,1 @@
+"""Measurements: the brain's prompt refinement, and (later) the paper's tables."""
