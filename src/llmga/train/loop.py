@@ -11,6 +11,19 @@ import torch
 LossFn = Callable[[Any, dict], torch.Tensor]
 
 
+def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: int | None) -> Any:
+    """An ``accelerate.Accelerator`` logging to TensorBoard under ``out/logs``, seeded, with ``threads`` CPU threads."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    if threads:
+        torch.set_num_threads(threads)
+    accelerator = Accelerator(gradient_accumulation_steps=grad_accum, mixed_precision=mixed_precision,
+                              log_with="tensorboard", project_dir=str(out / "logs"))
+    set_seed(seed)
+    return accelerator
+
+
 def resume(accelerator: Any, out: Path) -> int:
     """Load the latest checkpoint under ``out/checkpoints`` if there is one; return its step.
 

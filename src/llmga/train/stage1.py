@@ -25,7 +25,7 @@ import torch
 
 from ..errors import InvalidInputError, LLMGAError
 from .chat_data import ChatEncoder, Sample, collate, load_records
-from .loop import train
+from .loop import start, train
 
 log = logging.getLogger(__name__)
 
@@ -76,19 +76,13 @@ def encode_all(encoder: ChatEncoder, records: list, on_error: str) -> tuple[list
 
 def train_stage1(config: Stage1Config) -> Path:
     """Run stage-1 training; return the directory of the final (merged) model."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
     from transformers import get_cosine_schedule_with_warmup
 
     from ..conversation import SYSTEM_PROMPT
     from .models import load_trainable
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
     out = Path(config.out)
-    accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
-                              log_with="tensorboard", project_dir=str(out / "logs"))
-    set_seed(config.seed)
+    accelerator = start(out, config.grad_accum, config.mixed_precision, config.seed, config.threads)
     bundle = load_trainable(config.model, lora=config.lora, rank=config.lora_rank, alpha=config.lora_alpha)
     system_prompt = SYSTEM_PROMPT if config.system_prompt is None else config.system_prompt
     encoder = ChatEncoder(bundle.tokenizer, bundle.processor, config.max_length, system_prompt)

@@ -27,7 +27,7 @@ from PIL import Image
 
 from ..errors import InvalidInputError
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS
-from .loop import train
+from .loop import start, train
 
 
 @dataclass
@@ -117,20 +117,14 @@ class PromptBank:
 
 def train_stage2(config: Stage2Config) -> Path:
     """Run stage-2 training; return the directory of the saved pipeline."""
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
     from diffusers import DDPMScheduler, DiffusionPipeline
     from transformers import get_cosine_schedule_with_warmup
 
     from ..models import check_diffusers_dir
     from ..painter.long_prompt import LongPromptEncoder
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
     out = Path(config.out)
-    accelerator = Accelerator(gradient_accumulation_steps=config.grad_accum, mixed_precision=config.mixed_precision,
-                              log_with="tensorboard", project_dir=str(out / "logs"))
-    set_seed(config.seed)
+    accelerator = start(out, config.grad_accum, config.mixed_precision, config.seed, config.threads)
     pipe = DiffusionPipeline.from_pretrained(check_diffusers_dir(config.painter), local_files_only=True)
     if hasattr(pipe, "text_encoder_2"):
         raise InvalidInputError("stage 2 trains SD 1.x/2.x UNets; SDXL is not supported yet")
