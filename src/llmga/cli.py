@@ -398,8 +398,10 @@ def convert_llava(
 def _mount_subcommands() -> None:
     from .data.cli import data_app
     from .eval.cli import eval_app
+    from .serve.cli import serve
     from .train.cli import train_app
 
+    assistant_command(serve)
     app.add_typer(train_app, name="train")
     app.add_typer(data_app, name="data")
     app.add_typer(eval_app, name="eval")

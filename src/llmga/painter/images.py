@@ -23,6 +23,18 @@ def load_image(path: str | Path) -> Image.Image:
     return open_image(Path(path).expanduser())
 
 
+def png_bytes(image: Image.Image, metadata: dict[str, Any] | None = None) -> bytes:
+    """``image`` as PNG bytes carrying ``metadata``: JSON under ``llmga``, the prompt line under ``parameters``."""
+    info = None
+    if metadata:
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt(METADATA_KEY, json.dumps(metadata, sort_keys=True, default=str))
+        info.add_itxt("parameters", _parameters_line(metadata))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
 def save_png(image: Image.Image, out_dir: str | Path, metadata: dict[str, Any]) -> Path:
     """Save ``image`` as a PNG in ``out_dir`` carrying ``metadata`` as text; return its path.
 
@@ -32,12 +44,7 @@ def save_png(image: Image.Image, out_dir: str | Path, metadata: dict[str, Any]) 
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    info = PngImagePlugin.PngInfo()
-    info.add_itxt(METADATA_KEY, json.dumps(metadata, sort_keys=True))
-    info.add_itxt("parameters", _parameters_line(metadata))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    data = buffer.getvalue()
+    data = png_bytes(image, metadata)
     digest = hashlib.sha256(data).hexdigest()[:10]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = out_dir / f"{stamp}-s{metadata.get('seed', 0)}-{digest}.png"

@@ -1,0 +1,99 @@
+"""Image files named by their content hash, written so that a crash never leaves half a file.
+
+A file is written to a temporary name in its final folder, flushed to disk
+(``fsync``), renamed into place (atomic on POSIX) and the folder is synced, so
+after a crash a file either exists whole under its hash or not at all; stray
+temporary files are removed by :meth:`BlobDir.sweep`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from .errors import NotFoundError
+
+HASH = re.compile(r"[0-9a-f]{64}")
+TMP_PREFIX = ".tmp-"
+
+
+def content_hash(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 lowercase hex digits: the file's name."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_hash(value: str) -> str:
+    """``value`` if it is a well-formed content hash, else NotFoundError (it names no file of ours)."""
+    if not isinstance(value, str) or not HASH.fullmatch(value):
+        raise NotFoundError("no such image: image names are 64 hex digits")
+    return value
+
+
+class BlobDir:
+    """A folder of ``<hash>.png`` files, two hex digits of fan-out (``ab/abcd….png``)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        """Where the file of ``digest`` lives (whether or not it exists)."""
+        digest = check_hash(digest)
+        return self.root / digest[:2] / f"{digest}.png"
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` durably under its hash; return the hash (a no-op when it is already there)."""
+        digest = content_hash(data)
+        path = self.path(digest)
+        if path.exists():
+            return digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(path.parent)
+        return digest
+
+    def read(self, digest: str) -> bytes:
+        path = self.path(digest)
+        if not path.is_file():
+            raise NotFoundError(f"no such image: {digest}")
+        return path.read_bytes()
+
+    def hashes(self) -> set[str]:
+        """The hashes of every stored file."""
+        return {p.stem for p in self.root.glob("??/*.png") if HASH.fullmatch(p.stem)}
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def sweep(self) -> int:
+        """Remove temporary files left by a crash mid-write; return how many."""
+        stray = list(self.root.glob(f"??/{TMP_PREFIX}*"))
+        for path in stray:
+            path.unlink(missing_ok=True)
+        return len(stray)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,100 @@
+"""ASGI middleware in front of every route: the API token and the request body limit.
+
+Both answer with the OpenAI error JSON before a route (or the multipart
+parser) sees the request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+
+from .errors import error_body
+
+Scope = dict[str, Any]
+
+#: paths anyone on the network may reach (liveness, and the login that checks the token itself)
+OPEN_PATHS = ("/health", "/login")
+TOKEN_COOKIE = "llmga_token"
+
+
+async def _answer(send: Any, status: int, message: str, code: str, headers: list | None = None) -> None:
+    error_type = "authentication_error" if status == 401 else "invalid_request_error"
+    body = json.dumps(error_body(message, error_type, code)).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class TokenAuth:
+    """Require ``Authorization: Bearer TOKEN`` (or the ``llmga_token`` cookie) on every path but /health."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if self.token is None or scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        if self._allowed(dict(scope.get("headers") or [])):
+            return await self.app(scope, receive, send)
+        if scope["type"] == "websocket":
+            return await send({"type": "websocket.close", "code": 1008})
+        await _answer(send, 401, "missing or wrong API token; send 'Authorization: Bearer TOKEN'", "invalid_token",
+                      [(b"www-authenticate", b'Bearer realm="llmga"')])
+
+    def _allowed(self, headers: dict[bytes, bytes]) -> bool:
+        given = headers.get(b"authorization", b"").decode("latin-1")
+        if given.lower().startswith("bearer "):
+            return hmac.compare_digest(given[7:].strip().encode(), self.token.encode())
+        for part in headers.get(b"cookie", b"").decode("latin-1").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == TOKEN_COOKIE:
+                return hmac.compare_digest(value.encode(), self.token.encode())
+        return False
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413: from Content-Length at once, else while streaming."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            return await _answer(send, 413, f"the request body is over the {self.max_bytes} byte limit", "too_large")
+        seen = 0
+        started = False
+
+        async def counted_receive() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge(self.max_bytes)
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await _answer(send, 413, f"the request body is over the {self.max_bytes} byte limit", "too_large")
+
+
+class _TooLarge(HTTPException):
+    """Raised while the body is read; FastAPI passes HTTP exceptions on to the app's error handler."""
+
+    def __init__(self, max_bytes: int = 0) -> None:
+        super().__init__(413, f"the request body is over the {max_bytes} byte limit")

@@ -1,0 +1,135 @@
+"""Turning what clients send (data URLs, multipart files, references to stored images) into checked images.
+
+Nothing here fetches from the network or touches a path a client named:
+an image is either bytes in the request or ``/files/<hash>.png`` of this
+server's own store. Limits are checked before decoding (bytes, then the
+pixel count in the header) and answered with 413; anything unreadable is a
+400 naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image
+
+from ..errors import InvalidInputError
+from ..painter.image_input import open_image
+from ..painter.masks import load_mask
+from .config import Limits
+from .errors import PayloadTooLargeError, UnsupportedMediaError
+
+_DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
+                       re.IGNORECASE)
+_STORED = re.compile(r"(?:^|/files/)(?P<hash>[0-9a-f]{64})(?:\.png)?$")
+_SIZE = re.compile(r"(\d{1,5})\s*[x×]\s*(\d{1,5})", re.IGNORECASE)
+
+
+@dataclass
+class Upload:
+    """A checked RGB image; ``original_size`` before any downscaling, ``hash`` when it is already stored."""
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    hash: str | None = None
+
+
+def decode_data_url(url: str, limits: Limits, field: str) -> bytes:
+    """The bytes of a base64 ``data:image/...`` URL (413 when over ``max_image_bytes``)."""
+    match = _DATA_URL.match(url)
+    if not match or not match.group("b64"):
+        raise InvalidInputError(f"{field}: expected a base64 data URL (data:image/png;base64,...)")
+    media = (match.group("type") or "").lower()
+    if media and not media.startswith("image/"):
+        raise UnsupportedMediaError(f"{field}: a data URL of type {media} is not an image")
+    payload = url[match.end():]
+    if len(payload) * 3 // 4 > limits.max_image_bytes:
+        raise PayloadTooLargeError(f"{field}: the image is over the {limits.max_image_bytes} byte limit")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInputError(f"{field}: the data URL is not valid base64 ({exc})") from exc
+
+
+def stored_hash(reference: str) -> str | None:
+    """The hash in a reference to a stored image (``/files/<hash>.png``, a full URL to it, or the bare hash)."""
+    match = _STORED.search(reference.split("?", 1)[0])
+    return match.group("hash") if match else None
+
+
+def read_image(data: bytes, limits: Limits, field: str) -> Upload:
+    """Check and open image bytes as RGB (huge images are downscaled by :func:`open_image`)."""
+    if len(data) > limits.max_image_bytes:
+        raise PayloadTooLargeError(f"{field}: {len(data)} bytes is over the {limits.max_image_bytes} byte limit")
+    if not data:
+        raise InvalidInputError(f"{field}: the image is empty")
+    size = _header_size(data)
+    if size is not None and size[0] * size[1] > limits.max_image_pixels:
+        raise PayloadTooLargeError(
+            f"{field}: {size[0]}x{size[1]} is over the limit of {limits.max_image_pixels} pixels; downscale it first"
+        )
+    image = open_image(data, name=f"{field} ({len(data)} bytes)")
+    return Upload(image, size or image.size)
+
+
+def read_mask(data: bytes, image: Upload | None, limits: Limits, field: str = "mask",
+              transparent_means_edit: bool = False) -> Upload:
+    """Open a mask (white = repaint), checked against ``image``'s size when there is one.
+
+    A mask drawn on the original of a downscaled image is scaled with it. With
+    ``transparent_means_edit`` (OpenAI's convention) a mask with transparent
+    pixels repaints where it is transparent.
+    """
+    if len(data) > limits.max_image_bytes:
+        raise PayloadTooLargeError(f"{field}: {len(data)} bytes is over the {limits.max_image_bytes} byte limit")
+    size = _header_size(data)
+    if size is None:
+        raise InvalidInputError(f"{field}: not an image, or a damaged one")
+    if size[0] * size[1] > limits.max_image_pixels:
+        raise PayloadTooLargeError(f"{field}: {size[0]}x{size[1]} is over the limit of {limits.max_image_pixels} pixels")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            mask = opened.copy()
+    except Exception as exc:  # Pillow's decoders raise many kinds
+        raise InvalidInputError(f"{field}: cannot read the mask ({exc})") from exc
+    if transparent_means_edit and _has_transparency(mask):
+        mask = mask.convert("RGBA").getchannel("A").point(lambda a: 255 - a)
+    if image is not None and mask.size == image.original_size != image.image.size:
+        mask = mask.convert("RGBA").resize(image.image.size, Image.Resampling.NEAREST)
+    binary = load_mask(mask, image.image.size if image is not None else None)
+    return Upload(binary, size)
+
+
+def parse_size(text: str | None, field: str = "size") -> tuple[int, int] | None:
+    """``"512x768"`` as (512, 768); None for None, ``""`` or ``"auto"``."""
+    if text is None or text.strip().lower() in ("", "auto"):
+        return None
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise InvalidInputError(f"{field}: expected WIDTHxHEIGHT such as 512x512, got {text[:40]!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the image header, without decoding pixels (None if unreadable)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as exc:
+        raise PayloadTooLargeError(f"the image is far too large to open: {exc}") from exc
+    except Exception:  # the full open reports the problem properly
+        return None
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+        return False
+    return image.convert("RGBA").getchannel("A").getextrema()[0] < 255

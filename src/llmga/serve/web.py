@@ -1,0 +1,271 @@
+"""The studio's web app: Gradio Blocks mounted at /ui on the API's FastAPI app.
+
+Chat with the assistant, upload an image and paint a mask on it, see the
+reply, the generation prompt (editable, and re-painted as it is with one
+button) and the images; set seed, steps, guidance, size and negative prompt;
+reopen, undo and branch sessions; follow progress and cancel. The layout is
+in :func:`build_blocks`; what each control does is in :class:`StudioWeb`,
+plain Python over the :class:`~llmga.serve.studio.Studio` (tested without a
+browser).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import LLMGAError
+from ..painter.image_input import open_image
+from ..routing import Task
+from .store import PENDING, TurnRecord
+from .studio import Studio, TurnInput
+from .uploads import Upload
+
+SIZES = ["default", "256", "384", "512", "640", "768", "1024"]
+TASKS = ["auto"] + [t.value for t in Task]
+POLL_SECONDS = 0.25
+
+#: what every view action returns, in this order (see ``StudioWeb.view``)
+VIEW = ("chat", "gallery", "prompt", "status", "images")
+
+
+class StudioWeb:
+    """The web app's actions over a studio; each returns the new values of the view's components."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+
+    # -- sessions ---------------------------------------------------------
+
+    def session_choices(self) -> list[tuple[str, str]]:
+        return [(f"{s.title} ({s.turns} turns)", s.id) for s in self.studio.sessions(200)]
+
+    def view(self, session_id: str | None, status: str = "") -> tuple:
+        """(chat messages, gallery, last prompt, status line, image hashes in gallery order)."""
+        if not session_id:
+            return [], [], "", status, []
+        _, turns = self.studio.session(session_id)
+        outputs = [(ref, turn) for turn in turns for ref in turn.images_of("output")]
+        gallery = [(str(self.studio.store.image_path(ref.hash)), f"turn {turn.seq}: {ref.prompt}")
+                   for ref, turn in outputs]
+        prompts = [p for turn in turns for p in turn.prompts]
+        return chat_messages(turns), gallery, prompts[-1] if prompts else "", status, [ref.hash for ref, _ in outputs]
+
+    def new_session(self) -> str:
+        return self.studio.create_session().id
+
+    def undo(self, session_id: str | None) -> tuple:
+        if not session_id:
+            return self.view(None, "no session to undo in")
+        try:
+            turn = self.studio.undo(session_id)
+        except LLMGAError as exc:
+            return self.view(session_id, f"⚠ {exc}")
+        return self.view(session_id, f"took back turn {turn.seq}")
+
+    def branch(self, session_id: str | None, image: str | None) -> str | None:
+        """A new session continuing from the selected image (or the whole session); its id."""
+        if not session_id:
+            return None
+        return self.studio.branch(session_id, image=image).id
+
+    def cancel(self, session_id: str | None) -> str:
+        _, turns = self.studio.session(session_id) if session_id else (None, [])
+        job = next((self.studio.job_of(t.id) for t in reversed(turns) if t.status == PENDING), None)
+        if job is None:
+            return "nothing is running"
+        self.studio.cancel(job.id)
+        return "cancelling…"
+
+    # -- turns ------------------------------------------------------------
+
+    def send(self, session_id: str | None, text: str, editor: Any, task: str, settings: dict[str, Any],
+             refine: bool = True) -> Iterator[tuple[str, tuple]]:
+        """Run a turn; yield (session id, view) as it goes: the reply as it is written, progress, the result."""
+        session_id = session_id or self.new_session()
+        try:
+            image, mask = editor_uploads(editor, self.studio)
+            turn = TurnInput(text, image=image, mask=mask, task=None if task in (None, "auto") else task,
+                             refine=refine, paint=settings)
+            record, job = self.studio.submit_turn(session_id, turn)
+        except LLMGAError as exc:
+            yield session_id, self.view(session_id, f"⚠ {exc}")
+            return
+        pieces: list[str] = []
+        job.subscribe(lambda event: pieces.append(event["text"]) if event["type"] == "text" else None)
+        yield session_id, self.view(session_id, _progress(job))  # the message shows at once
+        while not job.wait(POLL_SECONDS):
+            chat, *rest = self.view(session_id, _progress(job))
+            if pieces and chat:
+                chat[-1] = {"role": "assistant", "content": "".join(pieces) + " …"}
+            yield session_id, (chat, *rest)
+        done = self.studio.store.get_turn(record.id)
+        yield session_id, self.view(session_id, _outcome(done))
+
+
+def editor_uploads(value: Any, studio: Studio) -> tuple[Upload | None, Upload | None]:
+    """The uploaded picture and the painted mask (strokes on any layer, white = repaint) of an ImageEditor value."""
+    if not value or value.get("background") is None:
+        return None, None
+    background = _pil(value["background"])
+    limits = studio.limits
+    if background.width * background.height > limits.max_image_pixels:
+        raise LLMGAError(f"the image is {background.width}x{background.height}; the limit is "
+                         f"{limits.max_image_pixels} pixels")
+    image = Upload(open_image(background), background.size)
+    strokes = np.zeros((background.height, background.width), dtype=bool)
+    for layer in value.get("layers") or []:
+        layer = _pil(layer).convert("RGBA").resize(background.size)
+        strokes |= np.asarray(layer.getchannel("A")) > 0
+    if not strokes.any():
+        return image, None
+    mask = Image.fromarray(np.where(strokes, 255, 0).astype(np.uint8))
+    if mask.size != image.image.size:
+        mask = mask.resize(image.image.size, Image.Resampling.NEAREST)
+    return image, Upload(mask, background.size)
+
+
+def chat_messages(turns: list[TurnRecord]) -> list[dict[str, str]]:
+    """The turns as chat messages (Markdown): the user's words, the reply, prompts, images, notices, errors."""
+    messages = []
+    for turn in turns:
+        uploads = " ".join(f"![upload](/files/{r.hash}.png)" for r in turn.images_of("input"))
+        messages.append({"role": "user", "content": f"{turn.user_text}\n\n{uploads}".strip()})
+        parts = [turn.reply_text] if turn.reply_text else []
+        if turn.task:
+            parts.append(f"*task: {turn.task}*")
+        parts.extend(f"> **prompt:** {prompt}" for prompt in turn.prompts)
+        parts.extend(f"![{r.prompt or ''}](/files/{r.hash}.png)" for r in turn.images_of("output"))
+        parts.extend(f"*note: {n}*" for n in turn.notices)
+        parts.extend(f"⚠ {e}" for e in turn.errors)
+        if turn.status != "done":
+            parts.append(f"*{turn.status}{': ' + turn.error if turn.error else ''}*")
+        messages.append({"role": "assistant", "content": "\n\n".join(parts) or "…"})
+    return messages
+
+
+def paint_settings(seed: Any, steps: Any, guidance: Any, width: str, height: str, negative: str) -> dict[str, Any]:
+    """The advanced panel as paint overrides (empty fields: the server's defaults)."""
+    settings = {"seed": _int(seed), "steps": _int(steps), "guidance": guidance if guidance not in ("", None) else None,
+                "width": None if width in (None, "default") else int(width),
+                "height": None if height in (None, "default") else int(height),
+                "negative_prompt": negative or None}
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def _pil(value: Any) -> Image.Image:
+    return value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
+
+
+def _int(value: Any) -> int | None:
+    return None if value in ("", None) else int(value)
+
+
+def _progress(job: Any) -> str:
+    if job.status == "queued":
+        return "⏳ waiting for a free painter…"
+    step, total = job.progress or (0, 0)
+    return f"🎨 painting: step {step} of {total}" if total else "✍ the assistant is writing…"
+
+
+def _outcome(turn: TurnRecord) -> str:
+    if turn.status == "done":
+        return f"done in {turn.finished - turn.created:.1f} s" + (f" ({len(turn.errors)} error(s))" if turn.errors else "")
+    return f"⚠ {turn.status}: {turn.error or ''}"
+
+
+# -- layout ---------------------------------------------------------------
+
+
+def build_blocks(web: StudioWeb) -> Any:
+    """The Gradio Blocks of the studio."""
+    import gradio as gr
+
+    with gr.Blocks(title="llmga studio") as blocks:
+        session = gr.State(None)
+        images = gr.State([])
+        selected = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=240):
+                sessions = gr.Dropdown(label="Sessions", choices=web.session_choices(), interactive=True)
+                with gr.Row():
+                    new = gr.Button("New session")
+                    refresh = gr.Button("↻")
+                undo = gr.Button("Undo last turn")
+                branch = gr.Button("Branch from selected image")
+                with gr.Accordion("Advanced", open=False):
+                    task = gr.Dropdown(TASKS, value="auto", label="Task")
+                    seed = gr.Number(None, label="Seed", precision=0)
+                    steps = gr.Number(None, label="Steps", precision=0, minimum=1)
+                    guidance = gr.Number(None, label="Guidance")
+                    width = gr.Dropdown(SIZES, value="default", label="Width")
+                    height = gr.Dropdown(SIZES, value="default", label="Height")
+                    negative = gr.Textbox(label="Negative prompt")
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(label="Conversation", height=480)
+                status = gr.Markdown("")
+                with gr.Row():
+                    text = gr.Textbox(placeholder="Ask for a picture, or say how to change the last one…",
+                                      show_label=False, scale=4)
+                    send = gr.Button("Send", variant="primary", scale=1)
+                    cancel = gr.Button("Cancel", scale=1)
+                editor = gr.ImageEditor(label="Image (paint over it to make a mask: white strokes = repaint)",
+                                        type="pil", height=360)
+                with gr.Row():
+                    prompt = gr.Textbox(label="Generation prompt (edit and re-paint)", scale=4)
+                    repaint = gr.Button("Re-paint", scale=1)
+                gallery = gr.Gallery(label="Images (select one to branch from it)", columns=4, height=260)
+
+        view = [chat, gallery, prompt, status, images]
+        advanced = [task, seed, steps, guidance, width, height, negative]
+
+        def choices(session_id):
+            return gr.update(choices=web.session_choices(), value=session_id)
+
+        def run(session_id, message, picture, task_name, *fields, refine=True):
+            if not (message or "").strip():
+                yield session_id, choices(session_id), *web.view(session_id, "type a message first")
+                return
+            for current, values in web.send(session_id, message, picture, task_name, paint_settings(*fields),
+                                            refine=refine):
+                yield current, choices(current), *values
+
+        def run_prompt(session_id, edited, task_name, *fields):
+            yield from run(session_id, edited, None, task_name, *fields, refine=False)
+
+        def pick(hashes, event):
+            return hashes[event.index] if event.index is not None and event.index < len(hashes) else None
+
+        pick.__annotations__["event"] = gr.SelectData  # a string under postponed annotations; Gradio needs the class
+
+        def show(session_id, status=""):
+            return session_id, choices(session_id), *web.view(session_id, status)
+
+        def branch_from(session_id, image):
+            new_id = web.branch(session_id, image)
+            return show(new_id, "branched" if new_id else "open a session first")
+
+        sessions.input(lambda sid: (sid, *web.view(sid)), sessions, [session, *view])
+        new.click(lambda: show(web.new_session()), None, [session, sessions, *view])
+        refresh.click(lambda sid: (choices(sid), *web.view(sid)), session, [sessions, *view])
+        undo.click(web.undo, session, view)
+        gallery.select(pick, images, selected)
+        branch.click(branch_from, [session, selected], [session, sessions, *view])
+        send_event = {"fn": run, "inputs": [session, text, editor, *advanced], "outputs": [session, sessions, *view]}
+        send.click(**send_event, api_name="send").then(lambda: "", None, text, api_name=False)
+        text.submit(**send_event, api_name=False).then(lambda: "", None, text, api_name=False)
+        repaint.click(run_prompt, [session, prompt, *advanced], [session, sessions, *view], api_name="repaint")
+        cancel.click(web.cancel, session, status, api_name="cancel")
+    return blocks
+
+
+def mount_web(app: Any, studio: Studio, path: str = "/ui") -> Any:
+    """Mount the web app on ``app`` at ``path`` (Gradio serves the gallery's files from the store's folder)."""
+    import gradio as gr
+
+    blocks = build_blocks(StudioWeb(studio))
+    return gr.mount_gradio_app(app, blocks, path=path, allowed_paths=[str(studio.store.files_root)],
+                               ssr_mode=False, footer_links=["api"])
