@@ -400,8 +400,10 @@ def _mount_subcommands() -> None:
     from .eval.cli import eval_app
     from .serve.cli import serve
     from .train.cli import train_app
+    from .world.cli import world_app
 
     assistant_command(serve)
+    app.add_typer(world_app, name="world")
     app.add_typer(train_app, name="train")
     app.add_typer(data_app, name="data")
     app.add_typer(eval_app, name="eval")

@@ -1,0 +1,223 @@
+"""Captions of scenes, and the parser that turns a detailed caption back into its scene.
+
+The detailed caption has one fixed grammar::
+
+    detailed   := objects ", " background
+    objects    := "an empty scene" | object (" and " object)*        (objects in reading order)
+    object     := "a " SIZE " " COLOUR " " SHAPE " at the " POSITION
+    background := "on " TERRAIN " under a " TIME " sky"
+
+for example ``a large red star at the top left and a small blue circle at the
+center, on grass under a sunset sky``. The short caption names colour and
+shape only: ``a red star`` (``a red star and a blue circle``).
+
+The parser accepts more than the writer produces: any case, extra spaces and
+punctuation ("top-left"; full stops and semicolons count as commas), "an" for "a", "the" before a
+terrain, objects separated by commas or "and", the two background phrases in
+either order or apart, and a few position aliases ("centre", "top center").
+Text that does not fully parse raises :class:`CaptionParseError`, whose
+``partial`` holds what did parse and a list of problems;
+:func:`parse_caption` returns that partial result without raising.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from .render import render
+from .scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene, WorldError
+
+EMPTY = "an empty scene"
+#: Other names the parser accepts for a position.
+POSITION_ALIASES = {
+    "centre": "center",
+    "middle": "center",
+    "center middle": "center",
+    "middle center": "center",
+    "top center": "top middle",
+    "top centre": "top middle",
+    "top": "top middle",
+    "bottom center": "bottom middle",
+    "bottom centre": "bottom middle",
+    "bottom": "bottom middle",
+    "center left": "middle left",
+    "centre left": "middle left",
+    "left": "middle left",
+    "center right": "middle right",
+    "centre right": "middle right",
+    "right": "middle right",
+}
+_ARTICLES = ("a", "an", "one")
+_WORD_KIND = {**{w: "size" for w in SIZES}, **{w: "colour" for w in COLOURS}, **{w: "shape" for w in SHAPES}}
+
+
+class CaptionParseError(WorldError):
+    """A detailed caption that does not describe a scene; ``partial`` holds what did parse."""
+
+    def __init__(self, message: str, partial: ParsedCaption):
+        super().__init__(message)
+        self.partial = partial
+
+
+@dataclass
+class ParsedCaption:
+    """What a (possibly broken) detailed caption says: objects read in full, background parts, problems."""
+
+    objects: list[Obj] = field(default_factory=list)
+    time: str | None = None
+    terrain: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the caption parsed with no problem."""
+        return not self.problems
+
+    def scene(self, default: Background | None = None) -> Scene:
+        """The scene; a missing time or terrain is taken from ``default`` (day on grass)."""
+        default = default or Background()
+        return Scene(
+            tuple(self.objects), Background(self.time or default.time, self.terrain or default.terrain)
+        )
+
+
+def object_phrase(obj: Obj) -> str:
+    """``a large red star at the top left``."""
+    return f"a {obj.size} {obj.colour} {obj.shape} at the {obj.position}"
+
+
+def background_phrase(background: Background) -> str:
+    """``on grass under a sunset sky``."""
+    return f"on {background.terrain} under a {background.time} sky"
+
+
+def detailed_caption(scene: Scene) -> str:
+    """Every object (size, colour, shape, position) and the background, in the fixed grammar."""
+    objects = " and ".join(object_phrase(o) for o in scene.objects) or EMPTY
+    return f"{objects}, {background_phrase(scene.background)}"
+
+
+def short_caption(scene: Scene) -> str:
+    """Colour and shape of each object: ``a red star`` (``an empty scene`` when there is none)."""
+    return " and ".join(f"a {o.colour} {o.shape}" for o in scene.objects) or EMPTY
+
+
+def _normalise(text: str) -> str:
+    text = re.sub(r"[^a-z,]+", " ", re.sub(r"[;:.!?]", ",", text.lower()))
+    return re.sub(r"\s*,\s*", ", ", re.sub(r"\s+", " ", text)).strip(" ,")
+
+
+def _take(
+    pattern: str, text: str, what: str, vocab: tuple[str, ...], hint: str, parsed: ParsedCaption
+) -> tuple[str | None, str]:
+    """Find the phrase ``pattern`` in ``text``; return its word (if in ``vocab``) and the text without it."""
+    found = list(re.finditer(pattern, text))
+    known = [m for m in found if m.group(1) in vocab]
+    if known:  # "on the left" is no terrain when "on sand" is there too
+        found = known
+    if not found:
+        parsed.problems.append(f"no {what}: expected {hint.replace('*', '<' + '|'.join(vocab) + '>')!r}")
+        return None, text
+    words = [m.group(1) for m in found]
+    if len(set(words)) > 1:
+        parsed.problems.append(f"more than one {what}: {', '.join(words)}")
+    word = words[0]
+    for m in reversed(found):
+        text = text[: m.start()] + "," + text[m.end() :]
+    if word not in vocab:
+        parsed.problems.append(f"unknown {what} {word!r}; the world knows {', '.join(vocab)}")
+        return None, text
+    return word, text
+
+
+def _chunks(text: str) -> list[str]:
+    """Object phrases: split at commas and "and", rejoining pieces that do not start with an article."""
+    chunks: list[str] = []
+    for piece in (p.strip() for p in re.split(r",|\band\b", text)):
+        if not piece:
+            continue
+        if chunks and piece.split()[0] not in _ARTICLES and not piece.startswith("empty"):
+            chunks[-1] += " " + piece
+        else:
+            chunks.append(piece)
+    return chunks
+
+
+def _parse_object(chunk: str, parsed: ParsedCaption) -> Obj | None:
+    match = re.fullmatch(r"(?:(?:a|an|one) )?(.+?) (?:at|in|on) (?:the )?(.+)", chunk)
+    if not match:
+        parsed.problems.append(
+            f"cannot read {chunk!r}: expected 'a <size> <colour> <shape> at the <position>'"
+        )
+        return None
+    words, where = match.group(1).split(), match.group(2)
+    position = POSITION_ALIASES.get(where, where)
+    found: dict[str, str] = {}
+    problems = []
+    for word in words:
+        kind = _WORD_KIND.get(word)
+        if kind is None:
+            problems.append(f"unknown word {word!r}")
+        elif kind in found:
+            problems.append(f"two {kind}s ({found[kind]}, {word})")
+        else:
+            found[kind] = word
+    problems += [f"no {kind}" for kind in ("size", "colour", "shape") if kind not in found]
+    if position not in POSITIONS:
+        problems.append(f"unknown position {where!r}; the world knows {', '.join(POSITIONS)}")
+    if problems:
+        parsed.problems.append(f"in {chunk!r}: {'; '.join(problems)}")
+        return None
+    return Obj(found["shape"], found["colour"], found["size"], position)
+
+
+def parse_caption(text: str) -> ParsedCaption:
+    """Read a detailed caption as far as it goes: never raises; problems are listed in the result."""
+    parsed = ParsedCaption()
+    norm = _normalise(text)
+    if not norm:
+        parsed.problems.append("empty caption")
+        return parsed
+    parsed.time, norm = _take(
+        r"\bunder (?:an? |the )?(\w+) sky\b", norm, "time of day", TIMES, "under a * sky", parsed
+    )
+    parsed.terrain, norm = _take(r"\bon (?:the )?(\w+)\b", norm, "terrain", TERRAINS, "on *", parsed)
+    chunks = _chunks(norm)
+    empty = [c for c in chunks if c in (EMPTY, "empty scene")]
+    for chunk in (c for c in chunks if c not in empty):
+        obj = _parse_object(chunk, parsed)
+        if obj is None:
+            continue
+        if any(o.position == obj.position for o in parsed.objects):
+            parsed.problems.append(f"two objects at the {obj.position}; kept the first")
+        else:
+            parsed.objects.append(obj)
+    if empty and parsed.objects:
+        parsed.problems.append("says 'an empty scene' but also names objects")
+    if not empty and not chunks:
+        parsed.problems.append(f"no objects: name them, or say '{EMPTY}'")
+    return parsed
+
+
+def parse_detailed(text: str) -> Scene:
+    """The scene a detailed caption describes.
+
+    Raises :class:`CaptionParseError` (with ``.partial``) if it does not fully parse.
+    """
+    parsed = parse_caption(text)
+    if parsed.problems:
+        raise CaptionParseError(f"cannot parse caption {text!r}: {'; '.join(parsed.problems)}", parsed)
+    return parsed.scene()
+
+
+def oracle_paint(prompt: str, size: int = 32, strict: bool = True) -> Image.Image:
+    """Render exactly what a detailed caption says (the oracle painter).
+
+    ``strict=False`` paints whatever parsed: unreadable objects are left out and
+    a missing time or terrain defaults to day on grass.
+    """
+    scene = parse_detailed(prompt) if strict else parse_caption(prompt).scene()
+    return render(scene, size)

@@ -1,0 +1,219 @@
+"""``llmga world``: sample scenes, render captions exactly, train and evaluate the judge.
+
+Examples::
+
+    llmga world sample --out data/world --n 100 --max-objects 3
+    llmga world render "a large red star at the top left, on grass under a night sky" --out star.png
+    llmga world train-judge --out runs/world-judge --steps 1500
+    llmga world judge-eval runs/world-judge
+    llmga world read star.png
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from PIL import Image, PngImagePlugin
+
+from ..data.records import METADATA_KEY
+from ..errors import LLMGAError
+from .captions import detailed_caption, oracle_paint, parse_caption, short_caption
+from .render import render
+from .scene import as_rng, sample_scene
+from .tasks import sample_edit, scene_masks
+
+world_app = typer.Typer(
+    name="world",
+    help="The miniature world: scenes with known captions, masks and edits; its oracle painter and judge.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+Size_ = Annotated[int, typer.Option("--size", help="Picture size in pixels.")]
+Seed_ = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
+CAPTION_HELP = (
+    "A detailed caption: 'a <size> <colour> <shape> at the <position> (and a ...), "
+    "on <terrain> under a <time> sky'."
+)
+Threads_ = Annotated[int, typer.Option("--threads", help="Torch threads (1 is steadiest on a busy CPU).")]
+
+
+def save_png(image: Image.Image, path: Path, metadata: dict[str, Any], scale: int = 1) -> Path:
+    """Save ``image`` (enlarged ``scale`` times, pixels kept sharp) with ``metadata`` as PNG text."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+    info.add_itxt("parameters", metadata.get("prompt", ""))
+    image.save(path, format="PNG", pnginfo=info)
+    return path
+
+
+@world_app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", help="Output folder: scenes.jsonl, images/, masks/, edits/.")],
+    n: Annotated[int, typer.Option("--n", help="Number of scenes.")] = 16,
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per scene.")] = 1,
+    min_objects: Annotated[int, typer.Option("--min-objects", help="Fewest objects per scene.")] = 1,
+    edits: Annotated[int, typer.Option("--edits", help="Edit pairs per scene.")] = 2,
+    size: Size_ = 32,
+    seed: Seed_ = 0,
+) -> None:
+    """Write N scenes: pictures, masks, edited pictures, and a JSON line per scene with captions and edits."""
+    from tqdm.auto import tqdm
+
+    rng = as_rng(seed)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in tqdm(range(n), desc="sampling scenes", disable=n < 500):
+        name = f"{index:06d}"
+        scene = sample_scene(rng, max_objects, min_objects=min_objects)
+        caption = detailed_caption(scene)
+        save_png(
+            render(scene, size),
+            out / "images" / f"{name}.png",
+            {"prompt": caption, "seed": seed, "index": index},
+        )
+        masks = []
+        for k, mask in enumerate(scene_masks(scene, rng, size)):
+            mask.image.save(out / "masks" / f"{name}-{k}.png")
+            masks.append({**mask.to_dict(), "image": f"masks/{name}-{k}.png"})
+        pairs = []
+        for k in range(edits):
+            pair = sample_edit(scene, rng, max_objects=max(max_objects, 1))
+            target = f"edits/{name}-{k}.png"
+            save_png(
+                render(pair.target, size),
+                out / target,
+                {"prompt": pair.target_caption, "instruction": pair.instruction},
+            )
+            pairs.append({**pair.to_dict(), "target_image": target})
+        lines.append(
+            {
+                "id": name,
+                "image": f"images/{name}.png",
+                "size": size,
+                "scene": scene.to_dict(),
+                "short": short_caption(scene),
+                "detailed": caption,
+                "masks": masks,
+                "edits": pairs,
+            }
+        )
+    (out / "scenes.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    typer.echo(f"wrote {n} scenes to {out / 'scenes.jsonl'}")
+
+
+@world_app.command("render")
+def render_command(
+    caption: Annotated[str, typer.Argument(help=CAPTION_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")],
+    size: Size_ = 32,
+    scale: Annotated[int, typer.Option("--scale", help="Enlarge the saved picture this many times.")] = 1,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Paint what parses; skip the rest.")] = False,
+) -> None:
+    """Paint a detailed caption exactly (the oracle painter)."""
+    parsed = parse_caption(caption)
+    image = oracle_paint(caption, size, strict=not lenient)
+    for problem in parsed.problems:
+        typer.echo(f"warning: {problem}", err=True)
+    save_png(image, out, {"prompt": caption, "scene": parsed.scene().to_dict(), "size": size}, scale)
+    typer.echo(f"{detailed_caption(parsed.scene())} -> {out}")
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The judge's accuracies as a table: one row per attribute, clean and augmented columns."""
+    clean, noisy = report["clean"], report["augmented"]
+    rows = [f"{'attribute':<12} {'clean':>7} {'augmented':>9}"]
+    rows += [f"{name:<12} {clean[name]:>7.2%} {noisy[name]:>9.2%}" for name in clean]
+    verdict = "passed" if report["passed"] else "NOT passed"
+    rows.append(
+        f"{report['n']} held-out {report['size']}px renders, 0-{report['max_objects']} objects; "
+        f"target {report['target']:.0%} per attribute: {verdict}"
+    )
+    if "training" in report:
+        t = report["training"]
+        rows.append(
+            f"trained {t['steps']} steps x {t['batch_size']} scenes in {t['seconds']:.0f} s"
+            f" on {t['threads']} thread(s)"
+        )
+    return "\n".join(rows)
+
+
+@world_app.command("train-judge")
+def train_judge_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for config.json, model.safetensors, report.json.")
+    ],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1500,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 64,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay).")] = 3e-3,
+    seed: Seed_ = 0,
+    threads: Threads_ = 1,
+    eval_n: Annotated[int, typer.Option("--eval-n", help="Held-out renders to evaluate on.")] = 2000,
+) -> None:
+    """Train the judge from scratch on freshly rendered scenes and report its held-out accuracy."""
+    from .judge import train_judge
+
+    _, report = train_judge(
+        out, steps, batch_size=batch_size, lr=lr, seed=seed, threads=threads, eval_scenes=eval_n
+    )
+    typer.echo(format_report(report))
+    typer.echo(f"saved to {out}")
+
+
+@world_app.command("judge-eval")
+def judge_eval_command(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Judge folder (default: the shipped judge).")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="Held-out renders.")] = 2000,
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per scene.")] = 3,
+    seed: Seed_ = 1,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Render size (default: the judge's first).")
+    ] = None,
+    threads: Threads_ = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Accuracy per attribute of a judge on held-out renders, clean and augmented."""
+    import torch
+
+    from .judge import Judge, evaluate_judge
+
+    torch.set_num_threads(threads)
+    report = evaluate_judge(Judge.load(directory), n=n, seed=seed, max_objects=max_objects, size=size)
+    typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@world_app.command("read")
+def read_command(
+    images: Annotated[list[Path], typer.Argument(help="Pictures to read.")],
+    judge_dir: Annotated[
+        Path | None, typer.Option("--judge", help="Judge folder (default: shipped).")
+    ] = None,
+) -> None:
+    """Say what the judge sees in pictures, as detailed captions."""
+    from .judge import Judge
+
+    judge = Judge.load(judge_dir)
+    scenes = judge.read([Image.open(p).convert("RGB") for p in images])
+    for path, scene in zip(images, scenes):
+        typer.echo(f"{path}: {detailed_caption(scene)}")
+
+
+def main() -> None:
+    """Run ``world_app`` alone, printing llmga errors as one line."""
+    try:
+        world_app()
+    except LLMGAError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

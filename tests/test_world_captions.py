@@ -1,0 +1,149 @@
+"""Captions: the fixed grammar, its parser (round trip, tolerance, errors) and the oracle painter."""
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmga.world import (
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    TERRAINS,
+    TIMES,
+    Background,
+    CaptionParseError,
+    Obj,
+    Scene,
+    detailed_caption,
+    oracle_paint,
+    parse_caption,
+    parse_detailed,
+    render,
+    sample_scene,
+    short_caption,
+)
+
+EXAMPLE = Scene(
+    (Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
+    Background("sunset", "grass"),
+)
+
+
+def test_grammar_by_example():
+    assert detailed_caption(EXAMPLE) == (
+        "a large red star at the top left and a small blue circle at the center, on grass under a sunset sky"
+    )
+    assert short_caption(EXAMPLE) == "a red star and a blue circle"
+    assert (
+        detailed_caption(Scene(background=Background("night", "snow")))
+        == "an empty scene, on snow under a night sky"
+    )
+    assert short_caption(Scene()) == "an empty scene"
+
+
+def test_round_trip_many_seeded_scenes():
+    rng = random.Random(0)
+    for _ in range(2000):
+        scene = sample_scene(rng, rng.randint(0, 9), min_objects=0)
+        assert parse_detailed(detailed_caption(scene)) == scene
+
+
+scenes = st.builds(
+    lambda objs, time, terrain: Scene(
+        tuple(Obj(s, c, z, p) for p, (s, c, z) in objs.items()), Background(time, terrain)
+    ),
+    st.dictionaries(
+        st.sampled_from(POSITIONS),
+        st.tuples(st.sampled_from(SHAPES), st.sampled_from(COLOURS), st.sampled_from(SIZES)),
+        max_size=9,
+    ),
+    st.sampled_from(TIMES),
+    st.sampled_from(TERRAINS),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scenes,
+    st.sampled_from(
+        [
+            str.upper,
+            str.title,
+            lambda s: s + ".",
+            lambda s: "  " + s.replace(" ", "   "),
+            lambda s: s.replace(" and ", ", "),
+            lambda s: s.replace("top left", "top-left"),
+        ]
+    ),
+)
+def test_round_trip_survives_case_spacing_and_punctuation(scene, mangle):
+    assert parse_detailed(mangle(detailed_caption(scene))) == scene
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a large red star at the top left and a small blue circle at the center, on grass under a sunset sky",
+        "A LARGE RED STAR AT THE TOP-LEFT; a small blue circle in the centre. On the grass, under a sunset sky!",
+        "under a sunset sky on grass: a large red star at top left, and a small blue circle at the middle",
+        "a small blue circle at the center and a large red star at the top left , on grass under a sunset sky",
+        "an large red star at the top left and one small blue circle at the center on grass under the sunset sky",
+    ],
+)
+def test_tolerated_variants(text):
+    assert parse_detailed(text) == EXAMPLE
+
+
+@pytest.mark.parametrize(
+    "text,problem",
+    [
+        ("", "empty caption"),
+        ("a large red star at the top left, on grass", "no time of day"),
+        ("a large red star at the top left, under a day sky", "no terrain"),
+        ("a large red star at the top left, on lava under a day sky", "unknown terrain 'lava'"),
+        ("a large red star at the top left, on grass under a noon sky", "unknown time of day 'noon'"),
+        ("a huge red star at the top left, on grass under a day sky", "unknown word 'huge'"),
+        ("a large star at the top left, on grass under a day sky", "no colour"),
+        ("a large red blue star at the top left, on grass under a day sky", "two colours"),
+        ("a large red star at the far corner, on grass under a day sky", "unknown position 'far corner'"),
+        (
+            "a large red star, on grass under a day sky",
+            "expected 'a <size> <colour> <shape> at the <position>'",
+        ),
+        ("on grass under a day sky", "no objects"),
+        (
+            "a small red star at the center and a large blue star at the center, on sand under a day sky",
+            "two objects",
+        ),
+        ("an empty scene and a small red star at the center, on sand under a day sky", "empty scene"),
+    ],
+)
+def test_errors_name_the_problem_and_keep_the_partial_result(text, problem):
+    with pytest.raises(CaptionParseError, match="cannot parse") as info:
+        parse_detailed(text)
+    assert problem in str(info.value)
+    assert info.value.partial.problems and not info.value.partial.ok
+
+
+def test_partial_result_keeps_what_parsed():
+    parsed = parse_caption("a small red star at the center and a gigantic cube at the top, on sand")
+    assert parsed.objects == [Obj("star", "red", "small", "center")]
+    assert parsed.terrain == "sand" and parsed.time is None
+    assert len(parsed.problems) == 2  # the bad object and the missing sky
+    assert parsed.scene() == Scene(tuple(parsed.objects), Background("day", "sand"))
+
+
+def test_oracle_paint_renders_the_caption_exactly():
+    caption = detailed_caption(EXAMPLE)
+    assert np.array_equal(np.asarray(oracle_paint(caption, 48)), np.asarray(render(EXAMPLE, 48)))
+    with pytest.raises(CaptionParseError):
+        oracle_paint("a red star")
+    lenient = oracle_paint("a small red star at the center and a cube, on sand", strict=False)
+    assert np.array_equal(
+        np.asarray(lenient),
+        np.asarray(render(Scene((Obj("star", "red", "small", "center"),), Background("day", "sand")))),
+    )
