@@ -217,3 +217,35 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@world_app.command("refine-data")
+def refine_data(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the LLaVA-format JSON.")],
+    n: Annotated[int, typer.Option(help="Conversations to write.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Seed (also fixes the held-out colour-shape pairs).")] = 0,
+    max_objects: Annotated[int, typer.Option(help="Most objects per requested scene.")] = 1,
+) -> None:
+    """The world's prompt-refinement set: short requests -> detailed world captions in generation tags."""
+    from .assistant import build_refine_set
+
+    typer.echo(f"wrote {n} conversations to {build_refine_set(out, n, seed, max_objects)}")
+
+
+@world_app.command("bench-assistant")
+def bench_assistant(
+    brain: Annotated[str, typer.Option("--brain", help="Brain to measure (directory, adapter, 'smollm2', URL).")],
+    n: Annotated[int, typer.Option(help="Held-out items (requests for unseen colour-shape pairs, and questions).")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """The assistant alone, with the oracle painter: well-formed replies and faithful prompts."""
+    from ..brain import load_brain
+    from .assistant import measure_assistant
+
+    scores = measure_assistant(load_brain(brain), n=n, seed=seed)
+    typer.echo(f"brain: {brain}; {scores.items} items, {scores.requests} requests for held-out colour-shape pairs")
+    typer.echo(f"well-formed replies         {scores.well_formed:7.1%}")
+    typer.echo(f"faithful (oracle + judge)   {scores.faithful_oracle:7.1%}")
+    if json_out:
+        json_out.write_text(json.dumps(scores.as_dict(), indent=2))
