@@ -205,19 +205,20 @@ def build_blocks(web: StudioWeb) -> Any:
                     height = gr.Dropdown(SIZES, value="default", label="Height")
                     negative = gr.Textbox(label="Negative prompt")
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", height=480)
-                status = gr.Markdown("")
+                chat = gr.Chatbot(label="Conversation", height=480, elem_id="studio-chat")
+                status = gr.Markdown("", elem_id="studio-status")
                 with gr.Row():
                     text = gr.Textbox(placeholder="Ask for a picture, or say how to change the last one…",
-                                      show_label=False, scale=4)
-                    send = gr.Button("Send", variant="primary", scale=1)
+                                      show_label=False, scale=4, elem_id="studio-message")
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="studio-send")
                     cancel = gr.Button("Cancel", scale=1)
-                editor = gr.ImageEditor(label="Image (paint over it to make a mask: white strokes = repaint)",
-                                        type="pil", height=360)
+                editor = gr.ImageEditor(label="Image (paint over the part to repaint: any stroke is the mask)",
+                                        type="pil", height=360, elem_id="studio-editor")
                 with gr.Row():
                     prompt = gr.Textbox(label="Generation prompt (edit and re-paint)", scale=4)
                     repaint = gr.Button("Re-paint", scale=1)
-                gallery = gr.Gallery(label="Images (select one to branch from it)", columns=4, height=260)
+                gallery = gr.Gallery(label="Images (select one to branch from it)", columns=4, height=260,
+                                     elem_id="studio-gallery")
 
         view = [chat, gallery, prompt, status, images]
         advanced = [task, seed, steps, guidance, width, height, negative]
