@@ -12,7 +12,7 @@ from llmga.serve.config import ServeConfig
 from llmga.serve.store import open_store
 from llmga.serve.studio import Studio
 from llmga.serve.testing import EchoBrain, SlowPainter, live_server
-from llmga.serve.web import StudioWeb, editor_uploads, paint_settings
+from llmga.serve.web import StudioWeb, editor_uploads, paint_settings, task_extras
 from llmga.settings import PaintSettings
 
 gr = pytest.importorskip("gradio")
@@ -101,7 +101,8 @@ def test_the_mounted_app_works_through_gradio_client(tmp_path):
             client = Client(f"{url}/ui/", verbose=False)
             editor = {"background": handle_file(str(picture)), "layers": [handle_file(str(stroke))], "composite": None}
             _, _, gallery, prompt, status = client.predict(
-                "what is this?", editor, "answer", None, None, None, "default", "default", "", api_name="/send")
+                "what is this?", editor, "answer", None, None, None, "default", "default", "", "", "", None, False, "",
+                api_name="/send")
             assert status.startswith("done") and prompt == "what is this?" and len(gallery) == 1
             [session] = studio.sessions()
             roles = [r.role for r in studio.session(session.id)[1][0].images]
@@ -129,3 +130,23 @@ def test_the_web_app_behind_a_token(tmp_path):
         assert client.get("/").headers["location"] == "/ui/"
     finally:
         studio.close()
+
+
+def test_the_advanced_panel_carries_every_task_input(web):
+    assert task_extras("", "", None, False, "", web.studio) == {}
+    extras = task_extras("0 32 16 0", "2048x512", Image.new("RGB", (64, 64)), True, " a cat on a sofa ", web.studio)
+    assert extras["outpaint"] == {"right": 32, "top": 16, "direction": "both"}
+    assert extras["expand_to"] == (2048, 512) and extras["control_from_photo"] is True
+    assert extras["control"].image.size == (64, 64) and extras["source_prompt"] == "a cat on a sofa"
+    assert task_extras("16:9", "", None, False, "", web.studio)["outpaint"]["aspect"] == "16:9"
+    with pytest.raises(LLMGAError, match="LEFT RIGHT TOP BOTTOM"):
+        task_extras("1 2", "", None, False, "", web.studio)
+    with pytest.raises(LLMGAError, match="WIDTHxHEIGHT"):
+        task_extras("", "wide", None, False, "", web.studio)
+
+
+def test_task_inputs_reach_the_stored_turn(web):
+    extras = task_extras("", "", None, False, "a cat on a sofa", web.studio)
+    session, _ = last(web.send(None, "a red fox", None, "auto", {}, extras=extras))
+    _, turns = web.studio.session(session)
+    assert turns[-1].request["source_prompt"] == "a cat on a sofa"

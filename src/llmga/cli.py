@@ -277,19 +277,11 @@ def expand(
 ) -> None:
     """Grow a picture to any size window by window; the brain writes each step's local caption."""
     from .painter.images import load_image
-    from .tasks import TurnRequest
+    from .tasks import TurnRequest, parse_size
 
     picture = load_image(image) if image else None
-    request = TurnRequest(image=picture, expand_to=_parse_size(size), task="expand")
+    request = TurnRequest(image=picture, expand_to=parse_size(size), task="expand")
     _one_shot(opts, text, request, no_refine, picture)
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise typer.BadParameter(f"expected WIDTHxHEIGHT such as 2048x512, got {text!r}") from None
-    return width, height
 
 
 CHAT_HELP = """Type a message and press Enter. Before a message you can attach:
@@ -307,7 +299,7 @@ def _chat_attach(request, command: str, arg: str) -> str:
     """Apply one attach-command to the pending request; return what to tell the user."""
     from .painter.images import load_image
     from .painter.masks import load_mask
-    from .tasks import Outpaint
+    from .tasks import Outpaint, parse_size
 
     if command == "/image":
         request.image = load_image(arg)
@@ -317,15 +309,9 @@ def _chat_attach(request, command: str, arg: str) -> str:
         path, _, mode = arg.partition(" ")
         request.control, request.control_from_photo = load_image(path), mode.strip() == "photo"
     elif command == "/outpaint":
-        parts = arg.split()
-        if len(parts) == 1:
-            request.outpaint = Outpaint(aspect=parts[0])
-        elif len(parts) == 4 and all(p.isdigit() for p in parts):
-            request.outpaint = Outpaint(*map(int, parts))
-        else:
-            raise InvalidInputError("use /outpaint LEFT RIGHT TOP BOTTOM (pixels) or /outpaint 16:9")
+        request.outpaint = Outpaint.parse(arg)
     elif command == "/expand":
-        request.expand_to, request.task = _parse_size(arg), "expand"
+        request.expand_to, request.task = parse_size(arg), "expand"
     elif command == "/task":
         request.task = None if arg in ("", "auto") else arg
     elif command == "/source":

@@ -34,6 +34,16 @@ class Outpaint:
     aspect: str | float | None = None
     direction: str = "both"
 
+    @classmethod
+    def parse(cls, text: str) -> Outpaint:
+        """From "LEFT RIGHT TOP BOTTOM" (pixels) or an aspect such as "16:9"."""
+        parts = text.split()
+        if len(parts) == 1:
+            return cls(aspect=parts[0])
+        if len(parts) == 4 and all(p.isdigit() for p in parts):
+            return cls(*map(int, parts))
+        raise InvalidInputError(f"outpainting takes LEFT RIGHT TOP BOTTOM pixels or an aspect like 16:9, got {text!r}")
+
     def canvas(self, image: Image.Image, seed: int) -> Any:
         """The larger canvas, its mask and initial fill, made for the user."""
         from .painter.outpaint import outpaint_canvas, outpaint_to_aspect
@@ -43,6 +53,15 @@ class Outpaint:
         if not any((self.left, self.right, self.top, self.bottom)):
             raise InvalidInputError("outpainting needs a size: pixels for at least one side, or an aspect")
         return outpaint_canvas(image, self.left, self.right, self.top, self.bottom, seed=seed)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """A WIDTHxHEIGHT size such as "2048x512"."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InvalidInputError(f"expected a size WIDTHxHEIGHT such as 2048x512, got {text!r}") from None
+    return width, height
 
 
 @dataclass

@@ -12,6 +12,7 @@ browser).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from PIL import Image
 from ..errors import LLMGAError
 from ..painter.image_input import open_image
 from ..routing import Task
+from ..tasks import Outpaint, parse_size
 from .store import PENDING, TurnRecord
 from .studio import Studio, TurnInput
 from .uploads import Upload
@@ -83,13 +85,16 @@ class StudioWeb:
     # -- turns ------------------------------------------------------------
 
     def send(self, session_id: str | None, text: str, editor: Any, task: str, settings: dict[str, Any],
-             refine: bool = True) -> Iterator[tuple[str, tuple]]:
-        """Run a turn; yield (session id, view) as it goes: the reply as it is written, progress, the result."""
+             refine: bool = True, extras: dict[str, Any] | None = None) -> Iterator[tuple[str, tuple]]:
+        """Run a turn; yield (session id, view) as it goes: the reply as it is written, progress, the result.
+
+        ``extras`` are the task inputs of the advanced panel (see :func:`task_extras`).
+        """
         session_id = session_id or self.new_session()
         try:
             image, mask = editor_uploads(editor, self.studio)
             turn = TurnInput(text, image=image, mask=mask, task=None if task in (None, "auto") else task,
-                             refine=refine, paint=settings)
+                             refine=refine, paint=settings, **(extras or {}))
             record, job = self.studio.submit_turn(session_id, turn)
         except LLMGAError as exc:
             yield session_id, self.view(session_id, f"⚠ {exc}")
@@ -156,6 +161,32 @@ def paint_settings(seed: Any, steps: Any, guidance: Any, width: str, height: str
     return {k: v for k, v in settings.items() if v is not None}
 
 
+def task_extras(outpaint: str, grow: str, control: Any, from_photo: bool, source: str,
+                studio: Studio) -> dict[str, Any]:
+    """The advanced panel's task inputs as turn fields (empty fields: none).
+
+    ``outpaint``: "LEFT RIGHT TOP BOTTOM" pixels or an aspect like "16:9";
+    ``grow``: a WIDTHxHEIGHT to grow to; ``control``: a control map (or, with
+    ``from_photo``, a photo to take canny edges from); ``source``: the
+    description of an uploaded image being edited.
+    """
+    extras: dict[str, Any] = {}
+    if (outpaint or "").strip():
+        spec = Outpaint.parse(outpaint.strip())
+        extras["outpaint"] = {k: v for k, v in asdict(spec).items() if v not in (0, None)}
+    if (grow or "").strip():
+        extras["expand_to"] = parse_size(grow.strip())
+    if control is not None:
+        picture = _pil(control)
+        if picture.width * picture.height > studio.limits.max_image_pixels:
+            raise LLMGAError(f"the control image is {picture.width}x{picture.height}; the limit is "
+                             f"{studio.limits.max_image_pixels} pixels")
+        extras["control"], extras["control_from_photo"] = Upload(open_image(picture), picture.size), bool(from_photo)
+    if (source or "").strip():
+        extras["source_prompt"] = source.strip()
+    return extras
+
+
 def _pil(value: Any) -> Image.Image:
     return value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
 
@@ -204,6 +235,11 @@ def build_blocks(web: StudioWeb) -> Any:
                     width = gr.Dropdown(SIZES, value="default", label="Width")
                     height = gr.Dropdown(SIZES, value="default", label="Height")
                     negative = gr.Textbox(label="Negative prompt")
+                    outpaint = gr.Textbox(label="Outpaint: pixels LEFT RIGHT TOP BOTTOM, or an aspect like 16:9")
+                    grow = gr.Textbox(label="Grow to WIDTHxHEIGHT, step by step (e.g. 2048x512)")
+                    control = gr.Image(label="Control map (ControlNet)", type="pil", height=160)
+                    from_photo = gr.Checkbox(label="The control image is a photo: use its canny edges")
+                    source = gr.Textbox(label="Description of the uploaded image (for edits)")
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Conversation", height=480, elem_id="studio-chat")
                 status = gr.Markdown("", elem_id="studio-status")
@@ -221,7 +257,7 @@ def build_blocks(web: StudioWeb) -> Any:
                                      elem_id="studio-gallery")
 
         view = [chat, gallery, prompt, status, images]
-        advanced = [task, seed, steps, guidance, width, height, negative]
+        advanced = [task, seed, steps, guidance, width, height, negative, outpaint, grow, control, from_photo, source]
 
         def choices(session_id):
             return gr.update(choices=web.session_choices(), value=session_id)
@@ -230,8 +266,13 @@ def build_blocks(web: StudioWeb) -> Any:
             if not (message or "").strip():
                 yield session_id, choices(session_id), *web.view(session_id, "type a message first")
                 return
-            for current, values in web.send(session_id, message, picture, task_name, paint_settings(*fields),
-                                            refine=refine):
+            try:
+                extras = task_extras(*fields[6:], web.studio)
+            except LLMGAError as exc:
+                yield session_id, choices(session_id), *web.view(session_id, f"⚠ {exc}")
+                return
+            for current, values in web.send(session_id, message, picture, task_name, paint_settings(*fields[:6]),
+                                            refine=refine, extras=extras):
                 yield current, choices(current), *values
 
         def run_prompt(session_id, edited, task_name, *fields):
