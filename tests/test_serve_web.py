@@ -150,3 +150,11 @@ def test_task_inputs_reach_the_stored_turn(web):
     session, _ = last(web.send(None, "a red fox", None, "auto", {}, extras=extras))
     _, turns = web.studio.session(session)
     assert turns[-1].request["source_prompt"] == "a cat on a sofa"
+
+
+def test_a_selected_image_goes_into_the_editor_for_masking(web):
+    session, _ = last(web.send(None, "a red fox", None, "auto", {}))
+    [image] = web.view(session)[4]
+    value = web.editor_value(image)
+    assert value["background"].endswith(f"{image}.png") and value["layers"] == []
+    assert web.editor_value(None) is None

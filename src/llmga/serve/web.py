@@ -68,6 +68,13 @@ class StudioWeb:
             return self.view(session_id, f"⚠ {exc}")
         return self.view(session_id, f"took back turn {turn.seq}")
 
+    def editor_value(self, image: str | None) -> Any:
+        """A selected image, put in the editor so a mask can be painted on it (None leaves the editor as is)."""
+        if not image:
+            return None
+        path = self.studio.store.image_path(image)
+        return {"background": str(path), "layers": [], "composite": str(path)}
+
     def branch(self, session_id: str | None, image: str | None) -> str | None:
         """A new session continuing from the selected image (or the whole session); its id."""
         if not session_id:
@@ -253,7 +260,7 @@ def build_blocks(web: StudioWeb) -> Any:
                 with gr.Row():
                     prompt = gr.Textbox(label="Generation prompt (edit and re-paint)", scale=4)
                     repaint = gr.Button("Re-paint", scale=1)
-                gallery = gr.Gallery(label="Images (select one to branch from it)", columns=4, height=260,
+                gallery = gr.Gallery(label="Images (select one to paint a mask on it or branch from it)", columns=4, height=260,
                                      elem_id="studio-gallery")
 
         view = [chat, gallery, prompt, status, images]
@@ -294,7 +301,7 @@ def build_blocks(web: StudioWeb) -> Any:
         new.click(lambda: show(web.new_session()), None, [session, sessions, *view])
         refresh.click(lambda sid: (choices(sid), *web.view(sid)), session, [sessions, *view])
         undo.click(web.undo, session, view)
-        gallery.select(pick, images, selected)
+        gallery.select(pick, images, selected).then(web.editor_value, selected, editor, api_name=False)
         branch.click(branch_from, [session, selected], [session, sessions, *view])
         send_event = {"fn": run, "inputs": [session, text, editor, *advanced], "outputs": [session, sessions, *view]}
         send.click(**send_event, api_name="send").then(lambda: "", None, text, api_name=False)
