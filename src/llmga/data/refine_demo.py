@@ -22,12 +22,12 @@ model learns when not to paint.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..protocol import tag_prompt
+from .records import make_record, write_records
 from .templates import GENERATE_FROM_CAPTION, REPLIES
 
 # kind -> (subjects with their attributes). Each subject is (noun, attributes).
@@ -273,12 +273,8 @@ def build(out: str | Path, n: int = 2000, seed: int = 0, qa_share: float = 0.3) 
             request = make_request(rng, train_subjects)
             question = ask(rng, request)
             answer = f"{REPLIES['generate'].pick(rng)} {tag_prompt(description(request))}"
-        records.append({"id": f"refine-demo-{i}", "conversations": [
-            {"from": "human", "value": question}, {"from": "gpt", "value": answer}]})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(records, indent=1))
-    return out
+        records.append(make_record(f"refine-demo-{i}", [(question, answer)]))
+    return write_records(records, out)
 
 
 def held_out(n: int = 100, seed: int = 0, qa_share: float = 0.2) -> list[tuple[str, Request | None]]:

@@ -15,11 +15,11 @@ object with its colour and shape).
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.records import make_record, write_records
 from ..data.refine_demo import QA_CAPITALS, SHORT_REQUESTS, make_question
 from ..data.templates import REPLIES
 from ..protocol import parse_reply, tag_prompt
@@ -57,12 +57,8 @@ def build_refine_set(out: str | Path, n: int = 2000, seed: int = 0, max_objects:
             scene = _scene(rng, max_objects, held, want_held=False)
             question = rng.choice(SHORT_REQUESTS).format(x=short_caption(scene))
             answer = f"{REPLIES['generate'].pick(rng)} {tag_prompt(detailed_caption(scene))}"
-        records.append({"id": f"world-refine-{i}", "conversations": [
-            {"from": "human", "value": question}, {"from": "gpt", "value": answer}]})
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(records, indent=1))
-    return out
+        records.append(make_record(f"world-refine-{i}", [(question, answer)]))
+    return write_records(records, out)
 
 
 @dataclass
