@@ -109,12 +109,7 @@ class Assistant:
         if not refine:
             return self._paint_as_is(text, chosen, request, target, on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
-        self.conversation.add_user(text, shown)
-        try:
-            raw, reply = self._ask(on_text, on_prompt)
-        except BaseException:
-            self.conversation.turns.pop()
-            raise
+        raw, reply = self._ask(text, shown, on_text, on_prompt)
         self.conversation.add_assistant(raw, reply.prompts)
         result = self._paint(reply, chosen, request, target, progress)
         result.notices[:0] = notices
@@ -137,12 +132,7 @@ class Assistant:
         chosen = Route(Task.GENERATE, "a one-shot generation")
         if not refine:
             return self._paint_as_is(text, chosen, TurnRequest(), None, on_prompt, progress)
-        self.conversation.add_user(REFINE_REQUEST.format(text=text))
-        try:
-            raw, reply = self._ask(on_text, on_prompt, prefill=OPEN_TAG)
-        except BaseException:
-            self.conversation.turns.pop()
-            raise
+        raw, reply = self._ask(REFINE_REQUEST.format(text=text), [], on_text, on_prompt, prefill=OPEN_TAG)
         notices = []
         if not reply.prompts:
             notices.append("the assistant wrote no generation prompt; painting your text as it is")
@@ -183,7 +173,19 @@ class Assistant:
         return shown, []
 
     def _ask(
-        self, on_text: TextCallback | None, on_prompt: TextCallback | None, prefill: str = ""
+        self, text: str, images: list[Image.Image], on_text: TextCallback | None, on_prompt: TextCallback | None,
+        prefill: str = "",
+    ) -> tuple[str, Reply]:
+        """Add the user's turn and stream the brain's reply; on any failure the turn is taken back."""
+        self.conversation.add_user(text, images)
+        try:
+            return self._stream_reply(on_text, on_prompt, prefill)
+        except BaseException:
+            self.conversation.turns.pop()
+            raise
+
+    def _stream_reply(
+        self, on_text: TextCallback | None, on_prompt: TextCallback | None, prefill: str
     ) -> tuple[str, Reply]:
         if self.brain is None:
             raise InvalidInputError("no brain is configured; give one with --brain")
