@@ -17,7 +17,6 @@ real weights. The outputs are noise: the models are random.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import torch
+
+from ..clip_tokenizer import CLIP_EOS as _CLIP_EOS
+from ..clip_tokenizer import write_clip_tokenizer
 
 if TYPE_CHECKING:
     from transformers import CLIPTokenizer
@@ -44,19 +46,7 @@ SD_VARIANTS: tuple[str, ...] = get_args(SDVariant)
 
 # Common English and image-prompt words; each gets its own token in the tiny
 # CLIP vocabulary, other words fall back to smaller pieces and characters.
-_CLIP_WORDS = """
-a an the of in on at to and or with without from by for is are it this that
-make show draw paint generate picture image photo photograph painting portrait
-red orange yellow green blue purple pink brown black white gray gold silver
-cat dog fox bird horse cow fish lion tiger bear rabbit owl dragon robot person
-man woman girl boy child people car house tree flower forest mountain river
-sea ocean lake beach sky cloud sun moon star snow rain city street road castle
-garden field desert night day morning evening sunset sunrise light dark shadow
-big small tall little old young new happy sad cute beautiful
-detailed high quality realistic style art digital oil watercolor sketch
-cartoon anime cinematic lighting soft bright background foreground close up
-wearing hat sitting standing running flying under over near
-""".split()
+_CLIP_WORDS = ["a", "an", "the", "of", "in", "on", "at", "to", "and", "or", "with", "without", "from", "by", "for", "is", "are", "it", "this", "that", "make", "show", "draw", "paint", "generate", "picture", "image", "photo", "photograph", "painting", "portrait", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray", "gold", "silver", "cat", "dog", "fox", "bird", "horse", "cow", "fish", "lion", "tiger", "bear", "rabbit", "owl", "dragon", "robot", "person", "man", "woman", "girl", "boy", "child", "people", "car", "house", "tree", "flower", "forest", "mountain", "river", "sea", "ocean", "lake", "beach", "sky", "cloud", "sun", "moon", "star", "snow", "rain", "city", "street", "road", "castle", "garden", "field", "desert", "night", "day", "morning", "evening", "sunset", "sunrise", "light", "dark", "shadow", "big", "small", "tall", "little", "old", "young", "new", "happy", "sad", "cute", "beautiful", "detailed", "high", "quality", "realistic", "style", "art", "digital", "oil", "watercolor", "sketch", "cartoon", "anime", "cinematic", "lighting", "soft", "bright", "background", "foreground", "close", "up", "wearing", "hat", "sitting", "standing", "running", "flying", "under", "over", "near"]
 
 # Small corpus the chat models' byte-level BPE is trained on.
 _CHAT_CORPUS = [
@@ -94,7 +84,6 @@ CHAT_TEMPLATE = (
 )
 
 _IM_START, _IM_END, _IMAGE = "<|im_start|>", "<|im_end|>", "<image>"
-_CLIP_BOS, _CLIP_EOS = "<|startoftext|>", "<|endoftext|>"
 
 # Vision tower geometry: 32 px images in 8 px patches = 16 image tokens (the
 # CLS token is dropped by the "default" feature-select strategy).
@@ -117,58 +106,6 @@ def _seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible map from bytes to printable unicode characters."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars)))
-
-
-def _bpe(pieces: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
-    """Apply BPE merges (lowest rank first) to a word's pieces."""
-    while len(pieces) > 1:
-        pairs = [(ranks.get(pair, len(ranks)), i) for i, pair in enumerate(zip(pieces, pieces[1:]))]
-        rank, i = min(pairs)
-        if rank == len(ranks):
-            break
-        pieces = pieces[:i] + [pieces[i] + pieces[i + 1]] + pieces[i + 2 :]
-    return pieces
-
-
-def _clip_vocab_and_merges(words: list[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """A CLIP-layout BPE vocabulary in which each of ``words`` is one token.
-
-    Layout as in CLIP: the 256 byte characters, the same with ``</w>``, one
-    entry per merge, then the start and end tokens. Merges are added word by
-    word after applying the earlier ones, so every word encodes to one token.
-    """
-    byte_chars = list(_bytes_to_unicode().values())
-    tokens = byte_chars + [c + "</w>" for c in byte_chars]
-    merges: list[tuple[str, str]] = []
-    ranks: dict[tuple[str, str], int] = {}
-    for word in words:
-        pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)
-        while len(pieces) > 1:
-            pair = (pieces[0], pieces[1])
-            ranks[pair] = len(merges)
-            merges.append(pair)
-            pieces = [pair[0] + pair[1], *pieces[2:]]
-            if pieces[0] not in tokens:
-                tokens.append(pieces[0])
-    tokens += [_CLIP_BOS, _CLIP_EOS]
-    return {tok: i for i, tok in enumerate(dict.fromkeys(tokens))}, merges
 
 
 def _train_byte_bpe(vocab_size: int = 400) -> Any:
@@ -252,28 +189,7 @@ def build_tiny_clip_tokenizer(path: PathLike, pad_token: str = _CLIP_EOS) -> CLI
     ``<|endoftext|>``, pad ``pad_token`` (``<|endoftext|>`` as in SD 1.x; SD 2.x and
     SDXL's second tokenizer pad with ``"!"``), ``model_max_length`` 77.
     """
-    from transformers import CLIPTokenizer
-
-    out = _as_dir(path)
-    vocab, merges = _clip_vocab_and_merges(_CLIP_WORDS)
-    vocab_file, merges_file = out / "vocab.json", out / "merges.txt"
-    vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    merges_file.write_text(
-        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
-    )
-    # The paths must be positional: in transformers 5 the vocab_file=/merges_file=
-    # keywords are silently ignored and give a 2-token tokenizer.
-    tokenizer = CLIPTokenizer(
-        str(vocab_file),
-        str(merges_file),
-        bos_token=_CLIP_BOS,
-        eos_token=_CLIP_EOS,
-        pad_token=pad_token,
-        unk_token=_CLIP_EOS,
-        model_max_length=77,
-    )
-    tokenizer.save_pretrained(out)
-    return tokenizer
+    return write_clip_tokenizer(_as_dir(path), _CLIP_WORDS, pad_token=pad_token)
 
 
 def _tiny_unet(in_channels: int, cross_attention_dim: int, **extra: Any) -> Any:
