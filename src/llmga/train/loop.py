@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,17 +25,27 @@ def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: 
     return accelerator
 
 
+def _checkpoints(out: Path) -> list[Path]:
+    return sorted((out / "checkpoints").glob("step-*"))
+
+
+def latest_step(out: Path) -> int:
+    """The step of the latest checkpoint under ``out/checkpoints`` (0 when there is none)."""
+    checkpoints = _checkpoints(Path(out))
+    return int(checkpoints[-1].name.split("-")[1]) if checkpoints else 0
+
+
 def resume(accelerator: Any, out: Path) -> int:
     """Load the latest checkpoint under ``out/checkpoints`` if there is one; return its step.
 
     Model, optimizer, scheduler and RNG states come back; the data order
     restarts at the beginning of an epoch.
     """
-    checkpoints = sorted((out / "checkpoints").glob("step-*"))
+    checkpoints = _checkpoints(out)
     if not checkpoints:
         return 0
     accelerator.load_state(str(checkpoints[-1]))
-    step = int(checkpoints[-1].name.split("-")[1])
+    step = latest_step(out)
     accelerator.print(f"resumed from {checkpoints[-1]} (step {step})")
     return step
 
@@ -52,11 +63,13 @@ def train(
     save_every: int,
     desc: str,
     after_step: Callable[[], None] | None = None,
+    keep_last: int | None = None,
 ) -> None:
     """Run optimizer steps until ``total``, resuming from ``out``'s latest checkpoint.
 
     ``loss_fn(model, batch)`` returns the loss of one micro-batch;
-    ``after_step`` runs after each optimizer step (e.g. an EMA update).
+    ``after_step`` runs after each optimizer step (e.g. an EMA update);
+    ``keep_last`` checkpoints are kept (all when None).
     """
     from tqdm.auto import tqdm
 
@@ -84,6 +97,9 @@ def train(
             accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=step)
             if step % save_every == 0 or step == total:
                 accelerator.save_state(str(out / "checkpoints" / f"step-{step:07d}"))
+                if keep_last and accelerator.is_main_process:
+                    for old in _checkpoints(out)[:-keep_last]:
+                        shutil.rmtree(old)
             if step >= total:
                 break
     progress.close()

@@ -1,0 +1,78 @@
+"""Did a picture show what was asked? Requests, and the judge's verdict on painted pictures.
+
+A request is a scene plus the attributes the user actually named: "a red
+star" names colour and shape only, a detailed caption names everything.
+A picture succeeds when the judge reads, for every requested object, an
+object agreeing on each named attribute, and the named background.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .captions import detailed_caption, short_caption
+from .scene import Scene, sample_scene
+
+OBJECT_ATTRIBUTES = ("shape", "colour", "size", "position")
+BACKGROUND_ATTRIBUTES = ("time", "terrain")
+SHORT = frozenset({"shape", "colour"})
+EVERYTHING = frozenset(OBJECT_ATTRIBUTES + BACKGROUND_ATTRIBUTES)
+
+
+@dataclass(frozen=True)
+class Request:
+    """A scene and the attributes of it that were asked for."""
+
+    scene: Scene
+    attributes: frozenset[str]
+
+    @property
+    def prompt(self) -> str:
+        """The words of the request: the short caption, or the detailed one when everything is named."""
+        return detailed_caption(self.scene) if self.attributes == EVERYTHING else short_caption(self.scene)
+
+
+def single_object_requests(n: int, seed: int = 0, attributes: frozenset[str] = SHORT) -> list[Request]:
+    """``n`` seeded one-object requests naming ``attributes``."""
+    rng = random.Random(seed)
+    return [Request(sample_scene(rng, 1), attributes) for _ in range(n)]
+
+
+def shows(read: Scene, request: Request) -> bool:
+    """Whether the read scene shows every requested attribute of the requested scene."""
+    named = request.attributes
+    for attribute in BACKGROUND_ATTRIBUTES:
+        if attribute in named and getattr(read.background, attribute) != getattr(request.scene.background, attribute):
+            return False
+    if "position" in named and len(read.objects) != len(request.scene.objects):
+        return False
+    fields = [a for a in OBJECT_ATTRIBUTES if a in named]
+    return all(any(all(getattr(r, a) == getattr(want, a) for a in fields) for r in read.objects)
+               for want in request.scene.objects)
+
+
+def attribute_agreement(read: Scene, truth: Scene) -> dict[str, bool]:
+    """Per attribute, whether a one-object reading agrees with a one-object truth (background included)."""
+    out = {a: getattr(read.background, a) == getattr(truth.background, a) for a in BACKGROUND_ATTRIBUTES}
+    got = read.objects[0] if len(read.objects) == 1 else None
+    for a in OBJECT_ATTRIBUTES:
+        out[a] = got is not None and all(getattr(got, a) == getattr(o, a) for o in truth.objects)
+    return out
+
+
+def success_rate(pictures: Sequence, requests: Sequence[Request], judge) -> float:
+    """Share of ``pictures`` the judge reads as showing their request."""
+    if not requests:
+        return float("nan")
+    readings = judge.read(list(pictures))
+    return float(np.mean([shows(r, q) for r, q in zip(readings, requests, strict=True)]))
+
+
+def painter_success(paint: Callable[[list[str]], list], requests: Sequence[Request], judge,
+                    prompts: Sequence[str] | None = None) -> float:
+    """Paint each request (from ``prompts`` when given, else its own words) and score the pictures."""
+    return success_rate(paint(list(prompts or [q.prompt for q in requests])), requests, judge)

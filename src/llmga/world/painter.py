@@ -1,0 +1,372 @@
+"""The world painter: a Stable-Diffusion-format pipeline trained from scratch on rendered scenes.
+
+Three steps, each resumable and each writing standard diffusers/transformers
+directories, so the result loads exactly as real SD 1.5 does::
+
+    llmga world train-clip    --out runs/world/clip           # text + vision encoders
+    llmga world train-vae     --out runs/world/vae            # 32 px <-> 16x16x4 latents
+    llmga world train-painter --out runs/world/painter --clip runs/world/clip --vae runs/world/vae
+
+The UNet trains on pictures rendered on the fly (no dataset on disk) with the
+project's training loop (accelerate, checkpoints that resume, EMA, min-SNR,
+classifier-free dropout). Every ``eval_every`` steps the EMA UNet paints a
+fixed set of one-object requests and the judge scores them: ``curve.jsonl``
+is the success curve, and ``latest/`` the pipeline as it was measured. ``--inpaint`` fine-tunes an inpainting UNet
+from a trained text-to-image one; ``--captions detailed`` is the world's
+stage 2 (the assistant's detailed prompts only).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InvalidInputError
+from ..train.loop import latest_step, start, train
+from ..train.stage2 import _ema, _weighted_mse
+from .captions import detailed_caption, short_caption
+from .clip import pixels
+from .evaluate import EVERYTHING, SHORT, painter_success, single_object_requests
+from .render import render_batch
+from .scene import Scene, sample_scene
+from .tasks import random_mask
+
+CAPTION_MIXES = ("mixed", "detailed", "short")
+
+
+#: Latent channels, as SD's: diffusers' inpainting pipeline takes only 4-channel latents.
+LATENT_CHANNELS = 4
+#: How much more an object's pixels count than the background's in the VAE's loss: objects are a
+#: small share of the picture but all the judge (and the user) cares about.
+OBJECT_WEIGHT = 10.0
+
+
+def new_vae() -> Any:
+    """An untrained ``AutoencoderKL``: 32x32 RGB to 16x16x4 latents (one downsampling)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(in_channels=3, out_channels=3, latent_channels=LATENT_CHANNELS, block_out_channels=(32, 64),
+                         down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                         layers_per_block=1, norm_num_groups=32, sample_size=32)
+
+
+def new_unet(cross_attention_dim: int, latent_channels: int = LATENT_CHANNELS,
+             widths: tuple[int, ...] = (32, 64, 64)) -> Any:
+    """An untrained ``UNet2DConditionModel`` for 16x16 latents, with cross-attention at every resolution."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=16, in_channels=latent_channels, out_channels=latent_channels, block_out_channels=widths,
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D",) * len(widths), up_block_types=("CrossAttnUpBlock2D",) * len(widths),
+        attention_head_dim=4, cross_attention_dim=cross_attention_dim, norm_num_groups=32)
+
+
+def new_scheduler() -> Any:
+    """The noise schedule: cosine betas (suited to small pictures), epsilon prediction, DDIM sampling."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
+                         clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="trailing")
+
+
+def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
+              log=print) -> Path:
+    """Train the world VAE on rendered scenes; save it to ``out`` with its latent scaling factor.
+
+    ``out/report.json`` gives the reconstruction error and the judge's accuracy
+    on reconstructions of held-out scenes (the latents must keep every attribute).
+    """
+    from .judge import Judge
+
+    out = Path(out)
+    torch.manual_seed(seed)
+    vae = new_vae()
+    _start_with_little_noise(vae)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    rng = random.Random(seed)
+    started = time.time()
+    for step in range(1, steps + 1):
+        scenes = [sample_scene(rng, 3, min_objects=0) for _ in range(batch_size)]
+        x = pixels(render_batch(scenes))
+        weight = 1 + OBJECT_WEIGHT * (x != pixels(render_batch([s.with_objects(()) for s in scenes]))).any(1, True)
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        error = (recon - x).abs() + (recon - x).pow(2)
+        loss = (weight * error).mean() / weight.mean() + 1e-6 * posterior.kl().mean()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        if step % 100 == 0 or step == steps:
+            log(f"vae step {step}/{steps} loss {loss.item():.4f} ({time.time() - started:.0f} s)")
+    vae.eval()
+    held = [sample_scene(random.Random(10_000 + i), 3, min_objects=0) for i in range(512)]
+    with torch.no_grad():
+        x = pixels(render_batch(held))
+        latents = vae.encode(x).latent_dist.mode()
+        recon = vae.decode(latents).sample.clamp(-1, 1)
+    vae.register_to_config(scaling_factor=round(float(1 / latents.std()), 5))
+    vae.save_pretrained(out, safe_serialization=True)
+    judge = Judge.load()
+    read = judge.read(to_uint8(recon))
+    report = {"steps": steps, "seconds": round(time.time() - started, 1),
+              "mean_abs_error_255": round(float((recon - x).abs().mean() * 127.5), 3),
+              "judge_reads_scene_exactly": float(np.mean([r == s for r, s in zip(read, held, strict=True)])),
+              "scaling_factor": vae.config.scaling_factor}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    log(f"vae report: {report}")
+    return out
+
+
+def _start_with_little_noise(vae: Any) -> None:
+    """Start the posterior's log-variance at -10 (std 0.007) rather than 0 (std 1).
+
+    With a tiny KL weight nothing else pulls the variance down, and sampling
+    noise of std 1 would drown the latents for most of a short run.
+    """
+    latent = vae.config.latent_channels
+    with torch.no_grad():
+        vae.quant_conv.weight[latent:] = 0
+        vae.quant_conv.bias[latent:] = -10
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """NCHW pictures in [-1, 1] as uint8 NHWC arrays."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0) -> Path:
+    """Write an SD-format pipeline directory: the world CLIP's text tower and tokenizer, the VAE, a fresh UNet."""
+    from diffusers import AutoencoderKL, StableDiffusionPipeline
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    clip = Path(clip)
+    text_encoder = CLIPTextModel.from_pretrained(clip / "text_encoder", local_files_only=True)
+    autoencoder = AutoencoderKL.from_pretrained(vae, local_files_only=True)
+    torch.manual_seed(seed)
+    pipe = StableDiffusionPipeline(
+        vae=autoencoder,
+        text_encoder=text_encoder,
+        tokenizer=CLIPTokenizer.from_pretrained(clip / "tokenizer", local_files_only=True),
+        unet=new_unet(text_encoder.config.hidden_size, autoencoder.config.latent_channels),
+        scheduler=new_scheduler(),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(out, safe_serialization=True)
+    return Path(out)
+
+
+@dataclass
+class PainterConfig:
+    """A world UNet training run (text-to-image, or inpainting with ``inpaint``)."""
+
+    out: str
+    pipeline: str | None = None
+    clip: str | None = None
+    vae: str | None = None
+    inpaint: bool = False
+    captions: str = "mixed"
+    max_objects: int = 1
+    steps: int = 20_000
+    batch_size: int = 32
+    lr: float = 3e-4
+    warmup_steps: int = 200
+    uncond_prob: float = 0.1
+    snr_gamma: float | None = 5.0
+    ema_decay: float = 0.999
+    save_every: int = 500
+    eval_every: int = 1000
+    eval_n: int = 64
+    guidance: float = 4.0
+    eval_steps: int = 20
+    seed: int = 0
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if self.captions not in CAPTION_MIXES:
+            raise InvalidInputError(f"captions must be one of {', '.join(CAPTION_MIXES)}, got {self.captions!r}")
+
+
+def training_caption(scene: Scene, rng: random.Random, mix: str) -> str:
+    """The prompt a training picture is paired with: short, detailed, or half and half."""
+    if mix == "short" or (mix == "mixed" and rng.random() < 0.5):
+        return short_caption(scene)
+    return detailed_caption(scene)
+
+
+Batch = tuple[torch.Tensor, list[str], list[Scene]]
+
+
+def rendered_batches(config: PainterConfig, rng: random.Random) -> Iterator[Batch]:
+    """Endless batches of freshly rendered pictures (NCHW in [-1, 1]), their prompts and scenes."""
+    while True:
+        scenes = [sample_scene(rng, config.max_objects) for _ in range(config.batch_size)]
+        yield pixels(render_batch(scenes)), [training_caption(s, rng, config.captions) for s in scenes], scenes
+
+
+def _load_start(config: PainterConfig) -> Any:
+    """The pipeline the run starts from: ``--pipeline`` (a trained world painter) or one assembled from parts."""
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    out = Path(config.out)
+    source = config.pipeline
+    if source is None:
+        if not (config.clip and config.vae):
+            raise InvalidInputError("give --pipeline (a world painter to continue from) or both --clip and --vae")
+        source = assemble(out / "start", config.clip, config.vae, config.seed)
+    pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True)
+    if config.inpaint:
+        if pipe.unet.config.in_channels == pipe.unet.config.out_channels:
+            pipe.unet = widen_for_inpainting(pipe.unet)
+        pipe = StableDiffusionInpaintPipeline(**pipe.components)
+    return pipe
+
+
+def widen_for_inpainting(unet: Any) -> Any:
+    """An inpainting copy of a text-to-image UNet (latents + mask + masked-image latents in).
+
+    The new input channels start at zero, so it begins as exactly the text-to-image UNet.
+    """
+    from diffusers import UNet2DConditionModel
+
+    latent = unet.config.in_channels
+    wide = UNet2DConditionModel.from_config({**unet.config, "in_channels": 2 * latent + 1})
+    state = unet.state_dict()
+    weight = state["conv_in.weight"]
+    extra = weight.new_zeros(weight.shape[0], latent + 1, *weight.shape[2:])
+    state["conv_in.weight"] = torch.cat([weight, extra], dim=1)
+    wide.load_state_dict(state)
+    return wide
+
+
+def train_painter(config: PainterConfig, log=print) -> Path:
+    """Train a world UNet; checkpoints resume; return the directory of the saved pipeline (``out/final``)."""
+    from diffusers import DDPMScheduler
+    from transformers import get_constant_schedule_with_warmup
+
+    from .judge import Judge
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    accelerator = start(out, 1, "no", config.seed, config.threads)
+    pipe = _load_start(config)
+    unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
+    for frozen in (vae, text_encoder):
+        frozen.requires_grad_(False)
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr)
+    scheduler = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
+    ema = _ema(unet, config.ema_decay)
+    accelerator.register_for_checkpointing(ema)
+    unet, optimizer, scheduler = accelerator.prepare(unet, optimizer, scheduler)
+    # A resumed run draws new pictures rather than repeating the ones it has seen.
+    rng = random.Random(f"{config.seed}-{latest_step(out)}")
+    generator = torch.Generator().manual_seed(config.seed + latest_step(out))
+    judge = Judge.load()
+    requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT),
+                "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING)}
+    scale = vae.config.scaling_factor
+    empty = _encode(text_encoder, tokenizer, [""])
+
+    def loss_fn(model: Any, batch: Batch) -> torch.Tensor:
+        x, captions, scenes = batch
+        with torch.no_grad():
+            cond = _encode(text_encoder, tokenizer, captions)
+            drop = torch.rand(len(captions), generator=generator) < config.uncond_prob
+            cond[drop] = empty
+            latents = vae.encode(x).latent_dist.sample(generator) * scale
+        noise = torch.randn(latents.shape, generator=generator)
+        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+        model_input = noise_scheduler.add_noise(latents, noise, t)
+        if config.inpaint:
+            model_input = torch.cat([model_input, *_inpaint_inputs(x, scenes, vae, rng, generator)], dim=1)
+        prediction = model(model_input, t, encoder_hidden_states=cond).sample
+        return _weighted_mse(prediction, noise, noise_scheduler, t, config.snr_gamma)
+
+    started = time.time()
+    step_of = {"n": latest_step(out)}
+
+    def after_step() -> None:
+        ema.step(unet.parameters())
+        step_of["n"] += 1
+        if config.inpaint or step_of["n"] % config.eval_every:
+            return
+        point = {"step": step_of["n"], "samples": step_of["n"] * config.batch_size,
+                 "seconds_this_run": round(time.time() - started, 1)}
+        with ema_weights(ema, unet):
+            painter = _Sampler(pipe, accelerator.unwrap_model(unet), config)
+            for kind, batch in requests.items():
+                point[f"success_{kind}"] = painter_success(painter, batch, judge)
+            painter.pipeline.save_pretrained(out / "latest", safe_serialization=True)
+        log(f"curve: {point}")
+        with (out / "curve.jsonl").open("a") as f:
+            f.write(json.dumps(point) + "\n")
+        unet.train()
+
+    train(accelerator, unet, optimizer, scheduler, rendered_batches(config, rng), loss_fn, total=config.steps,
+          out=out, save_every=config.save_every, desc="world unet", after_step=after_step, keep_last=2)
+    final = out / "final"
+    trained = accelerator.unwrap_model(unet)
+    ema.copy_to(trained.parameters())
+    pipe.unet = trained
+    pipe.save_pretrained(final, safe_serialization=True)
+    return final
+
+
+@contextmanager
+def ema_weights(ema: Any, unet: Any) -> Iterator[None]:
+    """Swap the EMA weights into ``unet`` for the duration of a ``with`` block."""
+    ema.store(unet.parameters())
+    ema.copy_to(unet.parameters())
+    try:
+        yield
+    finally:
+        ema.restore(unet.parameters())
+
+
+def _encode(text_encoder: Any, tokenizer: Any, captions: list[str]) -> torch.Tensor:
+    """Last hidden states for prompts that fit one 77-token window (as the painter encodes them)."""
+    tokens = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
+    if tokens.input_ids.shape[1] > tokenizer.model_max_length:
+        raise InvalidInputError("a training caption is longer than one 77-token window; lower --max-objects")
+    return text_encoder(tokens.input_ids)[0]
+
+
+def _inpaint_inputs(x: torch.Tensor, scenes: list[Scene], vae: Any, rng: random.Random,
+                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """World masks (cells, boxes, outpainting borders) at latent size, and the masked pictures' latents."""
+    masks = [np.asarray(random_mask(scene, rng, x.shape[-1]).image) > 127 for scene in scenes]
+    mask = torch.from_numpy(np.stack(masks))[:, None].float()
+    masked = vae.encode(x * (1 - mask)).latent_dist.sample(generator) * vae.config.scaling_factor
+    return torch.nn.functional.interpolate(mask, size=masked.shape[-2:]), masked
+
+
+class _Sampler:
+    """Paints lists of prompts with the UNet being trained (evaluation during training)."""
+
+    def __init__(self, pipe: Any, unet: Any, config: PainterConfig) -> None:
+        from diffusers import StableDiffusionPipeline
+
+        self.pipeline = StableDiffusionPipeline(**{**pipe.components, "unet": unet})
+        self.pipeline.set_progress_bar_config(disable=True)
+        self.config = config
+
+    def __call__(self, prompts: list[str]) -> list:
+        """The pictures for ``prompts`` as uint8 arrays."""
+        self.pipeline.unet.eval()
+        with torch.no_grad():
+            result = self.pipeline(prompts, height=32, width=32, num_inference_steps=self.config.eval_steps,
+                                   guidance_scale=self.config.guidance, output_type="np",
+                                   generator=torch.Generator().manual_seed(self.config.seed))
+        return list((result.images * 255).round().astype(np.uint8))

@@ -1,0 +1,98 @@
+"""Building and training the world painter: tokenizer, CLIP, VAE, UNet (tiny runs), and its SD-format result."""
+
+import json
+
+import pytest
+import torch
+
+from llmga.painter.text_to_image import TextToImagePainter
+from llmga.settings import PaintSettings
+from llmga.world.captions import detailed_caption
+from llmga.world.clip import ClipConfig, train_clip, world_words, write_world_tokenizer
+from llmga.world.evaluate import EVERYTHING, SHORT, Request, shows, single_object_requests
+from llmga.world.painter import PainterConfig, new_unet, train_painter, train_vae, widen_for_inpainting
+from llmga.world.scene import Background, Obj, Scene, sample_scene
+
+
+def test_every_world_word_is_one_token_and_a_caption_fits_one_window(tmp_path):
+    tokenizer = write_world_tokenizer(tmp_path)
+    for word in world_words():
+        assert len(tokenizer.tokenize(word)) == 1, word
+    busy = Scene(tuple(Obj("star", "red", "large", p) for p in ("top left", "center", "bottom right")),
+                 Background("night", "snow"))
+    ids = tokenizer(detailed_caption(busy)).input_ids
+    assert len(ids) <= tokenizer.model_max_length == 77
+    assert tokenizer.unk_token_id not in ids[1:-1]
+
+
+@pytest.fixture(scope="module")
+def world_parts(tmp_path_factory):
+    """A tiny CLIP and VAE trained for a step or two (enough to wire a pipeline, not to paint)."""
+    root = tmp_path_factory.mktemp("world")
+    train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=2, batch_size=8), log=lambda _: None)
+    train_vae(root / "vae", steps=1, batch_size=2, log=lambda _: None)
+    return root
+
+
+def test_clip_and_vae_runs_write_standard_directories_and_reports(world_parts):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel, CLIPVisionModel
+
+    assert CLIPTextModel.from_pretrained(world_parts / "clip" / "text_encoder").config.hidden_size == 32
+    assert CLIPVisionModel.from_pretrained(world_parts / "clip" / "vision_encoder").config.image_size == 32
+    report = json.loads((world_parts / "clip" / "report.json").read_text())
+    assert 0 <= report["image_to_text"] <= 1
+    vae = AutoencoderKL.from_pretrained(world_parts / "vae")
+    assert vae.config.scaling_factor > 0
+    latents = vae.encode(torch.zeros(1, 3, 32, 32)).latent_dist.mode()
+    assert latents.shape == (1, 4, 16, 16)
+    assert "judge_reads_scene_exactly" in json.loads((world_parts / "vae" / "report.json").read_text())
+
+
+def test_painter_training_resumes_records_its_curve_and_saves_a_pipeline_the_painter_loads(world_parts, tmp_path):
+    config = PainterConfig(out=str(tmp_path / "run"), clip=str(world_parts / "clip"), vae=str(world_parts / "vae"),
+                           steps=2, batch_size=4, save_every=1, eval_every=2, eval_n=2, eval_steps=2)
+    train_painter(config, log=lambda _: None)
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert checkpoints == ["step-0000001", "step-0000002"]
+    config.steps = 3
+    logs = []
+    final = train_painter(config, log=logs.append)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000002", "step-0000003"]
+    curve = [json.loads(line) for line in (tmp_path / "run" / "curve.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in curve] == [2]  # step 3 is not a multiple of eval_every
+    assert 0 <= curve[0]["success_short"] <= 1
+    painter = TextToImagePainter.load(final)
+    image = painter.paint("a red star", PaintSettings(steps=2, guidance=4.0)).images[0]
+    assert image.size == (32, 32)
+
+
+def test_widened_inpainting_unet_starts_as_the_text_to_image_unet():
+    torch.manual_seed(0)
+    unet = new_unet(cross_attention_dim=32).eval()
+    wide = widen_for_inpainting(unet).eval()
+    latents, cond = torch.randn(1, 4, 16, 16), torch.randn(1, 5, 32)
+    extra = torch.randn(1, 5, 16, 16)
+    with torch.no_grad():
+        narrow_out = unet(latents, 10, encoder_hidden_states=cond).sample
+        wide_out = wide(torch.cat([latents, extra], 1), 10, encoder_hidden_states=cond).sample
+    assert wide.config.in_channels == 9
+    torch.testing.assert_close(wide_out, narrow_out)
+
+
+def test_a_request_is_shown_only_when_every_named_attribute_is_read():
+    red_star = Scene((Obj("star", "red", "large", "center"),), Background("day", "grass"))
+    moved = Scene((Obj("star", "red", "small", "top left"),), Background("night", "snow"))
+    recoloured = Scene((Obj("star", "blue", "large", "center"),), Background("day", "grass"))
+    assert shows(moved, Request(red_star, SHORT))  # "a red star": size, place and sky were not asked for
+    assert not shows(moved, Request(red_star, EVERYTHING))
+    assert not shows(recoloured, Request(red_star, SHORT))
+    assert shows(red_star, Request(red_star, EVERYTHING))
+    assert not shows(Scene((), red_star.background), Request(red_star, SHORT))
+
+
+def test_single_object_requests_are_seeded():
+    assert single_object_requests(5, seed=3) == single_object_requests(5, seed=3)
+    assert all(len(q.scene.objects) == 1 for q in single_object_requests(20, seed=1))
+    assert single_object_requests(1, seed=1)[0].prompt.count(" ") == 2  # "a red star"
+    assert sample_scene(1) == sample_scene(1)
