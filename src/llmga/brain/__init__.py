@@ -10,6 +10,14 @@
 - a ``.gguf`` file: a text-only model through transformers;
 - a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
   a LoRA adapter directory written by ``llmga train stage1`` loads on top of the base it names.
+
+An adapter's ``llmga_base.json`` names its base as ``{"base": SPEC}``, any spec above (text-only
+or LLaVA-format; a LLaVA adapter carries its projector through peft's ``modules_to_save``). A
+``SPEC`` listed in :data:`BUILT_BASES` is instead a base llmga builds on demand from the other
+keys of that file, so an adapter ships without its base: ``{"base": "world-llava", "lm":
+"smollm2", "vision_tower": "vision_tower", "seed": 0}`` is the world assistant
+(:mod:`llmga.world.llava`), built once into :func:`cache_dir` from SmolLM2 and the vision tower
+shipped in the adapter's folder.
 """
 
 from __future__ import annotations
@@ -22,12 +30,15 @@ from ..errors import ModelNotFoundError
 from ..models import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
 from .base import Brain, SamplingSettings, complete
 
-__all__ = ["Brain", "BrainSpec", "SamplingSettings", "complete", "load_brain", "resolve_brain", "cache_dir"]
+__all__ = ["Brain", "BrainSpec", "SamplingSettings", "cache_dir", "complete", "load_brain", "resolve_brain"]
 
 
 #: adapters that ship with llmga, by brain name
 _ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_ADAPTERS = {name: _ASSETS / name for name in ("smollm2-refine", "smollm2-world")}
+#: bases built on demand, by the name an adapter's ``llmga_base.json`` gives: "module:function", where
+#: ``function(info, adapter_dir)`` gets that file's content and returns the built model's directory
+BUILT_BASES = {"world-llava": "llmga.world.llava:world_llava_base"}
 
 
 def cache_dir() -> Path:
@@ -91,16 +102,26 @@ def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | N
 
 def _with_adapter(path: Path) -> Brain:
     """The base brain named beside a LoRA adapter, with the adapter merged in."""
-    import json
-
     from peft import PeftModel
+
+    brain = load_brain(_adapter_base(path))
+    if not hasattr(brain, "model"):
+        raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
+    brain.model = PeftModel.from_pretrained(brain.model, path).merge_and_unload().eval()
+    brain.name = f"{brain.name} + adapter {path}"
+    return brain
+
+
+def _adapter_base(path: Path) -> str:
+    """The spec of an adapter's base model, building the base first when it is one of :data:`BUILT_BASES`."""
+    import importlib
+    import json
 
     base_file = path / "llmga_base.json"
     if not base_file.is_file():
         raise ModelNotFoundError(f"adapter {path} does not say its base model ({base_file.name} is missing)")
-    brain = load_brain(json.loads(base_file.read_text())["base"])
-    if brain.multimodal or not hasattr(brain, "model"):
-        raise ModelNotFoundError(f"adapter {path}: only text-only local base models take adapters here")
-    brain.model = PeftModel.from_pretrained(brain.model, path).merge_and_unload().eval()
-    brain.name = f"{brain.name} + adapter {path}"
-    return brain
+    info = json.loads(base_file.read_text())
+    if info["base"] not in BUILT_BASES:
+        return info["base"]
+    module, function = BUILT_BASES[info["base"]].split(":")
+    return str(getattr(importlib.import_module(module), function)(info, path))

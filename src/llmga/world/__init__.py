@@ -5,6 +5,9 @@
 - :mod:`.captions`: short and detailed captions, :func:`parse_detailed`, :func:`oracle_paint`.
 - :mod:`.tasks`: inpainting/outpainting masks and instruction edit pairs.
 - :mod:`.judge`: :class:`Judge`, a small CNN that reads pictures back into scenes (imports torch).
+- :mod:`.assistant`: the text-only refinement set; :mod:`.llava` and :mod:`.llava_data`: the
+  LLaVA-format world assistant (SmolLM2 + the world CLIP's vision tower), its four stage-1 sets and
+  its measurement (imported on demand).
 """
 
 from .captions import (

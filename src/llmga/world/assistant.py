@@ -36,12 +36,28 @@ def held_out_pairs(seed: int = 0) -> set[tuple[str, str]]:
     return set(pairs[: round(len(pairs) * HELD_OUT_SHARE)])
 
 
-def _scene(rng: random.Random, max_objects: int, held: set, want_held: bool) -> Scene:
+def colour_shapes(*scenes: Scene) -> set[tuple[str, str]]:
+    """The colour–shape pairs the scenes' objects show."""
+    return {(o.colour, o.shape) for scene in scenes for o in scene.objects}
+
+
+def pick_scene(rng: random.Random, max_objects: int, held: set, want_held: bool) -> Scene:
+    """A random scene that shows a held-out pair exactly when ``want_held``."""
     while True:
         scene = sample_scene(rng, max_objects=max_objects)
-        pairs = {(o.colour, o.shape) for o in scene.objects}
-        if bool(pairs & held) == want_held:
+        if bool(colour_shapes(scene) & held) == want_held:
             return scene
+
+
+def refine_request(rng: random.Random, held: set, max_objects: int = 1, want_held: bool = False) -> tuple[str, Scene]:
+    """A short world request ("Draw a red star.") and the scene it stands for."""
+    scene = pick_scene(rng, max_objects, held, want_held)
+    return rng.choice(SHORT_REQUESTS).format(x=short_caption(scene)), scene
+
+
+def refine_reply(rng: random.Random, scene: Scene) -> str:
+    """The answer to a request: a short sentence and the scene's detailed caption in generation tags."""
+    return f"{REPLIES['generate'].pick(rng)} {tag_prompt(detailed_caption(scene))}"
 
 
 def build_refine_set(out: str | Path, n: int = 2000, seed: int = 0, max_objects: int = 1,
@@ -54,9 +70,8 @@ def build_refine_set(out: str | Path, n: int = 2000, seed: int = 0, max_objects:
         if rng.random() < qa_share:
             question, answer = make_question(rng, countries)
         else:
-            scene = _scene(rng, max_objects, held, want_held=False)
-            question = rng.choice(SHORT_REQUESTS).format(x=short_caption(scene))
-            answer = f"{REPLIES['generate'].pick(rng)} {tag_prompt(detailed_caption(scene))}"
+            question, scene = refine_request(rng, held, max_objects)
+            answer = refine_reply(rng, scene)
         records.append(make_record(f"world-refine-{i}", [(question, answer)]))
     return write_records(records, out)
 
@@ -87,8 +102,7 @@ def measure_assistant(brain, n: int = 100, seed: int = 0, max_objects: int = 1, 
         if rng.random() < 0.2:
             items.append((make_question(rng, sorted(QA_CAPITALS))[0], None))
         else:
-            scene = _scene(rng, max_objects, held, want_held=True)
-            items.append((rng.choice(SHORT_REQUESTS).format(x=short_caption(scene)), scene))
+            items.append(refine_request(rng, held, max_objects, want_held=True))
     answers = replies(brain, [q for q, _ in items], max_new_tokens)
     well = faithful = 0
     for (_, asked), answer in zip(items, answers):
