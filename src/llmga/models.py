@@ -20,8 +20,17 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.mo
 # diffusers components that are not neural networks with weights
 _NO_WEIGHTS = {"tokenizer", "tokenizer_2", "tokenizer_3", "scheduler", "feature_extractor", "image_processor"}
 
+#: painters that ship with llmga (the miniature world's), by name
+_ASSETS = Path(__file__).resolve().parent / "assets"
+SHIPPED_PAINTERS = {
+    "world": _ASSETS / "world-painter",
+    "world-stage2": _ASSETS / "world-painter-stage2",
+    "world-inpaint": _ASSETS / "world-painter-inpaint",
+}
+
 SD_HOWTO = (
-    "A painter is a diffusers pipeline directory (model_index.json plus one folder per component), "
+    "A painter is a diffusers pipeline directory (model_index.json plus one folder per component) "
+    f"or the name of a shipped world painter ({', '.join(SHIPPED_PAINTERS)}), "
     "e.g. one written by `pipe.save_pretrained(DIR)` or `huggingface-cli download "
     "stable-diffusion-v1-5/stable-diffusion-v1-5 --local-dir DIR` on a machine with internet."
 )
@@ -41,8 +50,8 @@ def has_weights(folder: Path) -> bool:
 
 
 def check_diffusers_dir(path: str | Path) -> Path:
-    """Check that ``path`` is a complete diffusers pipeline directory; return it resolved."""
-    path = Path(path).expanduser()
+    """Check that ``path`` is a complete diffusers pipeline directory (or a shipped painter's name); return it."""
+    path = SHIPPED_PAINTERS.get(str(path)) or Path(path).expanduser()
     if not path.exists():
         raise _missing_file(path, SD_HOWTO)
     index_file = path / "model_index.json"

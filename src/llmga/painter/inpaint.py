@@ -54,7 +54,8 @@ class InpaintPainter:
     turned into one sharing its components (``AutoPipelineForInpainting.from_pipe``).
     ``working_side`` (default: the model's native size) and ``max_pixels``
     (default: twice its square) set the working resolution; ``blend`` is the
-    blend band in working pixels (scaled to the input's pixels); ``strength``
+    blend band in working pixels (scaled to the input's pixels; default: a 32nd
+    of the working side, 16 px for a 512 px model, 1 px for the 32 px world painter); ``strength``
     is passed to the pipeline (1.0 runs every step from pure noise; the SDXL
     inpainting model card suggests 0.99, which runs ``int(steps * 0.99)`` steps).
     """
@@ -66,10 +67,10 @@ class InpaintPainter:
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
         working_side: int | None = None,
         max_pixels: int | None = None,
-        blend: int = 16,
+        blend: int | None = None,
         strength: float = 1.0,
     ) -> None:
-        if blend < 0 or not 0 < strength <= 1:
+        if (blend is not None and blend < 0) or not 0 < strength <= 1:
             raise InvalidInputError(f"need blend >= 0 and 0 < strength <= 1, got {blend=}, {strength=}")
         if not hasattr(pipeline, "mask_processor"):
             from diffusers import AutoPipelineForInpainting
@@ -80,7 +81,7 @@ class InpaintPainter:
         self.encoder = LongPromptEncoder.from_pipeline(pipeline, max_tokens=max_prompt_tokens)
         self.working_side = working_side or pipeline.unet.config.sample_size * pipeline.vae_scale_factor
         self.max_pixels = max_pixels or 2 * self.working_side**2
-        self.blend = blend
+        self.blend = self.working_side // 32 if blend is None else blend
         self.strength = strength
 
     @classmethod

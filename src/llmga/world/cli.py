@@ -21,6 +21,7 @@ from PIL import Image, PngImagePlugin
 from ..data.records import METADATA_KEY
 from ..errors import LLMGAError
 from .captions import detailed_caption, oracle_paint, parse_caption, short_caption
+from .llava import register as register_llava
 from .render import render
 from .scene import as_rng, sample_scene
 from .tasks import sample_edit, scene_masks
@@ -31,6 +32,7 @@ world_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+register_llava(world_app)
 
 Size_ = Annotated[int, typer.Option("--size", help="Picture size in pixels.")]
 Seed_ = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
@@ -249,3 +251,96 @@ def bench_assistant(
     typer.echo(f"faithful (oracle + judge)   {scores.faithful_oracle:7.1%}")
     if json_out:
         json_out.write_text(json.dumps(scores.as_dict(), indent=2))
+
+
+@world_app.command("train-clip")
+def train_clip_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for tokenizer/, text_encoder/, vision_encoder/.")],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1200,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 128,
+    seed: Seed_ = 0,
+    threads: Threads_ = 1,
+) -> None:
+    """Train the world's CLIP (text and vision towers) contrastively on rendered scenes."""
+    import torch
+
+    from .clip import ClipConfig, train_clip
+
+    torch.set_num_threads(threads)
+    train_clip(out, ClipConfig(steps=steps, batch_size=batch_size, seed=seed), log=typer.echo)
+    typer.echo(f"saved to {out}")
+
+
+@world_app.command("train-vae")
+def train_vae_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the diffusers AutoencoderKL.")],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 32,
+    seed: Seed_ = 0,
+    threads: Threads_ = 1,
+) -> None:
+    """Train the world VAE (32 px pictures to 16x16x4 latents) and report the judge on its reconstructions."""
+    import torch
+
+    from .painter import train_vae
+
+    torch.set_num_threads(threads)
+    train_vae(out, steps=steps, batch_size=batch_size, seed=seed, log=typer.echo)
+
+
+@world_app.command("train-painter")
+def train_painter_command(
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, curve.jsonl, final/.")],
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="World painter to continue from.")] = None,
+    clip: Annotated[str | None, typer.Option("--clip", help="World CLIP folder (a new painter).")] = None,
+    vae: Annotated[str | None, typer.Option("--vae", help="World VAE folder (a new painter).")] = None,
+    inpaint: Annotated[bool, typer.Option("--inpaint", help="Train an inpainting UNet (fine-tuned from --pipeline).")] = False,
+    captions: Annotated[str, typer.Option("--captions", help="mixed (short and detailed), detailed (stage 2), short.")] = "mixed",
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
+    steps: Annotated[int, typer.Option("--steps", help="Total optimizer steps (a resumed run continues to this).")] = 20_000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr")] = 3e-4,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 1000,
+    save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 500,
+    seed: Seed_ = 0,
+    threads: Threads_ = 1,
+) -> None:
+    """Train the world painter's UNet on pictures rendered on the fly; resumes from its checkpoints."""
+    from .painter import PainterConfig, train_painter
+
+    config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae, inpaint=inpaint, captions=captions,
+                           max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
+                           save_every=save_every, seed=seed, threads=threads)
+    typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
+
+
+@world_app.command("bench")
+def bench_command(
+    brain: Annotated[str, typer.Option("--brain", help="The world assistant ('none' to skip its parts).")] = "smollm2-world",
+    painter: Annotated[str, typer.Option("--painter", help="Text-to-image world painter.")] = "world",
+    stage2_painter: Annotated[str, typer.Option("--stage2-painter", help="Stage-2 painter ('none' to skip).")] = "world-stage2",
+    inpaint_painter: Annotated[str, typer.Option("--inpaint-painter", help="Inpainting painter ('none' to skip).")] = "world-inpaint",
+    n: Annotated[int, typer.Option("--n", help="Requests per text-to-image row and for the assistant.")] = 64,
+    edit_n: Annotated[int, typer.Option("--edit-n", help="Pictures per inpaint/outpaint/edit row.")] = 32,
+    chain_n: Annotated[int, typer.Option("--chain-n", help="Chains of 5 follow-up edits.")] = 16,
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 20,
+    guidance: Annotated[float, typer.Option("--guidance")] = 4.0,
+    parts: Annotated[str, typer.Option("--parts", help="Comma-separated: judge,assistant,t2i,masked,edit.")] = "judge,assistant,t2i,masked,edit",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure as JSON here.")] = None,
+    seed: Seed_ = 0,
+    threads: Threads_ = 1,
+) -> None:
+    """The paper's tables in miniature: judge, assistant, text-to-image, inpaint/outpaint, edits, follow-ups."""
+    import torch
+
+    from .bench import BenchConfig, WorldBench, format_table
+
+    torch.set_num_threads(threads)
+    none = lambda value: None if value in ("", "none") else value
+    config = BenchConfig(brain=none(brain), painter=none(painter), stage2_painter=none(stage2_painter),
+                         inpaint_painter=none(inpaint_painter), n=n, steps=steps, guidance=guidance, edit_n=edit_n,
+                         chain_n=chain_n, seed=seed)
+    results = WorldBench(config, log=lambda line: typer.echo(line, err=True)).run(parts.split(","))
+    typer.echo(format_table(results))
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2) + "\n")
