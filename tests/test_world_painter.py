@@ -96,3 +96,15 @@ def test_single_object_requests_are_seeded():
     assert all(len(q.scene.objects) == 1 for q in single_object_requests(20, seed=1))
     assert single_object_requests(1, seed=1)[0].prompt.count(" ") == 2  # "a red star"
     assert sample_scene(1) == sample_scene(1)
+
+
+def test_decoder_only_vae_training_keeps_the_latents_a_unet_learnt(world_parts, tmp_path):
+    from diffusers import AutoencoderKL
+
+    train_vae(tmp_path / "vae2", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
+    before, after = (AutoencoderKL.from_pretrained(p) for p in (world_parts / "vae", tmp_path / "vae2"))
+    assert after.config.scaling_factor == before.config.scaling_factor
+    decoder = ("decoder.", "post_quant_conv.")
+    same = {name: torch.equal(value, after.state_dict()[name]) for name, value in before.state_dict().items()}
+    assert all(kept for name, kept in same.items() if not name.startswith(decoder))
+    assert not all(kept for name, kept in same.items() if name.startswith(decoder))

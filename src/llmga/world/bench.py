@@ -6,7 +6,10 @@
   prompt, and the assistant's prompt with the stage-2 UNet, with the world FID
   (Fréchet distance on judge features between painted and rendered pictures);
 - inpainting and outpainting: the painted region right, the rest unchanged;
-- instruction editing (Table 2): the asked-for change made, the rest kept;
+- instruction editing (Table 2): the asked-for change made, the rest kept; a
+  brain that sees pictures writes the target prompt from the picture and the
+  instruction (the source prompt is the true caption), otherwise the true
+  target caption stands in;
 - follow-up turns: a chain of 1 to 5 edits of one picture.
 """
 
@@ -135,11 +138,29 @@ class WorldBench:
         return {"per_attribute": clean, "lowest": min(v for k, v in clean.items() if k != "scene")}
 
     def assistant_figures(self) -> dict[str, Any]:
+        """Requests by text (any brain), and for a brain that sees pictures, each of the four sets' tasks."""
         from .assistant import measure_assistant
+        from .llava_data import measure_llava, scores_as_dict
 
         scores = measure_assistant(self.brain, n=self.config.n, seed=self.config.seed, judge=self.judge)
-        return {"well_formed": scores.well_formed, "faithful_oracle": scores.faithful_oracle,
-                "items": scores.items, "requests": scores.requests}
+        out = {"well_formed": scores.well_formed, "faithful_oracle": scores.faithful_oracle,
+               "items": scores.items, "requests": scores.requests}
+        if self.brain.multimodal:
+            out["by_task"] = scores_as_dict(measure_llava(self.brain, n=self.config.edit_n, seed=self.config.seed,
+                                                          judge=self.judge))
+        self.log(f"assistant: {out}")
+        return out
+
+    def edit_prompt(self, picture: Image.Image, instruction: str) -> str | None:
+        """The assistant's prompt for an edit it sees (None from a text-only brain, or with no usable prompt)."""
+        if not (self.config.brain and self.brain.multimodal):
+            return None
+        from ..data.templates import EDIT_IMAGE, as_sentence
+        from .llava_data import ask_about, world_prompt
+
+        request = EDIT_IMAGE.pick(random.Random(instruction), instruction=as_sentence(instruction))
+        reply = parse_reply(ask_about(self.brain, request, picture), self.brain.end_markers)
+        return world_prompt(reply.prompts)
 
     def refined_prompts(self, requests: list[Request]) -> tuple[list[str], float]:
         """The assistant's prompt for each request (its words when the reply has none) and the well-formed share."""
@@ -218,13 +239,19 @@ class WorldBench:
         settings = EditSettings(steps=self.config.steps, target_guidance=self.config.guidance, seed=self.config.seed)
         rng = random.Random(self.config.seed + 11)
         single: list[tuple[bool, float | None]] = []
+        assistant_ok: list[bool] = []  # the assistant wrote a usable target prompt (multimodal brains only)
         # per_step[k]: after k+1 edits, is the whole scene right, and how much of the last edit's rest was kept
         per_step: list[list[tuple[bool, float | None]]] = [[] for _ in range(5)]
         for i in range(max(self.config.edit_n, self.config.chain_n)):
             chain = sample_edit_chain(sample_scene(rng, 2), rng, 5 if i < self.config.chain_n else 1)
             picture = render(chain[0].source)
             for k, pair in enumerate(chain):
-                picture = painter.edit(picture, pair.source_caption, pair.target_caption, settings).images[0]
+                target_prompt = pair.target_caption
+                if k == 0 and i < self.config.edit_n:
+                    asked = self.edit_prompt(picture, pair.instruction)
+                    assistant_ok.append(asked is not None)
+                    target_prompt = asked or target_prompt
+                picture = painter.edit(picture, pair.source_caption, target_prompt, settings).images[0]
                 read = self.judge.read([picture])[0]
                 made, kept = edit_scores(read, pair.source, pair.target)
                 if k == 0 and i < self.config.edit_n:
@@ -232,7 +259,10 @@ class WorldBench:
                 if i < self.config.chain_n:
                     per_step[k].append((_facts(read) == _facts(pair.target), kept))
         out = {"edit": _summary(single),
-               "follow_ups": {str(k + 1): _summary(s) for k, s in enumerate(per_step) if s}}
+               "follow_ups": {str(k + 1): _summary(s) for k, s in enumerate(per_step) if s},
+               "target_prompt": "the assistant's" if assistant_ok else "the true target caption"}
+        if assistant_ok:
+            out["assistant_prompt_usable"] = float(np.mean(assistant_ok))
         self.log(f"editing: {out}")
         return out
 
@@ -280,7 +310,7 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append("  * pixels beyond the painter's blend band around the mask, byte-identical to the input")
     if "edit" in results:
         e = results["edit"]
-        row("instruction editing", "success", "preserved")
+        row(f"instruction editing ({e['target_prompt']} target prompt)", "success", "preserved")
         row(f"  one edit ({e['edit']['n']})", pct(e["edit"]["success"]), pct(e["edit"]["preserved"]))
         for k, r in e["follow_ups"].items():
             row(f"  after {k} follow-up edit(s), whole scene ({r['n']})", pct(r["success"]), pct(r["preserved"]))

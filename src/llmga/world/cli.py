@@ -276,6 +276,9 @@ def train_vae_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the diffusers AutoencoderKL.")],
     steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1000,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 32,
+    decoder_of: Annotated[Path | None, typer.Option(
+        "--decoder-of", help="A trained world VAE whose decoder alone trains further (its latents stay).")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay).")] = 2e-3,
     seed: Seed_ = 0,
     threads: Threads_ = 1,
 ) -> None:
@@ -285,7 +288,7 @@ def train_vae_command(
     from .painter import train_vae
 
     torch.set_num_threads(threads)
-    train_vae(out, steps=steps, batch_size=batch_size, seed=seed, log=typer.echo)
+    train_vae(out, steps=steps, batch_size=batch_size, lr=lr, seed=seed, decoder_of=decoder_of, log=typer.echo)
 
 
 @world_app.command("train-painter")

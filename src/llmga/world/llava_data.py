@@ -309,11 +309,16 @@ class KindScores:
 
 def ask(brain, item: Item, max_new_tokens: int = 96) -> str:
     """The brain's greedy reply to the item's request (with its picture), under serving conditions."""
+    return ask_about(brain, item.request, item.image, max_new_tokens)
+
+
+def ask_about(brain, request: str, image=None, max_new_tokens: int = 96) -> str:
+    """The brain's greedy reply to ``request`` about ``image`` (None: text only), under serving conditions."""
     from ..brain import SamplingSettings, complete
     from ..conversation import Conversation
 
     conversation = Conversation()
-    conversation.add_user(item.request, [item.image] if item.image is not None else None)
+    conversation.add_user(request, [image] if image is not None else None)
     messages, images = conversation.to_messages(brain.multimodal)
     return complete(brain, messages, images, SamplingSettings(temperature=0, max_new_tokens=max_new_tokens))
 
@@ -343,7 +348,7 @@ def judge_replies(answers: Sequence[str], items: Sequence[Item], end_markers: Se
     from ..protocol import parse_reply
 
     replies = [parse_reply(answer, end_markers) for answer in answers]
-    prompts = [_world_prompt(reply.prompts) if item.wanted else None for item, reply in zip(items, replies)]
+    prompts = [world_prompt(reply.prompts) if item.wanted else None for item, reply in zip(items, replies)]
     painted = [p for p in prompts if p is not None]
     readings = iter(judge.read([oracle_paint(p) for p in painted]) if painted else [])
     verdicts = []
@@ -359,7 +364,7 @@ def judge_replies(answers: Sequence[str], items: Sequence[Item], end_markers: Se
     return verdicts
 
 
-def _world_prompt(prompts: Sequence[str]) -> str | None:
+def world_prompt(prompts: Sequence[str]) -> str | None:
     """The reply's one prompt if it parses as a world caption, else None."""
     if len(prompts) != 1:
         return None

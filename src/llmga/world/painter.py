@@ -80,27 +80,39 @@ def new_scheduler() -> Any:
 
 
 def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-              log=print) -> Path:
+              decoder_of: str | Path | None = None, log=print) -> Path:
     """Train the world VAE on rendered scenes; save it to ``out`` with its latent scaling factor.
 
+    ``decoder_of`` (a trained world VAE) trains only that VAE's decoder further:
+    its encoder, and so the latents a UNet was trained on, stay as they are.
     ``out/report.json`` gives the reconstruction error and the judge's accuracy
     on reconstructions of held-out scenes (the latents must keep every attribute).
     """
+    from diffusers import AutoencoderKL
+
     from .judge import Judge
 
     out = Path(out)
     torch.manual_seed(seed)
-    vae = new_vae()
-    _start_with_little_noise(vae)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=lr)
+    if decoder_of:
+        vae = AutoencoderKL.from_pretrained(decoder_of, local_files_only=True)
+        vae.requires_grad_(False)
+        vae.post_quant_conv.requires_grad_(True)
+        vae.decoder.requires_grad_(True)
+    else:
+        vae = new_vae()
+        _start_with_little_noise(vae)
+    trained = [p for p in vae.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}-{decoder_of}")
     started = time.time()
     for step in range(1, steps + 1):
         scenes = [sample_scene(rng, 3, min_objects=0) for _ in range(batch_size)]
         x = pixels(render_batch(scenes))
         weight = 1 + OBJECT_WEIGHT * (x != pixels(render_batch([s.with_objects(()) for s in scenes]))).any(1, True)
-        posterior = vae.encode(x).latent_dist
+        with torch.set_grad_enabled(not decoder_of):
+            posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         error = (recon - x).abs() + (recon - x).pow(2)
         loss = (weight * error).mean() / weight.mean() + 1e-6 * posterior.kl().mean()
@@ -116,11 +128,12 @@ def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: floa
         x = pixels(render_batch(held))
         latents = vae.encode(x).latent_dist.mode()
         recon = vae.decode(latents).sample.clamp(-1, 1)
-    vae.register_to_config(scaling_factor=round(float(1 / latents.std()), 5))
+    if not decoder_of:
+        vae.register_to_config(scaling_factor=round(float(1 / latents.std()), 5))
     vae.save_pretrained(out, safe_serialization=True)
-    judge = Judge.load()
-    read = judge.read(to_uint8(recon))
-    report = {"steps": steps, "seconds": round(time.time() - started, 1),
+    read = Judge.load().read(to_uint8(recon))
+    report = {"steps": steps, "decoder_of": str(decoder_of) if decoder_of else None,
+              "seconds": round(time.time() - started, 1),
               "mean_abs_error_255": round(float((recon - x).abs().mean() * 127.5), 3),
               "judge_reads_scene_exactly": float(np.mean([r == s for r, s in zip(read, held, strict=True)])),
               "scaling_factor": vae.config.scaling_factor}
