@@ -80,10 +80,10 @@ class AssistantOptions:
                              seed=self.seed)
         paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
                           height=self.height, negative_prompt=self.negative, num_images=self.num_images)
-        painter_spec = self.painter if self.painter is not None else prof.painter
-        painter_spec = None if painter_spec in (None, "", "none") else painter_spec
-        inpaint_spec = self.inpaint_painter or prof.inpaint_painter
-        control_spec = self.controlnet or prof.controlnet
+        painter_spec = _given(self.painter if self.painter is not None else prof.painter)
+        # A profile's inpainting painter belongs with its painter: --painter alone replaces both.
+        inpaint_spec = _given(self.inpaint_painter or (prof.inpaint_painter if self.painter is None else None))
+        control_spec = _given(self.controlnet or prof.controlnet)
         for spec in (painter_spec, inpaint_spec):
             if spec:
                 check_diffusers_dir(spec)
@@ -98,6 +98,11 @@ class AssistantOptions:
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key)
         return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
+
+
+def _given(spec: str | None) -> str | None:
+    """A model spec, or None where none is given ("none" or empty says so explicitly)."""
+    return None if spec in (None, "", "none") else spec
 
 
 def _override(settings, **changes):

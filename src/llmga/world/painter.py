@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidInputError
+from ..models import check_diffusers_dir
 from ..train.loop import latest_step, start, train
 from ..train.stage2 import _ema, _weighted_mse
 from .captions import detailed_caption, short_caption
@@ -72,11 +73,16 @@ def new_unet(cross_attention_dim: int, latent_channels: int = LATENT_CHANNELS,
 
 
 def new_scheduler() -> Any:
-    """The noise schedule: cosine betas (suited to small pictures), epsilon prediction, DDIM sampling."""
+    """The noise schedule: cosine betas (suited to small pictures), epsilon prediction, DDIM sampling.
+
+    The cosine schedule's last steps carry almost no signal (alpha-bar near 0 at t=999), where an
+    epsilon model's estimate of the clean latents blows up: sampling from t=999 ("trailing") gave
+    pure coloured noise, so sampling starts at the "leading" timestep (t=951 for 20 steps).
+    """
     from diffusers import DDIMScheduler
 
     return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
-                         clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="trailing")
+                         clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
 
 
 def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
@@ -228,7 +234,8 @@ def rendered_batches(config: PainterConfig, rng: random.Random) -> Iterator[Batc
 
 
 def _load_start(config: PainterConfig) -> Any:
-    """The pipeline the run starts from: ``--pipeline`` (a trained world painter) or one assembled from parts."""
+    """The pipeline the run starts from: ``--pipeline`` (a world painter's directory or shipped name, e.g.
+    "world") or one assembled from ``--clip`` and ``--vae``."""
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
     out = Path(config.out)
@@ -237,7 +244,7 @@ def _load_start(config: PainterConfig) -> Any:
         if not (config.clip and config.vae):
             raise InvalidInputError("give --pipeline (a world painter to continue from) or both --clip and --vae")
         source = assemble(out / "start", config.clip, config.vae, config.seed)
-    pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True)
+    pipe = StableDiffusionPipeline.from_pretrained(check_diffusers_dir(source), local_files_only=True)
     if config.inpaint:
         if pipe.unet.config.in_channels == pipe.unet.config.out_channels:
             pipe.unet = widen_for_inpainting(pipe.unet)
