@@ -108,3 +108,16 @@ def test_decoder_only_vae_training_keeps_the_latents_a_unet_learnt(world_parts, 
     same = {name: torch.equal(value, after.state_dict()[name]) for name, value in before.state_dict().items()}
     assert all(kept for name, kept in same.items() if not name.startswith(decoder))
     assert not all(kept for name, kept in same.items() if name.startswith(decoder))
+
+
+def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_path):
+    from llmga.errors import InvalidInputError
+    from llmga.world.painter import assemble, with_decoder
+
+    pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
+    train_vae(tmp_path / "dec", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
+    shipped = with_decoder(pipeline, tmp_path / "dec", tmp_path / "shipped")
+    assert TextToImagePainter.load(shipped).paint("a red star", PaintSettings(steps=1)).images[0].size == (32, 32)
+    train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, log=lambda _: None)
+    with pytest.raises(InvalidInputError, match="encodes differently"):
+        with_decoder(pipeline, tmp_path / "other", tmp_path / "bad")

@@ -28,7 +28,7 @@ from ..errors import InvalidInputError
 from ..protocol import parse_reply
 from ..settings import PaintSettings
 from .captions import CaptionParseError, detailed_caption, parse_detailed
-from .evaluate import EVERYTHING, SHORT, Request, shows, single_object_requests
+from .evaluate import EVERYTHING, SHORT, Request, attribute_agreement, shows, single_object_requests
 from .render import render
 from .scene import POSITIONS, Scene, sample_object, sample_scene
 from .tasks import cell_mask, outpaint_mask, sample_edit_chain
@@ -197,6 +197,7 @@ class WorldBench:
                    "fid": frechet_distance(self.judge, pictures, rendered)}
             if prompts is refined:
                 row["prompt_followed"] = float(np.mean([_follows(r, p) for r, p in zip(reads, prompts, strict=True)]))
+                row["per_attribute"] = _agreement(reads, prompts)
             rows[name] = row
             self.log(f"text-to-image, {name}: {row}")
         return {"rows": rows, "assistant_well_formed": well, "n": len(requests)}
@@ -275,6 +276,17 @@ def _follows(read: Scene, prompt: str) -> bool:
         return False
 
 
+def _agreement(reads: list[Scene], prompts: list[str]) -> dict[str, float]:
+    """Per attribute, the share of pictures agreeing with their one-object prompt (prompts that parse)."""
+    rows = []
+    for read, prompt in zip(reads, prompts, strict=True):
+        try:
+            rows.append(attribute_agreement(read, parse_detailed(prompt)))
+        except CaptionParseError:
+            continue
+    return {a: float(np.mean([r[a] for r in rows])) for a in rows[0]} if rows else {}
+
+
 def _summary(scores: list[tuple[bool, float | None]]) -> dict[str, float]:
     kept = [k for _, k in scores if k is not None]
     return {"success": float(np.mean([m for m, _ in scores])), "preserved": float(np.mean(kept)) if kept else 1.0,
@@ -303,6 +315,10 @@ def format_table(results: dict[str, Any]) -> str:
         row(f"text-to-image, one object ({t['n']} requests)", "success", "world FID", "prompt kept")
         for name, r in t["rows"].items():
             row(f"  {name}", pct(r["success"]), f"{r['fid']:.1f}", pct(r.get("prompt_followed")))
+        for name, r in t["rows"].items():
+            if r.get("per_attribute"):
+                lines.append(f"    {name}, agreement with the prompt by attribute: "
+                             + ", ".join(f"{a} {v:.0%}" for a, v in r["per_attribute"].items()))
     if "masked" in results:
         row("inpainting / outpainting", "success", "unchanged*")
         for name, r in results["masked"].items():

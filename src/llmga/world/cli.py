@@ -347,3 +347,15 @@ def bench_command(
     typer.echo(format_table(results))
     if json_out:
         json_out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+@world_app.command("ship-painter")
+def ship_painter_command(
+    pipeline: Annotated[str, typer.Argument(help="A trained world painter (a run's final/ or latest/).")],
+    vae: Annotated[Path, typer.Option("--vae", help="A decoder-only refinement of its VAE (train-vae --decoder-of).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the painter (e.g. src/llmga/assets/world-painter).")],
+) -> None:
+    """Write a world painter with a sharper decoder (the UNet's latents are unchanged)."""
+    from .painter import with_decoder
+
+    typer.echo(f"saved to {with_decoder(pipeline, vae, out)}")

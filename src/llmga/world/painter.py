@@ -160,6 +160,25 @@ def _start_with_little_noise(vae: Any) -> None:
         vae.quant_conv.bias[latent:] = -10
 
 
+def with_decoder(pipeline: str | Path, vae: str | Path, out: str | Path) -> Path:
+    """Save ``pipeline`` with the VAE ``vae`` (a decoder-only refinement of its own) to ``out``.
+
+    Refuses a VAE whose encoder differs: the UNet was trained on the old encoder's latents.
+    """
+    from diffusers import AutoencoderKL, DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(check_diffusers_dir(pipeline), local_files_only=True)
+    new = AutoencoderKL.from_pretrained(vae, local_files_only=True)
+    old_state, new_state = pipe.vae.state_dict(), new.state_dict()
+    encoder = [k for k in old_state if k.startswith(("encoder.", "quant_conv."))]
+    if any(not torch.equal(old_state[k], new_state[k]) for k in encoder) or (
+            new.config.scaling_factor != pipe.vae.config.scaling_factor):
+        raise InvalidInputError(f"{vae} encodes differently from {pipeline}'s VAE; only a retrained decoder fits")
+    pipe.vae = new
+    pipe.save_pretrained(out, safe_serialization=True)
+    return Path(out)
+
+
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """NCHW pictures in [-1, 1] as uint8 NHWC arrays."""
     return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
