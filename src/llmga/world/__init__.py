@@ -8,6 +8,9 @@
 - :mod:`.assistant`: the text-only refinement set; :mod:`.llava` and :mod:`.llava_data`: the
   LLaVA-format world assistant (SmolLM2 + the world CLIP's vision tower), its four stage-1 sets and
   its measurement (imported on demand).
+- :mod:`.clip`, :mod:`.painter`: the world's CLIP (text + vision towers, contrastive) and the
+  Stable-Diffusion-format world painter (VAE, UNet, inpainting UNet) trained on rendered scenes.
+- :mod:`.evaluate`: requests and whether a picture shows them; :mod:`.bench`: ``llmga world bench``.
 """
 
 from .captions import (
