@@ -83,7 +83,8 @@ def test_attach_generated_needs_an_assistant_turn():
 def test_profiles_from_config_file(tmp_path, monkeypatch):
     monkeypatch.delenv("LLMGA_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty"))
-    assert load_profile().brain == "smollm2-refine" and load_profile().painter is None  # built-in default
+    built_in = load_profile()  # no file: the miniature world, shipped with llmga
+    assert (built_in.brain, built_in.painter, built_in.inpaint_painter) == ("smollm2-world", "world", "world-inpaint")
 
     cfg = tmp_path / "llmga.toml"
     cfg.write_text(

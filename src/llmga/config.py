@@ -17,8 +17,10 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     steps = 50
     guidance = 7.5
 
-With no file and no ``--profile``, the built-in default is used: the offline
-SmolLM2 brain with llmga's shipped prompt-refinement adapter, and no painter.
+With no file and no ``--profile``, the built-in default (:data:`BUILT_IN`) is
+used: the miniature world, offline and shipped with llmga. Its brain is SmolLM2
+with the world adapter (``smollm2-world``), its painters the world's
+Stable-Diffusion-format painters (``world``, ``world-inpaint``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class Profile:
         return os.environ.get(self.api_key_env) if self.api_key_env else None
 
 
+#: The profile used when there is no config file: the miniature world's assistant and painters.
+BUILT_IN = Profile(name="built-in (miniature world)", brain="smollm2-world", painter="world",
+                   inpaint_painter="world-inpaint", paint=PaintSettings(steps=20, guidance=4.0))
+
+
 def config_path(explicit: str | Path | None = None) -> Path:
     """The config file to read (it may not exist)."""
     if explicit:
@@ -80,7 +87,7 @@ def load_profile(name: str | None = None, path: str | Path | None = None) -> Pro
     if name is None:
         name = "default"
         if name not in profiles:
-            return Profile()
+            return dataclasses.replace(BUILT_IN)
     if name not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise LLMGAError(f"no profile '{name}' in {file} (profiles there: {known})")

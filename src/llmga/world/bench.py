@@ -151,10 +151,12 @@ class WorldBench:
         self.log(f"assistant: {out}")
         return out
 
+    def _sees(self) -> bool:
+        """Whether the assistant can see pictures (and so write edit prompts from them)."""
+        return bool(self.config.brain) and self.brain.multimodal
+
     def edit_prompt(self, picture: Image.Image, instruction: str) -> str | None:
-        """The assistant's prompt for an edit it sees (None from a text-only brain, or with no usable prompt)."""
-        if not (self.config.brain and self.brain.multimodal):
-            return None
+        """The assistant's prompt for an edit it sees (None when its reply holds no usable prompt)."""
         from ..data.templates import EDIT_IMAGE, as_sentence
         from .llava_data import ask_about, world_prompt
 
@@ -248,7 +250,7 @@ class WorldBench:
             picture = render(chain[0].source)
             for k, pair in enumerate(chain):
                 target_prompt = pair.target_caption
-                if k == 0 and i < self.config.edit_n:
+                if k == 0 and i < self.config.edit_n and self._sees():
                     asked = self.edit_prompt(picture, pair.instruction)
                     assistant_ok.append(asked is not None)
                     target_prompt = asked or target_prompt
