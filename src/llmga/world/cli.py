@@ -302,9 +302,9 @@ def train_painter_command(
     max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
     steps: Annotated[int, typer.Option("--steps", help="Total optimizer steps (a resumed run continues to this).")] = 20_000,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
-    lr: Annotated[float, typer.Option("--lr")] = 3e-4,
-    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 1000,
-    save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 500,
+    lr: Annotated[float, typer.Option("--lr")] = 5e-4,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
+    save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
     seed: Seed_ = 0,
     threads: Threads_ = 1,
 ) -> None:

@@ -217,13 +217,13 @@ class PainterConfig:
     max_objects: int = 1
     steps: int = 20_000
     batch_size: int = 32
-    lr: float = 3e-4
+    lr: float = 5e-4
     warmup_steps: int = 200
     uncond_prob: float = 0.1
     snr_gamma: float | None = 5.0
     ema_decay: float = 0.999
-    save_every: int = 500
-    eval_every: int = 1000
+    save_every: int = 250
+    eval_every: int = 500
     eval_n: int = 64
     guidance: float = 4.0
     eval_steps: int = 20
