@@ -263,7 +263,7 @@ class WorldBench:
                     per_step[k].append((_facts(read) == _facts(pair.target), kept))
         out = {"edit": _summary(single),
                "follow_ups": {str(k + 1): _summary(s) for k, s in enumerate(per_step) if s},
-               "target_prompt": "the assistant's" if assistant_ok else "the true target caption"}
+               "target_prompt": "the assistant's" if assistant_ok else "the true caption"}
         if assistant_ok:
             out["assistant_prompt_usable"] = float(np.mean(assistant_ok))
         self.log(f"editing: {out}")
@@ -328,7 +328,7 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append("  * pixels beyond the painter's blend band around the mask, byte-identical to the input")
     if "edit" in results:
         e = results["edit"]
-        row(f"instruction editing ({e['target_prompt']} target prompt)", "success", "preserved")
+        row(f"instruction editing (target prompt: {e['target_prompt']})", "success", "preserved")
         row(f"  one edit ({e['edit']['n']})", pct(e["edit"]["success"]), pct(e["edit"]["preserved"]))
         for k, r in e["follow_ups"].items():
             row(f"  after {k} follow-up edit(s), whole scene ({r['n']})", pct(r["success"]), pct(r["preserved"]))
