@@ -145,7 +145,7 @@ def train_stage2(config: Stage2Config) -> Path:
     total = config.max_steps or math.ceil(len(loader) / config.grad_accum) * config.epochs
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr)
     scheduler = get_cosine_schedule_with_warmup(optimizer, min(config.warmup_steps, total), total)
-    ema = _ema(unet, config.ema_decay)
+    ema = new_ema(unet, config.ema_decay)
     if ema is not None:
         accelerator.register_for_checkpointing(ema)
     unet, optimizer, loader, scheduler = accelerator.prepare(unet, optimizer, loader, scheduler)
@@ -159,14 +159,8 @@ def train_stage2(config: Stage2Config) -> Path:
         drop = torch.rand(len(indices), generator=generator) < config.uncond_prob
         cond = bank.batch(indices.tolist(), drop).to(accelerator.device)
         latents = vae.encode(batch).latent_dist.sample() * vae.config.scaling_factor
-        noise = torch.randn_like(latents)
-        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), device=latents.device)
-        model_input = noise_scheduler.add_noise(latents, noise, t)
-        if inpaint:
-            model_input = torch.cat([model_input, *_inpaint_inputs(batch, vae, generator)], dim=1)
-        prediction = model(model_input, t, encoder_hidden_states=cond).sample
-        target = noise_scheduler.get_velocity(latents, noise, t) if _v_prediction(noise_scheduler) else noise
-        return _weighted_mse(prediction, target, noise_scheduler, t, config.snr_gamma)
+        extra = masked_inputs(batch, _box_masks(batch, generator), vae) if inpaint else ()
+        return denoising_loss(model, latents, cond, noise_scheduler, config.snr_gamma, extra)
 
     train(accelerator, unet, optimizer, scheduler, loader, loss_fn, total=total, out=out,
           save_every=config.save_every, desc="stage 2", after_step=(lambda: ema.step(unet.parameters())) if ema else None)
@@ -192,8 +186,24 @@ def _to_tensor(image: Image.Image, size: int) -> torch.Tensor:
     return data.permute(2, 0, 1).float() / 127.5 - 1
 
 
-def _inpaint_inputs(batch: torch.Tensor, vae: Any, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random box mask per image (1 = repaint), at latent size, and the masked image's latents."""
+def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_scheduler: Any,
+                   snr_gamma: float | None, extra: tuple[torch.Tensor, ...] = (),
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """The UNet's loss on ``latents`` noised at random timesteps (epsilon or v target, per the scheduler).
+
+    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents).
+    """
+    noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype, device=latents.device)
+    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator,
+                      device=latents.device)
+    model_input = torch.cat([noise_scheduler.add_noise(latents, noise, t), *extra], dim=1)
+    prediction = model(model_input, t, encoder_hidden_states=cond).sample
+    target = noise_scheduler.get_velocity(latents, noise, t) if _v_prediction(noise_scheduler) else noise
+    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma)
+
+
+def _box_masks(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random box mask per image (1 = repaint), ``(n, 1, h, w)``."""
     n, _, h, w = batch.shape
     mask = torch.zeros(n, 1, h, w, device=batch.device)
     def pick(low: int, high: int) -> int:
@@ -203,8 +213,13 @@ def _inpaint_inputs(batch: torch.Tensor, vae: Any, generator: torch.Generator) -
         bh, bw = pick(h // 4, h), pick(w // 4, w)
         top, left = pick(0, h - bh + 1), pick(0, w - bw + 1)
         mask[i, :, top : top + bh, left : left + bw] = 1
-    masked = batch * (1 - mask)
-    masked_latents = vae.encode(masked).latent_dist.sample() * vae.config.scaling_factor
+    return mask
+
+
+def masked_inputs(batch: torch.Tensor, mask: torch.Tensor, vae: Any,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """An inpainting UNet's extra inputs: ``mask`` (1 = repaint) at latent size, and the masked images' latents."""
+    masked_latents = vae.encode(batch * (1 - mask)).latent_dist.sample(generator) * vae.config.scaling_factor
     return F.interpolate(mask, size=masked_latents.shape[-2:]), masked_latents
 
 
@@ -212,7 +227,7 @@ def _v_prediction(scheduler: Any) -> bool:
     return scheduler.config.prediction_type == "v_prediction"
 
 
-def _weighted_mse(prediction: torch.Tensor, target: torch.Tensor, scheduler: Any, t: torch.Tensor,
+def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, scheduler: Any, t: torch.Tensor,
                   snr_gamma: float | None) -> torch.Tensor:
     """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023)."""
     if snr_gamma is None:
@@ -225,7 +240,8 @@ def _weighted_mse(prediction: torch.Tensor, target: torch.Tensor, scheduler: Any
     return (loss * weights).mean()
 
 
-def _ema(unet: Any, decay: float | None) -> Any:
+def new_ema(unet: Any, decay: float | None) -> Any:
+    """diffusers' ``EMAModel`` of the UNet's parameters, or None without a decay."""
     if decay is None:
         return None
     from diffusers.training_utils import EMAModel

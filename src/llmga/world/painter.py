@@ -33,7 +33,7 @@ import torch
 from ..errors import InvalidInputError
 from ..models import check_diffusers_dir
 from ..train.loop import latest_step, start, train
-from ..train.stage2 import _ema, _weighted_mse
+from ..train.stage2 import denoising_loss, masked_inputs, new_ema
 from .captions import detailed_caption, short_caption
 from .clip import pixels
 from .evaluate import EVERYTHING, SHORT, painter_success, single_object_requests
@@ -306,12 +306,13 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr)
     scheduler = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
-    ema = _ema(unet, config.ema_decay)
+    ema = new_ema(unet, config.ema_decay)
     accelerator.register_for_checkpointing(ema)
     unet, optimizer, scheduler = accelerator.prepare(unet, optimizer, scheduler)
     # A resumed run draws new pictures rather than repeating the ones it has seen.
-    rng = random.Random(f"{config.seed}-{latest_step(out)}")
-    generator = torch.Generator().manual_seed(config.seed + latest_step(out))
+    first_step = latest_step(out)
+    rng = random.Random(f"{config.seed}-{first_step}")
+    generator = torch.Generator().manual_seed(config.seed + first_step)
     judge = Judge.load()
     requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT),
                 "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING)}
@@ -325,23 +326,19 @@ def train_painter(config: PainterConfig, log=print) -> Path:
             drop = torch.rand(len(captions), generator=generator) < config.uncond_prob
             cond[drop] = empty
             latents = vae.encode(x).latent_dist.sample(generator) * scale
-        noise = torch.randn(latents.shape, generator=generator)
-        t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
-        model_input = noise_scheduler.add_noise(latents, noise, t)
-        if config.inpaint:
-            model_input = torch.cat([model_input, *_inpaint_inputs(x, scenes, vae, rng, generator)], dim=1)
-        prediction = model(model_input, t, encoder_hidden_states=cond).sample
-        return _weighted_mse(prediction, noise, noise_scheduler, t, config.snr_gamma)
+            extra = masked_inputs(x, _world_masks(x, scenes, rng), vae, generator) if config.inpaint else ()
+        return denoising_loss(model, latents, cond, noise_scheduler, config.snr_gamma, extra, generator)
 
     started = time.time()
-    step_of = {"n": latest_step(out)}
+    step = first_step
 
     def after_step() -> None:
+        nonlocal step
         ema.step(unet.parameters())
-        step_of["n"] += 1
-        if config.inpaint or step_of["n"] % config.eval_every:
+        step += 1
+        if config.inpaint or step % config.eval_every:
             return
-        point = {"step": step_of["n"], "samples": step_of["n"] * config.batch_size,
+        point = {"step": step, "samples": step * config.batch_size,
                  "seconds_this_run": round(time.time() - started, 1)}
         with ema_weights(ema, unet):
             painter = _Sampler(pipe, accelerator.unwrap_model(unet), config)
@@ -382,13 +379,10 @@ def _encode(text_encoder: Any, tokenizer: Any, captions: list[str]) -> torch.Ten
     return text_encoder(tokens.input_ids)[0]
 
 
-def _inpaint_inputs(x: torch.Tensor, scenes: list[Scene], vae: Any, rng: random.Random,
-                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """World masks (cells, boxes, outpainting borders) at latent size, and the masked pictures' latents."""
+def _world_masks(x: torch.Tensor, scenes: list[Scene], rng: random.Random) -> torch.Tensor:
+    """A world mask per picture (an object's cell, a box, or outpainting borders; 1 = repaint), ``(n, 1, h, w)``."""
     masks = [np.asarray(random_mask(scene, rng, x.shape[-1]).image) > 127 for scene in scenes]
-    mask = torch.from_numpy(np.stack(masks))[:, None].float()
-    masked = vae.encode(x * (1 - mask)).latent_dist.sample(generator) * vae.config.scaling_factor
-    return torch.nn.functional.interpolate(mask, size=masked.shape[-2:]), masked
+    return torch.from_numpy(np.stack(masks))[:, None].float()
 
 
 class _Sampler:
