@@ -126,7 +126,7 @@ def convert_llava_checkpoint(src: str | Path, vision_tower: str | Path, dst: str
     }
     vision_state = saved_vision or vision.state_dict()
     inner.vision_tower.load_state_dict(_match_prefix(vision_state, inner.vision_tower.state_dict()), strict=True)
-    _add_token_rows(model, len(tokenizer))
+    add_token_rows(model, len(tokenizer))
 
     size = vision.config.image_size
     processor = LlavaProcessor(
@@ -214,7 +214,7 @@ def _match_prefix(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor
     return {new + k[len(old) :]: v for k, v in state.items() if k.startswith(old)}
 
 
-def _add_token_rows(model: torch.nn.Module, vocab: int) -> None:
+def add_token_rows(model: torch.nn.Module, vocab: int) -> None:
     """Grow the embeddings for the added tokens; new rows start at the mean of the old ones."""
     old = model.get_input_embeddings().weight.shape[0]
     if vocab <= old:

@@ -131,7 +131,7 @@ def _compose(lm: Any, vision: Any, image_token_id: int, vocab: int) -> Any:
     """A LLaVA model holding ``lm``'s and ``vision``'s weights, a fresh projector, and room for ``vocab`` tokens."""
     from transformers import LlavaConfig, LlavaForConditionalGeneration
 
-    from ..convert import _add_token_rows
+    from ..convert import add_token_rows
 
     grid = vision.config.image_size // vision.config.patch_size
     config = LlavaConfig(
@@ -147,7 +147,7 @@ def _compose(lm: Any, vision: Any, image_token_id: int, vocab: int) -> Any:
     model.model.language_model.load_state_dict(lm.model.state_dict(), strict=True)
     model.lm_head.load_state_dict(lm.lm_head.state_dict(), strict=True)
     model.model.vision_tower.load_state_dict(vision.state_dict(), strict=True)
-    _add_token_rows(model, vocab)
+    add_token_rows(model, vocab)
     return model
 
 
