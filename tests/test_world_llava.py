@@ -86,6 +86,30 @@ def test_the_built_model_is_a_multimodal_brain_that_sees_world_pictures(stack):
         base, conversation.to_messages(False)[0], (), GREEDY)
 
 
+def test_a_grounded_tower_reads_each_cell_through_the_same_pixels_it_trained_on(tmp_path):
+    """A 3x3-patch tower (48 px, 16 px patches): the assistant's processor gives exactly the training input."""
+    from llmga.world.clip import ClipConfig, train_clip, vision_input
+
+    config = ClipConfig(hidden=32, layers=2, heads=2, steps=2, batch_size=8, image_size=48, patch=16, cell_loss=1.0)
+    report = json.loads((train_clip(tmp_path / "clip", config, log=lambda _: None) / "report.json").read_text())
+    assert set(report["cells_read"]) >= {"occupied", "colour", "shape", "size", "time", "terrain", "scene"}
+    lm = build_tiny_causal_lm(tmp_path / "lm")
+    brain = load_brain(str(build_world_llava(tmp_path / "llava", tmp_path / "clip" / "vision_encoder", base=str(lm))))
+    assert brain.model.config.image_seq_length == 9  # one image token per grid cell
+    scene = sample_scene(4, 3)
+    inputs = brain.processor(text="<image>\nhi", images=[render(scene)], return_tensors="pt")
+    torch.testing.assert_close(inputs["pixel_values"], vision_input([scene], 48))
+    assert (inputs["input_ids"] == brain.model.config.image_token_id).sum() == 9
+
+
+def test_the_cell_loss_needs_one_patch_per_cell():
+    from llmga.errors import InvalidInputError
+    from llmga.world.clip import ClipConfig
+
+    with pytest.raises(InvalidInputError, match="one patch per grid cell"):
+        ClipConfig(image_size=32, patch=8, cell_loss=1.0)
+
+
 def test_load_trainable_freezes_the_vision_tower_and_trains_lora_and_the_projector(stack):
     bundle = load_trainable(str(stack["llava"]), lora=True, rank=4)
     trainable = {name for name, p in bundle.model.named_parameters() if p.requires_grad}

@@ -5,6 +5,8 @@ import json
 import pytest
 import torch
 
+from llmga.errors import InvalidInputError
+
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import PaintSettings
 from llmga.world.captions import detailed_caption
@@ -111,7 +113,6 @@ def test_decoder_only_vae_training_keeps_the_latents_a_unet_learnt(world_parts, 
 
 
 def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_path):
-    from llmga.errors import InvalidInputError
     from llmga.world.painter import assemble, with_decoder
 
     pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
@@ -121,3 +122,35 @@ def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_
     train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, log=lambda _: None)
     with pytest.raises(InvalidInputError, match="encodes differently"):
         with_decoder(pipeline, tmp_path / "other", tmp_path / "bad")
+
+
+def test_batch_cache_computes_each_key_once_and_keeps_the_latest():
+    from llmga.world.painter import BatchCache
+
+    calls = []
+
+    def square(keys):
+        calls.append(list(keys))
+        return torch.tensor([float(k * k) for k in keys])
+
+    cache = BatchCache(square, size=3)
+    assert cache([1, 2, 2]).tolist() == [1.0, 4.0, 4.0]
+    assert cache([2, 3]).tolist() == [4.0, 9.0]
+    assert calls == [[1, 2], [3]]
+    cache([4])  # four keys seen, room for three: 1 (used least recently) goes
+    assert cache([1, 4]).tolist() == [1.0, 16.0]
+    assert calls[-1] == [1]
+
+
+def test_an_epsilon_painter_continued_as_v_prediction_saves_a_v_prediction_scheduler(world_parts, tmp_path):
+    from diffusers import DDIMScheduler
+
+    from llmga.world.painter import assemble, new_scheduler
+
+    start = assemble(tmp_path / "eps", world_parts / "clip", world_parts / "vae")
+    new_scheduler("epsilon").save_pretrained(start / "scheduler")
+    final = train_painter(PainterConfig(out=str(tmp_path / "run"), pipeline=str(start), prediction="v_prediction",
+                                        steps=1, batch_size=2, save_every=10, eval_every=10), log=lambda _: None)
+    assert DDIMScheduler.from_pretrained(final / "scheduler").config.prediction_type == "v_prediction"
+    with pytest.raises(InvalidInputError, match="prediction must be one of"):
+        PainterConfig(out=str(tmp_path / "bad"), prediction="sample")

@@ -258,6 +258,11 @@ def train_clip_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for tokenizer/, text_encoder/, vision_encoder/.")],
     steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1200,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 128,
+    image_size: Annotated[int, typer.Option("--image-size", help="The vision tower's input size (pictures are "
+                                            "resized to it).")] = 32,
+    patch: Annotated[int, typer.Option("--patch", help="The vision tower's patch size in pixels.")] = 8,
+    cell_loss: Annotated[float, typer.Option("--cell-loss", help="Weight of the per-cell reading loss on the "
+                                             "patch tokens (needs 3x3 patches; 0: contrastive only).")] = 0.0,
     seed: Seed_ = 0,
     threads: Threads_ = 1,
 ) -> None:
@@ -267,7 +272,9 @@ def train_clip_command(
     from .clip import ClipConfig, train_clip
 
     torch.set_num_threads(threads)
-    train_clip(out, ClipConfig(steps=steps, batch_size=batch_size, seed=seed), log=typer.echo)
+    config = ClipConfig(steps=steps, batch_size=batch_size, image_size=image_size, patch=patch, cell_loss=cell_loss,
+                        seed=seed)
+    train_clip(out, config, log=typer.echo)
     typer.echo(f"saved to {out}")
 
 
@@ -303,6 +310,10 @@ def train_painter_command(
     steps: Annotated[int, typer.Option("--steps", help="Total optimizer steps (a resumed run continues to this).")] = 20_000,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr")] = 5e-4,
+    prediction: Annotated[str, typer.Option("--prediction", help="What the UNet predicts: v_prediction or epsilon "
+                                            "(a painter continued with the other is converted).")] = "v_prediction",
+    snr_gamma: Annotated[float, typer.Option("--snr-gamma", help="Min-SNR loss weighting gamma (0: plain MSE).")]
+    = 0.0,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
     seed: Seed_ = 0,
@@ -312,7 +323,8 @@ def train_painter_command(
     from .painter import PainterConfig, train_painter
 
     config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae, inpaint=inpaint, captions=captions,
-                           max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, eval_every=eval_every,
+                           max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
+                           snr_gamma=snr_gamma or None, eval_every=eval_every,
                            save_every=save_every, seed=seed, threads=threads)
     typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
 

@@ -9,6 +9,13 @@ the vision tower the world assistant's image encoder::
 
 Captions are a mix of detailed and short ones, so both kinds of prompt map
 to separable conditioning before any UNet sees them.
+
+A vision tower for the assistant can also be *grounded*: with 3x3 patches
+(one per grid cell, e.g. ``--image-size 48 --patch 16``) and ``--cell-loss``,
+linear heads on its patch tokens (at the layer LLaVA reads) must tell each
+cell's object and the background, besides the contrastive loss. The heads are
+dropped afterwards; what stays is a standard ``CLIPVisionModel`` whose every
+image token says what its cell holds.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from ..clip_tokenizer import write_clip_tokenizer
+from ..errors import InvalidInputError
 from .captions import EMPTY, detailed_caption, short_caption
 from .render import render_batch
-from .scene import POSITIONS, VOCAB, Scene, sample_scene
+from .scene import COLOURS, GRID, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, VOCAB, Scene, sample_scene
 
 #: Words of the caption grammar besides the attribute values.
 GRAMMAR_WORDS = ("a", "an", "and", "at", "the", "on", "under", "sky", "empty", "scene", "one")
@@ -64,7 +73,13 @@ class ClipConfig:
     lr: float = 1e-3
     max_objects: int = 3
     short_share: float = 0.3
+    cell_loss: float = 0.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cell_loss and self.image_size != GRID * self.patch:
+            raise InvalidInputError(f"--cell-loss needs one patch per grid cell: an image size of {GRID} patches "
+                                    f"({GRID * self.patch} px for {self.patch} px patches), got {self.image_size}")
 
 
 def caption_for_training(scene: Scene, rng: random.Random, short_share: float) -> str:
@@ -92,6 +107,49 @@ def pixels(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+#: The size the world's pictures are rendered at (and painted at).
+PICTURE_SIZE = 32
+#: The vision tower's layer whose patch tokens the world assistant reads (LLaVA's default).
+FEATURE_LAYER = -2
+
+
+@lru_cache(maxsize=8)
+def image_processor(image_size: int) -> Any:
+    """How the world's vision tower reads a picture: resized to ``image_size`` and scaled to [-1, 1]."""
+    from transformers.models.clip import CLIPImageProcessorPil
+
+    return CLIPImageProcessorPil(size={"shortest_edge": image_size}, crop_size={"height": image_size,
+                                 "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
+def vision_input(scenes: list[Scene], image_size: int) -> torch.Tensor:
+    """The scenes' pictures (rendered at the world's size) as pixel values for a tower of ``image_size``."""
+    pictures = render_batch(scenes, PICTURE_SIZE)
+    if image_size == PICTURE_SIZE:
+        return pixels(pictures)
+    return image_processor(image_size)(images=list(pictures), return_tensors="pt").pixel_values
+
+
+class CellHeads(torch.nn.Module):
+    """Linear heads reading each patch token as its grid cell, and their mean as the background.
+
+    Outputs the judge's logits (:func:`llmga.world.judge.judge_loss` scores them).
+    """
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.splits = (1, len(COLOURS), len(SHAPES), len(SIZES))
+        self.bg_splits = (len(TIMES), len(TERRAINS))
+        self.cell = torch.nn.Linear(hidden, sum(self.splits))
+        self.background = torch.nn.Linear(hidden, sum(self.bg_splits))
+
+    def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        occupied, colour, shape, size = self.cell(tokens).split(self.splits, dim=-1)
+        time_, terrain = self.background(tokens.mean(1)).split(self.bg_splits, dim=-1)
+        return {"occupied": occupied.squeeze(-1), "colour": colour, "shape": shape, "size": size,
+                "time": time_, "terrain": terrain}
+
+
 def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> Path:
     """Train the world's CLIP contrastively on freshly rendered scenes; save it under ``out``.
 
@@ -106,7 +164,9 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
     tokenizer = write_world_tokenizer(out / "tokenizer")
     torch.manual_seed(config.seed)
     model = new_clip(tokenizer, config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    heads = CellHeads(config.hidden) if config.cell_loss else None
+    params = [*model.parameters(), *(heads.parameters() if heads else ())]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, max(1, config.steps // 20), config.steps)
     rng = random.Random(config.seed)
     started = time.time()
@@ -114,9 +174,9 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
     for step in range(1, config.steps + 1):
         scenes = [sample_scene(rng, config.max_objects, min_objects=0) for _ in range(config.batch_size)]
         captions = [caption_for_training(s, rng, config.short_share) for s in scenes]
-        loss = _contrastive_loss(model, tokenizer, scenes, captions, config.image_size)
+        loss = _loss(model, heads, tokenizer, scenes, captions, config)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
@@ -125,6 +185,8 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
     model.eval()
     report = {"config": asdict(config), "seconds": round(time.time() - started, 1),
               **retrieval_accuracy(model, tokenizer, config)}
+    if heads is not None:
+        report["cells_read"] = cell_accuracy(model, heads, config)
     log(f"clip held-out retrieval: {report}")
     text = CLIPTextModel(model.config.text_config)
     text.load_state_dict(model.text_model.state_dict())
@@ -136,15 +198,46 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
     return out
 
 
-def _contrastive_loss(model: Any, tokenizer: Any, scenes: list[Scene], captions: list[str], size: int) -> torch.Tensor:
+def _loss(model: Any, heads: CellHeads | None, tokenizer: Any, scenes: list[Scene], captions: list[str],
+          config: ClipConfig) -> torch.Tensor:
+    """The contrastive loss, plus ``cell_loss`` times the cell heads' loss when there are heads."""
+    from .judge import JudgeConfig, judge_loss, scene_targets
+
     tokens = tokenizer(captions, padding="longest", truncation=True, return_tensors="pt")
     output = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                   pixel_values=pixels(render_batch(scenes, size)))
+                   pixel_values=vision_input(scenes, config.image_size), output_hidden_states=heads is not None)
     # Identical captions in one batch (two "a red star"s) are both right answers.
     same = torch.tensor([[a == b for b in captions] for a in captions], dtype=torch.float32)
     target = same / same.sum(1, keepdim=True)
     logits = output.logits_per_text
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T)) / 2
+    loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T)) / 2
+    if heads is None:
+        return loss
+    cells = output.vision_model_output.hidden_states[FEATURE_LAYER][:, 1:]
+    return loss + config.cell_loss * judge_loss(heads(cells), scene_targets(scenes, JudgeConfig()))
+
+
+@torch.no_grad()
+def cell_accuracy(model: Any, heads: CellHeads, config: ClipConfig, n: int = 256) -> dict[str, float]:
+    """How well the cell heads read held-out pictures: occupancy per cell, each attribute per object, whole scenes."""
+    from .judge import JudgeConfig, scene_targets
+
+    rng = random.Random(20_000 + config.seed)
+    scenes = [sample_scene(rng, config.max_objects, min_objects=0) for _ in range(n)]
+    hidden = model.vision_model(pixel_values=vision_input(scenes, config.image_size), output_hidden_states=True)
+    out = heads(hidden.hidden_states[FEATURE_LAYER][:, 1:])
+    targets = scene_targets(scenes, JudgeConfig())
+    occupied = targets["occupied"] > 0
+    right = {"occupied": (out["occupied"] > 0) == occupied}
+    for name in ("colour", "shape", "size"):
+        right[name] = (out[name].argmax(-1) == targets[name]) | ~occupied
+    scene_right = torch.stack([r.all(1) for r in right.values()]).all(0)
+    for name in ("time", "terrain"):
+        right[name] = out[name].argmax(-1) == targets[name]
+        scene_right &= right[name]
+    report = {name: round(float(r[occupied].float().mean() if name in ("colour", "shape", "size")
+                                else r.float().mean()), 4) for name, r in right.items()}
+    return {**report, "scene": round(float(scene_right.float().mean()), 4), "n": n}
 
 
 @torch.no_grad()
@@ -155,7 +248,7 @@ def retrieval_accuracy(model: Any, tokenizer: Any, config: ClipConfig, n: int = 
     captions = [detailed_caption(s) for s in scenes]
     tokens = tokenizer(captions, padding="longest", return_tensors="pt")
     output = model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask,
-                   pixel_values=pixels(render_batch(scenes, config.image_size)))
+                   pixel_values=vision_input(scenes, config.image_size))
     same = torch.tensor([[a == b for b in captions] for a in captions])
     rows = torch.arange(n)
     image_to_text = same[rows, output.logits_per_image.argmax(1)].float().mean().item()

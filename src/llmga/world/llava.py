@@ -48,6 +48,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import InvalidInputError
+from .clip import FEATURE_LAYER
 from .llava_data import KINDS, build_world_sets, measure_llava, scores_as_dict
 
 __all__ = ["build_world_llava", "build_world_sets", "cached_world_llava", "measure_llava", "register",
@@ -58,8 +59,6 @@ IMAGE_TOKEN = "<image>"
 BUILD_FILE = "llmga_world_llava.json"
 #: the vision tower's copy inside a built model and inside a shipped adapter
 VISION_DIR = "vision_tower"
-#: the CLIP pixel normalisation of the world: RGB scaled to [-1, 1]
-WORLD_MEAN = WORLD_STD = (0.5, 0.5, 0.5)
 
 # Put before a text-only chat template so it reads multimodal messages: a list content
 # becomes its text, each image part the image token (on its own line, as LLaVA writes it).
@@ -139,7 +138,7 @@ def _compose(lm: Any, vision: Any, image_token_id: int, vocab: int) -> Any:
         text_config=lm.config,
         image_token_index=image_token_id,
         image_seq_length=grid * grid,
-        vision_feature_layer=-2,
+        vision_feature_layer=FEATURE_LAYER,
         vision_feature_select_strategy="default",
         projector_hidden_act="gelu",
     )
@@ -154,17 +153,13 @@ def _compose(lm: Any, vision: Any, image_token_id: int, vocab: int) -> Any:
 def _processor(tokenizer: Any, vision_config: Any) -> Any:
     """A ``LlavaProcessor`` for the vision tower's picture size, normalised to [-1, 1]."""
     from transformers import LlavaProcessor
-    from transformers.models.clip import CLIPImageProcessorPil
 
-    size = vision_config.image_size
+    from .clip import image_processor
+
     template = multimodal_template(tokenizer.chat_template)
     tokenizer.chat_template = template  # both are saved to the same chat_template.jinja
-    image_processor = CLIPImageProcessorPil(
-        size={"shortest_edge": size}, crop_size={"height": size, "width": size},
-        image_mean=list(WORLD_MEAN), image_std=list(WORLD_STD),
-    )
     return LlavaProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, patch_size=vision_config.patch_size,
+        image_processor=image_processor(vision_config.image_size), tokenizer=tokenizer, patch_size=vision_config.patch_size,
         vision_feature_select_strategy="default", num_additional_image_tokens=1,  # the CLS token
         image_token=IMAGE_TOKEN, chat_template=template,
     )

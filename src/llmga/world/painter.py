@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,8 +73,11 @@ def new_unet(cross_attention_dim: int, latent_channels: int = LATENT_CHANNELS,
         attention_head_dim=4, cross_attention_dim=cross_attention_dim, norm_num_groups=32)
 
 
-def new_scheduler() -> Any:
-    """The noise schedule: cosine betas (suited to small pictures), epsilon prediction, DDIM sampling.
+PREDICTIONS = ("epsilon", "v_prediction")
+
+
+def new_scheduler(prediction: str = "v_prediction") -> Any:
+    """The noise schedule: cosine betas (suited to small pictures), DDIM sampling.
 
     The cosine schedule's last steps carry almost no signal (alpha-bar near 0 at t=999), where an
     epsilon model's estimate of the clean latents blows up: sampling from t=999 ("trailing") gave
@@ -81,7 +85,7 @@ def new_scheduler() -> Any:
     """
     from diffusers import DDIMScheduler
 
-    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon",
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type=prediction,
                          clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
 
 
@@ -220,7 +224,8 @@ class PainterConfig:
     lr: float = 5e-4
     warmup_steps: int = 200
     uncond_prob: float = 0.1
-    snr_gamma: float | None = 5.0
+    prediction: str = "v_prediction"
+    snr_gamma: float | None = None
     ema_decay: float = 0.999
     save_every: int = 250
     eval_every: int = 500
@@ -233,6 +238,8 @@ class PainterConfig:
     def __post_init__(self) -> None:
         if self.captions not in CAPTION_MIXES:
             raise InvalidInputError(f"captions must be one of {', '.join(CAPTION_MIXES)}, got {self.captions!r}")
+        if self.prediction not in PREDICTIONS:
+            raise InvalidInputError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
 
 
 def training_caption(scene: Scene, rng: random.Random, mix: str) -> str:
@@ -264,6 +271,10 @@ def _load_start(config: PainterConfig) -> Any:
             raise InvalidInputError("give --pipeline (a world painter to continue from) or both --clip and --vae")
         source = assemble(out / "start", config.clip, config.vae, config.seed)
     pipe = StableDiffusionPipeline.from_pretrained(check_diffusers_dir(source), local_files_only=True)
+    if pipe.scheduler.config.prediction_type != config.prediction:
+        # Continuing an epsilon painter as a v-prediction one (or back): the saved scheduler says which it is.
+        pipe.scheduler = type(pipe.scheduler).from_config({**pipe.scheduler.config,
+                                                           "prediction_type": config.prediction})
     if config.inpaint:
         if pipe.unet.config.in_channels == pipe.unet.config.out_channels:
             pipe.unet = widen_for_inpainting(pipe.unet)
@@ -317,15 +328,19 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT),
                 "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING)}
     scale = vae.config.scaling_factor
-    empty = _encode(text_encoder, tokenizer, [""])
+    # The frozen encoders' outputs repeat (a one-object world has 9072 scenes): computed once, kept.
+    text_states = BatchCache(lambda captions: _encode(text_encoder, tokenizer, captions), TEXT_CACHE)
+    posteriors = BatchCache(lambda scenes: _posterior(vae, scenes), LATENT_CACHE)
+    empty = text_states([""])[0]
 
     def loss_fn(model: Any, batch: Batch) -> torch.Tensor:
         x, captions, scenes = batch
         with torch.no_grad():
-            cond = _encode(text_encoder, tokenizer, captions)
+            cond = text_states(captions)
             drop = torch.rand(len(captions), generator=generator) < config.uncond_prob
             cond[drop] = empty
-            latents = vae.encode(x).latent_dist.sample(generator) * scale
+            mean, std = posteriors(scenes).unbind(1)
+            latents = (mean + std * torch.randn(mean.shape, generator=generator)) * scale
             extra = masked_inputs(x, _world_masks(x, scenes, rng), vae, generator) if config.inpaint else ()
         return denoising_loss(model, latents, cond, noise_scheduler, config.snr_gamma, extra, generator)
 
@@ -369,6 +384,38 @@ def ema_weights(ema: Any, unet: Any) -> Iterator[None]:
         yield
     finally:
         ema.restore(unet.parameters())
+
+
+#: How many captions' text states and scenes' latent posteriors a training run keeps (about 0.4 GB in all).
+TEXT_CACHE, LATENT_CACHE = 8_000, 20_000
+
+
+class BatchCache:
+    """A batched function's results per key, for the ``size`` keys used last: ``cache(keys)`` stacks them.
+
+    Only the keys not yet kept are computed, in one batch.
+    """
+
+    def __init__(self, compute: Callable[[list], torch.Tensor], size: int) -> None:
+        self.compute, self.size = compute, size
+        self.kept: OrderedDict[Any, torch.Tensor] = OrderedDict()
+
+    def __call__(self, keys: list) -> torch.Tensor:
+        missing = [k for k in dict.fromkeys(keys) if k not in self.kept]
+        if missing:
+            self.kept.update(zip(missing, self.compute(missing), strict=True))
+        out = torch.stack([self.kept[k] for k in keys])
+        for key in keys:
+            self.kept.move_to_end(key)
+        while len(self.kept) > self.size:
+            self.kept.popitem(last=False)
+        return out
+
+
+def _posterior(vae: Any, scenes: list[Scene]) -> torch.Tensor:
+    """The VAE's posterior mean and standard deviation for each scene's picture, ``(n, 2, c, h, w)``."""
+    posterior = vae.encode(pixels(render_batch(scenes))).latent_dist
+    return torch.stack([posterior.mean, posterior.std], 1)
 
 
 def _encode(text_encoder: Any, tokenizer: Any, captions: list[str]) -> torch.Tensor:
