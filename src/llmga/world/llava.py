@@ -1,19 +1,26 @@
 """The world assistant in LLaVA format: SmolLM2 + the world's CLIP vision tower + a projector.
 
-Build the model, make its data, train it with the ordinary stage-1 command,
-measure it, and ship the small part::
+Train its eye (a grounded world CLIP: one patch per grid cell, each patch
+token read by linear heads as its cell), build the model, make its data,
+train it with the ordinary stage-1 command, measure it, and ship the small part::
 
-    llmga world build-assistant --clip runs/world/clip --out runs/world/llava
+    llmga world train-clip --out runs/world/clip-eye --image-size 48 --patch 16 --cell-loss 1
+    llmga world build-assistant --vision-tower runs/world/clip-eye/vision_encoder --out runs/world/llava-eye
     llmga world assistant-data --out data/world-llava/data.json --n 4000
-    llmga train stage1 --model runs/world/llava --data data/world-llava/data.json --out runs/world/llava-s1 \\
-        --lora --max-steps 150 --batch-size 8 --lr 1e-3 --warmup-steps 10 --max-length 512 --threads 1
-    llmga world bench-llava --brain runs/world/llava-s1/final --n 20 --json bench.json
-    llmga world ship-assistant --adapter runs/world/llava-s1/final/adapter --out world-llava-adapter
+    llmga train stage1 --model runs/world/llava-eye --data data/world-llava/data.json --out runs/world/llava-eye-s1 \\
+        --lora --max-steps 300 --batch-size 8 --lr 1e-3 --warmup-steps 10 --max-length 512 --threads 1
+    llmga world bench-llava --brain runs/world/llava-eye-s1/final --n 20 --json bench.json
+    llmga world ship-assistant --adapter runs/world/llava-eye-s1/final/adapter --out src/llmga/assets/world-llava
+
+The contrastive-only tower (``--clip runs/world/clip``: 8 px patches that do
+not line up with the grid) gave an assistant that read the sky and the ground
+but not the objects.
 
 :func:`build_world_llava` composes a transformers ``LlavaForConditionalGeneration``
 (the base causal LM, the CLIP vision tower, a fresh 2-layer GELU projector) and a
-``LlavaProcessor`` (32 px pictures scaled to [-1, 1], as the world's CLIP was
-trained; ``<image>`` expands to one token per patch). The base's chat template
+``LlavaProcessor`` (pictures resized to the tower's input size and scaled to
+[-1, 1], exactly as its CLIP training saw them; ``<image>`` expands to one
+token per patch). The base's chat template
 is kept, behind a preamble that lets it read multimodal messages.
 
 **Shipping without the base.** The base is ~500 MB, but all of it except the
