@@ -270,3 +270,21 @@ def test_smollm2_becomes_a_llava_model_that_still_chats_like_smollm2(tmp_path):
 def _saved_picture(path):
     render(sample_scene(5, 1)).save(path)
     return path
+
+
+def test_the_shipped_world_llava_reads_the_background_and_objects_of_a_picture():
+    """`world-llava`, asked for a picture like a rendered one, names its background and its objects' looks."""
+    from llmga.world.llava_data import ask_about
+
+    brain = load_brain("world-llava")
+    assert brain.multimodal
+    held = held_out_pairs(0)
+    for caption in ("a large green circle at the center, on snow under a day sky",
+                    "a small blue square at the top left and a large red star at the bottom right, on sand under a night sky"):
+        scene = parse_detailed(caption)
+        assert all((o.colour, o.shape) not in held for o in scene.objects)
+        reply = parse_reply(ask_about(brain, "Make a picture like this one.", render(scene)), brain.end_markers)
+        seen = parse_detailed(reply.prompts[0])
+        assert seen.background == scene.background
+        looks = sorted((o.colour, o.shape, o.size) for o in seen.objects)
+        assert looks == sorted((o.colour, o.shape, o.size) for o in scene.objects), reply.prompts[0]

@@ -6,6 +6,8 @@
 - ``"smollm2-refine"``: the same with the LoRA adapter shipped in ``llmga/assets`` (stage 1 on
   ``llmga data refine-demo``), which writes faithful, detailed prompts in generation tags;
 - ``"smollm2-world"``: the same base with the adapter for the miniature world's captions;
+- ``"world-llava"``: the miniature world's LLaVA-format assistant (SmolLM2 + the world's vision
+  tower + a projector), an adapter whose base is built on demand (below);
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
 - a ``.gguf`` file: a text-only model through transformers;
 - a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
@@ -35,7 +37,7 @@ __all__ = ["Brain", "BrainSpec", "SamplingSettings", "cache_dir", "complete", "l
 
 #: adapters that ship with llmga, by brain name
 _ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_ADAPTERS = {name: _ASSETS / name for name in ("smollm2-refine", "smollm2-world")}
+SHIPPED_ADAPTERS = {name: _ASSETS / name for name in ("smollm2-refine", "smollm2-world", "world-llava")}
 #: bases built on demand, by the name an adapter's ``llmga_base.json`` gives: "module:function", where
 #: ``function(info, adapter_dir)`` gets that file's content and returns the built model's directory
 BUILT_BASES = {"world-llava": "llmga.world.llava:world_llava_base"}
