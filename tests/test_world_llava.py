@@ -280,7 +280,8 @@ def test_the_shipped_world_llava_reads_the_background_and_objects_of_a_picture()
     assert brain.multimodal
     held = held_out_pairs(0)
     for caption in ("a large green circle at the center, on snow under a day sky",
-                    "a small blue square at the top left and a large red star at the bottom right, on sand under a night sky"):
+                    "a small blue square at the top left and a large red star at the bottom right, "
+                    "on sand under a night sky"):
         scene = parse_detailed(caption)
         assert all((o.colour, o.shape) not in held for o in scene.objects)
         reply = parse_reply(ask_about(brain, "Make a picture like this one.", render(scene)), brain.end_markers)

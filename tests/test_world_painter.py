@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from llmga.errors import InvalidInputError
-
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import PaintSettings
 from llmga.world.captions import detailed_caption

@@ -219,25 +219,15 @@ def _loss(model: Any, heads: CellHeads | None, tokenizer: Any, scenes: list[Scen
 
 @torch.no_grad()
 def cell_accuracy(model: Any, heads: CellHeads, config: ClipConfig, n: int = 256) -> dict[str, float]:
-    """How well the cell heads read held-out pictures: occupancy per cell, each attribute per object, whole scenes."""
-    from .judge import JudgeConfig, scene_targets
+    """How well the cell heads read ``n`` held-out pictures, scored as the judge is (:func:`~.judge.evaluate_judge`)."""
+    from .judge import JudgeConfig, reading_accuracy, scene_targets
 
     rng = random.Random(20_000 + config.seed)
     scenes = [sample_scene(rng, config.max_objects, min_objects=0) for _ in range(n)]
     hidden = model.vision_model(pixel_values=vision_input(scenes, config.image_size), output_hidden_states=True)
     out = heads(hidden.hidden_states[FEATURE_LAYER][:, 1:])
-    targets = scene_targets(scenes, JudgeConfig())
-    occupied = targets["occupied"] > 0
-    right = {"occupied": (out["occupied"] > 0) == occupied}
-    for name in ("colour", "shape", "size"):
-        right[name] = (out[name].argmax(-1) == targets[name]) | ~occupied
-    scene_right = torch.stack([r.all(1) for r in right.values()]).all(0)
-    for name in ("time", "terrain"):
-        right[name] = out[name].argmax(-1) == targets[name]
-        scene_right &= right[name]
-    report = {name: round(float(r[occupied].float().mean() if name in ("colour", "shape", "size")
-                                else r.float().mean()), 4) for name, r in right.items()}
-    return {**report, "scene": round(float(scene_right.float().mean()), 4), "n": n}
+    judge_config = JudgeConfig()
+    return {**reading_accuracy(out, scene_targets(scenes, judge_config), judge_config.sizes), "n": n}
 
 
 @torch.no_grad()

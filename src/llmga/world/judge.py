@@ -442,8 +442,15 @@ ATTRIBUTES = ("time", "terrain", "occupied", "colour", "shape", "size")
 
 def _accuracy(judge: Judge, scenes: list[Scene], x: torch.Tensor) -> dict[str, float]:
     """Per-attribute accuracy of the judge on pictures ``x`` of ``scenes``."""
-    out = judge.logits(x)
-    targets = scene_targets(scenes, judge.config)
+    return reading_accuracy(judge.logits(x), scene_targets(scenes, judge.config), judge.config.sizes)
+
+
+def reading_accuracy(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                     sizes: Sequence[str]) -> dict[str, float]:
+    """Per-attribute accuracy of judge-shaped logits ``out`` against :func:`scene_targets`.
+
+    The figures are those of :func:`evaluate_judge`.
+    """
     right: dict[str, torch.Tensor] = {
         "time": out["time"].argmax(-1) == targets["time"],
         "terrain": out["terrain"].argmax(-1) == targets["terrain"],
@@ -459,7 +466,7 @@ def _accuracy(judge: Judge, scenes: list[Scene], x: torch.Tensor) -> dict[str, f
         whole &= cell_right
     size_idx = targets["size"][has]
     report = {name: right[name].float().mean().item() for name in ATTRIBUTES}
-    for i, size_name in enumerate(judge.config.sizes):
+    for i, size_name in enumerate(sizes):
         report[f"shape_{size_name}"] = right["shape"][size_idx == i].float().mean().item()
     report["object"] = (whole[has]).float().mean().item()
     report["scene"] = (whole.all(dim=1) & right["time"] & right["terrain"]).float().mean().item()

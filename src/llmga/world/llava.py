@@ -166,7 +166,8 @@ def _processor(tokenizer: Any, vision_config: Any) -> Any:
     template = multimodal_template(tokenizer.chat_template)
     tokenizer.chat_template = template  # both are saved to the same chat_template.jinja
     return LlavaProcessor(
-        image_processor=image_processor(vision_config.image_size), tokenizer=tokenizer, patch_size=vision_config.patch_size,
+        image_processor=image_processor(vision_config.image_size), tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
         vision_feature_select_strategy="default", num_additional_image_tokens=1,  # the CLS token
         image_token=IMAGE_TOKEN, chat_template=template,
     )
