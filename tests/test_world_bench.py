@@ -49,10 +49,12 @@ def test_every_part_runs_and_the_table_and_json_hold_the_same_figures(untrained_
     assert "assistant" not in results  # no brain given: skipped, not faked
     assert results["judge"]["lowest"] >= 0.95
     assert list(results["t2i"]["rows"]) == ["short prompt"]
+    assert set(results["t2i"]["rows"]["short prompt"]["per_attribute"]) == {"colour", "shape"}  # what it names
     assert set(results["masked"]) == {"inpaint", "outpaint"}
     assert list(results["edit"]["follow_ups"]) == ["1", "2", "3", "4", "5"]
     for task in results["masked"].values():
         assert task["unchanged_beyond_band"] == 1.0  # the painter never touches pixels beyond its blend band
     table = format_table(results)
     assert "short prompt" in table and "after 5 follow-up edit(s)" in table
+    assert "short prompt, agreement with the prompt by attribute: shape" in table
     json.dumps(results)

@@ -220,9 +220,14 @@ def test_a_perfect_assistant_scores_full_marks_and_a_wrong_one_none():
     perfect = measure_llava(OracleBrain(items), n=6, seed=0)
     assert set(perfect) == set(KINDS)
     assert all((s.items, s.well_formed, s.faithful) == (6, 1.0, 1.0) for s in perfect.values()), perfect
+    pictured = {"similar", "inpaint", "outpaint", "edit"}
+    assert {k for k, s in perfect.items() if s.aspects} == pictured
+    assert all(share == 1.0 for k in pictured for share in perfect[k].aspects.values())
     wrong = measure_llava(WrongBrain(items), n=6, seed=0)
     assert all(s.faithful == 0.0 for s in wrong.values()), wrong
     assert wrong["edit"].well_formed == 1.0
+    # The wrong brain moves nothing: it is right about where objects stand, wrong about sky and colours.
+    assert all(wrong[k].aspects == {"background": 0.0, "looks": 0.0, "positions": 1.0} for k in pictured), wrong
 
 
 def test_the_commands_build_the_model_and_write_the_data(stack, tmp_path):

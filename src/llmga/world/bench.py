@@ -199,7 +199,9 @@ class WorldBench:
                    "fid": frechet_distance(self.judge, pictures, rendered)}
             if prompts is refined:
                 row["prompt_followed"] = float(np.mean([_follows(r, p) for r, p in zip(reads, prompts, strict=True)]))
-                row["per_attribute"] = _agreement(reads, prompts)
+                row["per_attribute"] = _agreement(reads, [_parsed(p) for p in prompts])
+            else:
+                row["per_attribute"] = _agreement(reads, [q.scene for q in requests], SHORT)
             rows[name] = row
             self.log(f"text-to-image, {name}: {row}")
         return {"rows": rows, "assistant_well_formed": well, "n": len(requests)}
@@ -272,21 +274,23 @@ class WorldBench:
 
 def _follows(read: Scene, prompt: str) -> bool:
     """Whether a picture shows everything its (detailed) prompt says."""
+    scene = _parsed(prompt)
+    return scene is not None and shows(read, Request(scene, EVERYTHING))
+
+
+def _parsed(prompt: str) -> Scene | None:
+    """The scene a detailed prompt describes, or None if it is not a world caption."""
     try:
-        return shows(read, Request(parse_detailed(prompt), EVERYTHING))
+        return parse_detailed(prompt)
     except CaptionParseError:
-        return False
+        return None
 
 
-def _agreement(reads: list[Scene], prompts: list[str]) -> dict[str, float]:
-    """Per attribute, the share of pictures agreeing with their one-object prompt (prompts that parse)."""
-    rows = []
-    for read, prompt in zip(reads, prompts, strict=True):
-        try:
-            rows.append(attribute_agreement(read, parse_detailed(prompt)))
-        except CaptionParseError:
-            continue
-    return {a: float(np.mean([r[a] for r in rows])) for a in rows[0]} if rows else {}
+def _agreement(reads: list[Scene], truths: list[Scene | None], named: frozenset[str] = EVERYTHING
+               ) -> dict[str, float]:
+    """Per ``named`` attribute, the share of pictures agreeing with their one-object truth (None: skipped)."""
+    rows = [attribute_agreement(read, truth) for read, truth in zip(reads, truths, strict=True) if truth is not None]
+    return {a: float(np.mean([r[a] for r in rows])) for a in rows[0] if a in named} if rows else {}
 
 
 def _summary(scores: list[tuple[bool, float | None]]) -> dict[str, float]:

@@ -55,6 +55,23 @@ def shows(read: Scene, request: Request) -> bool:
                for want in request.scene.objects)
 
 
+#: What :func:`aspects` checks separately: the background, how the objects look, where they stand.
+ASPECTS = ("background", "looks", "positions")
+
+
+def aspects(read: Scene, truth: Scene) -> dict[str, bool]:
+    """Whether a reading agrees with the truth on its background, on its objects' looks (colour, shape and
+    size, wherever they stand) and on where its objects stand (whatever they look like)."""
+    def looks(scene: Scene) -> list[tuple[str, str, str]]:
+        return sorted((o.colour, o.shape, o.size) for o in scene.objects)
+
+    def places(scene: Scene) -> list[str]:
+        return sorted(o.position for o in scene.objects)
+
+    return {"background": read.background == truth.background, "looks": looks(read) == looks(truth),
+            "positions": places(read) == places(truth)}
+
+
 def attribute_agreement(read: Scene, truth: Scene) -> dict[str, bool]:
     """Per attribute, whether a one-object reading agrees with a one-object truth (background included)."""
     out = {a: getattr(read.background, a) == getattr(truth.background, a) for a in BACKGROUND_ATTRIBUTES}

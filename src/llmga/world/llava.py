@@ -56,6 +56,7 @@ import typer
 
 from ..errors import InvalidInputError
 from .clip import FEATURE_LAYER
+from .evaluate import ASPECTS
 from .llava_data import KINDS, build_world_sets, measure_llava, scores_as_dict
 
 __all__ = ["build_world_llava", "build_world_sets", "cached_world_llava", "measure_llava", "register",
@@ -286,7 +287,8 @@ def bench_llava_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
 ) -> None:
-    """Per kind: well-formed replies, and prompts that show the target scene (oracle painter + judge)."""
+    """Per kind: well-formed replies, prompts that show the target scene (oracle painter + judge), and
+    prompts right on the background, the objects' looks and their positions, each on its own."""
     import torch
 
     from ..brain import load_brain
@@ -294,10 +296,12 @@ def bench_llava_command(
     torch.set_num_threads(threads)
     scores = measure_llava(load_brain(brain), n=n, seed=seed, max_objects=max_objects)
     typer.echo(f"brain: {brain}; {n} held-out items per kind")
-    typer.echo(f"{'kind':10} {'well-formed':>12} {'faithful':>9}")
+    typer.echo(f"{'kind':10} {'well-formed':>12} {'faithful':>9}   " + "".join(f"{a:>12}" for a in ASPECTS))
     for kind in KINDS:
         if kind in scores:
-            typer.echo(f"{kind:10} {scores[kind].well_formed:12.1%} {scores[kind].faithful:9.1%}")
+            score = scores[kind]
+            by_aspect = "".join(f"{score.aspects[a]:12.1%}" if score.aspects else f"{'-':>12}" for a in ASPECTS)
+            typer.echo(f"{kind:10} {score.well_formed:12.1%} {score.faithful:9.1%}   {by_aspect}")
     if json_out:
         json_out.write_text(json.dumps(scores_as_dict(scores), indent=2))
 

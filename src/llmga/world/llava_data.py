@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image
@@ -58,7 +58,7 @@ from .captions import (
     oracle_paint,
     parse_detailed,
 )
-from .evaluate import EVERYTHING, SHORT, Request, shows
+from .evaluate import ASPECTS, EVERYTHING, SHORT, Request, aspects, shows
 from .render import render
 from .scene import POSITIONS, Scene, sample_object, sample_scene
 from .tasks import cell_mask, outpaint_mask, refer, sample_edit, touched_positions
@@ -300,11 +300,22 @@ def bench_items(n: int = 20, seed: int = 0, max_objects: int = 2, kinds: Sequenc
 
 @dataclass
 class KindScores:
-    """Shares in [0, 1] over one kind's items."""
+    """Shares in [0, 1] over one kind's items; ``aspects`` (kinds whose reply describes a whole scene):
+    the share of replies right on each of :data:`~llmga.world.evaluate.ASPECTS` (ill-formed ones count as wrong)."""
 
     items: int
     well_formed: float
     faithful: float
+    aspects: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    """One reply, judged: well-formed, faithful, and (for a whole-scene reply) right per aspect."""
+
+    well_formed: bool
+    faithful: bool
+    aspects: dict[str, bool] | None = None
 
 
 def ask(brain, item: Item, max_new_tokens: int = 96) -> str:
@@ -338,7 +349,9 @@ def measure_llava(brain, n: int = 20, seed: int = 0, max_objects: int = 2, max_n
     scores = {}
     for kind in kinds:
         mine = [v for item, v in zip(items, verdicts) if item.kind == kind]
-        scores[kind] = KindScores(len(mine), _share(w for w, _ in mine), _share(f for _, f in mine))
+        whole = [v.aspects for v in mine if v.aspects is not None]
+        scores[kind] = KindScores(len(mine), _share(v.well_formed for v in mine), _share(v.faithful for v in mine),
+                                  {a: _share(w[a] for w in whole) for a in ASPECTS} if whole else {})
     return scores
 
 
@@ -353,14 +366,16 @@ def judge_replies(answers: Sequence[str], items: Sequence[Item], end_markers: Se
     readings = iter(judge.read([oracle_paint(p) for p in painted]) if painted else [])
     verdicts = []
     for item, reply, prompt in zip(items, replies, prompts):
+        whole = item.wanted is not None and item.wanted.attributes == EVERYTHING
         if item.wanted is None:
             text = reply.text.lower()
             well = not reply.prompts and bool(text.strip())
-            verdicts.append((well, well and all(fact.lower() in text for fact in item.facts)))
+            verdicts.append(Verdict(well, well and all(fact.lower() in text for fact in item.facts)))
         elif prompt is None:
-            verdicts.append((False, False))
+            verdicts.append(Verdict(False, False, dict.fromkeys(ASPECTS, False) if whole else None))
         else:
-            verdicts.append((True, shows(next(readings), item.wanted)))
+            read = next(readings)
+            verdicts.append(Verdict(True, shows(read, item.wanted), aspects(read, item.wanted.scene) if whole else None))
     return verdicts
 
 
