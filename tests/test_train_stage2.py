@@ -71,3 +71,22 @@ def test_stage2_command(tmp_path):
                                       "--out", str(tmp_path / "run"), "--resolution", "64", "--max-steps", "1"])
     assert result.exit_code == 0, result.output
     assert TextToImagePainter.load(tmp_path / "run" / "final")
+
+
+def test_pixel_weights_move_the_loss_within_a_picture_not_between_pictures():
+    from diffusers import DDPMScheduler
+
+    from llmga.train.stage2 import weighted_mse
+
+    scheduler = DDPMScheduler()
+    t = torch.tensor([10, 10])
+    target = torch.zeros(2, 4, 2, 2)
+    prediction = target.clone()
+    prediction[:, :, 0, 0] = 2.0  # wrong by 2 at one pixel of each picture: squared error 4 there, 1 on average
+    plain = weighted_mse(prediction, target, scheduler, t, None)
+    assert plain.item() == pytest.approx(1.0)
+    assert weighted_mse(prediction, target, scheduler, t, None, torch.ones(2, 1, 2, 2)).item() == pytest.approx(1.0)
+    where = torch.ones(2, 1, 2, 2)
+    where[:, :, 0, 0] = 5.0  # the wrong pixel weighs 5 of 8
+    assert weighted_mse(prediction, target, scheduler, t, None, where).item() == pytest.approx(4 * 5 / 8)
+    assert weighted_mse(prediction, target, scheduler, t, 5.0, where).item() < 4 * 5 / 8  # min-SNR still applies

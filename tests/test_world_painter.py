@@ -149,7 +149,25 @@ def test_an_epsilon_painter_continued_as_v_prediction_saves_a_v_prediction_sched
     start = assemble(tmp_path / "eps", world_parts / "clip", world_parts / "vae")
     new_scheduler("epsilon").save_pretrained(start / "scheduler")
     final = train_painter(PainterConfig(out=str(tmp_path / "run"), pipeline=str(start), prediction="v_prediction",
-                                        steps=1, batch_size=2, save_every=10, eval_every=10), log=lambda _: None)
+                                        steps=1, batch_size=2, save_every=10, eval_every=10, object_weight=5.0),
+                          log=lambda _: None)
     assert DDIMScheduler.from_pretrained(final / "scheduler").config.prediction_type == "v_prediction"
     with pytest.raises(InvalidInputError, match="prediction must be one of"):
         PainterConfig(out=str(tmp_path / "bad"), prediction="sample")
+
+
+def test_object_weights_mark_the_latent_pixels_an_object_covers():
+    from llmga.world.clip import pixels
+    from llmga.world.painter import object_weights
+    from llmga.world.render import render_batch
+
+    scenes = [Scene((Obj("square", "red", "large", "top left"),), Background("day", "grass")),
+              Scene((), Background("night", "sand"))]
+    x = pixels(render_batch(scenes))
+    weights = object_weights(x, scenes, 16, 9.0)
+    assert weights.shape == (2, 1, 16, 16)
+    assert set(weights.unique().tolist()) == {1.0, 10.0}
+    heavy = weights[0, 0] > 1
+    assert heavy[:5, :5].any() and not heavy[8:, :].any() and not heavy[:, 8:].any()  # the top-left cell only
+    assert (weights[1] == 1).all()  # nothing drawn, nothing weighed more
+    assert object_weights(x, scenes, 16, 0.0) is None

@@ -188,10 +188,11 @@ def _to_tensor(image: Image.Image, size: int) -> torch.Tensor:
 
 def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_scheduler: Any,
                    snr_gamma: float | None, extra: tuple[torch.Tensor, ...] = (),
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
     """The UNet's loss on ``latents`` noised at random timesteps (epsilon or v target, per the scheduler).
 
-    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents).
+    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents);
+    ``where`` weighs each latent pixel, ``(n, 1, h, w)`` (see ``weighted_mse``).
     """
     noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype, device=latents.device)
     t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator,
@@ -199,7 +200,7 @@ def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_
     model_input = torch.cat([noise_scheduler.add_noise(latents, noise, t), *extra], dim=1)
     prediction = model(model_input, t, encoder_hidden_states=cond).sample
     target = noise_scheduler.get_velocity(latents, noise, t) if _v_prediction(noise_scheduler) else noise
-    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma)
+    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma, where)
 
 
 def _box_masks(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -228,15 +229,22 @@ def _v_prediction(scheduler: Any) -> bool:
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, scheduler: Any, t: torch.Tensor,
-                  snr_gamma: float | None) -> torch.Tensor:
-    """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023)."""
+                  snr_gamma: float | None, where: torch.Tensor | None = None) -> torch.Tensor:
+    """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023).
+
+    ``where`` (``(n, 1, h, w)``, optional) weighs pixels within each sample: a sample's error is
+    its weighted mean over pixels, so the weights move attention within a picture, not between pictures.
+    """
+    error = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=1, keepdim=True)
+    if where is None:
+        where = torch.ones_like(error)
+    loss = (error * where).sum(dim=(1, 2, 3)) / where.expand_as(error).sum(dim=(1, 2, 3))
     if snr_gamma is None:
-        return F.mse_loss(prediction.float(), target.float())
+        return loss.mean()
     from diffusers.training_utils import compute_snr
 
     snr = compute_snr(scheduler, t)
     weights = torch.clamp(snr, max=snr_gamma) / (snr + 1 if _v_prediction(scheduler) else snr)
-    loss = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
     return (loss * weights).mean()
 
 
