@@ -90,9 +90,10 @@ def test_a_grounded_tower_reads_each_cell_through_the_same_pixels_it_trained_on(
     """A 3x3-patch tower (48 px, 16 px patches): the assistant's processor gives exactly the training input."""
     from llmga.world.clip import ClipConfig, train_clip, vision_input
 
-    config = ClipConfig(hidden=32, layers=2, heads=2, steps=2, batch_size=8, image_size=48, patch=16, cell_loss=1.0)
+    config = ClipConfig(hidden=32, layers=2, heads=2, steps=2, batch_size=8, image_size=48, patch=16, cell_loss=1.0,
+                        place_loss=1.0)
     report = json.loads((train_clip(tmp_path / "clip", config, log=lambda _: None) / "report.json").read_text())
-    assert set(report["cells_read"]) >= {"occupied", "colour", "shape", "size", "time", "terrain", "scene"}
+    assert set(report["cells_read"]) >= {"occupied", "colour", "shape", "size", "time", "terrain", "scene", "place"}
     lm = build_tiny_causal_lm(tmp_path / "lm")
     brain = load_brain(str(build_world_llava(tmp_path / "llava", tmp_path / "clip" / "vision_encoder", base=str(lm))))
     assert brain.model.config.image_seq_length == 9  # one image token per grid cell
@@ -108,6 +109,25 @@ def test_the_cell_loss_needs_one_patch_per_cell():
 
     with pytest.raises(InvalidInputError, match="one patch per grid cell"):
         ClipConfig(image_size=32, patch=8, cell_loss=1.0)
+    with pytest.raises(InvalidInputError, match="give --cell-loss too"):
+        ClipConfig(image_size=48, patch=16, place_loss=1.0)
+
+
+def test_the_place_head_learns_which_cell_each_token_is():
+    """Trained on the place loss alone, a place head reads the cell of every token of new pictures."""
+    from llmga.world.clip import CellHeads, place_loss
+
+    torch.manual_seed(0)
+    codes = torch.randn(9, 16)  # each cell's token carries its own code, under noise
+    heads = CellHeads(16, place=True)
+    optimizer = torch.optim.Adam(heads.parameters(), lr=0.05)
+    for _ in range(100):
+        loss = place_loss(heads(codes + 0.3 * torch.randn(32, 9, 16))["place"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert (heads(codes + 0.3 * torch.randn(8, 9, 16))["place"].argmax(-1) == torch.arange(9)).all()
+    assert "place" not in CellHeads(16)(codes[None])
 
 
 def test_load_trainable_freezes_the_vision_tower_and_trains_lora_and_the_projector(stack):

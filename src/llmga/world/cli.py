@@ -263,6 +263,8 @@ def train_clip_command(
     patch: Annotated[int, typer.Option("--patch", help="The vision tower's patch size in pixels.")] = 8,
     cell_loss: Annotated[float, typer.Option("--cell-loss", help="Weight of the per-cell reading loss on the "
                                              "patch tokens (needs 3x3 patches; 0: contrastive only).")] = 0.0,
+    place_loss: Annotated[float, typer.Option("--place-loss", help="Weight of a loss making each patch token tell "
+                                              "which cell it is (with --cell-loss).")] = 0.0,
     seed: Seed_ = 0,
     threads: Threads_ = 1,
 ) -> None:
@@ -273,7 +275,7 @@ def train_clip_command(
 
     torch.set_num_threads(threads)
     config = ClipConfig(steps=steps, batch_size=batch_size, image_size=image_size, patch=patch, cell_loss=cell_loss,
-                        seed=seed)
+                        place_loss=place_loss, seed=seed)
     train_clip(out, config, log=typer.echo)
     typer.echo(f"saved to {out}")
 

@@ -13,9 +13,12 @@ to separable conditioning before any UNet sees them.
 A vision tower for the assistant can also be *grounded*: with 3x3 patches
 (one per grid cell, e.g. ``--image-size 48 --patch 16``) and ``--cell-loss``,
 linear heads on its patch tokens (at the layer LLaVA reads) must tell each
-cell's object and the background, besides the contrastive loss. The heads are
-dropped afterwards; what stays is a standard ``CLIPVisionModel`` whose every
-image token says what its cell holds.
+cell's object and the background, besides the contrastive loss. With
+``--place-loss`` one more head, shared by every token, must also tell from a
+token alone which cell it is: the cell's place is then written into the token
+itself, not only implied by its index, for the language model to read. The
+heads are dropped afterwards; what stays is a standard ``CLIPVisionModel``
+whose every image token says what its cell holds (and where it is).
 """
 
 from __future__ import annotations
@@ -74,9 +77,12 @@ class ClipConfig:
     max_objects: int = 3
     short_share: float = 0.3
     cell_loss: float = 0.0
+    place_loss: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.place_loss and not self.cell_loss:
+            raise InvalidInputError("--place-loss trains a head beside the cell heads: give --cell-loss too")
         if self.cell_loss and self.image_size != GRID * self.patch:
             raise InvalidInputError(f"--cell-loss needs one patch per grid cell: an image size of {GRID} patches "
                                     f"({GRID * self.patch} px for {self.patch} px patches), got {self.image_size}")
@@ -133,21 +139,32 @@ def vision_input(scenes: list[Scene], image_size: int) -> torch.Tensor:
 class CellHeads(torch.nn.Module):
     """Linear heads reading each patch token as its grid cell, and their mean as the background.
 
-    Outputs the judge's logits (:func:`llmga.world.judge.judge_loss` scores them).
+    Outputs the judge's logits (:func:`llmga.world.judge.judge_loss` scores them), and with
+    ``place`` the logits of which cell each token is (``"place"``, scored by :func:`place_loss`).
     """
 
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, place: bool = False) -> None:
         super().__init__()
         self.splits = (1, len(COLOURS), len(SHAPES), len(SIZES))
         self.bg_splits = (len(TIMES), len(TERRAINS))
         self.cell = torch.nn.Linear(hidden, sum(self.splits))
         self.background = torch.nn.Linear(hidden, sum(self.bg_splits))
+        self.place = torch.nn.Linear(hidden, GRID * GRID) if place else None
 
     def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         occupied, colour, shape, size = self.cell(tokens).split(self.splits, dim=-1)
         time_, terrain = self.background(tokens.mean(1)).split(self.bg_splits, dim=-1)
-        return {"occupied": occupied.squeeze(-1), "colour": colour, "shape": shape, "size": size,
-                "time": time_, "terrain": terrain}
+        out = {"occupied": occupied.squeeze(-1), "colour": colour, "shape": shape, "size": size,
+               "time": time_, "terrain": terrain}
+        if self.place is not None:
+            out["place"] = self.place(tokens)
+        return out
+
+
+def place_loss(place: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``(n, cells, cells)`` place logits against each token's own cell."""
+    cells = torch.arange(place.shape[1]).repeat(place.shape[0])
+    return F.cross_entropy(place.flatten(0, 1), cells)
 
 
 def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> Path:
@@ -164,7 +181,7 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
     tokenizer = write_world_tokenizer(out / "tokenizer")
     torch.manual_seed(config.seed)
     model = new_clip(tokenizer, config)
-    heads = CellHeads(config.hidden) if config.cell_loss else None
+    heads = CellHeads(config.hidden, place=bool(config.place_loss)) if config.cell_loss else None
     params = [*model.parameters(), *(heads.parameters() if heads else ())]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, max(1, config.steps // 20), config.steps)
@@ -200,7 +217,8 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
 
 def _loss(model: Any, heads: CellHeads | None, tokenizer: Any, scenes: list[Scene], captions: list[str],
           config: ClipConfig) -> torch.Tensor:
-    """The contrastive loss, plus ``cell_loss`` times the cell heads' loss when there are heads."""
+    """The contrastive loss, plus ``cell_loss`` times the cell heads' loss and ``place_loss`` times the place
+    head's when there are heads."""
     from .judge import JudgeConfig, judge_loss, scene_targets
 
     tokens = tokenizer(captions, padding="longest", truncation=True, return_tensors="pt")
@@ -213,13 +231,15 @@ def _loss(model: Any, heads: CellHeads | None, tokenizer: Any, scenes: list[Scen
     loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T)) / 2
     if heads is None:
         return loss
-    cells = output.vision_model_output.hidden_states[FEATURE_LAYER][:, 1:]
-    return loss + config.cell_loss * judge_loss(heads(cells), scene_targets(scenes, JudgeConfig()))
+    read = heads(output.vision_model_output.hidden_states[FEATURE_LAYER][:, 1:])
+    loss = loss + config.cell_loss * judge_loss(read, scene_targets(scenes, JudgeConfig()))
+    return loss + config.place_loss * place_loss(read["place"]) if "place" in read else loss
 
 
 @torch.no_grad()
 def cell_accuracy(model: Any, heads: CellHeads, config: ClipConfig, n: int = 256) -> dict[str, float]:
-    """How well the cell heads read ``n`` held-out pictures, scored as the judge is (:func:`~.judge.evaluate_judge`)."""
+    """How well the cell heads read ``n`` held-out pictures, scored as the judge is (:func:`~.judge.evaluate_judge`),
+    and (``"place"``) how often the place head tells each token's own cell."""
     from .judge import JudgeConfig, reading_accuracy, scene_targets
 
     rng = random.Random(20_000 + config.seed)
@@ -227,7 +247,10 @@ def cell_accuracy(model: Any, heads: CellHeads, config: ClipConfig, n: int = 256
     hidden = model.vision_model(pixel_values=vision_input(scenes, config.image_size), output_hidden_states=True)
     out = heads(hidden.hidden_states[FEATURE_LAYER][:, 1:])
     judge_config = JudgeConfig()
-    return {**reading_accuracy(out, scene_targets(scenes, judge_config), judge_config.sizes), "n": n}
+    report = {**reading_accuracy(out, scene_targets(scenes, judge_config), judge_config.sizes), "n": n}
+    if "place" in out:
+        report["place"] = round((out["place"].argmax(-1) == torch.arange(GRID * GRID)).float().mean().item(), 4)
+    return report
 
 
 @torch.no_grad()
