@@ -90,6 +90,8 @@ def test_a_request_is_shown_only_when_every_named_attribute_is_read():
     assert not shows(recoloured, Request(red_star, SHORT))
     assert shows(red_star, Request(red_star, EVERYTHING))
     assert not shows(Scene((), red_star.background), Request(red_star, SHORT))
+    crowded = red_star.with_objects([*red_star.objects, Obj("circle", "blue", "small", "top left")])
+    assert not shows(crowded, Request(red_star, SHORT))  # "a red star" is one object, not a red star among others
 
 
 def test_single_object_requests_are_seeded():

@@ -179,7 +179,7 @@ class WorldBench:
         return prompts, well / max(1, len(requests))
 
     def text_to_image(self) -> dict[str, Any]:
-        """Success (colour and shape as asked) and world FID for short, refined, and refined + stage 2."""
+        """Success (one object, colour and shape as asked) and world FID for short, refined, refined + stage 2."""
         from ..painter.text_to_image import TextToImagePainter
 
         requests = single_object_requests(self.config.n, seed=self.config.seed + 3, attributes=SHORT)

@@ -2,8 +2,10 @@
 
 A request is a scene plus the attributes the user actually named: "a red
 star" names colour and shape only, a detailed caption names everything.
-A picture succeeds when the judge reads, for every requested object, an
-object agreeing on each named attribute, and the named background.
+A picture succeeds when the judge reads as many objects as were asked for,
+for every requested object one agreeing on each named attribute, and the
+named background. (Counting matters: a painter that strews objects about
+would otherwise pass "a red star" whenever one of them is a red star.)
 """
 
 from __future__ import annotations
@@ -43,12 +45,12 @@ def single_object_requests(n: int, seed: int = 0, attributes: frozenset[str] = S
 
 
 def shows(read: Scene, request: Request) -> bool:
-    """Whether the read scene shows every requested attribute of the requested scene."""
+    """Whether the read scene shows the requested objects, no others, with every requested attribute."""
     named = request.attributes
     for attribute in BACKGROUND_ATTRIBUTES:
         if attribute in named and getattr(read.background, attribute) != getattr(request.scene.background, attribute):
             return False
-    if "position" in named and len(read.objects) != len(request.scene.objects):
+    if len(read.objects) != len(request.scene.objects):
         return False
     fields = [a for a in OBJECT_ATTRIBUTES if a in named]
     return all(any(all(getattr(r, a) == getattr(want, a) for a in fields) for r in read.objects)
