@@ -173,3 +173,27 @@ def test_object_weights_mark_the_latent_pixels_an_object_covers():
     assert heavy[:5, :5].any() and not heavy[8:, :].any() and not heavy[:, 8:].any()  # the top-left cell only
     assert (weights[1] == 1).all()  # nothing drawn, nothing weighed more
     assert object_weights(x, scenes, 16, 0.0) is None
+
+
+def test_the_text_encoder_is_frozen_unless_asked_to_train_and_then_resumes_with_the_unet(world_parts, tmp_path):
+    from transformers import CLIPTextModel
+
+    def text_weights(folder):
+        return CLIPTextModel.from_pretrained(folder).state_dict()
+
+    start = text_weights(world_parts / "clip" / "text_encoder")
+    common = {"clip": str(world_parts / "clip"), "vae": str(world_parts / "vae"), "batch_size": 4, "save_every": 1,
+              "eval_every": 10, "lr": 1e-2, "warmup_steps": 0}
+    frozen = train_painter(PainterConfig(out=str(tmp_path / "frozen"), steps=1, **common), log=lambda _: None)
+    assert all(torch.equal(start[k], v) for k, v in text_weights(frozen / "text_encoder").items())
+    config = PainterConfig(out=str(tmp_path / "tuned"), steps=1, train_text_encoder=True, **common)
+    one = text_weights(train_painter(config, log=lambda _: None) / "text_encoder")
+    assert any(not torch.equal(start[k], v) for k, v in one.items())
+    config.steps = 2
+    two = text_weights(train_painter(config, log=lambda _: None) / "text_encoder")
+    assert any(not torch.equal(one[k], v) for k, v in two.items())
+
+    def saved_models(run):  # accelerate saves each prepared model of a checkpoint: a resume restores both
+        return len(list((tmp_path / run / "checkpoints" / "step-0000001").glob("model*.safetensors")))
+
+    assert (saved_models("frozen"), saved_models("tuned")) == (1, 2)

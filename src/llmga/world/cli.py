@@ -318,6 +318,8 @@ def train_painter_command(
     = 0.0,
     object_weight: Annotated[float, typer.Option("--object-weight", help="Extra loss weight on latent pixels where "
                                                  "an object is drawn (0: every pixel alike).")] = 0.0,
+    train_text_encoder: Annotated[bool, typer.Option("--train-text-encoder", help="Fine-tune the text encoder "
+                                                     "with the UNet (frozen otherwise, as SD's).")] = False,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
     seed: Seed_ = 0,
@@ -328,7 +330,8 @@ def train_painter_command(
 
     config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae, inpaint=inpaint, captions=captions,
                            max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
-                           snr_gamma=snr_gamma or None, object_weight=object_weight, eval_every=eval_every,
+                           snr_gamma=snr_gamma or None, object_weight=object_weight,
+                           train_text_encoder=train_text_encoder, eval_every=eval_every,
                            save_every=save_every, seed=seed, threads=threads)
     typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
 

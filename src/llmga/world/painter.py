@@ -227,6 +227,7 @@ class PainterConfig:
     prediction: str = "v_prediction"
     snr_gamma: float | None = None
     object_weight: float = 0.0
+    train_text_encoder: bool = False
     ema_decay: float = 0.999
     save_every: int = 250
     eval_every: int = 500
@@ -313,13 +314,17 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     accelerator = start(out, 1, "no", config.seed, config.threads)
     pipe = _load_start(config)
     unet, vae, text_encoder, tokenizer = pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer
-    for frozen in (vae, text_encoder):
-        frozen.requires_grad_(False)
+    vae.requires_grad_(False)
+    text_encoder.requires_grad_(config.train_text_encoder)
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr)
+    trained_params = [*unet.parameters(), *(text_encoder.parameters() if config.train_text_encoder else ())]
+    optimizer = torch.optim.AdamW(trained_params, lr=config.lr)
     scheduler = get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
     ema = new_ema(unet, config.ema_decay)
     accelerator.register_for_checkpointing(ema)
+    if config.train_text_encoder:  # trained with the UNet, saved as trained (the EMA is the UNet's only)
+        text_encoder = accelerator.prepare(text_encoder)
+        pipe.text_encoder = accelerator.unwrap_model(text_encoder)
     unet, optimizer, scheduler = accelerator.prepare(unet, optimizer, scheduler)
     # A resumed run draws new pictures rather than repeating the ones it has seen.
     first_step = latest_step(out)
@@ -329,17 +334,21 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT),
                 "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING)}
     scale = vae.config.scaling_factor
-    # The frozen encoders' outputs repeat (a one-object world has 9072 scenes): computed once, kept.
-    text_states = BatchCache(lambda captions: _encode(text_encoder, tokenizer, captions), TEXT_CACHE)
+    # The frozen encoders' outputs repeat (a one-object world has 9072 scenes): computed once, kept
+    # (the text encoder's only while it is frozen).
+    def encode(captions: list[str]) -> torch.Tensor:
+        return _encode(text_encoder, tokenizer, captions)
+
+    text_states = encode if config.train_text_encoder else BatchCache(encode, TEXT_CACHE)
     posteriors = BatchCache(lambda scenes: _posterior(vae, scenes), LATENT_CACHE)
-    empty = text_states([""])[0]
 
     def loss_fn(model: Any, batch: Batch) -> torch.Tensor:
         x, captions, scenes = batch
-        with torch.no_grad():
+        drop = torch.rand(len(captions), generator=generator) < config.uncond_prob
+        captions = ["" if dropped else caption for caption, dropped in zip(captions, drop.tolist(), strict=True)]
+        with torch.set_grad_enabled(config.train_text_encoder):
             cond = text_states(captions)
-            drop = torch.rand(len(captions), generator=generator) < config.uncond_prob
-            cond[drop] = empty
+        with torch.no_grad():
             mean, std = posteriors(scenes).unbind(1)
             latents = (mean + std * torch.randn(mean.shape, generator=generator)) * scale
             extra = masked_inputs(x, _world_masks(x, scenes, rng), vae, generator) if config.inpaint else ()
