@@ -23,7 +23,7 @@ from ..data.records import make_record, write_records
 from ..data.refine_demo import QA_CAPITALS, SHORT_REQUESTS, make_question
 from ..data.templates import REPLIES
 from ..protocol import parse_reply, tag_prompt
-from .captions import CaptionParseError, detailed_caption, oracle_paint, parse_detailed, short_caption
+from .captions import detailed_caption, oracle_paint, parse_detailed_or_none, short_caption
 from .scene import COLOURS, SHAPES, Scene, sample_scene
 
 HELD_OUT_SHARE = 0.2
@@ -110,11 +110,7 @@ def measure_assistant(brain, n: int = 100, seed: int = 0, max_objects: int = 1, 
         if asked is None:
             well += int(not reply.prompts and bool(reply.text))
             continue
-        if len(reply.prompts) != 1:
-            continue
-        try:
-            parse_detailed(reply.prompts[0])
-        except CaptionParseError:
+        if len(reply.prompts) != 1 or parse_detailed_or_none(reply.prompts[0]) is None:
             continue
         well += 1
         seen = judge.read([oracle_paint(reply.prompts[0])])[0]

@@ -27,7 +27,7 @@ from ..data.refine_demo import SHORT_REQUESTS
 from ..errors import InvalidInputError
 from ..protocol import parse_reply
 from ..settings import PaintSettings
-from .captions import CaptionParseError, detailed_caption, parse_detailed
+from .captions import detailed_caption, parse_detailed_or_none
 from .evaluate import EVERYTHING, SHORT, Request, attribute_agreement, shows, single_object_requests
 from .render import render
 from .scene import POSITIONS, Scene, sample_object, sample_scene
@@ -199,7 +199,7 @@ class WorldBench:
                    "fid": frechet_distance(self.judge, pictures, rendered)}
             if prompts is refined:
                 row["prompt_followed"] = float(np.mean([_follows(r, p) for r, p in zip(reads, prompts, strict=True)]))
-                row["per_attribute"] = _agreement(reads, [_parsed(p) for p in prompts])
+                row["per_attribute"] = _agreement(reads, [parse_detailed_or_none(p) for p in prompts])
             else:
                 row["per_attribute"] = _agreement(reads, [q.scene for q in requests], SHORT)
             rows[name] = row
@@ -274,16 +274,8 @@ class WorldBench:
 
 def _follows(read: Scene, prompt: str) -> bool:
     """Whether a picture shows everything its (detailed) prompt says."""
-    scene = _parsed(prompt)
+    scene = parse_detailed_or_none(prompt)
     return scene is not None and shows(read, Request(scene, EVERYTHING))
-
-
-def _parsed(prompt: str) -> Scene | None:
-    """The scene a detailed prompt describes, or None if it is not a world caption."""
-    try:
-        return parse_detailed(prompt)
-    except CaptionParseError:
-        return None
 
 
 def _agreement(reads: list[Scene], truths: list[Scene | None], named: frozenset[str] = EVERYTHING

@@ -213,6 +213,12 @@ def parse_detailed(text: str) -> Scene:
     return parsed.scene()
 
 
+def parse_detailed_or_none(text: str) -> Scene | None:
+    """The scene a detailed caption describes, or None if ``text`` does not fully parse as one."""
+    parsed = parse_caption(text)
+    return None if parsed.problems else parsed.scene()
+
+
 def oracle_paint(prompt: str, size: int = 32, strict: bool = True) -> Image.Image:
     """Render exactly what a detailed caption says (the oracle painter).
 

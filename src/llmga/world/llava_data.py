@@ -51,12 +51,11 @@ from ..data.templates import (
 )
 from .assistant import colour_shapes, held_out_pairs, refine_reply, refine_request
 from .captions import (
-    CaptionParseError,
     background_phrase,
     detailed_caption,
     object_phrase,
     oracle_paint,
-    parse_detailed,
+    parse_detailed_or_none,
 )
 from .evaluate import ASPECTS, EVERYTHING, SHORT, Request, aspects, shows
 from .render import render
@@ -381,11 +380,7 @@ def judge_replies(answers: Sequence[str], items: Sequence[Item], end_markers: Se
 
 def world_prompt(prompts: Sequence[str]) -> str | None:
     """The reply's one prompt if it parses as a world caption, else None."""
-    if len(prompts) != 1:
-        return None
-    try:
-        parse_detailed(prompts[0])
-    except CaptionParseError:
+    if len(prompts) != 1 or parse_detailed_or_none(prompts[0]) is None:
         return None
     return prompts[0]
 

@@ -120,7 +120,7 @@ def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: floa
     for step in range(1, steps + 1):
         scenes = [sample_scene(rng, 3, min_objects=0) for _ in range(batch_size)]
         x = pixels(render_batch(scenes))
-        weight = 1 + OBJECT_WEIGHT * (x != pixels(render_batch([s.with_objects(()) for s in scenes]))).any(1, True)
+        weight = 1 + OBJECT_WEIGHT * drawn_objects(x, scenes)
         with torch.set_grad_enabled(not decoder_of):
             posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
@@ -445,8 +445,12 @@ def object_weights(x: torch.Tensor, scenes: list[Scene], size: int, weight: floa
     """
     if not weight:
         return None
-    drawn = (x != pixels(render_batch([s.with_objects(()) for s in scenes]))).any(1, keepdim=True).float()
-    return 1 + weight * torch.nn.functional.adaptive_max_pool2d(drawn, size)
+    return 1 + weight * torch.nn.functional.adaptive_max_pool2d(drawn_objects(x, scenes), size)
+
+
+def drawn_objects(x: torch.Tensor, scenes: list[Scene]) -> torch.Tensor:
+    """1 where the scenes' pictures ``x`` (NCHW) differ from their backgrounds alone (an object is drawn), else 0."""
+    return (x != pixels(render_batch([s.with_objects(()) for s in scenes]))).any(1, keepdim=True).float()
 
 
 def _world_masks(x: torch.Tensor, scenes: list[Scene], rng: random.Random) -> torch.Tensor:
