@@ -64,16 +64,18 @@ def train(
     desc: str,
     after_step: Callable[[], None] | None = None,
     keep_last: int | None = None,
+    clipped: list | None = None,
 ) -> None:
     """Run optimizer steps until ``total``, resuming from ``out``'s latest checkpoint.
 
     ``loss_fn(model, batch)`` returns the loss of one micro-batch;
     ``after_step`` runs after each optimizer step (e.g. an EMA update);
-    ``keep_last`` checkpoints are kept (all when None).
+    ``keep_last`` checkpoints are kept (all when None); ``clipped`` are the parameters
+    whose gradient norm is clipped (``model``'s trainable ones when None).
     """
     from tqdm.auto import tqdm
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = clipped if clipped is not None else [p for p in model.parameters() if p.requires_grad]
     step = resume(accelerator, out)
     progress = tqdm(total=total, initial=step, desc=desc, disable=not accelerator.is_local_main_process)
     model.train()
