@@ -64,18 +64,17 @@ def train(
     desc: str,
     after_step: Callable[[], None] | None = None,
     keep_last: int | None = None,
-    clipped: list | None = None,
 ) -> None:
     """Run optimizer steps until ``total``, resuming from ``out``'s latest checkpoint.
 
     ``loss_fn(model, batch)`` returns the loss of one micro-batch;
     ``after_step`` runs after each optimizer step (e.g. an EMA update);
-    ``keep_last`` checkpoints are kept (all when None); ``clipped`` are the parameters
-    whose gradient norm is clipped (``model``'s trainable ones when None).
+    ``keep_last`` checkpoints are kept (all when None). Gradients are clipped over
+    every parameter the optimizer steps, ``model``'s or not.
     """
     from tqdm.auto import tqdm
 
-    params = clipped if clipped is not None else [p for p in model.parameters() if p.requires_grad]
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     step = resume(accelerator, out)
     progress = tqdm(total=total, initial=step, desc=desc, disable=not accelerator.is_local_main_process)
     model.train()

@@ -377,8 +377,7 @@ def train_painter(config: PainterConfig, log=print) -> Path:
         unet.train()
 
     train(accelerator, unet, optimizer, scheduler, rendered_batches(config, rng), loss_fn, total=config.steps,
-          out=out, save_every=config.save_every, desc="world unet", after_step=after_step, keep_last=2,
-          clipped=trained_params)
+          out=out, save_every=config.save_every, desc="world unet", after_step=after_step, keep_last=2)
     final = out / "final"
     trained = accelerator.unwrap_model(unet)
     ema.copy_to(trained.parameters())
