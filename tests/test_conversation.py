@@ -84,7 +84,8 @@ def test_profiles_from_config_file(tmp_path, monkeypatch):
     monkeypatch.delenv("LLMGA_CONFIG", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty"))
     built_in = load_profile()  # no file: the miniature world, shipped with llmga
-    assert (built_in.brain, built_in.painter, built_in.inpaint_painter) == ("smollm2-world", "world", "world-inpaint")
+    assert (built_in.brain, built_in.painter, built_in.inpaint_painter, built_in.edit_painter) == (
+        "smollm2-world", "world", "world-inpaint", "world-edit")
 
     cfg = tmp_path / "llmga.toml"
     cfg.write_text(

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from llmga.assistant import Assistant
 from llmga.cli import app
+from llmga.errors import ModelNotFoundError
 from llmga.painter import PaintSettings
 from llmga.painter.controlnet import ControlNetPainter
 from llmga.painter.inpaint import InpaintPainter
@@ -207,3 +208,14 @@ def test_edit_command_with_a_given_source_description(dirs, tmp_path):
     assert result.exit_code == 0, result.output
     saved = [line.split(": ", 1)[1] for line in result.output.splitlines() if line.startswith("image saved: ")]
     assert Image.open(saved[0]).size == (70, 45)
+
+
+def test_an_edit_painter_runs_the_edits_on_its_own_checkpoint(dirs, tmp_path):
+    edit_dir = build_tiny_sd(tmp_path / "sd-edit")
+    with pytest.raises(ModelNotFoundError, match="no-such-edit-model"):
+        PainterSuite.load(dirs["sd"], edit=tmp_path / "no-such-edit-model")
+    suite = PainterSuite.load(dirs["sd"], edit=edit_dir)
+    brain = ScriptedBrain("<gen_img>a dog on a sofa</gen_img>", "A cat sitting on a sofa.")
+    result = Assistant(brain, suite, paint=FAST).chat("replace the cat with a dog", [photo()])
+    assert result.route.task is Task.EDIT and result.paintings
+    assert suite.edit.name == str(edit_dir) and suite.edit.pipeline is not suite.text_to_image.pipeline

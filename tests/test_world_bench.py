@@ -44,7 +44,8 @@ def untrained_painter(tmp_path_factory):
 
 def test_every_part_runs_and_the_table_and_json_hold_the_same_figures(untrained_painter):
     config = BenchConfig(brain=None, painter=untrained_painter, stage2_painter=None,
-                         inpaint_painter=untrained_painter, n=3, edit_n=2, chain_n=1, steps=2)
+                         inpaint_painter=untrained_painter, edit_painter=untrained_painter, n=3, edit_n=2, chain_n=1,
+                         steps=2)
     results = WorldBench(config, log=lambda _: None).run(["judge", "assistant", "t2i", "masked", "edit"])
     assert "assistant" not in results  # no brain given: skipped, not faked
     assert results["judge"]["lowest"] >= 0.95

@@ -52,6 +52,16 @@ def test_the_world_painter_paints_the_colour_asked_for(judge):
     assert sum("blue" in c for c in colours) >= 3, colours
 
 
+def test_the_world_painter_paints_the_shape_asked_for(judge):
+    painter = TextToImagePainter.load("world")
+    asked = [("star", "yellow"), ("triangle", "blue"), ("cross", "red"), ("diamond", "green")]
+    pictures = [painter.paint(f"a large {colour} {shape} at the center, on grass under a day sky",
+                              PaintSettings(seed=seed, steps=20, guidance=4.0)).images[0]
+                for seed, (shape, colour) in enumerate(asked)]
+    read = [[(o.shape, o.colour) for o in scene.objects] for scene in judge.read(pictures)]
+    assert sum(want in got for want, got in zip(asked, read, strict=True)) >= 3, read
+
+
 def test_world_inpainting_changes_only_the_masked_cell(judge):
     painter = InpaintPainter.load("world-inpaint")
     source = Scene((Obj("circle", "red", "large", "top left"),), Background("day", "grass"))
@@ -67,7 +77,7 @@ def test_a_world_edit_makes_the_change_asked_for_and_keeps_the_object(judge):
     from llmga.painter.edit import EditPainter, EditSettings
     from llmga.world.captions import detailed_caption
 
-    painter = EditPainter.load("world")
+    painter = EditPainter.load("world-edit")
     made, kept = 0, 0
     for seed, (shape, colour, position) in enumerate(
             [("circle", "red", "top left"), ("square", "blue", "center"), ("star", "yellow", "bottom right"),

@@ -28,6 +28,7 @@ _SHARED_OPTIONS = [
     ("brain_model", Optional[str], "--brain-model", "Model name on an OpenAI-compatible server."),
     ("painter", Optional[str], "--painter", "Stable Diffusion (1.x/2.x/XL) diffusers directory, or 'none'."),
     ("inpaint_painter", Optional[str], "--inpaint-painter", "Inpainting SD directory (else the painter's legacy inpainting)."),
+    ("edit_painter", Optional[str], "--edit-painter", "SD directory for instruction edits (else the painter)."),
     ("controlnet", Optional[str], "--controlnet", "ControlNet directory made for the painter."),
     ("out", Optional[Path], "--out", "Folder for the painted images."),
     ("temperature", Optional[float], "--temperature", "Brain sampling temperature (0: greedy)."),
@@ -53,6 +54,7 @@ class AssistantOptions:
     brain_model: str | None = None
     painter: str | None = None
     inpaint_painter: str | None = None
+    edit_painter: str | None = None
     controlnet: str | None = None
     out: Path | None = None
     temperature: float | None = None
@@ -81,10 +83,11 @@ class AssistantOptions:
         paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
                           height=self.height, negative_prompt=self.negative, num_images=self.num_images)
         painter_spec = _given(self.painter if self.painter is not None else prof.painter)
-        # A profile's inpainting painter belongs with its painter: --painter alone replaces both.
+        # A profile's inpainting and edit painters belong with its painter: --painter alone replaces them all.
         inpaint_spec = _given(self.inpaint_painter or (prof.inpaint_painter if self.painter is None else None))
+        edit_spec = _given(self.edit_painter or (prof.edit_painter if self.painter is None else None))
         control_spec = _given(self.controlnet or prof.controlnet)
-        for spec in (painter_spec, inpaint_spec):
+        for spec in (painter_spec, inpaint_spec, edit_spec):
             if spec:
                 check_diffusers_dir(spec)
         brain_spec = resolve_brain(self.brain or prof.brain) if need_brain else None
@@ -92,7 +95,7 @@ class AssistantOptions:
         from .assistant import Assistant
         from .painter.suite import PainterSuite
 
-        painters = PainterSuite.load(painter_spec, inpaint_spec, control_spec,
+        painters = PainterSuite.load(painter_spec, inpaint_spec, control_spec, edit=edit_spec,
                                      max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
         brain = None
         if brain_spec is not None:

@@ -7,6 +7,7 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     brain = "/models/llmga-7b-llava"     # a directory, a .gguf file, "smollm2" or a server URL
     painter = "/models/stable-diffusion-v1-5"
     inpaint_painter = "/models/stable-diffusion-inpainting"   # optional
+    edit_painter = "/models/sd15-edit"                        # optional: edits on another checkpoint
     controlnet = "/models/sd-controlnet-canny"                # optional
     max_prompt_tokens = 300
 
@@ -20,7 +21,7 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
 With no file and no ``--profile``, the built-in default (:data:`BUILT_IN`) is
 used: the miniature world, offline and shipped with llmga. Its brain is SmolLM2
 with the world adapter (``smollm2-world``), its painters the world's
-Stable-Diffusion-format painters (``world``, ``world-inpaint``).
+Stable-Diffusion-format painters (``world``, ``world-inpaint``, ``world-edit``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Profile:
     api_key_env: str | None = None
     painter: str | None = None
     inpaint_painter: str | None = None
+    edit_painter: str | None = None
     controlnet: str | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     out_dir: str = "outputs"
@@ -60,7 +62,8 @@ class Profile:
 
 #: The profile used when there is no config file: the miniature world's assistant and painters.
 BUILT_IN = Profile(name="built-in (miniature world)", brain="smollm2-world", painter="world",
-                   inpaint_painter="world-inpaint", paint=PaintSettings(steps=20, guidance=4.0))
+                   inpaint_painter="world-inpaint", edit_painter="world-edit",
+                   paint=PaintSettings(steps=20, guidance=4.0))
 
 
 def config_path(explicit: str | Path | None = None) -> Path:

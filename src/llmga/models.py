@@ -26,6 +26,7 @@ SHIPPED_PAINTERS = {
     "world": _ASSETS / "world-painter",
     "world-stage2": _ASSETS / "world-painter-stage2",
     "world-inpaint": _ASSETS / "world-painter-inpaint",
+    "world-edit": _ASSETS / "world-painter-edit",
 }
 
 SD_HOWTO = (

@@ -2,7 +2,8 @@
 
 A text-to-image pipeline is required for everything but a dedicated
 inpainting model; the rest derive from it where a dedicated model is absent:
-instruction editing runs on the text-to-image pipeline itself, and inpainting
+instruction editing runs on the text-to-image pipeline itself unless an edit
+painter is given (another SD checkpoint, loaded on first edit), and inpainting
 falls back to it (diffusers' legacy 4-channel inpainting, weaker than a
 9-channel inpainting model; a notice says so). ControlNet needs its own
 ControlNet weights. Derived painters share the base pipeline's weights and are
@@ -26,6 +27,7 @@ class PainterSuite:
     text_to_image: TextToImagePainter | None = None
     inpaint_model: object | None = None
     controlnet_model: object | None = None
+    edit_dir: Path | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     notices: list[str] = field(default_factory=list)
     _edit: object | None = None
@@ -38,16 +40,17 @@ class PainterSuite:
         inpaint: str | Path | None = None,
         controlnet: str | Path | None = None,
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
+        edit: str | Path | None = None,
     ) -> PainterSuite:
-        """Load the painters from directories (each checked before anything loads)."""
+        """Load the painters from directories (each checked before anything loads; ``edit`` loads on first use)."""
         from ..models import check_diffusers_dir
         from .controlnet import check_controlnet_dir
 
-        dirs = [check_diffusers_dir(p) if p else None for p in (painter, inpaint)]
+        dirs = [check_diffusers_dir(p) if p else None for p in (painter, inpaint, edit)]
         control_dir = check_controlnet_dir(controlnet) if controlnet else None
         if control_dir is not None and dirs[0] is None:
             raise ModelNotFoundError("a ControlNet needs a base painter (--painter) to run on")
-        suite = cls(max_prompt_tokens=max_prompt_tokens)
+        suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2])
         if dirs[0] is not None:
             suite.text_to_image = TextToImagePainter.load(dirs[0], max_prompt_tokens=max_prompt_tokens)
         if dirs[1] is not None:
@@ -82,11 +85,14 @@ class PainterSuite:
 
     @property
     def edit(self):
-        """The instruction-editing painter, on the text-to-image pipeline."""
+        """The instruction-editing painter: the edit painter's pipeline if one is given, else the text-to-image one."""
         if self._edit is None:
             from .edit import EditPainter
 
-            self._edit = EditPainter.from_painter(self.base("instruction editing"))
+            if self.edit_dir is not None:
+                self._edit = EditPainter.load(self.edit_dir, max_prompt_tokens=self.max_prompt_tokens)
+            else:
+                self._edit = EditPainter.from_painter(self.base("instruction editing"))
         return self._edit
 
     @property

@@ -42,6 +42,7 @@ class BenchConfig:
     painter: str | None = "world"
     stage2_painter: str | None = "world-stage2"
     inpaint_painter: str | None = "world-inpaint"
+    edit_painter: str | None = "world-edit"
     n: int = 64
     steps: int = 20
     guidance: float = 4.0
@@ -116,7 +117,7 @@ class WorldBench:
     def run(self, parts: list[str]) -> dict[str, Any]:
         """Run the named parts (judge, assistant, t2i, masked, edit); skip those whose model is not given."""
         needs = {"assistant": self.config.brain, "t2i": self.config.painter, "masked": self.config.inpaint_painter,
-                 "edit": self.config.painter}
+                 "edit": self.config.edit_painter}
         runners = {"judge": self.judge_figures, "assistant": self.assistant_figures, "t2i": self.text_to_image,
                    "masked": self.masked, "edit": self.editing}
         unknown = [p for p in parts if p not in runners]
@@ -240,7 +241,7 @@ class WorldBench:
         """Instruction edits (source and target captions given) and chains of 1-5 follow-up edits."""
         from ..painter.edit import EditPainter, EditSettings
 
-        painter = EditPainter.load(self.config.painter)
+        painter = EditPainter.load(self.config.edit_painter)
         settings = EditSettings(steps=self.config.steps, target_guidance=self.config.guidance, seed=self.config.seed)
         rng = random.Random(self.config.seed + 11)
         single: list[tuple[bool, float | None]] = []

@@ -342,6 +342,7 @@ def bench_command(
     painter: Annotated[str, typer.Option("--painter", help="Text-to-image world painter.")] = "world",
     stage2_painter: Annotated[str, typer.Option("--stage2-painter", help="Stage-2 painter ('none' to skip).")] = "world-stage2",
     inpaint_painter: Annotated[str, typer.Option("--inpaint-painter", help="Inpainting painter ('none' to skip).")] = "world-inpaint",
+    edit_painter: Annotated[str, typer.Option("--edit-painter", help="Instruction-editing painter ('none' to skip).")] = "world-edit",
     n: Annotated[int, typer.Option("--n", help="Requests per text-to-image row and for the assistant.")] = 64,
     edit_n: Annotated[int, typer.Option("--edit-n", help="Pictures per inpaint/outpaint/edit row.")] = 32,
     chain_n: Annotated[int, typer.Option("--chain-n", help="Chains of 5 follow-up edits.")] = 16,
@@ -360,8 +361,8 @@ def bench_command(
     torch.set_num_threads(threads)
     none = lambda value: None if value in ("", "none") else value
     config = BenchConfig(brain=none(brain), painter=none(painter), stage2_painter=none(stage2_painter),
-                         inpaint_painter=none(inpaint_painter), n=n, steps=steps, guidance=guidance, edit_n=edit_n,
-                         chain_n=chain_n, seed=seed)
+                         inpaint_painter=none(inpaint_painter), edit_painter=none(edit_painter), n=n, steps=steps,
+                         guidance=guidance, edit_n=edit_n, chain_n=chain_n, seed=seed)
     results = WorldBench(config, log=lambda line: typer.echo(line, err=True)).run(parts.split(","))
     typer.echo(format_table(results))
     if json_out:
