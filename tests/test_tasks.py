@@ -215,6 +215,7 @@ def test_an_edit_painter_runs_the_edits_on_its_own_checkpoint(dirs, tmp_path):
     with pytest.raises(ModelNotFoundError, match="no-such-edit-model"):
         PainterSuite.load(dirs["sd"], edit=tmp_path / "no-such-edit-model")
     suite = PainterSuite.load(dirs["sd"], edit=edit_dir)
+    assert f"{edit_dir} (editing, loads on first edit)" in suite.describe()
     brain = ScriptedBrain("<gen_img>a dog on a sofa</gen_img>", "A cat sitting on a sofa.")
     result = Assistant(brain, suite, paint=FAST).chat("replace the cat with a dog", [photo()])
     assert result.route.task is Task.EDIT and result.paintings

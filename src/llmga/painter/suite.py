@@ -107,4 +107,6 @@ class PainterSuite:
         if self.text_to_image is None and self.inpaint_model is None:
             return "none configured - prompts are shown but not painted (use --painter DIR)"
         parts = [p.describe() for p in (self.text_to_image, self.inpaint_model, self.controlnet_model) if p]
+        if self.edit_dir is not None:
+            parts.append(self._edit.describe() if self._edit else f"{self.edit_dir} (editing, loads on first edit)")
         return "; ".join(parts)
