@@ -117,8 +117,11 @@ def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_
     from llmga.world.painter import assemble, with_decoder
 
     pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
+    index = pipeline / "model_index.json"  # as a training run saves it: diffusers' default asks for a checker
+    index.write_text(index.read_text().replace('"requires_safety_checker": false', '"requires_safety_checker": true'))
     train_vae(tmp_path / "dec", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
     shipped = with_decoder(pipeline, tmp_path / "dec", tmp_path / "shipped")
+    assert json.loads((shipped / "model_index.json").read_text())["requires_safety_checker"] is False
     assert TextToImagePainter.load(shipped).paint("a red star", PaintSettings(steps=1)).images[0].size == (32, 32)
     train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, log=lambda _: None)
     with pytest.raises(InvalidInputError, match="encodes differently"):

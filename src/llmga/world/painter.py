@@ -179,6 +179,7 @@ def with_decoder(pipeline: str | Path, vae: str | Path, out: str | Path) -> Path
             new.config.scaling_factor != pipe.vae.config.scaling_factor):
         raise InvalidInputError(f"{vae} encodes differently from {pipeline}'s VAE; only a retrained decoder fits")
     pipe.vae = new
+    pipe.register_to_config(requires_safety_checker=False)  # world painters have none; loading would warn
     pipe.save_pretrained(out, safe_serialization=True)
     return Path(out)
 
