@@ -78,15 +78,16 @@ def test_a_world_edit_makes_the_change_asked_for_and_keeps_the_object(judge):
     from llmga.world.captions import detailed_caption
 
     painter = EditPainter.load("world-edit")
+    cases = [("circle", "red", "top left"), ("square", "blue", "center"), ("star", "yellow", "bottom right"),
+             ("diamond", "green", "middle left"), ("triangle", "purple", "top right"),
+             ("cross", "orange", "bottom left"), ("circle", "pink", "middle right"), ("square", "green", "top middle")]
     made, kept = 0, 0
-    for seed, (shape, colour, position) in enumerate(
-            [("circle", "red", "top left"), ("square", "blue", "center"), ("star", "yellow", "bottom right"),
-             ("diamond", "green", "middle left")]):
+    for seed, (shape, colour, position) in enumerate(cases):
         source = Scene((Obj(shape, colour, "large", position),), Background("day", "grass"))
         target = source.with_background(time="night")
         edited = painter.edit(render(source), detailed_caption(source), detailed_caption(target),
                               EditSettings(steps=20, target_guidance=4.0, seed=seed)).images[0]
         read = judge.read([edited])[0]
         made += read.background.time == "night"
-        kept += read.objects == source.objects
-    assert made >= 3 and kept == 4, (made, kept)
+        kept += read.objects == source.objects  # shape, colour, size and place all as they were
+    assert made >= 7 and kept >= 6, (made, kept)
