@@ -63,6 +63,8 @@ def test_painter_training_resumes_records_its_curve_and_saves_a_pipeline_the_pai
     curve = [json.loads(line) for line in (tmp_path / "run" / "curve.jsonl").read_text().splitlines()]
     assert [p["step"] for p in curve] == [2]  # step 3 is not a multiple of eval_every
     assert 0 <= curve[0]["success_short"] <= 1
+    for saved in (tmp_path / "run" / "latest", final):  # world painters have no safety checker; loading must not warn
+        assert json.loads((saved / "model_index.json").read_text())["requires_safety_checker"] is False
     painter = TextToImagePainter.load(final)
     image = painter.paint("a red star", PaintSettings(steps=2, guidance=4.0)).images[0]
     assert image.size == (32, 32)

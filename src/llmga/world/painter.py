@@ -281,7 +281,7 @@ def _load_start(config: PainterConfig) -> Any:
     if config.inpaint:
         if pipe.unet.config.in_channels == pipe.unet.config.out_channels:
             pipe.unet = widen_for_inpainting(pipe.unet)
-        pipe = StableDiffusionInpaintPipeline(**pipe.components)
+        pipe = StableDiffusionInpaintPipeline(**pipe.components, requires_safety_checker=False)
     return pipe
 
 
@@ -466,7 +466,7 @@ class _Sampler:
     def __init__(self, pipe: Any, unet: Any, config: PainterConfig) -> None:
         from diffusers import StableDiffusionPipeline
 
-        self.pipeline = StableDiffusionPipeline(**{**pipe.components, "unet": unet})
+        self.pipeline = StableDiffusionPipeline(**{**pipe.components, "unet": unet}, requires_safety_checker=False)
         self.pipeline.set_progress_bar_config(disable=True)
         self.config = config
 
