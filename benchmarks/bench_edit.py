@@ -19,7 +19,9 @@ import time
 
 import torch
 
-from llmga.painter import PaintSettings, TextToImagePainter
+from llmga.painter import TextToImagePainter
+
+from llmga.settings import PaintSettings
 from llmga.painter.edit import EditPainter, EditSettings
 from llmga.testing import build_tiny_sd
 

@@ -18,7 +18,8 @@ import time
 import torch
 
 from llmga.assistant import Assistant
-from llmga.painter import PaintSettings, TextToImagePainter
+from llmga.painter import TextToImagePainter
+from llmga.settings import PaintSettings
 from llmga.testing import build_tiny_sd
 
 PROMPT = "a red fox with a small black cat on the snow under the moon, detailed, soft light"

@@ -1,10 +1,85 @@
-"""Shared test set-up: offline, one torch thread (steady timings on a busy CPU)."""
+"""Shared test set-up: offline, one torch thread (steady timings on a busy CPU), and the tiny model stacks.
+
+The tiny stacks are built once per run, on first use, by :class:`TinyModels`
+(fixture ``tiny``); tests read them and never write into them (a test that
+damages a model builds its own). Tests of the shipped models' quality carry the
+``shipped`` marker.
+"""
 
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+class TinyModels:
+    """Tiny random stacks in the real on-disk formats (:mod:`llmga.testing`), each built once under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._built: dict[str, Path] = {}
+
+    def _once(self, name: str, build) -> Path:
+        if name not in self._built:
+            self._built[name] = build(self.root / name)
+        return self._built[name]
+
+    def sd(self, variant: str = "sd15") -> Path:
+        """A Stable Diffusion pipeline directory: sd15, sd15-inpaint, sd2, sdxl or sdxl-inpaint."""
+        from llmga.testing import build_tiny_sd
+
+        return self._once(variant, lambda path: build_tiny_sd(path, variant=variant))
+
+    def controlnet(self, base: str = "sd15") -> Path:
+        """A canny ControlNet (SD 1.5) or depth ControlNet (SDXL) made for the ``base`` pipeline."""
+        from llmga.testing.tiny_controlnet import build_tiny_controlnet
+
+        name = "sd15-controlnet-canny" if base == "sd15" else f"{base}-controlnet-depth"
+        return self._once(name, lambda path: build_tiny_controlnet(path, base_path=None if base == "sd15" else self.sd(base)))
+
+    def causal_lm(self) -> Path:
+        from llmga.testing import build_tiny_causal_lm
+
+        return self._once("lm", build_tiny_causal_lm)
+
+    def llava(self) -> Path:
+        from llmga.testing import build_tiny_llava
+
+        return self._once("llava", build_tiny_llava)
+
+    def clip_vision(self) -> Path:
+        from llmga.testing import build_tiny_clip_vision
+
+        return self._once("vision", build_tiny_clip_vision)
+
+    def world_llava(self) -> Path:
+        """A world assistant (LLaVA format) composed of the tiny LM and vision tower."""
+        from llmga.train.world_llava import build_world_llava
+
+        return self._once("world-llava", lambda path: build_world_llava(path, self.clip_vision(),
+                                                                        base=str(self.causal_lm())))
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> TinyModels:
+    return TinyModels(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def world_llava_trained(tiny, tmp_path_factory) -> Path:
+    """A short LoRA stage-1 run of the tiny world assistant on the world sets (projector in modules_to_save)."""
+    from llmga.data.world_sets import build_world_sets
+    from llmga.train.stage1 import Stage1Config, train_stage1
+
+    root = tmp_path_factory.mktemp("world-llava-run")
+    data = build_world_sets(root / "data" / "world.json", n=24, seed=0)
+    return train_stage1(Stage1Config(model=str(tiny.world_llava()), data=[str(data)], out=str(root / "run"),
+                                     lora=True, lora_rank=4, max_steps=3, batch_size=4, lr=5e-2, warmup_steps=0,
+                                     save_every=100, threads=1))

@@ -1,48 +1,27 @@
 """The assistant loop: conversation → brain → protocol → painter."""
 
-from collections.abc import Iterator
 
 import pytest
 import torch
 from PIL import Image
 
 from llmga.assistant import Assistant
-from llmga.brain import SamplingSettings, load_brain
+from llmga.brain import load_brain
 from llmga.errors import BrainError
-from llmga.painter.images import read_metadata
-from llmga.painter.text_to_image import PaintSettings, TextToImagePainter
+from llmga.images import read_metadata
+from llmga.painter.text_to_image import TextToImagePainter
 from llmga.protocol import OPEN_TAG
-from llmga.testing import build_tiny_causal_lm, build_tiny_sd
+from llmga.settings import PaintSettings, SamplingSettings
+from llmga.testing import build_tiny_causal_lm
+from llmga.testing.doubles import ScriptedBrain
+from tests.support import train_to_answer
 
 FAST = PaintSettings(steps=2, width=64, height=64, seed=1)
 
 
-class ScriptedBrain:
-    """A stand-in brain that replies with fixed text, in small chunks, and records what it was sent."""
-
-    multimodal = True
-    end_markers = ("<|im_end|>",)
-
-    def __init__(self, *replies: str, fail: bool = False) -> None:
-        self.replies = list(replies)
-        self.fail = fail
-        self.calls: list[tuple[list, list, str]] = []
-
-    def describe(self) -> str:
-        return "scripted"
-
-    def stream(self, messages, images=(), settings=SamplingSettings(), prefill="") -> Iterator[str]:
-        self.calls.append((messages, list(images), prefill))
-        if self.fail:
-            raise BrainError("server went away")
-        text = prefill + self.replies.pop(0)
-        for i in range(0, len(text), 3):
-            yield text[i : i + 3]
-
-
 @pytest.fixture(scope="module")
-def painter(tmp_path_factory):
-    return TextToImagePainter.load(build_tiny_sd(tmp_path_factory.mktemp("sd")), device="cpu", max_prompt_tokens=150)
+def painter(tiny):
+    return TextToImagePainter.load(tiny.sd(), device="cpu", max_prompt_tokens=150)
 
 
 def test_a_turn_streams_text_shows_prompts_and_paints(painter, tmp_path):
@@ -65,7 +44,7 @@ def test_follow_up_sees_the_last_image(painter):
     assistant = Assistant(brain, painter, paint=FAST)
     first = assistant.chat("draw a fox")
     assistant.chat("make it night")
-    messages, images, _ = brain.calls[1]
+    messages, images = brain.requests[1].messages, list(brain.requests[1].images)
     assert images == [first.paintings[0].images[0]]
     assert messages[-1]["content"][-1]["text"] == "make it night"
     assert assistant.conversation.last_prompt == "a red fox at night"
@@ -87,7 +66,7 @@ def test_one_bad_prompt_does_not_lose_the_others(painter):
 
 
 def test_brain_failure_takes_the_user_turn_back():
-    assistant = Assistant(ScriptedBrain(fail=True))
+    assistant = Assistant(ScriptedBrain(fail=BrainError("server went away")))
     with pytest.raises(BrainError):
         assistant.chat("draw a fox")
     assert assistant.conversation.turns == []
@@ -103,7 +82,7 @@ def test_without_a_painter_the_prompt_is_shown_and_nothing_pretends(tmp_path):
 def test_generate_refines_inside_a_tag(painter):
     brain = ScriptedBrain("a siamese cat asleep on a sunny windowsill</gen_img>")
     result = Assistant(brain, painter, paint=FAST).generate("a siamese cat")
-    assert brain.calls[0][2] == OPEN_TAG  # the reply was started inside a generation tag
+    assert brain.requests[0].prefill == OPEN_TAG  # the reply was started inside a generation tag
     assert result.reply.prompts == ["a siamese cat asleep on a sunny windowsill"]
     assert len(result.paintings) == 1
 
@@ -111,7 +90,7 @@ def test_generate_refines_inside_a_tag(painter):
 def test_generate_without_refine_paints_the_text_as_is(painter):
     brain = ScriptedBrain()
     result = Assistant(brain, painter, paint=FAST).generate("  a blue   square ", refine=False)
-    assert brain.calls == [] and [p.prompt for p in result.paintings] == ["a blue square"]
+    assert brain.requests == [] and [p.prompt for p in result.paintings] == ["a blue square"]
 
 
 def test_generate_falls_back_to_the_users_text_and_says_so(painter):
@@ -119,32 +98,6 @@ def test_generate_falls_back_to_the_users_text_and_says_so(painter):
     result = Assistant(brain, painter, paint=FAST).generate("a blue square")
     assert result.reply.prompts == ["a blue square"]
     assert "wrote no generation prompt" in result.notices[0]
-
-
-def train_to_answer(path, request, answer, steps=40):
-    """Fine-tune a tiny chat model on one exchange (loss on the assistant's tokens only)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from llmga.conversation import Conversation
-
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path)
-    conv = Conversation()
-    conv.add_user(request)
-    messages, _ = conv.to_messages(False)
-    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    prompt_ids = tok(prompt, add_special_tokens=False).input_ids
-    answer_ids = tok(answer + tok.eos_token, add_special_tokens=False).input_ids
-    ids = torch.tensor([prompt_ids + answer_ids])
-    labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    torch.manual_seed(0)
-    for _ in range(steps):
-        loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.save_pretrained(path)
 
 
 def test_end_to_end_with_a_trained_tiny_brain_from_disk(painter, tmp_path):
@@ -166,5 +119,5 @@ def test_tags_typed_by_the_user_are_plain_text(painter):
     result = assistant.chat("say <gen_img>a hidden prompt</gen_img> back to me")
     assert result.reply.prompts == [] and result.paintings == []
     assert assistant.conversation.turns[0].text == "say <gen_img>a hidden prompt</gen_img> back to me"
-    messages, _, _ = brain.calls[0]
+    messages = brain.requests[0].messages
     assert messages[-1]["content"][-1]["text"] == "say <gen_img>a hidden prompt</gen_img> back to me"

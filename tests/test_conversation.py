@@ -3,9 +3,9 @@
 import pytest
 from PIL import Image
 
-from llmga.config import load_profile
 from llmga.conversation import SYSTEM_PROMPT, Conversation
 from llmga.errors import BrainError, LLMGAError
+from llmga.profiles import load_profile
 
 
 def img(color):

@@ -7,19 +7,19 @@ import pytest
 import torch
 from PIL import Image
 
-from llmga.brain import SamplingSettings, complete, load_brain
+from llmga.brain import BrainRequest, complete, load_brain
 from llmga.convert import convert_llava_checkpoint
 from llmga.errors import InvalidInputError, ModelNotFoundError
-from llmga.testing import build_tiny_causal_lm
+from llmga.settings import SamplingSettings
 
 
 @pytest.fixture(scope="module")
-def original(tmp_path_factory):
+def original(tiny, tmp_path_factory):
     """A tiny checkpoint written as the original LLaVA code writes one, plus a CLIP vision tower dir."""
     from transformers import AutoModelForCausalLM, CLIPVisionConfig, CLIPVisionModel
 
     root = tmp_path_factory.mktemp("orig")
-    lm_dir = build_tiny_causal_lm(root / "lm")
+    lm_dir = tiny.causal_lm()
     lm = AutoModelForCausalLM.from_pretrained(lm_dir)
     torch.manual_seed(1)
     vision = CLIPVisionModel(CLIPVisionConfig(hidden_size=24, intermediate_size=32, num_hidden_layers=3,
@@ -69,17 +69,17 @@ def test_converted_model_carries_every_weight_and_sees_the_image(original, tmp_p
     conv_messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "what is it?"}]}]
     text = brain.processor.apply_chat_template(conv_messages, add_generation_prompt=True, tokenize=False)
     assert text.startswith("A chat between a curious human") and text.endswith("USER: <image>\nwhat is it? ASSISTANT:")
-    reply = complete(brain, conv_messages, [Image.new("RGB", (50, 40), "red")],
-                     SamplingSettings(temperature=0, max_new_tokens=4))
+    reply = complete(brain, BrainRequest(conv_messages, [Image.new("RGB", (50, 40), "red")],
+                     SamplingSettings(temperature=0, max_new_tokens=4)))
     assert isinstance(reply, str)
 
 
-def test_bad_inputs_are_named(original, tmp_path):
+def test_bad_inputs_are_named(original, tiny, tmp_path):
     with pytest.raises(InvalidInputError, match="unknown chat template 'chatgpt'"):
         convert_llava_checkpoint(original["ckpt"], original["clip"], tmp_path / "x", template="chatgpt")
     with pytest.raises(ModelNotFoundError, match="vision tower"):
         convert_llava_checkpoint(original["ckpt"], tmp_path / "no-clip", tmp_path / "x", template="vicuna_v1")
-    plain = build_tiny_causal_lm(tmp_path / "plain")
+    plain = tiny.causal_lm()
     with pytest.raises(InvalidInputError, match="not an original-layout LLaVA"):
         convert_llava_checkpoint(plain, original["clip"], tmp_path / "x", template="vicuna_v1")
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from llmga.protocol import END_MARKERS, ReplyParser, assemble, parse_reply, tag_prompt
 
+
 @pytest.mark.parametrize("open_tag,close_tag", [("<gen_img>", "</gen_img>"), ("<gen_image>", "</gen_image>")])
 def test_both_tag_spellings(open_tag, close_tag):
     reply = parse_reply(f"Sure, here it is. {open_tag}a red fox in the snow, dusk{close_tag}")

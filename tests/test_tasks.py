@@ -8,29 +8,26 @@ from typer.testing import CliRunner
 from llmga.assistant import Assistant
 from llmga.cli import app
 from llmga.errors import ModelNotFoundError
-from llmga.painter import PaintSettings
 from llmga.painter.controlnet import ControlNetPainter
 from llmga.painter.inpaint import InpaintPainter
 from llmga.painter.suite import PainterSuite
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.routing import Task
+from llmga.settings import PaintSettings
 from llmga.tasks import Outpaint, TurnRequest
 from llmga.testing import build_tiny_sd
-from llmga.testing.tiny_controlnet import build_tiny_controlnet
-from test_assistant import ScriptedBrain
+from llmga.testing.doubles import ScriptedBrain
 
 FAST = PaintSettings(steps=2, width=64, height=64, seed=3)
 
 
-class TextOnly(ScriptedBrain):
-    multimodal = False
+def TextOnly(*replies):  # noqa: N802 (a brain class's stand-in)
+    return ScriptedBrain(*replies, multimodal=False)
 
 
 @pytest.fixture(scope="module")
-def dirs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("suite")
-    return {"sd": build_tiny_sd(root / "sd"), "inpaint": build_tiny_sd(root / "inp", variant="sd15-inpaint"),
-            "control": build_tiny_controlnet(root / "sd-controlnet-canny")}
+def dirs(tiny):
+    return {"sd": tiny.sd(), "inpaint": tiny.sd("sd15-inpaint"), "control": tiny.controlnet()}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +54,7 @@ def test_inpainting_shows_the_brain_the_masked_image_and_keeps_the_rest(suite):
     result = Assistant(brain, suite, paint=FAST).chat("put a fountain here", [picture],
                                                       request=TurnRequest(mask=square_mask()))
     assert result.route.task is Task.INPAINT
-    seen = brain.calls[0][1][0]
+    seen = brain.requests[0].images[0]
     assert seen.getpixel((32, 32)) == (128, 128, 128) and seen.getpixel((2, 2)) == picture.getpixel((2, 2))
     out = np.asarray(result.paintings[0].images[0])
     assert out.shape == (64, 64, 3)
@@ -112,9 +109,9 @@ def test_growing_asks_the_brain_for_each_local_caption(suite):
         "a panorama of mountains", request=TurnRequest(task="expand", expand_to=(160, 64)),
         progress=lambda i, n: steps.append((i, n)))
     assert result.route.task is Task.EXPAND and result.paintings[0].images[0].size == (160, 64)
-    local = [call for call in brain.calls[1:]]
-    assert local and all(prefill == "<gen_img>" for _, _, prefill in local)
-    assert "a long mountain range under stars" in local[0][0][-1]["content"][-1]["text"]
+    local = brain.requests[1:]
+    assert local and all(request.prefill == "<gen_img>" for request in local)
+    assert "a long mountain range under stars" in local[0].messages[-1]["content"][-1]["text"]
     assert steps and steps[-1][0] == steps[-1][1]
 
 
@@ -122,7 +119,7 @@ def test_text_only_brain_paints_from_words_and_says_so(suite):
     brain = TextOnly("<gen_img>a garden with a fountain</gen_img>")
     result = Assistant(brain, suite, paint=FAST).chat("put a fountain here", [photo()],
                                                       request=TurnRequest(mask=square_mask()))
-    assert brain.calls[0][1] == [] and result.paintings
+    assert list(brain.requests[0].images) == [] and result.paintings
     assert any("text-only" in n for n in result.notices)
 
 
@@ -194,7 +191,7 @@ def test_editing_an_upload_asks_a_multimodal_brain_to_describe_it_first(suite):
     picture = photo()
     result = Assistant(brain, suite, paint=FAST).chat("replace the cat with a dog", [picture])
     assert result.route.task is Task.EDIT and result.paintings
-    describe_messages, describe_images, _ = brain.calls[1]
+    describe_messages, describe_images = brain.requests[1].messages, list(brain.requests[1].images)
     assert describe_images == [picture] and "Describe this image" in describe_messages[-1]["content"][-1]["text"]
     assert result.paintings[0].metadata()["source_prompt"] == "A cat sitting on a sofa."
 

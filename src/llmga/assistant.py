@@ -16,14 +16,15 @@ from pathlib import Path
 
 from PIL import Image
 
-from .brain.base import Brain, SamplingSettings, complete
+from .brain.base import Brain, BrainRequest, complete
 from .conversation import Conversation
 from .errors import InvalidInputError, LLMGAError
-from .painter.images import save_png
+from .images import save_png
 from .painter.suite import PainterSuite
-from .painter.text_to_image import Painting, PaintSettings, ProgressCallback, TextToImagePainter
+from .painter.text_to_image import Painting, ProgressCallback, TextToImagePainter
 from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
 from .routing import Route, Task, route
+from .settings import PaintSettings, SamplingSettings
 from .tasks import TurnRequest, masked_view, paint_prompt
 
 TextCallback = Callable[[str], None]
@@ -192,7 +193,7 @@ class Assistant:
         messages, images = self.conversation.to_messages(self.brain.multimodal)
         parser = ReplyParser(self.brain.end_markers)
         pieces, raw_parts = [], []
-        for chunk in itertools.chain(self.brain.stream(messages, images, self.sampling, prefill=prefill), [None]):
+        for chunk in itertools.chain(self.brain.stream(BrainRequest(messages, images, self.sampling, prefill=prefill)), [None]):
             new = parser.close() if chunk is None else parser.feed(chunk)
             raw_parts.append(chunk or "")
             for piece in new:
@@ -267,5 +268,5 @@ class Assistant:
         side = Conversation(self.conversation.system_prompt)
         side.add_user(text, [image] if image is not None and self.brain.multimodal else [])
         messages, images = side.to_messages(self.brain.multimodal)
-        raw = complete(self.brain, messages, images, self.sampling, prefill=prefill)
+        raw = complete(self.brain, BrainRequest(messages, images, self.sampling, prefill=prefill))
         return parse_reply(raw, self.brain.end_markers)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import check_transformers_dir
 from .errors import InvalidInputError, ModelNotFoundError
-from .models import check_transformers_dir
 
 IMAGE_TOKEN = "<image>"
 

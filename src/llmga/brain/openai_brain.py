@@ -19,7 +19,7 @@ from PIL import Image
 from ..conversation import Message
 from ..errors import BrainError
 from ..protocol import END_MARKERS
-from .base import SamplingSettings
+from .base import BrainRequest
 
 #: end-of-turn markers: servers normally stop on them and do not send them, but
 #: a server with the wrong template can leak one into the text.
@@ -182,13 +182,7 @@ class OpenAIBrain:
 
     # -- Brain protocol -------------------------------------------------------
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image] = (),
-        settings: SamplingSettings = SamplingSettings(),
-        prefill: str = "",
-    ) -> Iterator[str]:
+    def stream(self, request: BrainRequest) -> Iterator[str]:
         """Yield the reply in pieces as the server streams it.
 
         Images: each ``{"type": "image"}`` placeholder is sent as an
@@ -224,6 +218,7 @@ class OpenAIBrain:
           text still starts with the prefill exactly once; it is otherwise not
           a true continuation.
         """
+        messages, images, settings, prefill = request.messages, request.images, request.settings, request.prefill
         openai = self._openai
         if images and not self.multimodal:
             raise BrainError(

@@ -18,11 +18,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..checkpoints import check_transformers_dir
 from ..conversation import Message
 from ..errors import BrainError
-from ..models import check_transformers_dir
 from ..protocol import END_MARKERS
-from .base import SamplingSettings
+from .base import BrainRequest
 
 
 def default_device() -> torch.device:
@@ -78,15 +78,11 @@ class TransformersBrain:
         kind = "multimodal" if self.multimodal else "text-only"
         return f"{self.name} ({kind}, transformers, {self.model.device})"
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image] = (),
-        settings: SamplingSettings = SamplingSettings(),
-        prefill: str = "",
-    ) -> Iterator[str]:
+    def stream(self, request: BrainRequest) -> Iterator[str]:
         """Generate the assistant's turn, yielding text as it is decoded."""
         from transformers import TextIteratorStreamer
+
+        messages, images, settings, prefill = request.messages, request.images, request.settings, request.prefill
 
         inputs = self._inputs(messages, images, prefill)
         max_new = self._room(inputs["input_ids"].shape[1], settings.max_new_tokens)

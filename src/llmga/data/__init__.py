@@ -16,8 +16,7 @@ The command line is ``llmga data`` (:mod:`llmga.data.cli`).
 from .builders import build_editing, build_inpainting, build_refinement, build_similar
 from .cache import AnswerCache, CachedBrain, image_digest
 from .captioner import Captioner
-from .edits import EditPair, EditPairWriter, clean_pairs, parse_pairs
-from .masks import Mask, apply_mask, box_mask, brush_mask, outpaint_mask, random_mask
+from .edit_writer import EditPair, EditPairWriter, clean_pairs, parse_pairs
 from .mixer import PAPER_RATIOS, MixInput, mix, parse_mix_input
 from .records import make_record, read_records, validate_record, write_records
 from .report import BrokenSampleError, Problems, Report
@@ -33,16 +32,12 @@ __all__ = [
     "Captioner",
     "EditPair",
     "EditPairWriter",
-    "Mask",
     "MixInput",
     "Problems",
     "Report",
     "Sample",
     "Source",
     "StableLLaVA",
-    "apply_mask",
-    "box_mask",
-    "brush_mask",
     "build_editing",
     "build_inpainting",
     "build_refinement",
@@ -52,10 +47,8 @@ __all__ = [
     "make_record",
     "mix",
     "open_source",
-    "outpaint_mask",
     "parse_mix_input",
     "parse_pairs",
-    "random_mask",
     "read_records",
     "validate_record",
     "write_records",

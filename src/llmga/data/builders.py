@@ -22,10 +22,10 @@ import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ..masks import BORDER_WIDTHS, MASK_KINDS, apply_mask, random_mask
 from ..protocol import tag_prompt
 from .captioner import Captioner
-from .edits import EditPairWriter
-from .masks import BORDER_WIDTHS, MASK_KINDS, apply_mask, random_mask
+from .edit_writer import EditPairWriter
 from .records import DATA_FILE, Record, make_record, place_image, safe_name, save_image
 from .report import BrokenSampleError, Problems, Report
 from .sources import Sample, check_sample

@@ -13,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 from PIL import Image
 
-from ..brain import Brain, SamplingSettings, complete
-from ..conversation import Message
+from ..brain import Brain, BrainRequest, complete
 
 
 def image_digest(image: Image.Image) -> str:
@@ -91,47 +90,29 @@ class CachedBrain:
     def describe(self) -> str:
         return f"{self.brain.describe()} (cached in {self.cache.path})"
 
-    def key(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image],
-        settings: SamplingSettings,
-        prefill: str,
-    ) -> str:
+    def key(self, request: BrainRequest) -> str:
         """The cache key of one request."""
-        request = {
+        content = {
             "brain": self.identity,
-            "messages": list(messages),
-            "images": [image_digest(image) for image in images],
-            "settings": asdict(settings),
-            "prefill": prefill,
+            "messages": list(request.messages),
+            "images": [image_digest(image) for image in request.images],
+            "settings": asdict(request.settings),
+            "prefill": request.prefill,
         }
-        return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
-    def stream(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image] = (),
-        settings: SamplingSettings = SamplingSettings(),
-        prefill: str = "",
-    ) -> Iterator[str]:
+    def stream(self, request: BrainRequest) -> Iterator[str]:
         """The cached answer, or the brain's answer (stored once complete)."""
-        key = self.key(messages, images, settings, prefill)
+        key = self.key(request)
         answer = self.cache.get(key)
         if answer is None:
-            answer = complete(self.brain, messages, images, settings, prefill)
+            answer = complete(self.brain, request)
             self.cache.put(key, answer)
             self.asked += 1
         else:
             self.reused += 1
         yield answer
 
-    def forget(
-        self,
-        messages: Sequence[Message],
-        images: Sequence[Image.Image] = (),
-        settings: SamplingSettings = SamplingSettings(),
-        prefill: str = "",
-    ) -> None:
+    def forget(self, request: BrainRequest) -> None:
         """Drop the cached answer to this request (an answer found unusable), so a rerun asks again."""
-        self.cache.delete(self.key(messages, images, settings, prefill))
+        self.cache.delete(self.key(request))

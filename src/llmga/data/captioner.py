@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 
-from ..brain import Brain, SamplingSettings, complete
+from ..brain import Brain, BrainRequest, complete
 from ..protocol import parse_reply
+from ..settings import SamplingSettings
 from .cache import AnswerCache, CachedBrain
 from .report import BrokenSampleError
 from .sources import Sample
@@ -86,10 +87,11 @@ class Captioner:
             user = {"role": "user", "content": TEXT_INSTRUCTION.format(caption=sample.caption)}
             images = []
         messages = [{"role": "system", "content": SYSTEM}, user]
-        raw = complete(self.brain, messages, images, self.settings)
+        request = BrainRequest(messages, images, self.settings)
+        raw = complete(self.brain, request)
         description = clean_description(raw, self.brain.end_markers)
         if not description:
-            self.brain.forget(messages, images, self.settings)
+            self.brain.forget(request)
             raise BrokenSampleError(
                 sample.id, f"the captioner returned no description (raw answer {raw[:80]!r})"
             )

@@ -17,15 +17,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from ..errors import InvalidInputError
+from ..images import write_png
 
 IMAGE_TOKEN = "<image>"
 DATA_FILE = "data.json"
 IMAGES_DIR = "images"
-#: PNG text key for the metadata of images the data builders write (as the painter's)
-METADATA_KEY = "llmga"
 #: record fields that hold file paths relative to the data set's folder
 PATH_KEYS = ("image", "mask")
 
@@ -114,12 +113,7 @@ def safe_name(text: str) -> str:
 def save_image(image: Image.Image, root: Path, name: str, metadata: dict[str, Any] | None = None) -> str:
     """Save ``image`` as ``root/images/<name>.png`` (``metadata`` as PNG text); return the relative path."""
     relative = f"{IMAGES_DIR}/{safe_name(name)}.png"
-    target = root / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    info = PngImagePlugin.PngInfo()
-    if metadata:
-        info.add_itxt(METADATA_KEY, json.dumps(metadata, sort_keys=True, ensure_ascii=False))
-    image.save(target, format="PNG", pnginfo=info)
+    write_png(image, root / relative, metadata)
     return relative
 
 

@@ -67,7 +67,7 @@ class Source:
 
 def check_sample(sample: Sample) -> Sample:
     """``sample`` with its image loaded; a :class:`BrokenSampleError` says what is wrong with it."""
-    from ..painter.images import load_image
+    from ..images import load_image
 
     if sample.error:
         raise BrokenSampleError(sample.id, sample.error)

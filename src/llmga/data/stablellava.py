@@ -27,12 +27,13 @@ from typing import Any
 
 from PIL import Image
 
-from ..brain import Brain, SamplingSettings, complete
+from ..brain import Brain, BrainRequest, complete
 from ..errors import InvalidInputError, LLMGAError
+from ..images import read_metadata
 from ..protocol import parse_reply
-from ..settings import PaintSettings
+from ..settings import PaintSettings, SamplingSettings
 from .cache import AnswerCache, CachedBrain
-from .records import DATA_FILE, IMAGES_DIR, METADATA_KEY, Record, make_record, save_image
+from .records import DATA_FILE, IMAGES_DIR, Record, make_record, save_image
 from .report import BrokenSampleError, Problems, Report, progress
 from .templates import DESCRIBE_IMAGE
 
@@ -284,7 +285,7 @@ class StableLLaVA:
     def _ask(self, system: str, user: str, seed: int) -> str:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         settings = dataclasses.replace(self.settings, seed=seed)
-        return parse_reply(complete(self.brain, messages, (), settings), self.brain.end_markers).text
+        return parse_reply(complete(self.brain, BrainRequest(messages, (), settings)), self.brain.end_markers).text
 
 
 def abilities_named(names: list[str] | None) -> list[Ability]:
@@ -300,8 +301,6 @@ def _metadata(path: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        with Image.open(path) as image:
-            text = getattr(image, "text", {}).get(METADATA_KEY)
-        return json.loads(text) if text else None
-    except (OSError, ValueError):
+        return read_metadata(path)
+    except (OSError, ValueError, InvalidInputError):
         return None

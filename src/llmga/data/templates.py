@@ -43,13 +43,13 @@ class Pool:
         return rng.choice(self.templates).format(**fields)
 
 
-def _pool(name: str, fields: str, *templates: str) -> Pool:
+def pool(name: str, fields: str, *templates: str) -> Pool:
     return Pool(name, frozenset(fields.split()), templates)
 
 
 # -- prompt refinement: a short caption in, a detailed description out --------
 
-GENERATE_FROM_CAPTION = _pool(
+GENERATE_FROM_CAPTION = pool(
     "generate_from_caption",
     "caption",
     "{caption} Generate this image.",
@@ -78,7 +78,7 @@ GENERATE_FROM_CAPTION = _pool(
     "Can you paint this? {caption}",
 )
 
-DESCRIBE_CAPTION = _pool(
+DESCRIBE_CAPTION = pool(
     "describe_caption",
     "caption",
     "{caption} Describe this sentence in detail.",
@@ -107,7 +107,7 @@ DESCRIBE_CAPTION = _pool(
 
 # -- similar image: an image in, its detailed description out ------------------
 
-GENERATE_SIMILAR = _pool(
+GENERATE_SIMILAR = pool(
     "generate_similar",
     "",
     "Generate a similar image.",
@@ -134,7 +134,7 @@ GENERATE_SIMILAR = _pool(
     "Generate a lookalike of this picture.",
 )
 
-DESCRIBE_IMAGE = _pool(
+DESCRIBE_IMAGE = pool(
     "describe_image",
     "",
     "Describe the following image.",
@@ -163,7 +163,7 @@ DESCRIBE_IMAGE = _pool(
 
 # -- inpainting and outpainting: a masked image in, the full description out ---
 
-INPAINT = _pool(
+INPAINT = pool(
     "inpaint",
     "",
     "Inpaint this image.",
@@ -190,7 +190,7 @@ INPAINT = _pool(
     "Restore this image by inpainting the missing regions.",
 )
 
-OUTPAINT = _pool(
+OUTPAINT = pool(
     "outpaint",
     "",
     "Outpaint this image.",
@@ -217,7 +217,7 @@ OUTPAINT = _pool(
     "Outpaint this photo naturally.",
 )
 
-OUTPAINT_TOWARD = _pool(
+OUTPAINT_TOWARD = pool(
     "outpaint_toward",
     "sides",
     "Extend this image on {sides}.",
@@ -244,7 +244,7 @@ OUTPAINT_TOWARD = _pool(
 
 # -- instruction editing: an instruction (with an image or a caption) in, the target caption out
 
-EDIT_IMAGE = _pool(
+EDIT_IMAGE = pool(
     "edit_image",
     "instruction",
     "{instruction}",
@@ -269,7 +269,7 @@ EDIT_IMAGE = _pool(
     "Revise this picture as follows: {instruction}",
 )
 
-EDIT_CAPTION = _pool(
+EDIT_CAPTION = pool(
     "edit_caption",
     "caption instruction",
     "{caption} {instruction}",
@@ -297,7 +297,7 @@ EDIT_CAPTION = _pool(
 # -- what the assistant says before the tagged prompt ----------------------------
 
 REPLIES = {
-    "generate": _pool(
+    "generate": pool(
         "reply_generate",
         "",
         "Sure! Here is the image.",
@@ -313,7 +313,7 @@ REPLIES = {
         "Coming right up.",
         "Here is the generated image.",
     ),
-    "similar": _pool(
+    "similar": pool(
         "reply_similar",
         "",
         "Sure! Here is a similar image.",
@@ -327,7 +327,7 @@ REPLIES = {
         "Here is my version of it.",
         "Sure, I will make one like it.",
     ),
-    "inpaint": _pool(
+    "inpaint": pool(
         "reply_inpaint",
         "",
         "Sure! Here is the completed image.",
@@ -341,7 +341,7 @@ REPLIES = {
         "Here is the repaired image.",
         "Sure, here is the inpainted result.",
     ),
-    "outpaint": _pool(
+    "outpaint": pool(
         "reply_outpaint",
         "",
         "Sure! Here is the extended image.",
@@ -355,7 +355,7 @@ REPLIES = {
         "Here is the uncropped image.",
         "Sure, here is the outpainted result.",
     ),
-    "edit": _pool(
+    "edit": pool(
         "reply_edit",
         "",
         "Sure! Here is the edited image.",

@@ -19,12 +19,10 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 
-import torch
-
-from ..brain import Brain, SamplingSettings, complete
-from ..conversation import Conversation
+from ..brain import Brain
 from ..data.refine_demo import Request, held_out
 from ..protocol import parse_reply
+from .replies import answers, well_formed
 
 STOPWORDS = {"a", "an", "the", "on", "in", "at", "of", "by", "to", "with", "through", "under", "from", "for", "and",
              "above", "near", "edge"}
@@ -62,42 +60,16 @@ def detail_of(prompt: str, request: Request) -> str:
     return " ".join(low.replace(request.phrase.lower(), " ").replace(",", " ").split())
 
 
-def replies(brain: Brain, questions: list[str], max_new_tokens: int = 96, batch_size: int = 16) -> list[str]:
-    """The brain's greedy replies, under serving conditions; batched for local transformers models."""
-    conversations = []
-    for question in questions:
-        conv = Conversation()
-        conv.add_user(question)
-        conversations.append(conv.to_messages(brain.multimodal)[0])
-    if not hasattr(brain, "model") or brain.multimodal:
-        settings = SamplingSettings(temperature=0, max_new_tokens=max_new_tokens)
-        return [complete(brain, messages, settings=settings) for messages in conversations]
-    tokenizer, model = brain.tokenizer, brain.model
-    tokenizer.padding_side = "left"
-    texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
-    out = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True,
-                          add_special_tokens=False).to(model.device)
-        with torch.inference_mode():
-            generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                       pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
-        new = generated[:, batch["input_ids"].shape[1] :]
-        out.extend(tokenizer.batch_decode(new, skip_special_tokens=False))
-    return out
-
-
-def score(items: list[tuple[str, Request | None]], answers: list[str], end_markers=()) -> RefineScores:
-    """Score ``answers`` to ``items`` (see the module docstring)."""
+def score(items: list[tuple[str, Request | None]], replies: list[str], end_markers=()) -> RefineScores:
+    """Score ``replies`` to ``items`` (see the module docstring)."""
     well, faithful, details = 0, 0, []
     n_requests = sum(1 for _, r in items if r is not None)
-    for (_, request), answer in zip(items, answers):
+    for (_, request), answer in zip(items, replies, strict=True):
         reply = parse_reply(answer, end_markers)
-        if request is None:
-            well += int(not reply.prompts and reply.empty_prompts == 0 and bool(reply.text))
-            continue
-        ok = len(reply.prompts) == 1 and reply.empty_prompts == 0
+        ok = well_formed(reply, wants_prompt=request is not None)
         well += int(ok)
+        if request is None:
+            continue
         if ok and is_faithful(reply.prompts[0], request):
             faithful += 1
         if ok:
@@ -116,5 +88,4 @@ def score(items: list[tuple[str, Request | None]], answers: list[str], end_marke
 def evaluate(brain: Brain, n: int = 100, seed: int = 0, max_new_tokens: int = 96) -> RefineScores:
     """Generate replies to ``n`` held-out items and score them."""
     items = held_out(n, seed)
-    answers = replies(brain, [q for q, _ in items], max_new_tokens)
-    return score(items, answers, brain.end_markers)
+    return score(items, answers(brain, [q for q, _ in items], max_new_tokens=max_new_tokens), brain.end_markers)

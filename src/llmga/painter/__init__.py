@@ -1,6 +1,6 @@
-"""Diffusion painters driven by the assistant's generation prompts."""
+"""Diffusion painters driven by the assistant's generation prompts, one module per task."""
 
 from .long_prompt import LongPromptEncoder, PromptEmbeddings
-from .text_to_image import Painting, PaintSettings, TextToImagePainter
+from .text_to_image import Painting, TextToImagePainter
 
-__all__ = ["LongPromptEncoder", "PromptEmbeddings", "Painting", "PaintSettings", "TextToImagePainter"]
+__all__ = ["LongPromptEncoder", "PromptEmbeddings", "Painting", "TextToImagePainter"]

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..checkpoints import check_diffusers_dir, has_weights, read_config
 from ..errors import InvalidInputError, ModelNotFoundError
-from ..models import check_diffusers_dir, has_weights, read_config
+from ..images import ImageSource, open_image, size_multiple_of
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
-from .image_input import ImageSource, open_image, size_multiple_of
 from .long_prompt import LongPromptEncoder
 from .runtime import device_and_dtype, load_pipeline, progress_kwargs
 from .text_to_image import Painting, ProgressCallback

@@ -27,9 +27,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInputError
+from ..images import ImageLike, as_rgb
 from ..settings import PaintSettings
 from .inpaint import InpaintPainter
-from .masks import ImageLike, as_rgb
 from .outpaint import Box, check_canvas_size, fill_masked
 from .text_to_image import TextToImagePainter
 

@@ -26,9 +26,10 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInputError
+from ..images import ImageLike, as_rgb
+from ..masks import MaskLike, blend_mask, composite, dilate, load_mask
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
 from .long_prompt import LongPromptEncoder
-from .masks import ImageLike, MaskLike, as_rgb, blend_mask, composite, dilate, load_mask
 from .runtime import ProgressCallback, load_pipeline, progress_kwargs
 from .text_to_image import Painting
 

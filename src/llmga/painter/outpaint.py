@@ -20,9 +20,10 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInputError
+from ..images import ImageLike, as_rgb
+from ..masks import THRESHOLD
 from ..settings import PaintSettings
 from .inpaint import InpaintPainter, MaskedPainting
-from .masks import THRESHOLD, ImageLike, as_rgb
 from .text_to_image import ProgressCallback
 
 #: no canvas side may exceed this many pixels

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..models import check_diffusers_dir
+from ..checkpoints import check_diffusers_dir
 
 ProgressCallback = Any  # Callable[[int, int], None]: (step, total_steps)
 
@@ -20,9 +20,17 @@ def device_and_dtype(device: str | None = None) -> tuple[str, torch.dtype]:
 
 def load_pipeline(auto_class: Any, path: str | Path, device: str | None = None, **kwargs: Any) -> Any:
     """Check ``path`` and load it with a diffusers ``AutoPipelineFor…`` class, offline, quiet, on ``device``."""
+    from diffusers.utils import logging as diffusers_logging
+
     path = check_diffusers_dir(path)
     device, dtype = device_and_dtype(device)
-    pipe = auto_class.from_pretrained(path, local_files_only=True, dtype=dtype, **kwargs)
+    shown = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()  # loading a few components needs no bar
+    try:
+        pipe = auto_class.from_pretrained(path, local_files_only=True, dtype=dtype, **kwargs)
+    finally:
+        if shown:
+            diffusers_logging.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

@@ -43,7 +43,7 @@ class PainterSuite:
         edit: str | Path | None = None,
     ) -> PainterSuite:
         """Load the painters from directories (each checked before anything loads; ``edit`` loads on first use)."""
-        from ..models import check_diffusers_dir
+        from ..checkpoints import check_diffusers_dir
         from .controlnet import check_controlnet_dir
 
         dirs = [check_diffusers_dir(p) if p else None for p in (painter, inpaint, edit)]

@@ -4,13 +4,14 @@
 - :mod:`.jobs`: the bounded job queue the painters run in;
 - :mod:`.studio`: turns of sessions, from submission to the stored result;
 - :mod:`.app`, :mod:`.openai_routes`, :mod:`.session_routes`: the FastAPI application;
-- :mod:`.cli`: ``llmga serve`` and :func:`run_server`.
+- :mod:`.server`: :func:`run_server`, what ``llmga serve`` runs.
+
+Its settings (:class:`~llmga.settings.ServeConfig`, :class:`~llmga.settings.Limits`) live in :mod:`llmga.settings`.
 """
 
-from .config import Limits, ServeConfig
 from .store import SessionStore, SQLiteStore, open_store
 
-__all__ = ["Limits", "SQLiteStore", "ServeConfig", "SessionStore", "Studio", "create_app", "open_store", "run_server"]
+__all__ = ["SQLiteStore", "SessionStore", "Studio", "create_app", "open_store", "run_server"]
 
 
 def __getattr__(name: str):
@@ -20,7 +21,7 @@ def __getattr__(name: str):
 
         return create_app
     if name == "run_server":
-        from .cli import run_server
+        from .server import run_server
 
         return run_server
     if name == "Studio":

@@ -14,7 +14,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import NotFoundError
+from .http_errors import NotFoundError
 
 HASH = re.compile(r"[0-9a-f]{64}")
 TMP_PREFIX = ".tmp-"

@@ -6,7 +6,7 @@ workers would implement the same methods). Each worker thread owns one
 *resource* (an :class:`~llmga.assistant.Assistant` with its own models, since
 diffusers pipelines are not safe to share between threads) and runs one job at
 a time. At most ``max_pending`` jobs are queued or running; beyond that
-:meth:`submit` raises :class:`~llmga.serve.errors.BusyError` with a
+:meth:`submit` raises :class:`~llmga.serve.http_errors.BusyError` with a
 Retry-After estimate, so a client is told to come back instead of hanging.
 
 A job reports events (``progress``, ``text``, ``prompt``, ...) that
@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .errors import BusyError, JobCancelled, NotFoundError
+from .http_errors import BusyError, JobCancelled, NotFoundError
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidInputError, ModelNotFoundError
-from .app import error_response, events, finished, sse, studio_of, url_builder
-from .errors import PayloadTooLargeError, UnsupportedMediaError
+from .answers import error_response, events, finished, sse, studio_of, url_builder
+from .bodies import TurnOptions, turn_input
+from .http_errors import PayloadTooLargeError, UnsupportedMediaError
 from .jobs import Job
-from .requests import TurnOptions, turn_input
 from .store import TurnRecord
 from .studio import Studio, TurnInput
 from .uploads import parse_size, read_image, read_mask

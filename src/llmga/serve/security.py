@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.exceptions import HTTPException
 
-from .errors import error_body
+from .http_errors import error_body
 
 Scope = dict[str, Any]
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .app import events, finished, sse, studio_of, url_builder
-from .requests import BranchBody, SessionBody, TurnBody, turn_input
+from .answers import events, finished, sse, studio_of, url_builder
+from .bodies import BranchBody, SessionBody, TurnBody, turn_input
 from .uploads import stored_hash
 from .views import session_view, turn_view
 

@@ -36,8 +36,8 @@ from typing import Any, Protocol
 from PIL import Image
 
 from ..errors import InvalidInputError
-from .errors import ConflictError, NotFoundError
 from .files import BlobDir, check_hash
+from .http_errors import ConflictError, NotFoundError
 
 PENDING, DONE, FAILED, CANCELLED, INTERRUPTED = "pending", "done", "failed", "cancelled", "interrupted"
 STATUSES = (PENDING, DONE, FAILED, CANCELLED, INTERRUPTED)

@@ -24,13 +24,12 @@ from PIL import Image
 from ..assistant import Assistant
 from ..conversation import Conversation
 from ..errors import InvalidInputError, LLMGAError
-from ..painter.images import png_bytes
+from ..images import png_bytes
 from ..protocol import parse_reply
 from ..routing import Task
-from ..settings import PaintSettings, SamplingSettings
+from ..settings import Limits, PaintSettings, SamplingSettings
 from ..tasks import Outpaint, TurnRequest, masked_view
-from .config import Limits
-from .errors import ConflictError, JobCancelled, PayloadTooLargeError
+from .http_errors import ConflictError, JobCancelled, PayloadTooLargeError
 from .jobs import CANCELLED, DONE, Job, JobQueue, ThreadJobQueue
 from .store import CANCELLED as TURN_CANCELLED
 from .store import DONE as TURN_DONE

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import InvalidInputError
-from ..painter.image_input import open_image
-from ..painter.masks import load_mask
-from .config import Limits
-from .errors import PayloadTooLargeError, UnsupportedMediaError
+from ..images import open_image
+from ..masks import load_mask
+from ..settings import Limits
+from .http_errors import PayloadTooLargeError, UnsupportedMediaError
 
 _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
                        re.IGNORECASE)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import LLMGAError
-from ..painter.image_input import open_image
+from ..images import open_image
 from ..routing import Task
 from ..tasks import Outpaint, parse_size
 from .store import PENDING, TurnRecord

@@ -13,6 +13,7 @@ real weights. The outputs are noise: the models are random.
   SDXL pipeline directories.
 - :func:`build_tiny_llava`: a LLaVA-format multimodal model with its processor.
 - :func:`build_tiny_causal_lm`: a text-only Llama-format chat model.
+- :func:`build_tiny_clip_vision`: a CLIP vision tower shaped like the miniature world's.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "SD_VARIANTS",
     "build_tiny_causal_lm",
     "build_tiny_clip_tokenizer",
+    "build_tiny_clip_vision",
     "build_tiny_llava",
     "build_tiny_sd",
 ]
@@ -404,4 +406,16 @@ def build_tiny_causal_lm(path: PathLike, seed: int = 0) -> Path:
         model = LlamaForCausalLM(_llama_config(tokenizer))
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    return out
+
+
+def build_tiny_clip_vision(path: PathLike, seed: int = 0) -> Path:
+    """Build a tiny random ``CLIPVisionModel`` at ``path``, shaped like the world's (32 px pictures, 8 px patches)."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    out = _as_dir(path)
+    with _seeded(seed):
+        config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                  image_size=32, patch_size=8, hidden_act="quick_gelu")
+        CLIPVisionModel(config).save_pretrained(out)
     return out

@@ -79,7 +79,7 @@ def train_stage1(config: Stage1Config) -> Path:
     from transformers import get_cosine_schedule_with_warmup
 
     from ..conversation import SYSTEM_PROMPT
-    from .models import load_trainable
+    from .trainable import load_trainable
 
     out = Path(config.out)
     accelerator = start(out, config.grad_accum, config.mixed_precision, config.seed, config.threads)

@@ -120,7 +120,7 @@ def train_stage2(config: Stage2Config) -> Path:
     from diffusers import DDPMScheduler, DiffusionPipeline
     from transformers import get_cosine_schedule_with_warmup
 
-    from ..models import check_diffusers_dir
+    from ..checkpoints import check_diffusers_dir
     from ..painter.long_prompt import LongPromptEncoder
 
     out = Path(config.out)
@@ -188,11 +188,10 @@ def _to_tensor(image: Image.Image, size: int) -> torch.Tensor:
 
 def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_scheduler: Any,
                    snr_gamma: float | None, extra: tuple[torch.Tensor, ...] = (),
-                   generator: torch.Generator | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """The UNet's loss on ``latents`` noised at random timesteps (epsilon or v target, per the scheduler).
 
-    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents);
-    ``where`` weighs each latent pixel, ``(n, 1, h, w)`` (see ``weighted_mse``).
+    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents).
     """
     noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype, device=latents.device)
     t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator,
@@ -200,7 +199,7 @@ def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_
     model_input = torch.cat([noise_scheduler.add_noise(latents, noise, t), *extra], dim=1)
     prediction = model(model_input, t, encoder_hidden_states=cond).sample
     target = noise_scheduler.get_velocity(latents, noise, t) if _v_prediction(noise_scheduler) else noise
-    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma, where)
+    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma)
 
 
 def _box_masks(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -229,16 +228,9 @@ def _v_prediction(scheduler: Any) -> bool:
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, scheduler: Any, t: torch.Tensor,
-                  snr_gamma: float | None, where: torch.Tensor | None = None) -> torch.Tensor:
-    """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023).
-
-    ``where`` (``(n, 1, h, w)``, optional) weighs pixels within each sample: a sample's error is
-    its weighted mean over pixels, so the weights move attention within a picture, not between pictures.
-    """
-    error = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=1, keepdim=True)
-    if where is None:
-        where = torch.ones_like(error)
-    loss = (error * where).sum(dim=(1, 2, 3)) / where.expand_as(error).sum(dim=(1, 2, 3))
+                 snr_gamma: float | None) -> torch.Tensor:
+    """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023)."""
+    loss = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
     if snr_gamma is None:
         return loss.mean()
     from diffusers.training_utils import compute_snr

@@ -3,14 +3,14 @@
 - :mod:`.scene`: vocabularies, :class:`Scene` and the seeded :func:`sample_scene`.
 - :mod:`.render`: :func:`render` a scene to a small RGB picture.
 - :mod:`.captions`: short and detailed captions, :func:`parse_detailed`, :func:`oracle_paint`.
-- :mod:`.tasks`: inpainting/outpainting masks and instruction edit pairs.
+- :mod:`.regions`: inpainting/outpainting masks of a scene's picture; :mod:`.edits`: instruction edit pairs.
+- :mod:`.requests`: what a user asked for, and whether a reading of a picture shows it.
 - :mod:`.judge`: :class:`Judge`, a small CNN that reads pictures back into scenes (imports torch).
-- :mod:`.assistant`: the text-only refinement set; :mod:`.llava` and :mod:`.llava_data`: the
-  LLaVA-format world assistant (SmolLM2 + the world CLIP's vision tower), its four stage-1 sets and
-  its measurement (imported on demand).
-- :mod:`.clip`, :mod:`.painter`: the world's CLIP (text + vision towers, contrastive) and the
-  Stable-Diffusion-format world painter (VAE, UNet, inpainting UNet) trained on rendered scenes.
-- :mod:`.evaluate`: requests and whether a picture shows them; :mod:`.bench`: ``llmga world bench``.
+
+The world's models are trained by :mod:`llmga.train` (``world_clip``, ``world_vae``,
+``world_painter``, ``world_judge``, ``world_llava``), its data sets built by :mod:`llmga.data`
+(``world_refine``, ``world_sets``) and its measurements made by :mod:`llmga.eval`
+(``world_bench``, ``world_prompts``, ``world_success``, ``judge_accuracy``).
 """
 
 from .captions import (
@@ -22,6 +22,8 @@ from .captions import (
     parse_detailed,
     short_caption,
 )
+from .edits import EDIT_KINDS, EditPair, sample_edit, sample_edit_chain
+from .regions import SceneMask, cell_mask, outpaint_mask, random_mask, scene_masks
 from .render import render, render_array, render_batch
 from .scene import (
     COLOURS,
@@ -37,19 +39,8 @@ from .scene import (
     WorldError,
     sample_scene,
 )
-from .tasks import (
-    EDIT_KINDS,
-    EditPair,
-    SceneMask,
-    cell_mask,
-    outpaint_mask,
-    random_mask,
-    sample_edit,
-    sample_edit_chain,
-    scene_masks,
-)
 
-_LAZY = {"Judge", "JudgeConfig", "train_judge", "evaluate_judge"}
+_LAZY = {"Judge", "JudgeConfig"}
 
 
 def __getattr__(name: str):
@@ -82,7 +73,6 @@ __all__ = [
     "WorldError",
     "cell_mask",
     "detailed_caption",
-    "evaluate_judge",
     "oracle_paint",
     "outpaint_mask",
     "parse_caption",
@@ -96,5 +86,4 @@ __all__ = [
     "sample_scene",
     "scene_masks",
     "short_caption",
-    "train_judge",
 ]

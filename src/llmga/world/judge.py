@@ -10,18 +10,17 @@ Per-cell heads map one-to-one onto the scene (no matching of predicted to true
 objects, as per-object heads would need), read any number of objects, and
 share what they learn across positions.
 
-It is trained on scenes rendered on the fly from a seed (at 32 and 64 pixels,
-so it reads either; other sizes are resized), most of them lightly degraded
-(shifts, blur, noise, colour jitter) so that it also reads imperfect paintings,
-and saved as ``model.safetensors`` with a ``config.json``.
+It is trained (:mod:`llmga.train.world_judge`) on scenes rendered on the fly
+from a seed (at 32 and 64 pixels, so it reads either; other sizes are
+resized), most of them lightly degraded by :func:`augment` (shifts, blur,
+noise, colour jitter) so that it also reads imperfect paintings, and saved as
+``model.safetensors`` with a ``config.json``; :mod:`llmga.eval.judge_accuracy`
+measures it.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import random
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +32,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from .. import registry
 from ..errors import ModelNotFoundError
-from .render import render_batch
 from .scene import (
     COLOURS,
     GRID,
@@ -47,16 +46,13 @@ from .scene import (
     Obj,
     Scene,
     WorldError,
-    sample_scene,
 )
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 #: Where the judge shipped with the package lives.
-ASSET_DIR = Path(__file__).parent / "assets" / "judge"
+ASSET_DIR = registry.shipped("world-judge", registry.JUDGE)
 CELLS = GRID * GRID
-#: Accuracy every attribute must reach before other figures are trusted.
-TARGET = 0.95
 
 
 @dataclass
@@ -101,7 +97,7 @@ class JudgeConfig:
             if tuple(getattr(self, name)) != ours:
                 raise WorldError(
                     f"this judge was trained on other {name} ({getattr(self, name)}) than the "
-                    f"world's {ours}; retrain it with `llmga world train-judge`"
+                    f"world's {ours}; retrain it with `llmga train judge`"
                 )
 
 
@@ -234,18 +230,6 @@ def scene_targets(scenes: Sequence[Scene], config: JudgeConfig) -> dict[str, tor
     return out
 
 
-def judge_loss(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum of the heads' losses (object attributes only where there is an object)."""
-    loss = F.binary_cross_entropy_with_logits(outputs["occupied"], targets["occupied"])
-    for name in ("colour", "shape", "size"):
-        loss = loss + F.cross_entropy(outputs[name].flatten(0, 1), targets[name].flatten(), ignore_index=-100)
-    return (
-        loss
-        + F.cross_entropy(outputs["time"], targets["time"])
-        + F.cross_entropy(outputs["terrain"], targets["terrain"])
-    )
-
-
 class Judge:
     """A trained judge: ``read`` pictures into scenes, or into attributes with confidences."""
 
@@ -270,7 +254,7 @@ class Judge:
         if not (config_path.is_file() and weights_path.is_file()):
             raise ModelNotFoundError(
                 f"no judge in {directory} (needs {CONFIG_NAME} and {WEIGHTS_NAME}); "
-                f"train one with `llmga world train-judge --out {directory}`"
+                f"train one with `llmga train judge --out {directory}`"
             )
         config = JudgeConfig.from_json(config_path.read_text())
         config.check_world()
@@ -353,151 +337,3 @@ class Judge:
             if e["object_p"] >= 0.5
         )
         return Scene(objects, Background(reading["time"], reading["terrain"]))
-
-
-def training_scenes(rng: random.Random, n: int, max_objects: int) -> list[Scene]:
-    """``n`` scenes with 0..``max_objects`` objects."""
-    return [sample_scene(rng, max_objects, min_objects=0) for _ in range(n)]
-
-
-def train_judge(
-    out_dir: str | Path | None = None,
-    steps: int = 3000,
-    *,
-    batch_size: int = 64,
-    lr: float = 3e-3,
-    seed: int = 0,
-    config: JudgeConfig | None = None,
-    augment_p: float = 0.8,
-    threads: int | None = 1,
-    eval_scenes: int = 2000,
-    progress: bool = True,
-) -> tuple[Judge, dict[str, Any]]:
-    """Train a judge from scratch on freshly rendered scenes; save it in ``out_dir`` (if given).
-
-    Returns the judge and its report: :func:`evaluate_judge` on held-out renders,
-    clean and augmented, the training time, and the mean loss every 50 steps
-    (every tenth of a short run). ``augment_p`` of each batch is degraded by
-    :func:`augment`.
-    """
-    from tqdm.auto import tqdm
-
-    if threads:
-        torch.set_num_threads(threads)
-    config = config or JudgeConfig()
-    judge = Judge.new(config, seed)
-    net = judge.net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    warmup = max(1, steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / steps)))
-    )
-    rng = random.Random(f"judge-train-{seed}")
-    gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
-    losses: list[float] = []
-    curve: list[tuple[int, float]] = []
-    every = max(1, min(50, steps // 10))
-    bar = tqdm(range(steps), desc="training judge", disable=not progress)
-    for step in bar:
-        scenes = training_scenes(rng, batch_size, config.max_objects)
-        x = to_tensor(render_batch(scenes, rng.choice(config.render_sizes)))
-        degrade = torch.rand(batch_size, generator=gen) < augment_p
-        if degrade.any():
-            x[degrade] = augment(x[degrade], gen)
-        loss = judge_loss(net(judge.prepare(x)), scene_targets(scenes, config))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if (step + 1) % every == 0 or step + 1 == steps:
-            curve.append((step + 1, round(sum(losses) / len(losses), 4)))
-            bar.set_postfix(loss=f"{curve[-1][1]:.3f}")
-            losses.clear()
-    seconds = time.perf_counter() - start
-    judge.net.eval()
-    config.training = {
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "augment_p": augment_p,
-        "threads": torch.get_num_threads(),
-        "seconds": round(seconds, 1),
-    }
-    report = {
-        "training": config.training,
-        "loss_curve": curve,
-        **evaluate_judge(judge, n=eval_scenes, seed=seed + 1),
-    }
-    if out_dir is not None:
-        judge.save(out_dir)
-        (Path(out_dir) / "report.json").write_text(json.dumps(report, indent=2))
-    return judge, report
-
-
-ATTRIBUTES = ("time", "terrain", "occupied", "colour", "shape", "size")
-
-
-def _accuracy(judge: Judge, scenes: list[Scene], x: torch.Tensor) -> dict[str, float]:
-    """Per-attribute accuracy of the judge on pictures ``x`` of ``scenes``."""
-    return reading_accuracy(judge.logits(x), scene_targets(scenes, judge.config), judge.config.sizes)
-
-
-def reading_accuracy(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-                     sizes: Sequence[str]) -> dict[str, float]:
-    """Per-attribute accuracy of judge-shaped logits ``out`` against :func:`scene_targets`.
-
-    The figures are those of :func:`evaluate_judge`.
-    """
-    right: dict[str, torch.Tensor] = {
-        "time": out["time"].argmax(-1) == targets["time"],
-        "terrain": out["terrain"].argmax(-1) == targets["terrain"],
-        "occupied": (out["occupied"] > 0) == (targets["occupied"] > 0),
-    }
-    has = targets["occupied"] > 0
-    for name in ("colour", "shape", "size"):
-        right[name] = (out[name].argmax(-1) == targets[name])[has]
-    whole = right["occupied"].clone()
-    for name in ("colour", "shape", "size"):
-        cell_right = torch.ones_like(whole)
-        cell_right[has] = right[name]
-        whole &= cell_right
-    size_idx = targets["size"][has]
-    report = {name: right[name].float().mean().item() for name in ATTRIBUTES}
-    for i, size_name in enumerate(sizes):
-        report[f"shape_{size_name}"] = right["shape"][size_idx == i].float().mean().item()
-    report["object"] = (whole[has]).float().mean().item()
-    report["scene"] = (whole.all(dim=1) & right["time"] & right["terrain"]).float().mean().item()
-    return {k: round(v, 4) for k, v in report.items()}
-
-
-def evaluate_judge(
-    judge: Judge, n: int = 2000, seed: int = 1, max_objects: int = 3, size: int | None = None
-) -> dict[str, Any]:
-    """Accuracy per attribute on ``n`` held-out renders (0..``max_objects`` objects), clean and augmented.
-
-    Renders are ``size`` pixels (default: the first training size, 32); held out
-    means drawn from a seed stream training never uses.
-
-    ``time``/``terrain``: share of pictures; ``occupied``: share of cells whose
-    emptiness is read right; ``colour``/``shape``/``size``: share of objects
-    (``shape_small``/``shape_large`` split shape by size); ``object``: objects
-    read right in every attribute; ``scene``: pictures read right in full.
-    ``passed`` says whether every attribute reached :data:`TARGET` on clean renders.
-    """
-    size = size or judge.config.render_sizes[0]
-    scenes = training_scenes(random.Random(f"judge-eval-{seed}"), n, max_objects)
-    x = to_tensor(render_batch(scenes, size))
-    clean = _accuracy(judge, scenes, x)
-    degraded = _accuracy(judge, scenes, augment(x, torch.Generator().manual_seed(seed)))
-    return {
-        "n": n,
-        "max_objects": max_objects,
-        "size": size,
-        "clean": clean,
-        "augmented": degraded,
-        "target": TARGET,
-        "passed": all(clean[a] >= TARGET for a in ATTRIBUTES),
-    }

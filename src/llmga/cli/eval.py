@@ -1,0 +1,147 @@
+"""``llmga eval …``: every measurement: prompt refinement, and the miniature world's bench, judge and assistants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .root import group
+
+evaluate = group("eval", "Measure the assistant, the painters and the judge (held-out sets; JSON with --json).")
+
+Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
+Threads = Annotated[int, typer.Option("--threads", help="Torch threads (1 is steadiest on a busy CPU).")]
+
+
+@evaluate.command("refine")
+def refine(
+    brain: Annotated[str, typer.Option("--brain", help="Brain to measure: directory, .gguf, 'smollm2' or URL.")],
+    n: Annotated[int, typer.Option(help="Held-out items (requests and plain questions).")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out split (use the training data's seed).")] = 0,
+    max_new_tokens: Annotated[int, typer.Option(help="Most tokens per reply.")] = 96,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """Well-formed replies, faithfulness and variety of prompt refinement on held-out subjects."""
+    from ..brain import load_brain
+    from ..eval.refine import evaluate
+
+    scores = evaluate(load_brain(brain), n=n, seed=seed, max_new_tokens=max_new_tokens)
+    typer.echo(f"brain: {brain}")
+    typer.echo(f"items {scores.items} ({scores.requests} image requests on held-out subjects)")
+    typer.echo(f"well-formed replies      {scores.well_formed:7.1%}")
+    typer.echo(f"faithful prompts         {scores.faithful:7.1%}")
+    typer.echo(f"distinct detail phrases  {scores.distinct_details:7.1%}")
+    typer.echo(f"most common detail share {scores.top_detail_share:7.1%}")
+    if json_out:
+        json_out.write_text(json.dumps(scores.as_dict(), indent=2))
+
+
+@evaluate.command("world")
+def world(
+    brain: Annotated[str, typer.Option("--brain", help="The world assistant ('none' to skip its parts).")] = "smollm2-world",
+    painter: Annotated[str, typer.Option("--painter", help="Text-to-image world painter.")] = "world",
+    stage2_painter: Annotated[str, typer.Option("--stage2-painter", help="Stage-2 painter ('none' to skip).")] = "world-stage2",
+    inpaint_painter: Annotated[str, typer.Option("--inpaint-painter", help="Inpainting painter ('none' to skip).")] = "world-inpaint",
+    edit_painter: Annotated[str, typer.Option("--edit-painter", help="Instruction-editing painter ('none' to skip).")] = "world-edit",
+    n: Annotated[int, typer.Option("--n", help="Requests per text-to-image row and for the assistant.")] = 64,
+    edit_n: Annotated[int, typer.Option("--edit-n", help="Pictures per inpaint/outpaint/edit row.")] = 32,
+    chain_n: Annotated[int, typer.Option("--chain-n", help="Chains of 5 follow-up edits.")] = 16,
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 20,
+    guidance: Annotated[float, typer.Option("--guidance")] = 4.0,
+    parts: Annotated[str, typer.Option("--parts", help="Comma-separated: judge,assistant,t2i,masked,edit.")] = "judge,assistant,t2i,masked,edit",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure as JSON here.")] = None,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """The paper's tables in miniature: judge, assistant, text-to-image, inpaint/outpaint, edits, follow-ups."""
+    import torch
+
+    from ..eval.world_bench import BenchConfig, WorldBench, format_table
+
+    torch.set_num_threads(threads)
+    none = lambda value: None if value in ("", "none") else value
+    config = BenchConfig(brain=none(brain), painter=none(painter), stage2_painter=none(stage2_painter),
+                         inpaint_painter=none(inpaint_painter), edit_painter=none(edit_painter), n=n, steps=steps,
+                         guidance=guidance, edit_n=edit_n, chain_n=chain_n, seed=seed)
+    results = WorldBench(config, log=lambda line: typer.echo(line, err=True)).run(parts.split(","))
+    typer.echo(format_table(results))
+    if json_out:
+        json_out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+@evaluate.command("judge")
+def judge(
+    directory: Annotated[
+        Path | None, typer.Argument(metavar="DIRECTORY", help="Judge folder (default: the shipped judge).")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="Held-out renders.")] = 2000,
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per scene.")] = 3,
+    seed: Seed = 1,
+    size: Annotated[
+        int | None, typer.Option("--size", help="Render size (default: the judge's first).")
+    ] = None,
+    threads: Threads = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Accuracy per attribute of a judge on held-out renders, clean and augmented."""
+    import torch
+
+    from ..eval.judge_accuracy import evaluate_judge, format_report
+    from ..world.judge import Judge
+
+    torch.set_num_threads(threads)
+    report = evaluate_judge(Judge.load(directory), n=n, seed=seed, max_objects=max_objects, size=size)
+    typer.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
+@evaluate.command("assistant")
+def assistant(
+    brain: Annotated[str, typer.Option("--brain", help="Brain to measure (directory, adapter, 'smollm2', URL).")],
+    n: Annotated[int, typer.Option(help="Held-out items (requests for unseen colour-shape pairs, and questions).")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+) -> None:
+    """The assistant alone, with the oracle painter: well-formed replies and faithful prompts."""
+    from ..brain import load_brain
+    from ..eval.world_prompts import measure_assistant
+
+    scores = measure_assistant(load_brain(brain), n=n, seed=seed)
+    typer.echo(f"brain: {brain}; {scores.items} items, {scores.requests} requests for held-out colour-shape pairs")
+    typer.echo(f"well-formed replies         {scores.well_formed:7.1%}")
+    typer.echo(f"faithful (oracle + judge)   {scores.faithful_oracle:7.1%}")
+    if json_out:
+        json_out.write_text(json.dumps(scores.as_dict(), indent=2))
+
+
+@evaluate.command("llava")
+def llava(
+    brain: Annotated[str, typer.Option("--brain", help="Brain to measure (directory, adapter folder, URL).")],
+    n: Annotated[int, typer.Option("--n", help="Held-out items per kind.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out pairs (the training data's seed).")] = 0,
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per pictured scene.")] = 2,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
+) -> None:
+    """Per kind: well-formed replies, prompts that show the target scene (oracle painter + judge), and
+    prompts right on the background, the objects' looks and their positions, each on its own."""
+    import torch
+
+    from ..brain import load_brain
+    from ..data.world_sets import KINDS
+    from ..eval.world_prompts import measure_llava, scores_as_dict
+    from ..world.requests import ASPECTS
+
+    torch.set_num_threads(threads)
+    scores = measure_llava(load_brain(brain), n=n, seed=seed, max_objects=max_objects)
+    typer.echo(f"brain: {brain}; {n} held-out items per kind")
+    typer.echo(f"{'kind':10} {'well-formed':>12} {'faithful':>9}   " + "".join(f"{a:>12}" for a in ASPECTS))
+    for kind in KINDS:
+        if kind in scores:
+            score = scores[kind]
+            by_aspect = "".join(f"{score.aspects[a]:12.1%}" if score.aspects else f"{'-':>12}" for a in ASPECTS)
+            typer.echo(f"{kind:10} {score.well_formed:12.1%} {score.faithful:9.1%}   {by_aspect}")
+    if json_out:
+        json_out.write_text(json.dumps(scores_as_dict(scores), indent=2))

@@ -1,0 +1,98 @@
+"""The options every command that builds an assistant takes (``--brain``, ``--painter``, settings, ...)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .root import shared_options
+
+
+def _option(flag: str, help: str) -> Any:
+    return typer.Option(flag, help=help, show_default=False)
+
+
+@dataclass
+class AssistantOptions:
+    """The shared command-line options; None means "as the profile says"."""
+
+    profile: Annotated[Optional[str], _option("--profile", "Named profile from the config file.")] = None
+    config: Annotated[Optional[Path], _option(
+        "--config", "Config file (default: $LLMGA_CONFIG, else ~/.config/llmga/config.toml; with none, the "
+        "shipped offline world).")] = None
+    brain: Annotated[Optional[str], _option(
+        "--brain", "Model directory, .gguf file, shipped name ('smollm2-world', 'smollm2-refine', 'world-llava'), "
+        "or OpenAI-compatible server URL. Default: the profile's; with no config, the offline world assistant.")] = None
+    brain_model: Annotated[Optional[str], _option("--brain-model", "Model name on an OpenAI-compatible server.")] = None
+    painter: Annotated[Optional[str], _option(
+        "--painter", "Stable Diffusion (1.x/2.x/XL) diffusers directory, a shipped painter ('world'), or 'none'. "
+        "Default: the profile's; with no config, the offline world painter.")] = None
+    inpaint_painter: Annotated[Optional[str], _option(
+        "--inpaint-painter", "Inpainting SD directory (else the painter's legacy inpainting).")] = None
+    edit_painter: Annotated[Optional[str], _option(
+        "--edit-painter", "SD directory for instruction edits (else the painter).")] = None
+    controlnet: Annotated[Optional[str], _option("--controlnet", "ControlNet directory made for the painter.")] = None
+    out: Annotated[Optional[Path], _option(
+        "--out", "Folder for the painted images (default: the profile's, else ./outputs).")] = None
+    temperature: Annotated[Optional[float], _option("--temperature", "Brain sampling temperature (0: greedy).")] = None
+    max_new_tokens: Annotated[Optional[int], _option("--max-new-tokens", "Most tokens the brain may write.")] = None
+    seed: Annotated[Optional[int], _option("--seed", "Seed for the brain and the painter.")] = None
+    steps: Annotated[Optional[int], _option("--steps", "Denoising steps.")] = None
+    guidance: Annotated[Optional[float], _option("--guidance", "Classifier-free guidance scale.")] = None
+    width: Annotated[Optional[int], _option("--width", "Image width (multiple of 8).")] = None
+    height: Annotated[Optional[int], _option("--height", "Image height (multiple of 8).")] = None
+    negative: Annotated[Optional[str], _option("--negative", "Negative prompt.")] = None
+    num_images: Annotated[Optional[int], _option("--num-images", "Images per prompt.")] = None
+    max_prompt_tokens: Annotated[Optional[int], _option(
+        "--max-prompt-tokens", "Refuse generation prompts longer than this.")] = None
+
+    def build(self, need_brain: bool = True):
+        """Build an Assistant from the profile with these overrides.
+
+        Both models are checked before either loads, so a missing one fails at once.
+        """
+        from ..brain import load_brain, resolve_brain
+        from ..checkpoints import check_diffusers_dir
+        from ..profiles import load_profile
+
+        prof = load_profile(self.profile, self.config)
+        sampling = _override(prof.sampling, temperature=self.temperature, max_new_tokens=self.max_new_tokens,
+                             seed=self.seed)
+        paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
+                          height=self.height, negative_prompt=self.negative, num_images=self.num_images)
+        painter_spec = _given(self.painter if self.painter is not None else prof.painter)
+        # A profile's inpainting and edit painters belong with its painter: --painter alone replaces them all.
+        inpaint_spec = _given(self.inpaint_painter or (prof.inpaint_painter if self.painter is None else None))
+        edit_spec = _given(self.edit_painter or (prof.edit_painter if self.painter is None else None))
+        control_spec = _given(self.controlnet or prof.controlnet)
+        for spec in (painter_spec, inpaint_spec, edit_spec):
+            if spec:
+                check_diffusers_dir(spec)
+        brain_spec = resolve_brain(self.brain or prof.brain) if need_brain else None
+
+        from ..assistant import Assistant
+        from ..painter.suite import PainterSuite
+
+        painters = PainterSuite.load(painter_spec, inpaint_spec, control_spec, edit=edit_spec,
+                                     max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
+        brain = None
+        if brain_spec is not None:
+            brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key)
+        return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
+
+
+#: decorator: the command takes every :class:`AssistantOptions` option and receives them as ``opts``
+assistant_options = shared_options(AssistantOptions)
+
+
+def _given(spec: str | None) -> str | None:
+    """A model spec, or None where none is given ("none" or empty says so explicitly)."""
+    return None if spec in (None, "", "none") else spec
+
+
+def _override(settings, **changes):
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,38 @@
+"""What the assistant commands print: streamed text, prompts, the chosen task, saved images, errors."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+
+def say(text: str) -> None:
+    """Write ``text`` at once (replies stream)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def show_prompt(prompt: str) -> None:
+    say(f"\n[generation prompt] {prompt}\n")
+
+
+def show_route(chosen) -> None:
+    typer.echo(f"task: {chosen.task.value} ({chosen.reason})")
+
+
+def describe(assistant) -> None:
+    """Name the models in use."""
+    if assistant.brain is not None:
+        typer.echo(f"brain:   {assistant.brain.describe()}")
+    typer.echo(f"painter: {assistant.painters.describe()}")
+
+
+def report(result) -> None:
+    """Notices, errors and the saved images of a turn."""
+    for notice in result.notices:
+        typer.echo(f"note: {notice}")
+    for error in result.errors:
+        typer.echo(f"error: {error}", err=True)
+    for path in result.saved:
+        typer.echo(f"image saved: {path}")

@@ -1,0 +1,241 @@
+"""``llmga train …``: every trainer: the assistant (stage 1), the diffusion UNet (stage 2), and the world's models.
+
+The world's models are trained in this order (each command resumes from its checkpoints)::
+
+    llmga train clip --out runs/world/clip             # CLIP text + vision towers, contrastive
+    llmga train vae --out runs/world/vae               # 32 px <-> 16x16x4 latents
+    llmga train painter --out runs/world/painter --clip runs/world/clip --vae runs/world/vae
+    llmga train judge --out runs/world/judge           # the judge that reads pictures back
+    llmga train assistant --clip runs/world/clip-eye --out runs/world/llava   # then: llmga train stage1
+
+Each shipped model's card (``src/llmga/assets/*/README.md``) names the exact commands that made it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .root import group
+
+train = group("train", "Train the assistant (stage1), the SD UNet (stage2), and the miniature world's models.")
+
+Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice.")]
+Threads = Annotated[int, typer.Option("--threads", help="Torch threads (1 is steadiest on a busy CPU).")]
+
+
+@train.command("stage1")
+def stage1(
+    model: Annotated[str, typer.Option("--model", help="Brain to fine-tune: directory, .gguf file or 'smollm2'.")],
+    data: Annotated[list[Path], typer.Option("--data", help="LLaVA-format JSON/JSONL file (repeat for several).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, logs/, final/.")],
+    lora: Annotated[bool, typer.Option("--lora/--full", help="LoRA adapters (merged at the end) or full fine-tuning.")] = True,
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
+    epochs: Annotated[int, typer.Option(help="Passes over the data (unless --max-steps).")] = 1,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to run in all.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per device per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = 2e-4,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 10,
+    max_length: Annotated[int, typer.Option(help="Refuse samples longer than this many tokens.")] = 2048,
+    mixed_precision: Annotated[str, typer.Option(help="no, fp16 or bf16.")] = "no",
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for data order and initialisation.")] = 0,
+    on_error: Annotated[str, typer.Option(help="Broken sample: skip (and report) or stop.")] = "skip",
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (1 when the CPU is shared).")] = None,
+) -> None:
+    """Stage 1: fine-tune the assistant on the curated sets (loss on the assistant's tokens only)."""
+    from ..train.stage1 import Stage1Config, train_stage1
+
+    config = Stage1Config(model=model, data=[str(d) for d in data], out=str(out), lora=lora, lora_rank=lora_rank,
+                          lora_alpha=lora_alpha, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                          grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, max_length=max_length,
+                          mixed_precision=mixed_precision, save_every=save_every, seed=seed, on_error=on_error,
+                          threads=threads)
+    typer.echo(f"trained model: {train_stage1(config)}")
+
+
+@train.command("stage2")
+def stage2(
+    painter: Annotated[Path, typer.Option("--painter", help="SD 1.x/2.x diffusers directory (text-to-image or inpainting).")],
+    source: Annotated[Path, typer.Option("--source", help="COCO captions JSON or JSONL of {image, caption}.")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, logs/, prompts.sqlite, final/.")],
+    images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (default: beside the source).")] = None,
+    brain: Annotated[Optional[str], typer.Option("--brain", help="Captioner brain writing the long prompts "
+                                                 "(default: train on the source's captions).")] = None,
+    prompt_cache: Annotated[Optional[Path], typer.Option(help="Prompt cache (default OUT/prompts.sqlite).")] = None,
+    resolution: Annotated[int, typer.Option(help="Training resolution (multiple of 8).")] = 512,
+    epochs: Annotated[int, typer.Option(help="Passes over the data (unless --max-steps).")] = 1,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to run in all.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per device per micro-batch.")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = 1e-5,
+    mixed_precision: Annotated[str, typer.Option(help="no, fp16 or bf16.")] = "no",
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
+    ema_decay: Annotated[Optional[float], typer.Option(help="Keep an EMA of the UNet with this decay.")] = None,
+    snr_gamma: Annotated[Optional[float], typer.Option(help="Min-SNR loss weighting gamma (e.g. 5).")] = None,
+    uncond_prob: Annotated[float, typer.Option(help="Share of samples trained with the empty prompt.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads.")] = None,
+) -> None:
+    """Stage 2: fine-tune the SD UNet on the assistant's long prompts (text encoder, VAE, MLLM frozen)."""
+    from ..train.stage2 import Stage2Config, train_stage2
+
+    config = Stage2Config(painter=str(painter), source=str(source), out=str(out),
+                          images=str(images) if images else None, brain=brain,
+                          prompt_cache=str(prompt_cache) if prompt_cache else None, resolution=resolution,
+                          epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                          mixed_precision=mixed_precision, save_every=save_every, ema_decay=ema_decay,
+                          snr_gamma=snr_gamma, uncond_prob=uncond_prob, seed=seed, threads=threads)
+    typer.echo(f"trained pipeline: {train_stage2(config)}")
+
+
+@train.command("clip")
+def clip(
+    out: Annotated[Path, typer.Option("--out", help="Folder for tokenizer/, text_encoder/, vision_encoder/.")],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1200,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 128,
+    image_size: Annotated[int, typer.Option("--image-size", help="The vision tower's input size (pictures are "
+                                            "resized to it).")] = 32,
+    patch: Annotated[int, typer.Option("--patch", help="The vision tower's patch size in pixels.")] = 8,
+    cell_loss: Annotated[float, typer.Option("--cell-loss", help="Weight of the per-cell reading loss on the "
+                                             "patch tokens (needs 3x3 patches; 0: contrastive only).")] = 0.0,
+    place_loss: Annotated[float, typer.Option("--place-loss", help="Weight of a loss making each patch token tell "
+                                              "which cell it is (with --cell-loss).")] = 0.0,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """Train the world's CLIP (text and vision towers) contrastively on rendered scenes."""
+    import torch
+
+    from ..train.world_clip import ClipConfig, train_clip
+
+    torch.set_num_threads(threads)
+    config = ClipConfig(steps=steps, batch_size=batch_size, image_size=image_size, patch=patch, cell_loss=cell_loss,
+                        place_loss=place_loss, seed=seed)
+    train_clip(out, config, log=typer.echo)
+    typer.echo(f"saved to {out}")
+
+
+@train.command("vae")
+def vae(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the diffusers AutoencoderKL.")],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 32,
+    decoder_of: Annotated[Path | None, typer.Option(
+        "--decoder-of", help="A trained world VAE whose decoder alone trains further (its latents stay).")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay).")] = 2e-3,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """Train the world VAE (32 px pictures to 16x16x4 latents) and report the judge on its reconstructions."""
+    import torch
+
+    from ..train.world_vae import train_vae
+
+    torch.set_num_threads(threads)
+    train_vae(out, steps=steps, batch_size=batch_size, lr=lr, seed=seed, decoder_of=decoder_of, log=typer.echo)
+
+
+@train.command("painter")
+def painter(
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, curve.jsonl, final/.")],
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="World painter to continue from.")] = None,
+    clip: Annotated[str | None, typer.Option("--clip", help="World CLIP folder (a new painter).")] = None,
+    vae: Annotated[str | None, typer.Option("--vae", help="World VAE folder (a new painter).")] = None,
+    inpaint: Annotated[bool, typer.Option("--inpaint", help="Train an inpainting UNet (fine-tuned from --pipeline).")] = False,
+    captions: Annotated[str, typer.Option("--captions", help="mixed (short and detailed), detailed (stage 2), short.")] = "mixed",
+    max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
+    steps: Annotated[int, typer.Option("--steps", help="Total optimizer steps (a resumed run continues to this).")] = 20_000,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
+    lr: Annotated[float, typer.Option("--lr")] = 5e-4,
+    prediction: Annotated[str, typer.Option("--prediction", help="What the UNet predicts: epsilon or v_prediction "
+                                            "(a painter continued with the other is converted).")] = "epsilon",
+    snr_gamma: Annotated[float, typer.Option("--snr-gamma", help="Min-SNR loss weighting gamma (0: plain MSE).")]
+    = 5.0,
+    train_text_encoder: Annotated[bool, typer.Option("--train-text-encoder", help="Fine-tune the text encoder "
+                                                     "with the UNet (frozen otherwise, as SD's).")] = False,
+    eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
+    save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """Train the world painter's UNet on pictures rendered on the fly; resumes from its checkpoints."""
+    from ..train.world_painter import PainterConfig, train_painter
+
+    config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae, inpaint=inpaint, captions=captions,
+                           max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
+                           snr_gamma=snr_gamma or None,
+                           train_text_encoder=train_text_encoder, eval_every=eval_every,
+                           save_every=save_every, seed=seed, threads=threads)
+    typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
+
+
+@train.command("judge")
+def judge(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for config.json, model.safetensors, report.json.")
+    ],
+    steps: Annotated[int, typer.Option("--steps", help="Training steps.")] = 1500,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Scenes per step.")] = 64,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine decay).")] = 3e-3,
+    seed: Seed = 0,
+    threads: Threads = 1,
+    eval_n: Annotated[int, typer.Option("--eval-n", help="Held-out renders to evaluate on.")] = 2000,
+) -> None:
+    """Train the judge from scratch on freshly rendered scenes and report its held-out accuracy."""
+    from ..eval.judge_accuracy import format_report
+    from ..train.world_judge import train_judge
+
+    _, report = train_judge(
+        out, steps, batch_size=batch_size, lr=lr, seed=seed, threads=threads, eval_scenes=eval_n
+    )
+    typer.echo(format_report(report))
+    typer.echo(f"saved to {out}")
+
+
+@train.command("ship-painter")
+def ship_painter(
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE", help="A trained world painter (a run's final/ or latest/).")],
+    vae: Annotated[Path, typer.Option("--vae", help="A decoder-only refinement of its VAE (llmga train vae --decoder-of).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the painter (e.g. src/llmga/assets/world-painter).")],
+) -> None:
+    """Write a world painter with a sharper decoder (the UNet's latents are unchanged)."""
+    from ..train.world_vae import with_decoder
+
+    typer.echo(f"saved to {with_decoder(pipeline, vae, out)}")
+
+
+@train.command("assistant")
+def assistant(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the LLaVA-format model.")],
+    clip: Annotated[Path | None, typer.Option("--clip", help="World CLIP folder (its vision_encoder/ is used).")] = None,
+    vision_tower: Annotated[Path | None, typer.Option("--vision-tower", help="CLIPVisionModel folder.")] = None,
+    base: Annotated[str, typer.Option("--base", help="Language model: 'smollm2', a .gguf or a causal LM folder.")]
+    = "smollm2",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the new projector.")] = 0,
+) -> None:
+    """Compose the world assistant (LLaVA format): a base LM, a world CLIP's vision tower and a new projector;
+    then train it with `llmga train stage1 --model OUT`."""
+    from ..train.world_llava import build_world_llava
+
+    if (clip is None) == (vision_tower is None):
+        raise typer.BadParameter("give exactly one of --clip and --vision-tower")
+    tower = vision_tower if vision_tower is not None else clip / "vision_encoder"
+    typer.echo(f"built {build_world_llava(out, tower, base, seed)}")
+
+
+@train.command("ship-assistant")
+def ship_assistant(
+    adapter: Annotated[Path, typer.Option("--adapter", help="A stage-1 run's final/adapter folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the shippable adapter to.")],
+) -> None:
+    """Package an adapter with the vision tower so it loads without the ~500 MB base (built on demand)."""
+    from ..train.world_llava import ship_adapter
+
+    path = ship_adapter(adapter, out)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")

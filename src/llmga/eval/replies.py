@@ -1,0 +1,69 @@
+"""Asking a brain under serving conditions, and the one scorer of well-formed replies.
+
+Every measurement of a brain asks as users do (our system prompt, the model's
+chat template, greedy decoding) through :func:`answers`, and calls a reply
+well-formed by :func:`well_formed`: an image request gets exactly one
+non-empty generation prompt (that ``valid`` accepts, where the measure has a
+grammar), a plain question gets none and some text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from PIL import Image
+
+from ..brain import Brain, BrainRequest, complete
+from ..conversation import Conversation
+from ..protocol import Reply
+from ..settings import SamplingSettings
+
+
+def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image | None] | None = None,
+            max_new_tokens: int = 96, batch_size: int = 16) -> list[str]:
+    """The brain's greedy replies to ``requests`` (each about its picture in ``images``, None for none).
+
+    Local text-only transformers brains answer in left-padded batches; others one by one.
+    """
+    images = list(images) if images is not None else [None] * len(requests)
+    conversations = []
+    for request, image in zip(requests, images, strict=True):
+        conversation = Conversation()
+        conversation.add_user(request, [image] if image is not None else None)
+        conversations.append(conversation.to_messages(brain.multimodal))
+    if hasattr(brain, "model") and not brain.multimodal:
+        return _batched(brain, [messages for messages, _ in conversations], max_new_tokens, batch_size)
+    settings = SamplingSettings(temperature=0, max_new_tokens=max_new_tokens)
+    return [complete(brain, BrainRequest(messages, pictures, settings)) for messages, pictures in conversations]
+
+
+def _batched(brain: Brain, conversations: list, max_new_tokens: int, batch_size: int) -> list[str]:
+    import torch
+
+    tokenizer, model = brain.tokenizer, brain.model
+    tokenizer.padding_side = "left"
+    texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
+    out = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True,
+                          add_special_tokens=False).to(model.device)
+        with torch.inference_mode():
+            generated = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
+                                       pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+        out.extend(tokenizer.batch_decode(generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=False))
+    return out
+
+
+def well_formed(reply: Reply, wants_prompt: bool, valid: Callable[[str], bool] | None = None) -> bool:
+    """Whether ``reply`` has the form asked for: one valid prompt for an image request, else none and some text."""
+    if reply.empty_prompts:
+        return False
+    if not wants_prompt:
+        return not reply.prompts and bool(reply.text.strip())
+    return len(reply.prompts) == 1 and (valid is None or valid(reply.prompts[0]))
+
+
+def share(flags: Iterable[bool]) -> float:
+    """The share of true ``flags`` (0 for none)."""
+    flags = list(flags)
+    return sum(flags) / max(1, len(flags))

@@ -1,0 +1,74 @@
+"""The registry of models that ship with llmga, and the default profile.
+
+This is the one module that names shipped models. Core modules look them up
+here by name (a painter ``world``, a brain adapter ``smollm2-world``, the
+``world-judge``) and never import the packages that trained them; a brain
+adapter whose base is built on demand names its builder by a string in
+:data:`BUILT_BASES`, resolved only when such an adapter loads.
+
+Each shipped model is a folder under ``llmga/assets/`` with a model card
+(``README.md``) naming the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+PAINTER, ADAPTER, JUDGE = "painter", "adapter", "judge"
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A model shipped in ``assets/``: its name (what users type), kind and folder."""
+
+    name: str
+    kind: str
+    folder: str
+
+    @property
+    def path(self) -> Path:
+        return ASSETS / self.folder
+
+
+SHIPPED = {
+    model.name: model
+    for model in (
+        Shipped("world", PAINTER, "world-painter"),
+        Shipped("world-stage2", PAINTER, "world-painter-stage2"),
+        Shipped("world-inpaint", PAINTER, "world-painter-inpaint"),
+        Shipped("world-edit", PAINTER, "world-painter-edit"),
+        Shipped("smollm2-refine", ADAPTER, "smollm2-refine"),
+        Shipped("smollm2-world", ADAPTER, "smollm2-world"),
+        Shipped("world-llava", ADAPTER, "world-llava"),
+        Shipped("world-judge", JUDGE, "world-judge"),
+    )
+}
+
+#: bases built on demand, by the name an adapter's ``llmga_base.json`` gives: "module:function", where
+#: ``function(info, adapter_dir)`` gets that file's content and returns the built model's directory
+BUILT_BASES = {"world-llava": "llmga.train.world_llava:world_llava_base"}
+
+#: the profile used when there is no config file: the miniature world, offline (fields of
+#: :class:`llmga.profiles.Profile`)
+DEFAULT_PROFILE = {
+    "name": "built-in (miniature world)",
+    "brain": "smollm2-world",
+    "painter": "world",
+    "inpaint_painter": "world-inpaint",
+    "edit_painter": "world-edit",
+    "paint": {"steps": 20, "guidance": 4.0},
+}
+
+
+def shipped(name: str, kind: str) -> Path | None:
+    """The folder of the shipped model ``name`` of ``kind``, or None if there is none."""
+    model = SHIPPED.get(name)
+    return model.path if model is not None and model.kind == kind else None
+
+
+def names(kind: str) -> tuple[str, ...]:
+    """The names of the shipped models of ``kind``."""
+    return tuple(m.name for m in SHIPPED.values() if m.kind == kind)

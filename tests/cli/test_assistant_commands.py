@@ -1,0 +1,113 @@
+"""The ``llmga`` command, run as a user runs it."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from llmga.assistant import REFINE_REQUEST
+from llmga.cli import app
+from llmga.images import read_metadata
+from tests.support import train_to_answer
+
+SMALL = ["--steps", "2", "--width", "64", "--height", "64"]
+
+
+def llmga(*args, stdin=None, timeout=120):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "llmga", *args], input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def models(tiny):
+    return {"sd": tiny.sd(), "lm": tiny.causal_lm(), "llava": tiny.llava()}
+
+
+def saved_paths(stdout):
+    return [line.split("image saved: ", 1)[1] for line in stdout.splitlines() if line.startswith("image saved: ")]
+
+
+def test_generate_no_refine_paints_and_saves_with_metadata(models, tmp_path):
+    run = llmga("generate", "a red fox in the snow", "--no-refine", "--painter", str(models["sd"]),
+                "--out", str(tmp_path), "--seed", "5", "--num-images", "2", *SMALL)
+    assert run.returncode == 0, run.stderr
+    assert "[generation prompt] a red fox in the snow" in run.stdout
+    paths = saved_paths(run.stdout)
+    assert len(paths) == 2
+    meta = read_metadata(paths[0])
+    assert meta["prompt"] == "a red fox in the snow" and meta["seed"] == 5 and meta["steps"] == 2
+    assert Image.open(paths[1]).size == (64, 64)
+
+
+def test_generate_with_a_brain_shows_its_prompt_and_paints(models, tmp_path):
+    """A tiny LM taught one exchange: its own prompt (not the user's words) is shown, painted and saved."""
+    lm = shutil.copytree(models["lm"], tmp_path / "lm")
+    train_to_answer(lm, REFINE_REQUEST.format(text="a red fox"), "<gen_img>a red fox in the snow</gen_img>")
+    run = llmga("generate", "a red fox", "--brain", str(lm), "--painter", str(models["sd"]),
+                "--out", str(tmp_path), "--max-new-tokens", "30", "--temperature", "0", *SMALL)
+    assert run.returncode == 0, run.stderr
+    assert "brain:" in run.stdout and "painter:" in run.stdout
+    assert "[generation prompt] a red fox in the snow\n" in run.stdout and "note:" not in run.stdout
+    paths = saved_paths(run.stdout)
+    assert len(paths) == 1 and read_metadata(paths[0])["prompt"] == "a red fox in the snow"
+
+
+def test_chat_session_streams_attaches_and_survives_errors(models, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), "green").save(photo)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    script = "\n".join([f"/image {broken}", f"/image {photo}", "what is this?", "/undo", "hello", "/quit"]) + "\n"
+    run = llmga("chat", "--brain", str(models["llava"]), "--painter", "none", "--max-new-tokens", "6",
+                stdin=script)
+    assert run.returncode == 0, run.stderr
+    assert "not an image" in run.stderr  # the broken file is reported, the session goes on
+    assert "image set for your next message" in run.stdout and "[task: answer]" in run.stdout
+    assert run.stdout.count("assistant> ") == 2
+    assert "last exchange taken back" in run.stdout
+
+
+def test_chat_with_a_text_only_brain_refuses_images_and_continues(models, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    run = llmga("chat", "--brain", str(models["lm"]), "--max-new-tokens", "4",
+                stdin=f"/image {photo}\nwhat is this?\nhello\n")
+    assert run.returncode == 0
+    assert "text-only" in run.stderr
+    assert run.stdout.count("assistant> ") == 2  # the refused turn, then one that works
+
+
+def test_missing_models_fail_within_a_second_naming_them(tmp_path):
+    runner = CliRunner()
+    for args, expected in [
+        (["generate", "x", "--painter", str(tmp_path / "no-sd")], "no-sd does not exist"),
+        (["generate", "x", "--brain", str(tmp_path / "no-lm")], "no-lm does not exist"),
+        (["generate", "x", "--brain", str(tmp_path / "m.gguf")], "m.gguf does not exist"),
+    ]:
+        start = time.perf_counter()
+        result = runner.invoke(app, args)
+        assert time.perf_counter() - start < 1.0
+        assert result.exit_code != 0 and expected in str(result.exception)
+
+
+def test_bad_settings_and_profiles_are_clear_errors(models, tmp_path):
+    run = llmga("generate", "x", "--no-refine", "--painter", str(models["sd"]), "--steps", "0")
+    assert run.returncode == 2 and "steps must be >= 1" in run.stderr
+    run = llmga("generate", "x", "--profile", "nope", "--config", str(tmp_path / "none.toml"))
+    assert run.returncode == 2 and "does not exist" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_profile_chooses_the_models(models, tmp_path):
+    cfg = tmp_path / "llmga.toml"
+    cfg.write_text(f'[profiles.tiny]\npainter = "{models["sd"]}"\nout_dir = "{tmp_path / "out"}"\n'
+                   "[profiles.tiny.paint]\nsteps = 2\nwidth = 64\nheight = 64\n")
+    run = llmga("generate", "a cat", "--no-refine", "--config", str(cfg), "--profile", "tiny")
+    assert run.returncode == 0, run.stderr
+    assert saved_paths(run.stdout)[0].startswith(str(tmp_path / "out"))

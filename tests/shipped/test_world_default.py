@@ -1,0 +1,98 @@
+"""The offline default: the shipped world assistant and world painters, run as a user runs them."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from llmga import registry
+from llmga.checkpoints import check_diffusers_dir
+from llmga.painter.inpaint import InpaintPainter
+from llmga.painter.text_to_image import TextToImagePainter
+from llmga.settings import PaintSettings
+from llmga.world.captions import parse_detailed
+from llmga.world.judge import Judge
+from llmga.world.regions import cell_mask
+from llmga.world.render import render
+from llmga.world.scene import Background, Obj, Scene
+
+pytestmark = pytest.mark.shipped
+
+
+def test_every_shipped_world_painter_is_a_complete_sd_directory():
+    names = registry.names(registry.PAINTER)
+    assert {"world", "world-stage2", "world-inpaint", "world-edit"} <= set(names)
+    for name in names:
+        assert check_diffusers_dir(name) == registry.shipped(name, registry.PAINTER)
+
+
+def test_with_nothing_configured_generate_runs_the_world_end_to_end(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", XDG_CONFIG_HOME=str(tmp_path / "none"))
+    env.pop("LLMGA_CONFIG", None)
+    run = subprocess.run([sys.executable, "-m", "llmga", "generate", "Draw a blue square.", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    assert "smollm2-world" in run.stdout and "world-painter" in run.stdout
+    prompt = re.search(r"\[generation prompt\] (.+)", run.stdout).group(1)
+    scene = parse_detailed(prompt)  # the assistant wrote a world caption...
+    assert [(o.colour, o.shape) for o in scene.objects] == [("blue", "square")]  # ...of what was asked
+    saved = re.search(r"image saved: (.+)", run.stdout).group(1)
+    assert Image.open(saved).size == (32, 32)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return Judge.load()
+
+
+def test_the_world_painter_paints_the_colour_asked_for(judge):
+    painter = TextToImagePainter.load("world")
+    prompt = "a large blue square at the center, on grass under a day sky"
+    pictures = [painter.paint(prompt, PaintSettings(seed=s, steps=20, guidance=4.0)).images[0] for s in range(4)]
+    colours = [[o.colour for o in scene.objects] for scene in judge.read(pictures)]
+    assert sum("blue" in c for c in colours) >= 3, colours
+
+
+def test_the_world_painter_paints_the_shape_asked_for(judge):
+    painter = TextToImagePainter.load("world")
+    asked = [("star", "yellow"), ("triangle", "blue"), ("cross", "red"), ("diamond", "green")]
+    pictures = [painter.paint(f"a large {colour} {shape} at the center, on grass under a day sky",
+                              PaintSettings(seed=seed, steps=20, guidance=4.0)).images[0]
+                for seed, (shape, colour) in enumerate(asked)]
+    read = [[(o.shape, o.colour) for o in scene.objects] for scene in judge.read(pictures)]
+    assert sum(want in got for want, got in zip(asked, read, strict=True)) >= 3, read
+
+
+def test_world_inpainting_changes_only_the_masked_cell(judge):
+    painter = InpaintPainter.load("world-inpaint")
+    source = Scene((Obj("circle", "red", "large", "top left"),), Background("day", "grass"))
+    mask = cell_mask("bottom right").image
+    target = "a large red circle at the top left and a large yellow square at the bottom right, on grass under a day sky"
+    painted = painter.paint(render(source), mask, target, PaintSettings(steps=20, guidance=4.0)).images[0]
+    beyond = np.asarray(mask.filter(ImageFilter.MaxFilter(2 * painter.blend + 1))) == 0
+    assert (np.asarray(painted)[beyond] == np.asarray(render(source))[beyond]).all()
+    assert judge.read([painted])[0].object_at("top left") == source.objects[0]
+
+
+def test_a_world_edit_makes_the_change_asked_for_and_keeps_the_object(judge):
+    from llmga.painter.edit import EditPainter, EditSettings
+    from llmga.world.captions import detailed_caption
+
+    painter = EditPainter.load("world-edit")
+    cases = [("circle", "red", "top left"), ("square", "blue", "center"), ("star", "yellow", "bottom right"),
+             ("diamond", "green", "middle left"), ("triangle", "purple", "top right"),
+             ("cross", "orange", "bottom left"), ("circle", "pink", "middle right"), ("square", "green", "top middle")]
+    made, kept = 0, 0
+    for seed, (shape, colour, position) in enumerate(cases):
+        source = Scene((Obj(shape, colour, "large", position),), Background("day", "grass"))
+        target = source.with_background(time="night")
+        edited = painter.edit(render(source), detailed_caption(source), detailed_caption(target),
+                              EditSettings(steps=20, target_guidance=4.0, seed=seed)).images[0]
+        read = judge.read([edited])[0]
+        made += read.background.time == "night"
+        kept += read.objects == source.objects  # shape, colour, size and place all as they were
+    assert made >= 7 and kept >= 6, (made, kept)

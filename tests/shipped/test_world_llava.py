@@ -1,0 +1,28 @@
+"""The shipped world-llava assistant."""
+
+import pytest
+
+from llmga.brain import load_brain
+from llmga.data.world_refine import held_out_pairs
+from llmga.eval.replies import answers
+from llmga.protocol import parse_reply
+from llmga.world import parse_detailed, render
+
+pytestmark = pytest.mark.shipped
+
+
+def test_the_shipped_world_llava_reads_the_background_and_objects_of_a_picture():
+    """`world-llava`, asked for a picture like a rendered one, names its background and its objects' looks."""
+    brain = load_brain("world-llava")
+    assert brain.multimodal
+    held = held_out_pairs(0)
+    for caption in ("a large green circle at the center, on snow under a day sky",
+                    "a small blue square at the top left and a large red star at the bottom right, "
+                    "on sand under a night sky"):
+        scene = parse_detailed(caption)
+        assert all((o.colour, o.shape) not in held for o in scene.objects)
+        reply = parse_reply(answers(brain, ["Make a picture like this one."], [render(scene)])[0], brain.end_markers)
+        seen = parse_detailed(reply.prompts[0])
+        assert seen.background == scene.background
+        looks = sorted((o.colour, o.shape, o.size) for o in seen.objects)
+        assert looks == sorted((o.colour, o.shape, o.size) for o in scene.objects), reply.prompts[0]

@@ -1,0 +1,29 @@
+"""Helpers shared by tests of several packages."""
+
+import torch
+
+
+def train_to_answer(path, request, answer, steps=40):
+    """Fine-tune a tiny chat model on one exchange (loss on the assistant's tokens only)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmga.conversation import Conversation
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    conv = Conversation()
+    conv.add_user(request)
+    messages, _ = conv.to_messages(False)
+    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt_ids = tok(prompt, add_special_tokens=False).input_ids
+    answer_ids = tok(answer + tok.eos_token, add_special_tokens=False).input_ids
+    ids = torch.tensor([prompt_ids + answer_ids])
+    labels = torch.tensor([[-100] * len(prompt_ids) + answer_ids])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    torch.manual_seed(0)
+    for _ in range(steps):
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(path)

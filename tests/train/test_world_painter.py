@@ -1,0 +1,174 @@
+"""Building and training the world painter: tokenizer, CLIP, VAE, UNet (tiny runs), and its SD-format result."""
+
+import json
+
+import pytest
+import torch
+
+from llmga.errors import InvalidInputError
+from llmga.painter.text_to_image import TextToImagePainter
+from llmga.settings import PaintSettings
+from llmga.train.world_clip import ClipConfig, train_clip, world_words, write_world_tokenizer
+from llmga.train.world_painter import PainterConfig, new_unet, train_painter, widen_for_inpainting
+from llmga.train.world_vae import train_vae
+from llmga.world.captions import detailed_caption
+from llmga.world.scene import Background, Obj, Scene
+
+
+def test_every_world_word_is_one_token_and_a_caption_fits_one_window(tmp_path):
+    tokenizer = write_world_tokenizer(tmp_path)
+    for word in world_words():
+        assert len(tokenizer.tokenize(word)) == 1, word
+    busy = Scene(tuple(Obj("star", "red", "large", p) for p in ("top left", "center", "bottom right")),
+                 Background("night", "snow"))
+    ids = tokenizer(detailed_caption(busy)).input_ids
+    assert len(ids) <= tokenizer.model_max_length == 77
+    assert tokenizer.unk_token_id not in ids[1:-1]
+
+
+@pytest.fixture(scope="module")
+def world_parts(tmp_path_factory):
+    """A tiny CLIP and VAE trained for a step or two (enough to wire a pipeline, not to paint)."""
+    root = tmp_path_factory.mktemp("world")
+    train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=2, batch_size=8), log=lambda _: None)
+    train_vae(root / "vae", steps=1, batch_size=2, log=lambda _: None)
+    return root
+
+
+def test_clip_and_vae_runs_write_standard_directories_and_reports(world_parts):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel, CLIPVisionModel
+
+    assert CLIPTextModel.from_pretrained(world_parts / "clip" / "text_encoder").config.hidden_size == 32
+    assert CLIPVisionModel.from_pretrained(world_parts / "clip" / "vision_encoder").config.image_size == 32
+    report = json.loads((world_parts / "clip" / "report.json").read_text())
+    assert 0 <= report["image_to_text"] <= 1
+    vae = AutoencoderKL.from_pretrained(world_parts / "vae")
+    assert vae.config.scaling_factor > 0
+    latents = vae.encode(torch.zeros(1, 3, 32, 32)).latent_dist.mode()
+    assert latents.shape == (1, 4, 16, 16)
+    assert "judge_reads_scene_exactly" in json.loads((world_parts / "vae" / "report.json").read_text())
+
+
+def test_painter_training_resumes_records_its_curve_and_saves_a_pipeline_the_painter_loads(world_parts, tmp_path):
+    config = PainterConfig(out=str(tmp_path / "run"), clip=str(world_parts / "clip"), vae=str(world_parts / "vae"),
+                           steps=2, batch_size=4, save_every=1, eval_every=2, eval_n=2, eval_steps=2)
+    train_painter(config, log=lambda _: None)
+    checkpoints = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert checkpoints == ["step-0000001", "step-0000002"]
+    config.steps = 3
+    logs = []
+    final = train_painter(config, log=logs.append)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000002", "step-0000003"]
+    curve = [json.loads(line) for line in (tmp_path / "run" / "curve.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in curve] == [2]  # step 3 is not a multiple of eval_every
+    assert 0 <= curve[0]["success_short"] <= 1
+    for saved in (tmp_path / "run" / "latest", final):  # world painters have no safety checker; loading must not warn
+        assert json.loads((saved / "model_index.json").read_text())["requires_safety_checker"] is False
+    painter = TextToImagePainter.load(final)
+    image = painter.paint("a red star", PaintSettings(steps=2, guidance=4.0)).images[0]
+    assert image.size == (32, 32)
+
+
+def test_widened_inpainting_unet_starts_as_the_text_to_image_unet():
+    torch.manual_seed(0)
+    unet = new_unet(cross_attention_dim=32).eval()
+    wide = widen_for_inpainting(unet).eval()
+    latents, cond = torch.randn(1, 4, 16, 16), torch.randn(1, 5, 32)
+    extra = torch.randn(1, 5, 16, 16)
+    with torch.no_grad():
+        narrow_out = unet(latents, 10, encoder_hidden_states=cond).sample
+        wide_out = wide(torch.cat([latents, extra], 1), 10, encoder_hidden_states=cond).sample
+    assert wide.config.in_channels == 9
+    torch.testing.assert_close(wide_out, narrow_out)
+
+
+
+
+
+
+def test_decoder_only_vae_training_keeps_the_latents_a_unet_learnt(world_parts, tmp_path):
+    from diffusers import AutoencoderKL
+
+    train_vae(tmp_path / "vae2", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
+    before, after = (AutoencoderKL.from_pretrained(p) for p in (world_parts / "vae", tmp_path / "vae2"))
+    assert after.config.scaling_factor == before.config.scaling_factor
+    decoder = ("decoder.", "post_quant_conv.")
+    same = {name: torch.equal(value, after.state_dict()[name]) for name, value in before.state_dict().items()}
+    assert all(kept for name, kept in same.items() if not name.startswith(decoder))
+    assert not all(kept for name, kept in same.items() if name.startswith(decoder))
+
+
+def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_path):
+    from llmga.train.world_painter import assemble
+    from llmga.train.world_vae import with_decoder
+
+    pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
+    index = pipeline / "model_index.json"  # as a training run saves it: diffusers' default asks for a checker
+    index.write_text(index.read_text().replace('"requires_safety_checker": false', '"requires_safety_checker": true'))
+    train_vae(tmp_path / "dec", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
+    shipped = with_decoder(pipeline, tmp_path / "dec", tmp_path / "shipped")
+    assert json.loads((shipped / "model_index.json").read_text())["requires_safety_checker"] is False
+    assert TextToImagePainter.load(shipped).paint("a red star", PaintSettings(steps=1)).images[0].size == (32, 32)
+    train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, log=lambda _: None)
+    with pytest.raises(InvalidInputError, match="encodes differently"):
+        with_decoder(pipeline, tmp_path / "other", tmp_path / "bad")
+
+
+def test_batch_cache_computes_each_key_once_and_keeps_the_latest():
+    from llmga.train.world_painter import BatchCache
+
+    calls = []
+
+    def square(keys):
+        calls.append(list(keys))
+        return torch.tensor([float(k * k) for k in keys])
+
+    cache = BatchCache(square, size=3)
+    assert cache([1, 2, 2]).tolist() == [1.0, 4.0, 4.0]
+    assert cache([2, 3]).tolist() == [4.0, 9.0]
+    assert calls == [[1, 2], [3]]
+    cache([4])  # four keys seen, room for three: 1 (used least recently) goes
+    assert cache([1, 4]).tolist() == [1.0, 16.0]
+    assert calls[-1] == [1]
+
+
+def test_an_epsilon_painter_continued_as_v_prediction_saves_a_v_prediction_scheduler(world_parts, tmp_path):
+    from diffusers import DDIMScheduler
+
+    from llmga.train.world_painter import assemble, new_scheduler
+
+    start = assemble(tmp_path / "eps", world_parts / "clip", world_parts / "vae")
+    new_scheduler("epsilon").save_pretrained(start / "scheduler")
+    final = train_painter(PainterConfig(out=str(tmp_path / "run"), pipeline=str(start), prediction="v_prediction",
+                                        steps=1, batch_size=2, save_every=10, eval_every=10),
+                          log=lambda _: None)
+    assert DDIMScheduler.from_pretrained(final / "scheduler").config.prediction_type == "v_prediction"
+    with pytest.raises(InvalidInputError, match="prediction must be one of"):
+        PainterConfig(out=str(tmp_path / "bad"), prediction="sample")
+
+
+
+
+def test_the_text_encoder_is_frozen_unless_asked_to_train_and_then_resumes_with_the_unet(world_parts, tmp_path):
+    from transformers import CLIPTextModel
+
+    def text_weights(folder):
+        return CLIPTextModel.from_pretrained(folder).state_dict()
+
+    start = text_weights(world_parts / "clip" / "text_encoder")
+    common = {"clip": str(world_parts / "clip"), "vae": str(world_parts / "vae"), "batch_size": 4, "save_every": 1,
+              "eval_every": 10, "lr": 1e-2, "warmup_steps": 0}
+    frozen = train_painter(PainterConfig(out=str(tmp_path / "frozen"), steps=1, **common), log=lambda _: None)
+    assert all(torch.equal(start[k], v) for k, v in text_weights(frozen / "text_encoder").items())
+    config = PainterConfig(out=str(tmp_path / "tuned"), steps=1, train_text_encoder=True, **common)
+    one = text_weights(train_painter(config, log=lambda _: None) / "text_encoder")
+    assert any(not torch.equal(start[k], v) for k, v in one.items())
+    config.steps = 2
+    two = text_weights(train_painter(config, log=lambda _: None) / "text_encoder")
+    assert any(not torch.equal(one[k], v) for k, v in two.items())
+
+    def saved_models(run):  # accelerate saves each prepared model of a checkpoint: a resume restores both
+        return len(list((tmp_path / run / "checkpoints" / "step-0000001").glob("model*.safetensors")))
+
+    assert (saved_models("frozen"), saved_models("tuned")) == (1, 2)
