@@ -32,7 +32,7 @@ FACTORY = """
 import torch
 from llmga.assistant import Assistant
 from llmga.painter.text_to_image import TextToImagePainter
-from llmga.serve.testing import EchoBrain
+from llmga.testing.doubles import EchoBrain
 from llmga.settings import PaintSettings
 from llmga.testing import build_tiny_llava, build_tiny_sd
 

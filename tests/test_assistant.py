@@ -2,7 +2,6 @@
 
 
 import pytest
-import torch
 from PIL import Image
 
 from llmga.assistant import Assistant

@@ -3,15 +3,11 @@
 import pytest
 
 from llmga.eval.judge_accuracy import evaluate_judge
-from llmga.world import Background, Obj, Scene, detailed_caption, oracle_paint, render
+from llmga.world import detailed_caption, oracle_paint, render
 from llmga.world.judge import Judge
+from tests.world.scenes import NIGHT_SCENE as SCENE
 
 pytestmark = pytest.mark.shipped
-
-SCENE = Scene(
-    (Obj("star", "red", "large", "top left"), Obj("square", "blue", "small", "center")),
-    Background("night", "snow"),
-)
 
 
 def test_shipped_judge_reaches_the_target_on_held_out_renders():

@@ -26,11 +26,7 @@ from llmga.world import (
     sample_scene,
     short_caption,
 )
-
-EXAMPLE = Scene(
-    (Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
-    Background("sunset", "grass"),
-)
+from tests.world.scenes import SUNSET_SCENE as EXAMPLE  # noqa: E402
 
 
 def test_grammar_by_example():

@@ -7,20 +7,9 @@ import pytest
 import torch
 
 from llmga.errors import ModelNotFoundError
-from llmga.world import (
-    Background,
-    Obj,
-    Scene,
-    WorldError,
-    render,
-    sample_scene,
-)
+from llmga.world import Scene, WorldError, render, sample_scene
 from llmga.world.judge import ASSET_DIR, CONFIG_NAME, Judge, JudgeConfig, augment, scene_targets, to_tensor
-
-SCENE = Scene(
-    (Obj("star", "red", "large", "top left"), Obj("square", "blue", "small", "center")),
-    Background("night", "snow"),
-)
+from tests.world.scenes import NIGHT_SCENE as SCENE
 
 
 def test_untrained_judge_reads_any_picture_form_into_scenes():

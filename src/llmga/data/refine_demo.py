@@ -22,6 +22,7 @@ model learns when not to paint.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,161 +31,21 @@ from ..protocol import tag_prompt
 from .records import make_record, write_records
 from .templates import GENERATE_FROM_CAPTION, REPLIES
 
-# kind -> (subjects with their attributes). Each subject is (noun, attributes).
+def _vocabulary() -> dict:
+    return json.loads((Path(__file__).with_name("refine_demo_vocabulary.json")).read_text())
+
+
+_VOCABULARY = _vocabulary()
+#: kind -> subjects with their attributes, each ``(noun, attributes)``
 SUBJECTS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "animal": [
-        ("cat", ("siamese", "tabby", "black", "ginger", "fluffy white")),
-        ("dog", ("husky", "corgi", "beagle", "spotted", "golden")),
-        ("fox", ("red", "arctic", "young", "sleepy")),
-        ("owl", ("snowy", "barn", "tiny", "wise old")),
-        ("horse", ("black", "white", "brown", "wild")),
-        ("rabbit", ("grey", "white", "brown", "fluffy")),
-        ("tiger", ("bengal", "white", "young")),
-        ("parrot", ("green", "blue", "colorful", "red")),
-        ("turtle", ("sea", "old", "small", "green")),
-        ("deer", ("young", "spotted", "brown")),
-        ("wolf", ("grey", "black", "lone")),
-        ("panda", ("giant", "red", "baby")),
-        ("penguin", ("emperor", "little", "curious")),
-        ("elephant", ("baby", "african", "old")),
-        ("squirrel", ("red", "grey", "tiny")),
-        ("hedgehog", ("small", "sleepy", "round")),
-    ],
-    "vehicle": [
-        ("car", ("red vintage", "yellow", "electric", "rusty old")),
-        ("bicycle", ("blue", "old", "racing", "wooden")),
-        ("train", ("steam", "red", "old", "night")),
-        ("sailboat", ("white", "small", "wooden", "red")),
-        ("motorcycle", ("black", "vintage", "silver")),
-        ("bus", ("double-decker", "yellow", "old")),
-        ("airship", ("silver", "giant", "steampunk")),
-        ("tractor", ("green", "red", "old")),
-        ("van", ("blue camper", "white", "rusty")),
-        ("submarine", ("yellow", "brass", "small")),
-    ],
-    "building": [
-        ("lighthouse", ("white", "striped", "old stone")),
-        ("castle", ("medieval", "ruined", "fairy-tale")),
-        ("cabin", ("log", "small wooden", "snowy")),
-        ("windmill", ("dutch", "old", "white")),
-        ("temple", ("ancient", "golden", "stone")),
-        ("bridge", ("stone", "red", "wooden")),
-        ("tower", ("clock", "tall glass", "crooked")),
-        ("cottage", ("thatched", "blue", "tiny")),
-        ("greenhouse", ("glass", "victorian", "small")),
-        ("pagoda", ("red", "five-story", "wooden")),
-    ],
-    "person": [
-        ("fisherman", ("old", "young", "bearded")),
-        ("dancer", ("young", "ballet", "graceful")),
-        ("astronaut", ("lonely", "curious", "young")),
-        ("knight", ("armored", "tired", "young")),
-        ("chef", ("smiling", "busy", "old")),
-        ("painter", ("old", "young", "focused")),
-        ("violinist", ("young", "elderly", "street")),
-        ("farmer", ("old", "cheerful", "young")),
-        ("explorer", ("brave", "young", "weary")),
-        ("wizard", ("old", "bearded", "young")),
-    ],
-    "object": [
-        ("teapot", ("blue porcelain", "copper", "tiny")),
-        ("lantern", ("paper", "brass", "glowing")),
-        ("clock", ("antique", "golden", "broken")),
-        ("guitar", ("acoustic", "red electric", "old")),
-        ("umbrella", ("red", "striped", "black")),
-        ("book", ("old leather", "open", "giant")),
-        ("vase", ("glass", "ceramic", "blue")),
-        ("kite", ("red", "dragon", "paper")),
-        ("chair", ("wooden", "velvet", "rocking")),
-        ("compass", ("brass", "old", "golden")),
-    ],
-    "food": [
-        ("cake", ("chocolate", "strawberry", "birthday")),
-        ("bowl of ramen", ("steaming", "spicy", "small")),
-        ("pizza", ("pepperoni", "wood-fired", "small")),
-        ("basket of apples", ("red", "green", "fresh")),
-        ("cup of coffee", ("hot", "iced", "small")),
-        ("loaf of bread", ("fresh", "sourdough", "golden")),
-        ("plate of sushi", ("colorful", "fresh", "small")),
-        ("pie", ("apple", "cherry", "warm")),
-    ],
+    kind: [(noun, tuple(attributes)) for noun, attributes in subjects]
+    for kind, subjects in _VOCABULARY["subjects"].items()
 }
-
-# (action or place, setting detail it implies). The same in training and held-out requests.
-PLACES: dict[str, list[tuple[str, str]]] = {
-    "animal": [
-        ("sleeping on a windowsill", "sunlight streaming through the window, a cozy room behind"),
-        ("running through a meadow", "tall grass and wildflowers, motion blur on the legs"),
-        ("sitting in the snow", "snowflakes falling, a quiet white forest behind"),
-        ("drinking from a river", "clear water with ripples, smooth stones on the bank"),
-        ("resting under a tree", "dappled shade, fallen leaves on the ground"),
-        ("standing on a rock", "a rugged landscape below, clouds in the distance"),
-        ("playing in autumn leaves", "orange and red leaves flying, a park path"),
-        ("looking at the moon", "a starry sky, silver light on the fur"),
-    ],
-    "vehicle": [
-        ("parked on a beach", "waves rolling in, wet sand reflecting the sky"),
-        ("on a mountain road", "winding asphalt, pine trees and cliffs"),
-        ("crossing a bridge", "a river far below, steel cables framing the view"),
-        ("in a busy city street", "crowds and shop signs, reflections in windows"),
-        ("in a desert", "golden dunes, heat haze on the horizon"),
-        ("in the rain", "puddles and raindrops, glowing reflections"),
-        ("near a lake", "calm water mirroring the hills, reeds at the shore"),
-    ],
-    "building": [
-        ("on a cliff above the sea", "crashing waves, seagulls in the wind"),
-        ("in a snowy valley", "snow-covered pines, smoke rising from a chimney"),
-        ("at the edge of a forest", "tall dark trees, a mossy path leading in"),
-        ("on a green hill", "rolling fields, a winding stone wall"),
-        ("by a quiet river", "a reflection on the water, willows along the bank"),
-        ("in a foggy town", "narrow cobblestone streets, dim lamps in the mist"),
-    ],
-    "person": [
-        ("reading by a fireplace", "warm firelight, bookshelves in the background"),
-        ("walking in the rain", "a wet street, reflections of neon lights"),
-        ("standing on a mountain top", "a sea of clouds below, wind in the hair"),
-        ("working in a small workshop", "tools on the walls, dust in the light"),
-        ("sitting in a cafe", "steaming cups, soft chatter and large windows"),
-        ("on a crowded market", "colorful stalls, baskets of fruit and spices"),
-    ],
-    "object": [
-        ("on a wooden table", "a worn tabletop, soft shadows"),
-        ("on a dusty shelf", "old jars and books around it, cobwebs in the corner"),
-        ("in a sunlit garden", "green leaves and flowers, a stone path"),
-        ("floating in space", "distant stars and a blue planet below"),
-        ("on a windowsill", "a view of rooftops, light falling through the glass"),
-    ],
-    "food": [
-        ("on a rustic table", "a linen cloth, herbs scattered around"),
-        ("in a busy kitchen", "pots on the stove, steam in the air"),
-        ("at a picnic", "a checkered blanket on the grass, a sunny park"),
-        ("in a cozy cafe", "a marble counter, warm pendant lamps"),
-    ],
-}
-
-TIMES = [
-    ("at sunset", "golden hour light, long warm shadows"),
-    ("at night", "moonlight and deep blue tones"),
-    ("in the morning", "soft morning light, a light mist"),
-    ("at noon", "bright midday sun, crisp shadows"),
-    ("", ""),
-    ("", ""),
-]
-
-STYLES = {
-    "animal": ["wildlife photograph, sharp focus on the eyes", "detailed watercolor illustration",
-               "soft pastel storybook painting", "close-up photo with a shallow depth of field"],
-    "vehicle": ["cinematic wide shot, 35mm film", "retro travel poster style", "hyperrealistic digital render",
-                "oil painting with bold brushstrokes"],
-    "building": ["matte painting, wide angle", "ink and watercolor sketch", "dramatic landscape photograph",
-                 "fantasy concept art"],
-    "person": ["portrait photograph, 85mm lens", "impressionist oil painting", "graphic novel illustration",
-               "candid street photography"],
-    "object": ["still life photograph, studio lighting", "vintage botanical-plate illustration",
-               "macro photo with soft bokeh", "minimalist 3D render"],
-    "food": ["food photography, overhead shot", "warm cozy illustration", "glossy magazine photo",
-             "hand-drawn menu illustration"],
-}
+#: kind -> (action or place, setting detail it implies); the same in training and held-out requests
+PLACES: dict[str, list[tuple[str, str]]] = {kind: [tuple(p) for p in places]
+                                            for kind, places in _VOCABULARY["places"].items()}
+TIMES = [tuple(t) for t in _VOCABULARY["times"]]
+STYLES: dict[str, list[str]] = _VOCABULARY["styles"]
 
 QA_CAPITALS = {
     "France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid", "Germany": "Berlin",
