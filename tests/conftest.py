@@ -83,3 +83,15 @@ def world_llava_trained(tiny, tmp_path_factory) -> Path:
     return train_stage1(Stage1Config(model=str(tiny.world_llava()), data=[str(data)], out=str(root / "run"),
                                      lora=True, lora_rank=4, max_steps=3, batch_size=4, lr=5e-2, warmup_steps=0,
                                      save_every=100, threads=1))
+
+
+@pytest.fixture(scope="session")
+def world_parts(tmp_path_factory) -> Path:
+    """A tiny world CLIP and VAE trained for a step or two (enough to wire a painter, not to paint)."""
+    from llmga.train.world_clip import ClipConfig, train_clip
+    from llmga.train.world_vae import train_vae
+
+    root = tmp_path_factory.mktemp("world-parts")
+    train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=2, batch_size=8), log=lambda _: None)
+    train_vae(root / "vae", steps=1, batch_size=2, eval_n=8, log=lambda _: None)
+    return root

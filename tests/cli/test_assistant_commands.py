@@ -1,27 +1,35 @@
-"""The ``llmga`` command, run as a user runs it."""
+"""The ``llmga`` command, run as a user runs it: its entry point, arguments, exit codes, stdout and stderr.
 
-import os
+The commands run in this process (through the same ``main`` the ``llmga``
+script calls); ``tests/shipped/test_world_default.py`` runs one as a separate process.
+"""
+
 import shutil
-import subprocess
-import sys
 import time
+import warnings
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from llmga.assistant import REFINE_REQUEST
-from llmga.cli import app
+from llmga.cli import app, main
 from llmga.images import read_metadata
 from tests.support import train_to_answer
 
 SMALL = ["--steps", "2", "--width", "64", "--height", "64"]
 
 
-def llmga(*args, stdin=None, timeout=120):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "llmga", *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+def llmga(*args, stdin=None):
+    """Run ``llmga ARGS`` as the script does; its exit code and what it wrote to stdout and stderr."""
+    with warnings.catch_warnings(), CliRunner().isolation(input=stdin) as (out, err, _):
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+        return SimpleNamespace(returncode=code, stdout=out.getvalue().decode(), stderr=err.getvalue().decode())
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ import json
 import pytest
 
 from llmga.eval.world_bench import BenchConfig, WorldBench, edit_scores, format_table, frechet_distance
-from llmga.train.world_clip import ClipConfig, train_clip
 from llmga.train.world_painter import assemble
-from llmga.train.world_vae import train_vae
 from llmga.world.judge import Judge
 from llmga.world.render import render
 from llmga.world.scene import Background, Obj, Scene, sample_scene
@@ -36,11 +34,8 @@ def test_world_fid_is_zero_for_the_same_pictures_and_grows_with_difference():
 
 
 @pytest.fixture(scope="module")
-def untrained_painter(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=1, batch_size=4), log=lambda _: None)
-    train_vae(root / "vae", steps=1, batch_size=2, log=lambda _: None)
-    return str(assemble(root / "painter", root / "clip", root / "vae"))
+def untrained_painter(world_parts, tmp_path_factory):
+    return str(assemble(tmp_path_factory.mktemp("bench") / "painter", world_parts / "clip", world_parts / "vae"))
 
 
 def test_every_part_runs_and_the_table_and_json_hold_the_same_figures(untrained_painter):

@@ -36,6 +36,7 @@ def test_with_nothing_configured_generate_runs_the_world_end_to_end(tmp_path):
     run = subprocess.run([sys.executable, "-m", "llmga", "generate", "Draw a blue square.", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
+    assert run.stderr == ""  # no library chatter: no progress bars, deprecation or fallback warnings
     assert "smollm2-world" in run.stdout and "world-painter" in run.stdout
     prompt = re.search(r"\[generation prompt\] (.+)", run.stdout).group(1)
     scene = parse_detailed(prompt)  # the assistant wrote a world caption...

@@ -8,7 +8,7 @@ import torch
 from llmga.errors import InvalidInputError
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import PaintSettings
-from llmga.train.world_clip import ClipConfig, train_clip, world_words, write_world_tokenizer
+from llmga.train.world_clip import world_words, write_world_tokenizer
 from llmga.train.world_painter import PainterConfig, new_unet, train_painter, widen_for_inpainting
 from llmga.train.world_vae import train_vae
 from llmga.world.captions import detailed_caption
@@ -24,15 +24,6 @@ def test_every_world_word_is_one_token_and_a_caption_fits_one_window(tmp_path):
     ids = tokenizer(detailed_caption(busy)).input_ids
     assert len(ids) <= tokenizer.model_max_length == 77
     assert tokenizer.unk_token_id not in ids[1:-1]
-
-
-@pytest.fixture(scope="module")
-def world_parts(tmp_path_factory):
-    """A tiny CLIP and VAE trained for a step or two (enough to wire a pipeline, not to paint)."""
-    root = tmp_path_factory.mktemp("world")
-    train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=2, batch_size=8), log=lambda _: None)
-    train_vae(root / "vae", steps=1, batch_size=2, log=lambda _: None)
-    return root
 
 
 def test_clip_and_vae_runs_write_standard_directories_and_reports(world_parts):
@@ -90,7 +81,7 @@ def test_widened_inpainting_unet_starts_as_the_text_to_image_unet():
 def test_decoder_only_vae_training_keeps_the_latents_a_unet_learnt(world_parts, tmp_path):
     from diffusers import AutoencoderKL
 
-    train_vae(tmp_path / "vae2", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
+    train_vae(tmp_path / "vae2", steps=1, batch_size=2, decoder_of=world_parts / "vae", eval_n=8, log=lambda _: None)
     before, after = (AutoencoderKL.from_pretrained(p) for p in (world_parts / "vae", tmp_path / "vae2"))
     assert after.config.scaling_factor == before.config.scaling_factor
     decoder = ("decoder.", "post_quant_conv.")
@@ -106,11 +97,11 @@ def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_
     pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
     index = pipeline / "model_index.json"  # as a training run saves it: diffusers' default asks for a checker
     index.write_text(index.read_text().replace('"requires_safety_checker": false', '"requires_safety_checker": true'))
-    train_vae(tmp_path / "dec", steps=1, batch_size=2, decoder_of=world_parts / "vae", log=lambda _: None)
+    train_vae(tmp_path / "dec", steps=1, batch_size=2, decoder_of=world_parts / "vae", eval_n=8, log=lambda _: None)
     shipped = with_decoder(pipeline, tmp_path / "dec", tmp_path / "shipped")
     assert json.loads((shipped / "model_index.json").read_text())["requires_safety_checker"] is False
     assert TextToImagePainter.load(shipped).paint("a red star", PaintSettings(steps=1)).images[0].size == (32, 32)
-    train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, log=lambda _: None)
+    train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, eval_n=8, log=lambda _: None)
     with pytest.raises(InvalidInputError, match="encodes differently"):
         with_decoder(pipeline, tmp_path / "other", tmp_path / "bad")
 

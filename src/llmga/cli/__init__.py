@@ -24,8 +24,8 @@ from .root import app
 __all__ = ["app", "main"]
 
 
-def main() -> None:
-    """Entry point: run the app, printing llmga errors as one clear line."""
+def main(args: list[str] | None = None) -> None:
+    """Entry point: run the app on ``args`` (default: the command line), printing llmga errors as one clear line."""
     # Library chatter (loading bars, fallback notices, deprecations) is not for the user of a CLI.
     for name, value in (("TRANSFORMERS_VERBOSITY", "error"), ("DIFFUSERS_VERBOSITY", "error"),
                         ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TOKENIZERS_PARALLELISM", "false")):
@@ -34,7 +34,7 @@ def main() -> None:
     for category in (FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
     try:
-        app()
+        app(args)
     except LLMGAError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None

@@ -39,13 +39,13 @@ def new_vae() -> Any:
 
 
 def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: float = 2e-3, seed: int = 0,
-              decoder_of: str | Path | None = None, log=print) -> Path:
+              decoder_of: str | Path | None = None, eval_n: int = 512, log=print) -> Path:
     """Train the world VAE on rendered scenes; save it to ``out`` with its latent scaling factor.
 
     ``decoder_of`` (a trained world VAE) trains only that VAE's decoder further:
     its encoder, and so the latents a UNet was trained on, stay as they are.
     ``out/report.json`` gives the reconstruction error and the judge's accuracy
-    on reconstructions of held-out scenes (the latents must keep every attribute).
+    on reconstructions of ``eval_n`` held-out scenes (the latents must keep every attribute).
     """
     from diffusers import AutoencoderKL
 
@@ -82,7 +82,7 @@ def train_vae(out: str | Path, steps: int = 1000, batch_size: int = 32, lr: floa
         if step % 100 == 0 or step == steps:
             log(f"vae step {step}/{steps} loss {loss.item():.4f} ({time.time() - started:.0f} s)")
     vae.eval()
-    held = [sample_scene(random.Random(10_000 + i), 3, min_objects=0) for i in range(512)]
+    held = [sample_scene(random.Random(10_000 + i), 3, min_objects=0) for i in range(eval_n)]
     with torch.no_grad():
         x = pixels(render_batch(held))
         latents = vae.encode(x).latent_dist.mode()
