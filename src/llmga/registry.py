@@ -17,7 +17,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-PAINTER, ADAPTER, JUDGE = "painter", "adapter", "judge"
+PAINTER, ADAPTER, JUDGE, CLIP = "painter", "adapter", "judge", "clip"
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ SHIPPED = {
         Shipped("smollm2-world", ADAPTER, "smollm2-world"),
         Shipped("world-llava", ADAPTER, "world-llava"),
         Shipped("world-judge", JUDGE, "world-judge"),
+        Shipped("world-clip", CLIP, "world-clip"),
     )
 }
 

@@ -139,8 +139,7 @@ def paint_prompt(
     if task is Task.EDIT:
         from .painter.edit import EditSettings
 
-        edit_settings = EditSettings(steps=settings.steps, target_guidance=settings.guidance, seed=settings.seed)
-        return painters.edit.edit(target, source_prompt(), prompt, edit_settings, progress)
+        return painters.edit.edit(target, source_prompt(), prompt, EditSettings.from_paint(settings), progress)
     if task is Task.CONTROLNET:
         return painters.controlnet.paint(request.control, prompt, settings, progress=progress,
                                          from_photo=request.control_from_photo)

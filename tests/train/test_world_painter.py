@@ -28,10 +28,13 @@ def test_every_world_word_is_one_token_and_a_caption_fits_one_window(tmp_path):
 
 def test_clip_and_vae_runs_write_standard_directories_and_reports(world_parts):
     from diffusers import AutoencoderKL
-    from transformers import CLIPTextModel, CLIPVisionModel
+    from transformers import AutoImageProcessor, CLIPModel, CLIPTextModel, CLIPTokenizer, CLIPVisionModel
 
     assert CLIPTextModel.from_pretrained(world_parts / "clip" / "text_encoder").config.hidden_size == 32
     assert CLIPVisionModel.from_pretrained(world_parts / "clip" / "vision_encoder").config.image_size == 32
+    whole = world_parts / "clip" / "model"  # the whole CLIP (projections too), for scoring
+    assert CLIPModel.from_pretrained(whole).config.projection_dim > 0
+    assert len(CLIPTokenizer.from_pretrained(whole)) > 2 and AutoImageProcessor.from_pretrained(whole, backend="pil")
     report = json.loads((world_parts / "clip" / "report.json").read_text())
     assert 0 <= report["image_to_text"] <= 1
     vae = AutoencoderKL.from_pretrained(world_parts / "vae")

@@ -27,7 +27,7 @@ from ..checkpoints import LM_HOWTO, check_transformers_dir, read_config, smollm2
 from ..errors import ModelNotFoundError
 from .base import Brain, BrainRequest, complete
 
-__all__ = ["Brain", "BrainRequest", "BrainSpec", "cache_dir", "complete", "load_brain", "resolve_brain"]
+__all__ = ["Brain", "BrainRequest", "BrainSpec", "adapter_base", "cache_dir", "complete", "load_brain", "resolve_brain"]
 
 
 def cache_dir() -> Path:
@@ -94,7 +94,7 @@ def _with_adapter(path: Path) -> Brain:
     """The base brain named beside a LoRA adapter, with the adapter merged in."""
     from peft import PeftModel
 
-    brain = load_brain(_adapter_base(path))
+    brain = load_brain(adapter_base(path))
     if not hasattr(brain, "model"):
         raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
     brain.model = PeftModel.from_pretrained(brain.model, path).merge_and_unload().eval()
@@ -102,7 +102,7 @@ def _with_adapter(path: Path) -> Brain:
     return brain
 
 
-def _adapter_base(path: Path) -> str:
+def adapter_base(path: Path) -> str:
     """The spec of an adapter's base model, building the base first when the registry names its builder."""
     import importlib
     import json

@@ -18,7 +18,7 @@ import warnings
 import typer
 
 from ..errors import LLMGAError
-from . import chat, convert_llava, data, eval, paint, serve, train, world  # noqa: F401  (each adds its commands)
+from . import chat, convert_llava, data, eval, eval_tables, paint, serve, train, world  # noqa: F401  (each adds its commands)
 from .root import app
 
 __all__ = ["app", "main"]

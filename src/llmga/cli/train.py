@@ -146,6 +146,10 @@ def painter(
     pipeline: Annotated[str | None, typer.Option("--pipeline", help="World painter to continue from.")] = None,
     clip: Annotated[str | None, typer.Option("--clip", help="World CLIP folder (a new painter).")] = None,
     vae: Annotated[str | None, typer.Option("--vae", help="World VAE folder (a new painter).")] = None,
+    widths: Annotated[str, typer.Option("--widths", help="A new painter's UNet widths, one per resolution "
+                                        "(16, 8, 4, 2 px ...), comma-separated.")] = "32,64,64",
+    layers_per_block: Annotated[int, typer.Option("--layers-per-block", help="A new painter's layers per UNet "
+                                                  "block.")] = 1,
     inpaint: Annotated[bool, typer.Option("--inpaint", help="Train an inpainting UNet (fine-tuned from --pipeline).")] = False,
     captions: Annotated[str, typer.Option("--captions", help="mixed (short and detailed), detailed (stage 2), short.")] = "mixed",
     max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
@@ -166,7 +170,9 @@ def painter(
     """Train the world painter's UNet on pictures rendered on the fly; resumes from its checkpoints."""
     from ..train.world_painter import PainterConfig, train_painter
 
-    config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae, inpaint=inpaint, captions=captions,
+    config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae,
+                           widths=tuple(int(w) for w in widths.split(",")), layers_per_block=layers_per_block,
+                           inpaint=inpaint, captions=captions,
                            max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,
                            train_text_encoder=train_text_encoder, eval_every=eval_every,

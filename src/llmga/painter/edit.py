@@ -50,7 +50,7 @@ import torch
 from PIL import Image
 
 from ..errors import InvalidInputError, PromptTooLongError
-from ..settings import DEFAULT_MAX_PROMPT_TOKENS
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
 from .attention import (
     SPAN,
     AlignmentMode,
@@ -158,6 +158,11 @@ class EditSettings:
     def inversion_steps(self) -> int:
         """UNet steps an inversion takes: the ddim trajectory, then the corrections if the target gets them."""
         return self.run_steps * ((self.method == "ddim") + bool(self.correct_target))
+
+    @classmethod
+    def from_paint(cls, settings: PaintSettings) -> EditSettings:
+        """The edit settings a turn's paint settings stand for (steps, guidance of the target, seed)."""
+        return cls(steps=settings.steps, target_guidance=settings.guidance, seed=settings.seed)
 
     def resolved(self) -> EditSettings:
         """These settings with the route's defaults filled in, checked for options that cannot apply."""

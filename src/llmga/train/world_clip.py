@@ -172,7 +172,8 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
 
     ``out/tokenizer``, ``out/text_encoder`` (``CLIPTextModel``) and
     ``out/vision_encoder`` (``CLIPVisionModel``) are standard transformers
-    directories; ``out/report.json`` holds retrieval accuracy on held-out scenes.
+    directories; ``out/model`` is the whole ``CLIPModel`` with its tokenizer and image processor (the
+    world's CLIP for scoring: CLIP-I, CLIP-T); ``out/report.json`` holds retrieval accuracy on held-out scenes.
     """
     from transformers import CLIPTextModel, CLIPVisionModel, get_cosine_schedule_with_warmup
 
@@ -211,6 +212,9 @@ def train_clip(out: str | Path, config: ClipConfig | None = None, log=print) -> 
     vision = CLIPVisionModel(model.config.vision_config)
     vision.load_state_dict(model.vision_model.state_dict())
     vision.save_pretrained(out / "vision_encoder", safe_serialization=True)
+    model.save_pretrained(out / "model", safe_serialization=True)
+    tokenizer.save_pretrained(out / "model")
+    image_processor(config.image_size).save_pretrained(out / "model")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return out
 

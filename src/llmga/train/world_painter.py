@@ -35,7 +35,7 @@ import torch
 
 from ..checkpoints import check_diffusers_dir
 from ..errors import InvalidInputError
-from ..eval.world_success import painter_success
+from ..eval.world_success import painter_scores
 from ..world.captions import detailed_caption, short_caption
 from ..world.regions import random_mask
 from ..world.render import render_batch
@@ -50,13 +50,14 @@ CAPTION_MIXES = ("mixed", "detailed", "short")
 
 
 def new_unet(cross_attention_dim: int, latent_channels: int = LATENT_CHANNELS,
-             widths: tuple[int, ...] = (32, 64, 64)) -> Any:
-    """An untrained ``UNet2DConditionModel`` for 16x16 latents, with cross-attention at every resolution."""
+             widths: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1) -> Any:
+    """An untrained ``UNet2DConditionModel`` for 16x16 latents, with cross-attention at every resolution
+    (each width a resolution: three give 16, 8 and 4 pixels, four go down to 2)."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
         sample_size=16, in_channels=latent_channels, out_channels=latent_channels, block_out_channels=widths,
-        layers_per_block=1,
+        layers_per_block=layers_per_block,
         down_block_types=("CrossAttnDownBlock2D",) * len(widths), up_block_types=("CrossAttnUpBlock2D",) * len(widths),
         attention_head_dim=4, cross_attention_dim=cross_attention_dim, norm_num_groups=32)
 
@@ -77,7 +78,8 @@ def new_scheduler(prediction: str = "epsilon") -> Any:
                          clip_sample=False, set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")
 
 
-def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0) -> Path:
+def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0,
+             widths: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1) -> Path:
     """Write an SD-format pipeline directory: the world CLIP's text tower and tokenizer, the VAE, a fresh UNet."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -90,7 +92,7 @@ def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0) 
         vae=autoencoder,
         text_encoder=text_encoder,
         tokenizer=CLIPTokenizer.from_pretrained(clip / "tokenizer", local_files_only=True),
-        unet=new_unet(text_encoder.config.hidden_size, autoencoder.config.latent_channels),
+        unet=new_unet(text_encoder.config.hidden_size, autoencoder.config.latent_channels, widths, layers_per_block),
         scheduler=new_scheduler(),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(out, safe_serialization=True)
@@ -105,6 +107,9 @@ class PainterConfig:
     pipeline: str | None = None
     clip: str | None = None
     vae: str | None = None
+    #: the UNet's widths, one per resolution, and layers per block (a new painter only)
+    widths: tuple[int, ...] = (32, 64, 64)
+    layers_per_block: int = 1
     inpaint: bool = False
     captions: str = "mixed"
     max_objects: int = 1
@@ -159,7 +164,8 @@ def _load_start(config: PainterConfig) -> Any:
     if source is None:
         if not (config.clip and config.vae):
             raise InvalidInputError("give --pipeline (a world painter to continue from) or both --clip and --vae")
-        source = assemble(out / "start", config.clip, config.vae, config.seed)
+        source = assemble(out / "start", config.clip, config.vae, config.seed, tuple(config.widths),
+                          config.layers_per_block)
     pipe = StableDiffusionPipeline.from_pretrained(check_diffusers_dir(source), local_files_only=True)
     if pipe.scheduler.config.prediction_type != config.prediction:
         # Continuing an epsilon painter as a v-prediction one (or back): the saved scheduler says which it is.
@@ -256,7 +262,10 @@ def train_painter(config: PainterConfig, log=print) -> Path:
         with ema_weights(ema, unet):
             painter = _Sampler(pipe, accelerator.unwrap_model(unet), config)
             for kind, batch in requests.items():
-                point[f"success_{kind}"] = painter_success(painter, batch, judge)
+                scores = painter_scores(painter, batch, judge)
+                point[f"success_{kind}"] = scores.pop("success")
+                if kind == "detailed":
+                    point["detailed_agreement"] = scores
             painter.pipeline.save_pretrained(out / "latest", safe_serialization=True)
         log(f"curve: {point}")
         with (out / "curve.jsonl").open("a") as f:

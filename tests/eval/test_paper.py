@@ -1,0 +1,64 @@
+"""Table 6 (the ablation) on a tiny world assistant, and the page beside the paper's figures."""
+
+from pathlib import Path
+
+from llmga.cli.eval_tables import train_variant
+from llmga.data.world_layouts import export
+from llmga.eval.ablation import AblationConfig, run_ablation, variant_data
+from llmga.eval.backbones import world_backbones
+from llmga.eval.masked import MaskedConfig
+from llmga.eval.metrics import Estimate
+from llmga.eval.paper import direction, write_page
+from llmga.eval.runs import Run
+from llmga.eval.t2i import T2IConfig
+from llmga.settings import PaintSettings, SamplingSettings
+
+FAST = PaintSettings(steps=2, guidance=2.0)
+
+
+def test_a_variant_keeps_every_set_whole_but_one(tmp_path):
+    config = AblationConfig("unused", T2IConfig("x"), MaskedConfig("x", "unused"), n_train=400)
+    import json
+
+    def kinds(variant):
+        records = json.loads(variant_data(config, variant, tmp_path / variant).read_text())
+        return {k: sum(r["kind"] == k for r in records) for k in ("refine", "inpaint", "outpaint", "similar", "edit")}
+
+    full, cut = kinds("full"), kinds("inpaint")
+    assert cut["inpaint"] < full["inpaint"] * 0.3 and cut["outpaint"] < full["outpaint"] * 0.3
+    assert all(abs(cut[k] - full[k]) <= 0.35 * full[k] for k in ("refine", "similar", "edit"))
+
+
+def test_the_ablation_trains_each_variant_and_measures_it(tiny, tmp_path):
+    sets = {layout: export(layout, tmp_path / layout, 2, seed=0) for layout in ("coco", "places")}
+    config = AblationConfig(str(tiny.world_llava()),
+                            T2IConfig(str(sets["coco"] / "captions.json"), painter=str(tiny.sd()), n=2, paint=FAST),
+                            MaskedConfig(str(sets["places"]), painter=str(tiny.sd("sd15-inpaint")), n=2, paint=FAST),
+                            n_train=12, steps=1, batch_size=2, variants=("full", "edit"))
+    run = Run(tmp_path / "run", world_backbones(), sampling=SamplingSettings(temperature=0, max_new_tokens=8))
+    figures = run_ablation(config, run, train_variant)
+    assert list(figures["rows"]) == ["full", "edit"]
+    assert all({"t2i_fid", "outpaint_fid"} <= set(r) for r in figures["rows"].values())
+    assert (tmp_path / "run" / "variants" / "edit" / "run" / "final").is_dir()
+    assert "| edit | ✓ | ✓ | ✓ | 10% |" in (tmp_path / "run" / "report.md").read_text()
+
+
+def estimate(value, half):
+    return Estimate(value, value - half, value + half, 10).as_dict()
+
+
+def test_directions_say_no_difference_when_the_intervals_overlap():
+    assert direction(estimate(10, 1), estimate(20, 1)) == "holds"
+    assert direction(estimate(20, 1), estimate(10, 1)) == "reversed"
+    assert direction(estimate(10, 6), estimate(20, 6)).startswith("no difference")
+    assert direction(estimate(30, 1), estimate(20, 1), lower_is_better=False) == "holds"
+    assert direction(None, estimate(1, 1)) == "not measured"
+
+
+def test_the_page_sets_the_paper_beside_the_miniature(tmp_path):
+    row = {"fid": estimate(10, 1), "is": estimate(3, 0.1), "kid": estimate(0.1, 0.01), "clip_t": estimate(0.3, 0.01)}
+    results = {"t2i": {"n": 10, "rows": {"SD (short caption)": {**row, "fid": estimate(20, 1)}, "LLMGA (SD)": row}}}
+    page = Path(write_page(results, tmp_path / "paper-tables.md", "llmga eval paper --world", 600)).read_text()
+    assert "18.5234" in page and "| LLMGA (SD) | 10.0 [9.0, 11.0]" in page
+    assert "Refined prompts beat short ones (FID): holds." in page
+    assert "## Table 6" in page and "Not run." in page
