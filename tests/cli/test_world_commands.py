@@ -79,3 +79,11 @@ def test_read_refuses_a_missing_or_broken_picture_in_one_line(tmp_path):
         result = world("read", str(tmp_path / name))
         assert result.exit_code != 0 and isinstance(result.exception, LLMGAError), result.output
         assert name in str(result.exception) and "\n" not in str(result.exception)
+
+
+def test_export_writes_each_published_layout(tmp_path):
+    for layout, made in (("coco", "captions.json"), ("magicbrush", "edit_sessions.json"), ("places", "images")):
+        result = world("export", layout, "--out", str(tmp_path / layout), "--n", "2")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / layout / made).exists()
+    assert world("export", "imagenet", "--out", str(tmp_path / "x")).exit_code != 0

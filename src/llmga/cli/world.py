@@ -1,4 +1,5 @@
-"""``llmga world …``: the miniature world's own tools: render a caption exactly, read a picture, sample scenes.
+"""``llmga world …``: the miniature world's own tools: render a caption exactly, read a picture, sample scenes,
+export its test sets in the paper's layouts.
 
 Its models are trained by ``llmga train`` and measured by ``llmga eval``; the
 old ``llmga world train-*``/``bench*`` names still work, hidden, for one release.
@@ -138,6 +139,23 @@ def read(
     scenes = judge.read(pictures)
     for path, scene in zip(images, scenes):
         typer.echo(f"{path}: {detailed_caption(scene)}")
+
+
+@world.command("export")
+def export_sets(
+    layout: Annotated[str, typer.Argument(metavar="LAYOUT", help="coco, magicbrush or places.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the set to.")],
+    n: Annotated[int, typer.Option("--n", help="Items.")] = 200,
+    seed: Seed = 0,
+    size: Size = 32,
+) -> None:
+    """Write a world test set in a published layout, for the paper's tables (llmga eval ... --world)."""
+    from ..data.world_layouts import LAYOUTS, export
+    from ..errors import InvalidInputError
+
+    if layout not in LAYOUTS:
+        raise InvalidInputError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    typer.echo(f"wrote {n} items in the {layout} layout to {export(layout, out, n, seed, size)}")
 
 
 # The names these commands had before they moved to `llmga train` / `llmga eval` / `llmga data`.
