@@ -18,21 +18,15 @@ builder; this module never imports it).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import registry
-from ..checkpoints import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
+from ..checkpoints import LM_HOWTO, cache_dir, check_transformers_dir, read_config, smollm2_gguf
 from ..errors import ModelNotFoundError
 from .base import Brain, BrainRequest, complete
 
 __all__ = ["Brain", "BrainRequest", "BrainSpec", "cache_dir", "complete", "load_brain", "resolve_brain"]
-
-
-def cache_dir() -> Path:
-    """Where llmga keeps converted models (``$LLMGA_CACHE``, else ``~/.cache/llmga``)."""
-    return Path(os.environ.get("LLMGA_CACHE", Path.home() / ".cache" / "llmga")).expanduser()
 
 
 @dataclass(frozen=True)
