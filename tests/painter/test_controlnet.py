@@ -148,7 +148,7 @@ def test_missing_or_wrong_controlnet_fails_fast_and_clearly(dirs, tmp_path):
         check_controlnet_dir(base)
     with pytest.raises(ModelNotFoundError, match="holds a UNet2DConditionModel"):
         check_controlnet_dir(base / "unet")
-    with pytest.raises(InvalidInputError, match="cross-attention dim 64.*has 32"):
+    with pytest.raises(InvalidInputError, match="cross-attention dim 80.*has 32"):
         ControlNetPainter.load(base, dirs["sdxl"][1])  # an SDXL ControlNet on an SD 1.5 base
     with pytest.raises(InvalidInputError, match="conditioning_scale"):
         ControlNetPainter(ControlNetPainter.load(base, controlnet).pipeline).paint(square(), "a", FAST, -1.0)

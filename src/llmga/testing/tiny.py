@@ -261,7 +261,9 @@ def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any, inpaint: bool = False) -> A
 
     text_kwargs = _clip_text_kwargs(tokenizer)
     text_encoder = CLIPTextModel(CLIPTextConfig(**text_kwargs))
-    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_kwargs))
+    # wider than the first, as SDXL's are (and as single-file loading tells them apart)
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**text_kwargs, "hidden_size": 48,
+                                                                   "intermediate_size": 56}))
     time_embed_dim = 8
     # The UNet attends to both encoders' hidden states, concatenated; its added
     # embedding takes the pooled projection of the second one plus six
