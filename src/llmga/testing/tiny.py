@@ -141,13 +141,13 @@ def _chat_tokenizer() -> Any:
     )
 
 
-def _llama_config(tokenizer: Any) -> Any:
+def _llama_config(tokenizer: Any, width: int = 32) -> Any:
     from transformers import LlamaConfig
 
     return LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=width,
+        intermediate_size=2 * width,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
@@ -393,10 +393,11 @@ def build_tiny_llava(path: PathLike, seed: int = 0) -> Path:
     return out
 
 
-def build_tiny_causal_lm(path: PathLike, seed: int = 0) -> Path:
+def build_tiny_causal_lm(path: PathLike, seed: int = 0, width: int = 32) -> Path:
     """Build a tiny random text-only Llama chat model at ``path``.
 
-    A 2-layer ``LlamaForCausalLM`` with the same ChatML fast tokenizer as
+    A 2-layer ``LlamaForCausalLM`` (``width`` wide; 4-bit quantization wants
+    at least 64) with the same ChatML fast tokenizer as
     :func:`build_tiny_llava`. Loads with ``AutoTokenizer`` and
     ``AutoModelForCausalLM``. Returns ``path``.
     """
@@ -405,7 +406,7 @@ def build_tiny_causal_lm(path: PathLike, seed: int = 0) -> Path:
     out = _as_dir(path)
     tokenizer = _chat_tokenizer()
     with _seeded(seed):
-        model = LlamaForCausalLM(_llama_config(tokenizer))
+        model = LlamaForCausalLM(_llama_config(tokenizer, width))
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
