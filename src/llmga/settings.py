@@ -140,6 +140,7 @@ def _lora(value: Any) -> LoraSpec:
 #: where painters do their work: None lets llmga choose; offload "model" keeps each part on the CPU until used
 OFFLOAD_MODES = ("none", "model", "sequential")
 QUANTIZE_MODES = ("4bit", "8bit")
+DTYPES = ("float16", "bfloat16", "float32")
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ class RuntimeSettings:
     painter's VAE (a diffusers AutoencoderKL folder or single file).
     ``model_config``: a diffusers folder of the same family whose configs and
     tokenizers a single-file painter is built with (default: the ones llmga ships).
+    ``dtype``: "float16", "bfloat16" or "float32" for both models (None: half
+    precision on CUDA, bfloat16 brain / float16 painter; float32 on the CPU).
     """
 
     brain_device: str | None = None
@@ -164,8 +167,11 @@ class RuntimeSettings:
     vae_tiling: bool = False
     vae: str | None = None
     model_config: str | None = None
+    dtype: str | None = None
 
     def __post_init__(self) -> None:
+        if self.dtype not in (None, *DTYPES):
+            raise InvalidInputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.offload not in OFFLOAD_MODES:
             raise InvalidInputError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {self.offload!r}")
         if self.brain_quantize not in (None, *QUANTIZE_MODES):

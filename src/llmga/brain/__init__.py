@@ -90,7 +90,7 @@ def load_brain(
 
     from .transformers_brain import TransformersBrain, materialize_gguf
 
-    options = {"device": runtime.brain_device, "quantize": runtime.brain_quantize}
+    options = {"device": runtime.brain_device, "quantize": runtime.brain_quantize, "dtype": runtime.dtype}
     if resolved.kind == "gguf":
         return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()), **options)
     if resolved.kind == "adapter":

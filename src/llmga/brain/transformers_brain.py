@@ -55,7 +55,7 @@ class TransformersBrain:
     @classmethod
     def load_causal(
         cls, path: str | Path, gguf_file: str | None = None, device: str | torch.device | None = None,
-        quantize: str | None = None,
+        quantize: str | None = None, dtype: str | None = None,
     ) -> TransformersBrain:
         """Load a text-only causal LM from a directory, or from ``gguf_file`` inside it.
 
@@ -66,12 +66,13 @@ class TransformersBrain:
         path = Path(path) if gguf_file else check_transformers_dir(path)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, **kwargs)
-        model = _load(AutoModelForCausalLM, path, device, quantize, **kwargs)
+        model = _load(AutoModelForCausalLM, path, device, quantize, dtype, **kwargs)
         return cls(model, tokenizer, name=str(Path(path) / (gguf_file or "")))
 
     @classmethod
     def load_multimodal(
-        cls, path: str | Path, device: str | torch.device | None = None, quantize: str | None = None
+        cls, path: str | Path, device: str | torch.device | None = None, quantize: str | None = None,
+        dtype: str | None = None,
     ) -> TransformersBrain:
         """Load an image-text-to-text model (LLaVA-format, LLaVA-NeXT, ...) from a directory.
 
@@ -81,7 +82,7 @@ class TransformersBrain:
 
         path = check_transformers_dir(path)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        model = _load(AutoModelForImageTextToText, path, device, quantize)
+        model = _load(AutoModelForImageTextToText, path, device, quantize, dtype)
         return cls(model, processor.tokenizer, processor, name=str(path))
 
     def describe(self) -> str:
@@ -164,13 +165,18 @@ def _dtype(device: torch.device | None) -> torch.dtype:
     return torch.bfloat16 if device.type == "cuda" else torch.float32
 
 
-def _load(auto_class: Any, path: Path, device: str | torch.device | None, quantize: str | None, **kwargs: Any) -> Any:
-    """``auto_class.from_pretrained`` offline on ``device``, in bfloat16 on CUDA, quantized if asked."""
+def _load(
+    auto_class: Any, path: Path, device: str | torch.device | None, quantize: str | None, dtype: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``auto_class.from_pretrained`` offline on ``device``, in ``dtype`` (default: bfloat16 on CUDA), quantized
+    if asked."""
     device = torch.device(device) if device is not None else default_device()
+    weights = getattr(torch, dtype) if dtype else _dtype(device)
     if quantize is None:
-        return auto_class.from_pretrained(path, local_files_only=True, dtype=_dtype(device), **kwargs).to(device)
-    config = quantization_config(quantize, _dtype(device))
-    return auto_class.from_pretrained(path, local_files_only=True, dtype=_dtype(device), quantization_config=config,
+        return auto_class.from_pretrained(path, local_files_only=True, dtype=weights, **kwargs).to(device)
+    config = quantization_config(quantize, weights)
+    return auto_class.from_pretrained(path, local_files_only=True, dtype=weights, quantization_config=config,
                                       device_map={"": str(device)}, **kwargs)
 
 

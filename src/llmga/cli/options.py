@@ -72,6 +72,8 @@ class AssistantOptions:
     painter_device: Annotated[Optional[str], _option("--painter-device", "Device of the painters.")] = None
     offload: Annotated[Optional[str], _option(
         "--offload", "Painter CPU offload: none, model (parts move to the GPU when used) or sequential.")] = None
+    dtype: Annotated[Optional[str], _option(
+        "--dtype", "Weights' precision for both models: float16, bfloat16 or float32 (default: half on CUDA).")] = None
     vae_tiling: Annotated[Optional[bool], typer.Option("--vae-tiling/--no-vae-tiling", show_default=False,
                                                        help="Decode big images tile by tile.")] = None
 
@@ -95,7 +97,7 @@ class AssistantOptions:
                           loras=tuple(self.lora) if self.lora else None)
         runtime = _override(prof.runtime, brain_device=self.brain_device, brain_quantize=self.brain_quantize,
                             painter_device=self.painter_device, offload=self.offload, vae_tiling=self.vae_tiling,
-                            vae=self.vae, model_config=self.model_config)
+                            vae=self.vae, model_config=self.model_config, dtype=self.dtype)
         check_sampler(paint)
         painter_spec = _given(self.painter if self.painter is not None else prof.painter)
         # A profile's inpainting and edit painters belong with its painter: --painter alone replaces them all.

@@ -189,7 +189,8 @@ class ControlNetPainter:
         for path in paths:
             if unet is not None:
                 _check_fits(unet, read_config(path), base, path)
-        dtype = device_and_dtype(device or (runtime.painter_device if runtime else None))[1]
+        runtime = runtime or RuntimeSettings()
+        dtype = device_and_dtype(device or runtime.painter_device, runtime.dtype)[1]
         models = [ControlNetModel.from_pretrained(p, local_files_only=True, dtype=dtype) for p in paths]
         pipe = load_pipeline(AutoPipelineForText2Image, base, device, runtime,
                              controlnet=models[0] if len(models) == 1 else models)

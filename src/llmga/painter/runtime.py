@@ -25,10 +25,12 @@ from .samplers import scheduler_for
 ProgressCallback = Any  # Callable[[int, int], None]: (step, total_steps)
 
 
-def device_and_dtype(device: str | None = None) -> tuple[str, torch.dtype]:
-    """The device to paint on (CUDA when present) and its dtype (float16 on CUDA)."""
+def device_and_dtype(device: str | None = None, dtype: str | None = None) -> tuple[str, torch.dtype]:
+    """The device to paint on (CUDA when present) and its dtype (``dtype`` if given, else float16 on CUDA)."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return device, torch.float16 if device == "cuda" else torch.float32
+    if dtype is not None:
+        return device, getattr(torch, dtype)
+    return device, torch.float16 if device.startswith("cuda") else torch.float32
 
 
 def load_pipeline(
@@ -43,7 +45,7 @@ def load_pipeline(
 
     runtime = runtime or RuntimeSettings()
     path = check_diffusers_dir(path)
-    device, dtype = device_and_dtype(device or runtime.painter_device)
+    device, dtype = device_and_dtype(device or runtime.painter_device, runtime.dtype)
     if runtime.vae:
         kwargs["vae"] = load_vae(runtime.vae, dtype)
     shown = diffusers_logging.is_progress_bar_enabled()
