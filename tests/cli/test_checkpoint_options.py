@@ -16,7 +16,7 @@ def test_a_single_file_painter_with_a_lora_a_sampler_and_few_step_settings(tiny,
     lora = build_tiny_lora(tiny.sd(), tmp_path / "style.safetensors", kind="kohya")
     run = llmga("generate", "a red fox", "--no-refine", "--painter", file, "--model-config", tiny.sd(),
                 "--fast", "turbo", "--lora", f"{lora}:0.6", "--sampler", "dpm++_2m", "--karras", "--steps", "2",
-                "--vae-tiling", "--painter-device", "cpu", "--out", tmp_path / "out", "--width", "64", "--height", "64")
+                "--vae-tiling", "--painter-device", "cpu", "--dtype", "bfloat16", "--out", tmp_path / "out", "--width", "64", "--height", "64")
     assert run.returncode == 0, run.stderr
     meta = read_metadata(saved_paths(run.stdout)[0])
     assert (meta["preset"], meta["sampler"], meta["karras"], meta["steps"], meta["guidance"]) == (
