@@ -18,7 +18,7 @@ GREEDY = SamplingSettings(temperature=0, max_new_tokens=8)
 
 
 def ask(text, images=(), multimodal=False):
-    conv = Conversation()
+    conv = Conversation(system_prompt="You are a helpful assistant.")
     conv.add_user(text, list(images))
     return conv.to_messages(multimodal)
 
@@ -69,7 +69,8 @@ def test_a_gguf_file_runs_on_llama_cpp_quantized_as_it_is(gguf_brain):
     assert "Paris" in reply
     again = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=12)))
     assert again == reply
-    prefilled = complete(gguf_brain, BrainRequest(messages, settings=GREEDY, prefill="Sure! <gen_img>"))
+    prefilled = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=3),
+                                                  prefill="Sure! <gen_img>"))
     assert prefilled.startswith("Sure! <gen_img>")
     with pytest.raises(BrainError, match="cannot read images"):
         complete(gguf_brain, BrainRequest(messages, [Image.new("RGB", (4, 4))], GREEDY))
