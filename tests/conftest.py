@@ -95,3 +95,13 @@ def world_parts(tmp_path_factory) -> Path:
     train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=2, batch_size=8), log=lambda _: None)
     train_vae(root / "vae", steps=1, batch_size=2, eval_n=8, log=lambda _: None)
     return root
+
+
+def pytest_collection_modifyitems(config, items):
+    """Full-size architecture checks run only when asked for (``-m fullsize``): they take minutes and GBs."""
+    if "fullsize" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="full-size architecture check: run with -m fullsize")
+    for item in items:
+        if "fullsize" in item.keywords:
+            item.add_marker(skip)

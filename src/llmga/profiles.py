@@ -8,15 +8,23 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     painter = "/models/stable-diffusion-v1-5"
     inpaint_painter = "/models/stable-diffusion-inpainting"   # optional
     edit_painter = "/models/sd15-edit"                        # optional: edits on another checkpoint
-    controlnet = "/models/sd-controlnet-canny"                # optional
+    controlnet = ["/models/sd-controlnet-canny"]              # optional; one or several
     max_prompt_tokens = 300
 
     [profiles.sd15.sampling]            # llmga.brain.SamplingSettings fields
     temperature = 0.2
 
-    [profiles.sd15.paint]               # llmga.painter.PaintSettings fields
+    [profiles.sd15.paint]               # llmga.settings.PaintSettings fields
     steps = 50
     guidance = 7.5
+    sampler = "dpm++_2m"                # and karras, timestep_spacing
+    loras = ["/models/style.safetensors:0.8"]
+    # preset = "lightning"              # few-step settings first; the table's other keys still win
+
+    [profiles.sd15.runtime]             # llmga.settings.RuntimeSettings fields
+    painter_device = "cuda"
+    brain_quantize = "4bit"
+    offload = "model"
 
 With no file and no ``--profile``, the built-in default (:data:`BUILT_IN`,
 from :data:`llmga.registry.DEFAULT_PROFILE`) is used: the models shipped with
@@ -34,7 +42,7 @@ from typing import Any
 
 from . import registry
 from .errors import LLMGAError
-from .settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, SamplingSettings
+from .settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, RuntimeSettings, SamplingSettings
 
 
 @dataclass
@@ -48,11 +56,12 @@ class Profile:
     painter: str | None = None
     inpaint_painter: str | None = None
     edit_painter: str | None = None
-    controlnet: str | None = None
+    controlnet: str | list[str] | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     out_dir: str = "outputs"
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     paint: PaintSettings = field(default_factory=PaintSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
 
     @property
     def api_key(self) -> str | None:
@@ -103,7 +112,7 @@ def load_profile(name: str | None = None, path: str | Path | None = None) -> Pro
 
 def _build(name: str, table: dict[str, Any], file: Path) -> Profile:
     table = dict(table)
-    nested = {"sampling": SamplingSettings, "paint": PaintSettings}
+    nested = {"sampling": SamplingSettings, "paint": _paint, "runtime": RuntimeSettings}
     kwargs: dict[str, Any] = {"name": name}
     known = {f.name for f in dataclasses.fields(Profile)} - {"name"}
     for key, value in table.items():
@@ -117,3 +126,9 @@ def _build(name: str, table: dict[str, Any], file: Path) -> Profile:
         else:
             kwargs[key] = value
     return Profile(**kwargs)
+
+
+def _paint(preset: str | None = None, **values: Any) -> PaintSettings:
+    """A profile's [paint] table: its few-step ``preset`` first, then its other keys."""
+    base = PaintSettings().with_preset(preset) if preset else PaintSettings()
+    return dataclasses.replace(base, **values)

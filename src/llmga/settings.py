@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,51 @@ class SamplingSettings:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
+#: few-step models and the settings they were distilled for (steps, guidance, sampler, timestep spacing):
+#: LCM and LCM-LoRA (LCMScheduler, 4 steps, guidance 1), SD/SDXL-Turbo (Euler ancestral, 1 step, no guidance,
+#: trailing), SDXL-Lightning (Euler, 4 steps, no guidance, trailing), Hyper-SD (DDIM, 8 steps, no guidance, trailing)
+FEW_STEP_PRESETS: dict[str, dict[str, Any]] = {
+    "lcm": {"steps": 4, "guidance": 1.0, "sampler": "lcm", "timestep_spacing": None},
+    "turbo": {"steps": 1, "guidance": 0.0, "sampler": "euler_a", "timestep_spacing": "trailing"},
+    "lightning": {"steps": 4, "guidance": 0.0, "sampler": "euler", "timestep_spacing": "trailing"},
+    "hyper": {"steps": 8, "guidance": 0.0, "sampler": "ddim", "timestep_spacing": "trailing"},
+}
+TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """A LoRA to apply to the painter for a request: a ``.safetensors`` file or diffusers LoRA folder, and its weight."""
+
+    path: str
+    scale: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> LoraSpec:
+        """``PATH`` or ``PATH:SCALE`` (e.g. ``style.safetensors:0.8``)."""
+        path, sep, scale = text.rpartition(":")
+        if sep and path and _is_number(scale):
+            return cls(path, float(scale))
+        return cls(text)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class PaintSettings:
-    """Settings for one painting call. ``width``/``height`` None use the model's default size."""
+    """Settings for one painting call. ``width``/``height`` None use the model's default size.
+
+    ``sampler`` None keeps the painter's own scheduler (else a name from
+    :data:`llmga.painter.samplers.SAMPLERS`); ``karras`` uses Karras sigmas;
+    ``timestep_spacing`` None keeps the scheduler's. ``loras`` apply to this
+    call only. ``preset`` names the few-step settings applied (see :meth:`with_preset`).
+    """
 
     seed: int = 0
     steps: int = 30
@@ -48,6 +90,11 @@ class PaintSettings:
     height: int | None = None
     negative_prompt: str | None = None
     num_images: int = 1
+    sampler: str | None = None
+    karras: bool = False
+    timestep_spacing: str | None = None
+    loras: tuple[LoraSpec, ...] = ()
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -58,10 +105,78 @@ class PaintSettings:
             value = getattr(self, name)
             if value is not None and (value < 8 or value % 8):
                 raise InvalidInputError(f"{name} must be a positive multiple of 8, got {value}")
+        if self.timestep_spacing not in (None, *TIMESTEP_SPACINGS):
+            raise InvalidInputError(f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, "
+                                    f"got {self.timestep_spacing!r}")
+        if self.preset is not None and self.preset not in FEW_STEP_PRESETS:
+            raise InvalidInputError(f"unknown few-step preset {self.preset!r}; known: {', '.join(FEW_STEP_PRESETS)}")
+        # profiles and JSON give lists and tables; keep LoraSpec tuples
+        object.__setattr__(self, "loras", tuple(_lora(x) for x in self.loras))
+
+    def with_preset(self, name: str) -> PaintSettings:
+        """These settings with a few-step model's steps, guidance, sampler and timestep spacing."""
+        if name not in FEW_STEP_PRESETS:
+            raise InvalidInputError(f"unknown few-step preset {name!r}; known: {', '.join(FEW_STEP_PRESETS)}")
+        return replace(self, preset=name, **FEW_STEP_PRESETS[name])
 
     def as_metadata(self) -> dict[str, Any]:
         """The settings as plain values, for image metadata."""
-        return asdict(self)
+        values = asdict(self)
+        values["loras"] = [[lora.path, lora.scale] for lora in self.loras]
+        return values
+
+
+def _lora(value: Any) -> LoraSpec:
+    if isinstance(value, LoraSpec):
+        return value
+    if isinstance(value, str):
+        return LoraSpec.parse(value)
+    if isinstance(value, dict):
+        return LoraSpec(**value)
+    path, scale = value
+    return LoraSpec(str(path), float(scale))
+
+
+#: where painters do their work: None lets llmga choose; offload "model" keeps each part on the CPU until used
+OFFLOAD_MODES = ("none", "model", "sequential")
+QUANTIZE_MODES = ("4bit", "8bit")
+DTYPES = ("float16", "bfloat16", "float32")
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """Where and how the models run (chosen when they load, not per request).
+
+    ``brain_device``/``painter_device``: "cuda", "cuda:1", "cpu", ... (None: CUDA
+    when present). ``brain_quantize``: "4bit" or "8bit" loads a transformers
+    brain quantized in this process (bitsandbytes). ``offload``: the painter's
+    parts wait on the CPU and move to the GPU when used ("model", diffusers'
+    model CPU offload; "sequential", layer by layer, slowest and smallest).
+    ``vae_tiling`` decodes big images tile by tile. ``vae`` replaces the
+    painter's VAE (a diffusers AutoencoderKL folder or single file).
+    ``model_config``: a diffusers folder of the same family whose configs and
+    tokenizers a single-file painter is built with (default: the ones llmga ships).
+    ``dtype``: "float16", "bfloat16" or "float32" for both models (None: half
+    precision on CUDA, bfloat16 brain / float16 painter; float32 on the CPU).
+    """
+
+    brain_device: str | None = None
+    brain_quantize: str | None = None
+    painter_device: str | None = None
+    offload: str = "none"
+    vae_tiling: bool = False
+    vae: str | None = None
+    model_config: str | None = None
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in (None, *DTYPES):
+            raise InvalidInputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.offload not in OFFLOAD_MODES:
+            raise InvalidInputError(f"offload must be one of {', '.join(OFFLOAD_MODES)}, got {self.offload!r}")
+        if self.brain_quantize not in (None, *QUANTIZE_MODES):
+            raise InvalidInputError(f"brain_quantize must be one of {', '.join(QUANTIZE_MODES)}, "
+                                    f"got {self.brain_quantize!r}")
 
 
 # -- the studio ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from llmga.errors import InvalidInputError, ModelNotFoundError
-from llmga.painter.controlnet import ControlNetPainter, canny_edges, check_controlnet_dir
+from llmga.painter.controlnet import DETECTORS, ControlNetPainter, canny_edges, check_controlnet_dir, luminance, soften
 from llmga.painter.long_prompt import WINDOW
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import PaintSettings
@@ -148,7 +148,7 @@ def test_missing_or_wrong_controlnet_fails_fast_and_clearly(dirs, tmp_path):
         check_controlnet_dir(base)
     with pytest.raises(ModelNotFoundError, match="holds a UNet2DConditionModel"):
         check_controlnet_dir(base / "unet")
-    with pytest.raises(InvalidInputError, match="cross-attention dim 64.*has 32"):
+    with pytest.raises(InvalidInputError, match="cross-attention dim 80.*has 32"):
         ControlNetPainter.load(base, dirs["sdxl"][1])  # an SDXL ControlNet on an SD 1.5 base
     with pytest.raises(InvalidInputError, match="conditioning_scale"):
         ControlNetPainter(ControlNetPainter.load(base, controlnet).pipeline).paint(square(), "a", FAST, -1.0)
@@ -164,3 +164,37 @@ def test_tiny_controlnet_directory_format(dirs):
     assert torch.count_nonzero(model.controlnet_mid_block.weight) > 0  # not a fresh (zero) ControlNet
     xl = ControlNetModel.from_pretrained(dirs["sdxl"][1])
     assert xl.config.addition_embed_type == "text_time"
+
+
+@pytest.fixture(scope="module")
+def two_nets(tiny, tmp_path_factory):
+    """The tiny SD 1.5 painter with a canny and a tile ControlNet steering together."""
+    from llmga.painter.suite import PainterSuite
+    from llmga.testing.tiny_controlnet import build_tiny_controlnet
+
+    tile = build_tiny_controlnet(tmp_path_factory.mktemp("nets") / "sd15-controlnet-tile", seed=5)
+    return PainterSuite.load(tiny.sd(), controlnet=[tiny.controlnet(), tile]).controlnet
+
+
+def test_several_controlnets_steer_one_painting_each_with_its_map_and_weight(two_nets):
+    assert type(two_nets.pipeline.controlnet).__name__ == "MultiControlNetModel"
+    assert two_nets.control_types == ["canny", "tile"]
+    photo = square()
+    painting = two_nets.paint(photo, "a castle", FAST, conditioning_scale=[1.0, 0.5], from_photo=True)
+    assert painting.control_type == "canny+tile" and painting.metadata()["conditioning_scale"] == [1.0, 0.5]
+    assert same(painting.controls[0], canny_edges(photo)) and same(painting.controls[1], soften(photo))
+    only_canny = two_nets.paint(photo, "a castle", FAST, conditioning_scale=[1.0, 0.0], from_photo=True)
+    assert not same(only_canny.images[0], painting.images[0])
+    maps = two_nets.paint([canny_edges(photo), soften(photo)], "a castle", FAST, conditioning_scale=[1.0, 0.5])
+    assert same(maps.images[0], painting.images[0])  # the same maps given ready paint the same
+    with pytest.raises(InvalidInputError, match="2 ControlNets .* one control image"):
+        two_nets.paint([photo] * 3, "a castle", FAST)
+
+
+def test_detectors_that_need_no_weights():
+    photo = square()
+    grey = np.asarray(luminance(photo))
+    assert grey.shape == (64, 64, 3) and (grey[..., 0] == grey[..., 2]).all() and grey[32, 32, 0] == 200
+    soft = np.asarray(soften(photo), dtype=int)
+    assert soft.shape == (64, 64, 3) and soft[32, 32, 0] == 200 and 60 < soft[16, 14, 0] < 200  # edges blurred
+    assert set(DETECTORS) == {"canny", "tile", "recolor"}

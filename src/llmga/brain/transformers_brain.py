@@ -9,6 +9,7 @@ model's own ``chat_template``.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -53,26 +54,36 @@ class TransformersBrain:
 
     @classmethod
     def load_causal(
-        cls, path: str | Path, gguf_file: str | None = None, device: torch.device | None = None
+        cls, path: str | Path, gguf_file: str | None = None, device: str | torch.device | None = None,
+        quantize: str | None = None, dtype: str | None = None,
     ) -> TransformersBrain:
-        """Load a text-only causal LM from a directory, or from ``gguf_file`` inside it."""
+        """Load a text-only causal LM from a directory, or from ``gguf_file`` inside it.
+
+        ``quantize`` "4bit"/"8bit" quantizes its linear layers as it loads (bitsandbytes).
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(path) if gguf_file else check_transformers_dir(path)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=_dtype(device), **kwargs)
-        return cls(model.to(device or default_device()), tokenizer, name=str(Path(path) / (gguf_file or "")))
+        model = _load(AutoModelForCausalLM, path, device, quantize, dtype, **kwargs)
+        return cls(model, tokenizer, name=str(Path(path) / (gguf_file or "")))
 
     @classmethod
-    def load_multimodal(cls, path: str | Path, device: torch.device | None = None) -> TransformersBrain:
-        """Load a LLaVA-format (image + text in, text out) model from a directory."""
+    def load_multimodal(
+        cls, path: str | Path, device: str | torch.device | None = None, quantize: str | None = None,
+        dtype: str | None = None,
+    ) -> TransformersBrain:
+        """Load an image-text-to-text model (LLaVA-format, LLaVA-NeXT, ...) from a directory.
+
+        ``quantize`` quantizes the language model only (the vision tower and projector keep their precision).
+        """
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         path = check_transformers_dir(path)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
-        model = AutoModelForImageTextToText.from_pretrained(path, local_files_only=True, dtype=_dtype(device))
-        return cls(model.to(device or default_device()), processor.tokenizer, processor, name=str(path))
+        model = _load(AutoModelForImageTextToText, path, device, quantize, dtype)
+        return cls(model, processor.tokenizer, processor, name=str(path))
 
     def describe(self) -> str:
         kind = "multimodal" if self.multimodal else "text-only"
@@ -152,6 +163,37 @@ class TransformersBrain:
 def _dtype(device: torch.device | None) -> torch.dtype:
     device = device or default_device()
     return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def _load(
+    auto_class: Any, path: Path, device: str | torch.device | None, quantize: str | None, dtype: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``auto_class.from_pretrained`` offline on ``device``, in ``dtype`` (default: bfloat16 on CUDA), quantized
+    if asked."""
+    device = torch.device(device) if device is not None else default_device()
+    weights = getattr(torch, dtype) if dtype else _dtype(device)
+    if quantize is None:
+        return auto_class.from_pretrained(path, local_files_only=True, dtype=weights, **kwargs).to(device)
+    config = quantization_config(quantize, weights)
+    return auto_class.from_pretrained(path, local_files_only=True, dtype=weights, quantization_config=config,
+                                      device_map={"": str(device)}, **kwargs)
+
+
+def quantization_config(quantize: str, compute_dtype: torch.dtype) -> Any:
+    """bitsandbytes settings for "4bit" (NF4, double quantization) or "8bit" (LLM.int8), as the released
+    LLaVA/LLMGA code loads with ``--load-4bit``/``--load-8bit``; vision parts stay unquantized."""
+    from transformers import BitsAndBytesConfig
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise BrainError(f"--brain-quantize {quantize} needs bitsandbytes: pip install bitsandbytes")
+    keep = ["vision_tower", "multi_modal_projector", "lm_head", "visual"]
+    if quantize == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=compute_dtype, llm_int8_skip_modules=keep)
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=keep)
+    raise BrainError(f"unknown quantization {quantize!r}; use 4bit or 8bit")
 
 
 def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:

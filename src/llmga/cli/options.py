@@ -35,7 +35,8 @@ class AssistantOptions:
         "--inpaint-painter", "Inpainting SD directory (else the painter's legacy inpainting).")] = None
     edit_painter: Annotated[Optional[str], _option(
         "--edit-painter", "SD directory for instruction edits (else the painter).")] = None
-    controlnet: Annotated[Optional[str], _option("--controlnet", "ControlNet directory made for the painter.")] = None
+    controlnet: Annotated[Optional[list[str]], _option(
+        "--controlnet", "ControlNet directory made for the painter; repeat it for several at once.")] = None
     out: Annotated[Optional[Path], _option(
         "--out", "Folder for the painted images (default: the profile's, else ./outputs).")] = None
     temperature: Annotated[Optional[float], _option("--temperature", "Brain sampling temperature (0: greedy).")] = None
@@ -49,6 +50,32 @@ class AssistantOptions:
     num_images: Annotated[Optional[int], _option("--num-images", "Images per prompt.")] = None
     max_prompt_tokens: Annotated[Optional[int], _option(
         "--max-prompt-tokens", "Refuse generation prompts longer than this.")] = None
+    sampler: Annotated[Optional[str], _option(
+        "--sampler", "Sampler: ddim, ddpm, pndm, lms, euler, euler_a, heun, dpm2, dpm2_a, dpm++_2m, dpm++_2m_sde, "
+        "dpm++_2s, unipc, deis, lcm or tcd (default: the painter's own scheduler).")] = None
+    karras: Annotated[Optional[bool], typer.Option("--karras/--no-karras", help="Karras sigmas for the sampler.",
+                                                   show_default=False)] = None
+    timestep_spacing: Annotated[Optional[str], _option(
+        "--timestep-spacing", "leading, trailing or linspace (few-step models want trailing).")] = None
+    fast: Annotated[Optional[str], _option(
+        "--fast", "Few-step model settings: lcm (LCM/LCM-LoRA: 4 steps, guidance 1), turbo (SD/SDXL-Turbo: 1 step, "
+        "no guidance), lightning (SDXL-Lightning: 4 steps) or hyper (Hyper-SD: 8 steps); --steps etc. still win.")] = None
+    lora: Annotated[Optional[list[str]], _option(
+        "--lora", "LoRA for the painter (.safetensors, diffusers or kohya/A1111 format), PATH or PATH:SCALE; "
+        "repeat for several.")] = None
+    vae: Annotated[Optional[str], _option("--vae", "Replacement VAE: AutoencoderKL folder or .safetensors.")] = None
+    model_config: Annotated[Optional[str], _option(
+        "--model-config", "Diffusers folder whose configs a single-file painter is built with (default: shipped).")] = None
+    brain_device: Annotated[Optional[str], _option("--brain-device", "Device of the brain: cuda, cuda:1, cpu.")] = None
+    brain_quantize: Annotated[Optional[str], _option(
+        "--brain-quantize", "Quantize a transformers brain as it loads: 4bit or 8bit (bitsandbytes).")] = None
+    painter_device: Annotated[Optional[str], _option("--painter-device", "Device of the painters.")] = None
+    offload: Annotated[Optional[str], _option(
+        "--offload", "Painter CPU offload: none, model (parts move to the GPU when used) or sequential.")] = None
+    dtype: Annotated[Optional[str], _option(
+        "--dtype", "Weights' precision for both models: float16, bfloat16 or float32 (default: half on CUDA).")] = None
+    vae_tiling: Annotated[Optional[bool], typer.Option("--vae-tiling/--no-vae-tiling", show_default=False,
+                                                       help="Decode big images tile by tile.")] = None
 
     def build(self, need_brain: bool = True):
         """Build an Assistant from the profile with these overrides.
@@ -57,18 +84,27 @@ class AssistantOptions:
         """
         from ..brain import load_brain, resolve_brain
         from ..checkpoints import check_diffusers_dir
+        from ..painter.samplers import check_sampler
         from ..profiles import load_profile
 
         prof = load_profile(self.profile, self.config)
         sampling = _override(prof.sampling, temperature=self.temperature, max_new_tokens=self.max_new_tokens,
                              seed=self.seed)
-        paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
-                          height=self.height, negative_prompt=self.negative, num_images=self.num_images)
+        paint = prof.paint.with_preset(self.fast) if self.fast else prof.paint
+        paint = _override(paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
+                          height=self.height, negative_prompt=self.negative, num_images=self.num_images,
+                          sampler=self.sampler, karras=self.karras, timestep_spacing=self.timestep_spacing,
+                          loras=tuple(self.lora) if self.lora else None)
+        runtime = _override(prof.runtime, brain_device=self.brain_device, brain_quantize=self.brain_quantize,
+                            painter_device=self.painter_device, offload=self.offload, vae_tiling=self.vae_tiling,
+                            vae=self.vae, model_config=self.model_config, dtype=self.dtype)
+        check_sampler(paint)
         painter_spec = _given(self.painter if self.painter is not None else prof.painter)
         # A profile's inpainting and edit painters belong with its painter: --painter alone replaces them all.
         inpaint_spec = _given(self.inpaint_painter or (prof.inpaint_painter if self.painter is None else None))
         edit_spec = _given(self.edit_painter or (prof.edit_painter if self.painter is None else None))
-        control_spec = _given(self.controlnet or prof.controlnet)
+        controls = self.controlnet or prof.controlnet or []
+        control_specs = [c for c in ([controls] if isinstance(controls, str) else controls) if _given(c)]
         for spec in (painter_spec, inpaint_spec, edit_spec):
             if spec:
                 check_diffusers_dir(spec)
@@ -77,11 +113,12 @@ class AssistantOptions:
         from ..assistant import Assistant
         from ..painter.suite import PainterSuite
 
-        painters = PainterSuite.load(painter_spec, inpaint_spec, control_spec, edit=edit_spec,
+        painters = PainterSuite.load(painter_spec, inpaint_spec, control_specs, edit=edit_spec, runtime=runtime,
                                      max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
         brain = None
         if brain_spec is not None:
-            brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key)
+            brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
+                               runtime=runtime)
         return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
 
 

@@ -28,9 +28,9 @@ from PIL import Image
 from ..errors import InvalidInputError
 from ..images import ImageLike, as_rgb
 from ..masks import MaskLike, blend_mask, composite, dilate, load_mask
-from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, RuntimeSettings
 from .long_prompt import LongPromptEncoder
-from .runtime import ProgressCallback, load_pipeline, progress_kwargs
+from .runtime import ProgressCallback, load_pipeline, prepared, progress_kwargs
 from .text_to_image import Painting
 
 #: sides of the working resolution are multiples of this
@@ -86,11 +86,13 @@ class InpaintPainter:
         self.strength = strength
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, **kwargs: Any) -> InpaintPainter:
-        """Load an inpainting (or text-to-image) SD 1.x/2.x or XL pipeline directory."""
+    def load(
+        cls, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None, **kwargs: Any
+    ) -> InpaintPainter:
+        """Load an inpainting (or text-to-image) SD 1.x/2.x or XL pipeline directory or single-file checkpoint."""
         from diffusers import AutoPipelineForInpainting
 
-        return cls(load_pipeline(AutoPipelineForInpainting, path, device), name=str(Path(path)), **kwargs)
+        return cls(load_pipeline(AutoPipelineForInpainting, path, device, runtime), name=str(Path(path)), **kwargs)
 
     def describe(self) -> str:
         return f"{self.name} ({type(self.pipeline).__name__}, {self.pipeline.device})"
@@ -117,20 +119,21 @@ class InpaintPainter:
         binary = load_mask(mask, original.size)
         work = self.working_size(*original.size)
         band = math.ceil(self.blend * original.width / work[0])
-        embeddings = self.encoder.encode(prompt, settings.negative_prompt)
-        result = self.pipeline(
-            **embeddings.pipeline_kwargs(),
-            image=original.resize(work, Image.Resampling.LANCZOS),
-            mask_image=_model_mask(binary, band, work),
-            width=work[0],
-            height=work[1],
-            strength=self.strength,
-            num_inference_steps=settings.steps,
-            guidance_scale=settings.guidance,
-            num_images_per_prompt=settings.num_images,
-            generator=torch.Generator(device="cpu").manual_seed(settings.seed),
-            **progress_kwargs(progress),
-        )
+        with prepared(self.pipeline, settings) as pipeline:
+            embeddings = self.encoder.encode(prompt, settings.negative_prompt)
+            result = pipeline(
+                **embeddings.pipeline_kwargs(),
+                image=original.resize(work, Image.Resampling.LANCZOS),
+                mask_image=_model_mask(binary, band, work),
+                width=work[0],
+                height=work[1],
+                strength=self.strength,
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance,
+                num_images_per_prompt=settings.num_images,
+                generator=torch.Generator(device="cpu").manual_seed(settings.seed),
+                **progress_kwargs(progress),
+            )
         alpha = blend_mask(binary, band)
         resized = (painted.resize(original.size, Image.Resampling.LANCZOS) for painted in result.images)
         images = [composite(painted, original, alpha) for painted in resized]

@@ -12,11 +12,12 @@ built on first use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelNotFoundError
-from ..settings import DEFAULT_MAX_PROMPT_TOKENS
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS, RuntimeSettings
 from .text_to_image import TextToImagePainter
 
 
@@ -29,6 +30,7 @@ class PainterSuite:
     controlnet_model: object | None = None
     edit_dir: Path | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     notices: list[str] = field(default_factory=list)
     _edit: object | None = None
     _inpaint_fallback: object | None = None
@@ -38,29 +40,34 @@ class PainterSuite:
         cls,
         painter: str | Path | None,
         inpaint: str | Path | None = None,
-        controlnet: str | Path | None = None,
+        controlnet: str | Path | Sequence[str | Path] | None = None,
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
         edit: str | Path | None = None,
+        runtime: RuntimeSettings | None = None,
     ) -> PainterSuite:
-        """Load the painters from directories (each checked before anything loads; ``edit`` loads on first use)."""
+        """Load the painters from directories or single files (each checked before anything loads; ``edit`` loads
+        on first use). ``controlnet`` is one ControlNet directory or several (they steer together); they share
+        the painter's pipeline."""
         from ..checkpoints import check_diffusers_dir
         from .controlnet import check_controlnet_dir
 
         dirs = [check_diffusers_dir(p) if p else None for p in (painter, inpaint, edit)]
-        control_dir = check_controlnet_dir(controlnet) if controlnet else None
-        if control_dir is not None and dirs[0] is None:
+        nets = [controlnet] if isinstance(controlnet, (str, Path)) else list(controlnet or [])
+        control_dirs = [check_controlnet_dir(c) for c in nets]
+        if control_dirs and dirs[0] is None:
             raise ModelNotFoundError("a ControlNet needs a base painter (--painter) to run on")
-        suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2])
+        suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2], runtime=runtime or RuntimeSettings())
         if dirs[0] is not None:
-            suite.text_to_image = TextToImagePainter.load(dirs[0], max_prompt_tokens=max_prompt_tokens)
+            suite.text_to_image = TextToImagePainter.load(dirs[0], runtime=runtime, max_prompt_tokens=max_prompt_tokens)
         if dirs[1] is not None:
             from .inpaint import InpaintPainter
 
-            suite.inpaint_model = InpaintPainter.load(dirs[1], max_prompt_tokens=max_prompt_tokens)
-        if control_dir is not None:
+            suite.inpaint_model = InpaintPainter.load(dirs[1], runtime=runtime, max_prompt_tokens=max_prompt_tokens)
+        if control_dirs:
             from .controlnet import ControlNetPainter
 
-            suite.controlnet_model = ControlNetPainter.load(dirs[0], control_dir, max_prompt_tokens=max_prompt_tokens)
+            suite.controlnet_model = ControlNetPainter.attach(suite.text_to_image, control_dirs, suite.runtime,
+                                                              max_prompt_tokens=max_prompt_tokens)
         return suite
 
     def base(self, task: str) -> TextToImagePainter:
@@ -90,7 +97,7 @@ class PainterSuite:
             from .edit import EditPainter
 
             if self.edit_dir is not None:
-                self._edit = EditPainter.load(self.edit_dir, max_prompt_tokens=self.max_prompt_tokens)
+                self._edit = EditPainter.load(self.edit_dir, runtime=self.runtime, max_prompt_tokens=self.max_prompt_tokens)
             else:
                 self._edit = EditPainter.from_painter(self.base("instruction editing"))
         return self._edit

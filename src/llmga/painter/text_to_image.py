@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings
+from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, RuntimeSettings
 from .long_prompt import LongPromptEncoder
-from .runtime import ProgressCallback, load_pipeline, progress_kwargs
+from .runtime import ProgressCallback, load_pipeline, prepared, progress_kwargs
 
 
 @dataclass
@@ -50,11 +50,14 @@ class TextToImagePainter:
         self.encoder = LongPromptEncoder.from_pipeline(pipeline, max_tokens=max_prompt_tokens)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, **kwargs: Any) -> TextToImagePainter:
-        """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory."""
+    def load(
+        cls, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None, **kwargs: Any
+    ) -> TextToImagePainter:
+        """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory or single-file checkpoint."""
         from diffusers import AutoPipelineForText2Image
 
-        return cls(load_pipeline(AutoPipelineForText2Image, path, device), name=str(Path(path)), **kwargs)
+        pipeline = load_pipeline(AutoPipelineForText2Image, path, device, runtime)
+        return cls(pipeline, name=str(Path(path)), **kwargs)
 
     def describe(self) -> str:
         return f"{self.name} ({type(self.pipeline).__name__}, {self.pipeline.device})"
@@ -63,16 +66,17 @@ class TextToImagePainter:
         self, prompt: str, settings: PaintSettings = PaintSettings(), progress: ProgressCallback | None = None
     ) -> Painting:
         """Paint ``settings.num_images`` images of ``prompt``."""
-        embeddings = self.encoder.encode(prompt, settings.negative_prompt)
         generator = torch.Generator(device="cpu").manual_seed(settings.seed)
-        result = self.pipeline(
-            **embeddings.pipeline_kwargs(),
-            num_inference_steps=settings.steps,
-            guidance_scale=settings.guidance,
-            width=settings.width,
-            height=settings.height,
-            num_images_per_prompt=settings.num_images,
-            generator=generator,
-            **progress_kwargs(progress),
-        )
+        with prepared(self.pipeline, settings) as pipeline:
+            embeddings = self.encoder.encode(prompt, settings.negative_prompt)
+            result = pipeline(
+                **embeddings.pipeline_kwargs(),
+                num_inference_steps=settings.steps,
+                guidance_scale=settings.guidance,
+                width=settings.width,
+                height=settings.height,
+                num_images_per_prompt=settings.num_images,
+                generator=generator,
+                **progress_kwargs(progress),
+            )
         return Painting(result.images, prompt, settings, self.name, prompt_tokens=embeddings.tokens)

@@ -141,13 +141,13 @@ def _chat_tokenizer() -> Any:
     )
 
 
-def _llama_config(tokenizer: Any) -> Any:
+def _llama_config(tokenizer: Any, width: int = 32) -> Any:
     from transformers import LlamaConfig
 
     return LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=width,
+        intermediate_size=2 * width,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
@@ -261,7 +261,9 @@ def _sdxl_pipeline(tokenizer: Any, tokenizer_2: Any, inpaint: bool = False) -> A
 
     text_kwargs = _clip_text_kwargs(tokenizer)
     text_encoder = CLIPTextModel(CLIPTextConfig(**text_kwargs))
-    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_kwargs))
+    # wider than the first, as SDXL's are (and as single-file loading tells them apart)
+    text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**text_kwargs, "hidden_size": 48,
+                                                                   "intermediate_size": 56}))
     time_embed_dim = 8
     # The UNet attends to both encoders' hidden states, concatenated; its added
     # embedding takes the pooled projection of the second one plus six
@@ -391,10 +393,11 @@ def build_tiny_llava(path: PathLike, seed: int = 0) -> Path:
     return out
 
 
-def build_tiny_causal_lm(path: PathLike, seed: int = 0) -> Path:
+def build_tiny_causal_lm(path: PathLike, seed: int = 0, width: int = 32) -> Path:
     """Build a tiny random text-only Llama chat model at ``path``.
 
-    A 2-layer ``LlamaForCausalLM`` with the same ChatML fast tokenizer as
+    A 2-layer ``LlamaForCausalLM`` (``width`` wide; 4-bit quantization wants
+    at least 64) with the same ChatML fast tokenizer as
     :func:`build_tiny_llava`. Loads with ``AutoTokenizer`` and
     ``AutoModelForCausalLM``. Returns ``path``.
     """
@@ -403,7 +406,7 @@ def build_tiny_causal_lm(path: PathLike, seed: int = 0) -> Path:
     out = _as_dir(path)
     tokenizer = _chat_tokenizer()
     with _seeded(seed):
-        model = LlamaForCausalLM(_llama_config(tokenizer))
+        model = LlamaForCausalLM(_llama_config(tokenizer, width))
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out

@@ -1,0 +1,79 @@
+"""A GGUF brain run by llama.cpp (``llama-cpp-python``), quantized as the file is: a 4-bit 7B model stays ~4 GB.
+
+The chat format is the GGUF's own ``tokenizer.chat_template``, rendered here
+(as transformers renders templates), so a prefill can start the reply;
+llama.cpp then completes the text and stops at the model's end-of-turn
+markers. With CUDA present every layer goes to the GPU (``n_gpu_layers=-1``)
+when llama.cpp was built with CUDA; otherwise it runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import BrainError, ModelNotFoundError
+from ..protocol import END_MARKERS
+from .base import BrainRequest
+
+
+class LlamaCppBrain:
+    """A text-only chat model from a ``.gguf`` file, in this process through llama.cpp."""
+
+    multimodal = False
+
+    def __init__(self, path: str | Path, n_ctx: int = 4096, device: str | None = None) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelNotFoundError("GGUF brains run on llama.cpp: pip install llama-cpp-python") from exc
+        self.path = Path(path)
+        gpu = device is None or device.startswith("cuda")
+        threads = max(1, min(4, os.cpu_count() or 1))
+        self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_gpu_layers=-1 if gpu else 0, n_threads=threads,
+                         verbose=False)
+        self.name = str(self.path)
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BrainError(f"{self.path} has no chat template in its GGUF metadata (tokenizer.chat_template)")
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        self._template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template)
+        self._specials = {"bos_token": self._token(self.llm.token_bos()), "eos_token": self._token(self.llm.token_eos())}
+        self.end_markers = tuple(dict.fromkeys((self._specials["eos_token"], *END_MARKERS)))
+
+    def _token(self, token_id: int) -> str:
+        return self.llm.detokenize([token_id], special=True).decode("utf-8", "replace") if token_id >= 0 else ""
+
+    def describe(self) -> str:
+        return f"{self.name} (text-only, llama.cpp GGUF)"
+
+    def prompt(self, messages: Any, prefill: str = "") -> str:
+        """The conversation in the model's chat format, ready for the assistant's turn (plus ``prefill``)."""
+        plain = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str) else "".join(
+            part.get("text", "") for part in m["content"])} for m in messages]
+        text = self._template.render(messages=plain, add_generation_prompt=True, **self._specials)
+        bos = self._specials["bos_token"]
+        if bos and text.startswith(bos):  # llama.cpp adds the begin token itself
+            text = text[len(bos):]
+        return text + prefill
+
+    def stream(self, request: BrainRequest) -> Iterator[str]:
+        if request.images:
+            raise BrainError(f"{self.name} is a text-only model and cannot read images")
+        settings = request.settings
+        prompt = self.prompt(request.messages, request.prefill)
+        if request.prefill:
+            yield request.prefill
+        try:
+            pieces = self.llm.create_completion(
+                prompt, max_tokens=settings.max_new_tokens, temperature=settings.temperature, top_p=settings.top_p,
+                repeat_penalty=settings.repetition_penalty, seed=settings.seed if settings.seed is not None else -1,
+                stop=list(self.end_markers), stream=True,
+            )
+            for piece in pieces:
+                yield piece["choices"][0]["text"]
+        except ValueError as exc:  # llama.cpp: the prompt does not fit the context
+            raise BrainError(f"{self.name}: {exc}") from exc

@@ -1,0 +1,83 @@
+"""Brains as people run them: llava-hf models as they are, 4/8-bit in process, GGUF files through llama.cpp,
+on the device asked for."""
+
+import importlib.util
+
+import pytest
+from PIL import Image
+
+from llmga.brain import BrainRequest, complete, load_brain
+from llmga.brain.llama_cpp_brain import LlamaCppBrain
+from llmga.checkpoints import smollm2_gguf
+from llmga.conversation import Conversation
+from llmga.errors import BrainError, InvalidInputError
+from llmga.settings import RuntimeSettings, SamplingSettings
+from llmga.testing import build_tiny_causal_lm
+
+GREEDY = SamplingSettings(temperature=0, max_new_tokens=8)
+
+
+def ask(text, images=(), multimodal=False):
+    conv = Conversation(system_prompt="You are a helpful assistant.")
+    conv.add_user(text, list(images))
+    return conv.to_messages(multimodal)
+
+
+def test_a_llava_next_model_loads_directly_as_a_brain(tmp_path):
+    from llmga.testing.tiny_native import build_tiny_llava_next
+
+    brain = load_brain(str(build_tiny_llava_next(tmp_path / "next")), runtime=RuntimeSettings(brain_device="cpu"))
+    assert brain.multimodal and type(brain.model).__name__ == "LlavaNextForConditionalGeneration"
+    messages, _ = ask("what is it?", [Image.new("RGB", (70, 30))], multimodal=True)
+    inputs = brain._inputs(messages, [Image.new("RGB", (70, 30), "red")], "")
+    assert inputs["pixel_values"].shape[1] > 1  # tiles of the wide picture, as LLaVA-NeXT reads it
+    assert isinstance(complete(brain, BrainRequest(messages, [Image.new("RGB", (70, 30))], GREEDY)), str)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None, reason="bitsandbytes is not installed")
+@pytest.mark.parametrize("bits,layer", [("8bit", "Linear8bitLt"), ("4bit", "Linear4bit")])
+def test_a_brain_quantized_in_process_answers_from_fewer_bytes(tmp_path, bits, layer):
+    path = build_tiny_causal_lm(tmp_path / "lm", width=128)
+    full = load_brain(str(path), runtime=RuntimeSettings(brain_device="cpu"))
+    small = load_brain(str(path), runtime=RuntimeSettings(brain_device="cpu", brain_quantize=bits))
+    assert type(small.model.model.layers[0].mlp.up_proj).__name__ == layer
+    assert small.model.get_memory_footprint() < 0.6 * full.model.get_memory_footprint()
+    messages, _ = ask("draw a red fox")
+    assert isinstance(complete(small, BrainRequest(messages, settings=GREEDY)), str)
+
+
+def test_quantizing_what_cannot_be_is_refused(tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(InvalidInputError, match="quantized already"):
+        load_brain(str(gguf), runtime=RuntimeSettings(brain_quantize="4bit"))
+    with pytest.raises(InvalidInputError, match="brain_quantize must be one of"):
+        RuntimeSettings(brain_quantize="3bit")
+
+
+@pytest.fixture(scope="module")
+def gguf_brain():
+    return load_brain(str(smollm2_gguf()), runtime=RuntimeSettings(brain_device="cpu"))
+
+
+def test_a_gguf_file_runs_on_llama_cpp_quantized_as_it_is(gguf_brain):
+    assert isinstance(gguf_brain, LlamaCppBrain) and "llama.cpp" in gguf_brain.describe()
+    messages, _ = ask("What is the capital of France?")
+    prompt = gguf_brain.prompt(messages)
+    assert prompt.endswith("<|im_start|>assistant\n") and "What is the capital of France?" in prompt
+    reply = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=12)))
+    assert "Paris" in reply
+    again = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=12)))
+    assert again == reply
+    prefilled = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=3),
+                                                  prefill="Sure! <gen_img>"))
+    assert prefilled.startswith("Sure! <gen_img>")
+    with pytest.raises(BrainError, match="cannot read images"):
+        complete(gguf_brain, BrainRequest(messages, [Image.new("RGB", (4, 4))], GREEDY))
+
+
+def test_smollm2_and_its_adapters_stay_on_transformers():
+    from llmga.brain import resolve_brain
+
+    assert resolve_brain("smollm2").backend == "transformers"
+    assert resolve_brain(str(smollm2_gguf())).backend == "llama.cpp"
