@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmga.protocol import END_MARKERS, ReplyParser, assemble, parse_reply, tag_prompt
+from llmga.protocol import END_MARKERS, TASKS, ReplyParser, assemble, parse_reply, tag_prompt
+from llmga.routing import Task
 
 
 @pytest.mark.parametrize("open_tag,close_tag", [("<gen_img>", "</gen_img>"), ("<gen_image>", "</gen_image>")])
@@ -98,12 +99,50 @@ def test_tag_prompt_round_trips():
     assert parse_reply(tag_prompt("a green hill")).prompts == ["a green hill"]
 
 
+@pytest.mark.parametrize("tag", ['<gen_img task="edit">', "<gen_image task=edit>", "<GEN_IMG  TASK = 'Edit' >",
+                                 '< gen_img task="edit" >'])
+def test_a_tag_names_its_task(tag):
+    reply = parse_reply(f"Here it is at night. {tag}a red star at the top left, on grass under a night sky</gen_img>")
+    assert reply.prompts == ["a red star at the top left, on grass under a night sky"] and reply.tasks == ["edit"]
+    assert reply.text == "Here it is at night." and reply.notices == []
+
+
+def test_each_prompt_keeps_its_own_task_and_a_bare_tag_names_none():
+    reply = parse_reply('<gen_img task="generate">a</gen_img> <gen_img>b</gen_img> <gen_img task=outpaint>c</gen_img>')
+    assert reply.prompts == ["a", "b", "c"] and reply.tasks == ["generate", None, "outpaint"]
+
+
+def test_an_attribute_that_names_no_task_is_dropped_with_a_notice():
+    reply = parse_reply('Sure. <gen_img task="paint">a blue square</gen_img> <gen_img colour=red>x</gen_img>')
+    assert reply.prompts == ["a blue square", "x"] and reply.tasks == [None, None]
+    assert len(reply.notices) == 2 and "'task=\"paint\"'" in reply.notices[0] and "rules" in reply.notices[0]
+
+
+def test_the_protocol_names_the_painting_tasks_of_the_router():
+    assert set(TASKS) == {t.value for t in Task} - {"answer"}
+    assert tag_prompt("a fox", task="similar") == '<gen_img task="similar">a fox</gen_img>'
+    with pytest.raises(ValueError):
+        tag_prompt("a fox", task="dance")
+
+
+def test_streaming_holds_back_a_split_task_attribute():
+    parser = ReplyParser()
+    got = []
+    for chunk in ["Here. <gen_im", 'g task="ed', 'it">a red st', "ar</gen", "_img> done"]:
+        got.extend(parser.feed(chunk))
+    got.extend(parser.close())
+    assert all("<" not in p.text and "task" not in p.text for p in got if p.kind == "text")
+    reply = assemble(got)
+    assert reply.tasks == ["edit"] and reply.prompts == ["a red star"] and reply.text == "Here. done"
+
+
 # --- properties -----------------------------------------------------------------
 
 plain = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="<>"), max_size=40
 )
-open_tags = st.sampled_from(["<gen_img>", "<gen_image>", "<GEN_IMG>", "< gen_img >"])
+open_tags = st.sampled_from(["<gen_img>", "<gen_image>", "<GEN_IMG>", "< gen_img >", '<gen_img task="edit">',
+                             "<gen_image task=similar>", '<gen_img task="nonsense">'])
 close_tags = st.sampled_from(["</gen_img>", "</gen_image>", "</ gen_image>"])
 
 
@@ -119,7 +158,8 @@ def test_prompts_are_recovered_in_order(segments, tail):
 
 pieces = st.lists(
     st.sampled_from(["a", "b", " ", "<", ">", "/", "\n", "gen_img", "gen_image", "<gen_img>", "</gen_img>",
-                     "<gen_image>", "</gen_image>", "<|im_end|>", "</s>", "<|eot_id|>"]),
+                     "<gen_image>", "</gen_image>", "<|im_end|>", "</s>", "<|eot_id|>", "task=", '"edit"',
+                     '<gen_img task="edit">']),
     max_size=40,
 ).map("".join)
 
@@ -128,7 +168,7 @@ pieces = st.lists(
 def test_no_tag_or_end_token_ever_leaks(raw):
     reply = parse_reply(raw)
     for out in [reply.text, *reply.prompts]:
-        assert not re.search(r"<\s*/?\s*gen_im(g|age)\s*>", out, re.IGNORECASE)
+        assert not re.search(r"<\s*/?\s*gen_im(g|age)[^<>]*>", out, re.IGNORECASE)
         for marker in END_MARKERS:
             assert marker not in out
     assert all(p.strip() == p and p for p in reply.prompts)
@@ -146,10 +186,11 @@ def test_streaming_equals_whole_parse(raw, cuts):
         start = point
     got.extend(parser.close())
     streamed, whole = assemble(got), parse_reply(raw)
-    assert (streamed.text, streamed.prompts, streamed.empty_prompts) == (
+    assert (streamed.text, streamed.prompts, streamed.empty_prompts, streamed.tasks) == (
         whole.text,
         whole.prompts,
         whole.empty_prompts,
+        whole.tasks,
     )
 
 

@@ -217,3 +217,31 @@ def test_an_edit_painter_runs_the_edits_on_its_own_checkpoint(dirs, tmp_path):
     result = Assistant(brain, suite, paint=FAST).chat("replace the cat with a dog", [photo()])
     assert result.route.task is Task.EDIT and result.paintings
     assert suite.edit.name == str(edit_dir) and suite.edit.pipeline is not suite.text_to_image.pipeline
+
+
+def test_the_assistant_can_name_the_task_the_rules_miss(suite, monkeypatch):
+    brain = ScriptedBrain("<gen_img>a small blue square</gen_img>", '<gen_img task="edit">a small red square</gen_img>')
+    assistant = Assistant(brain, suite, paint=FAST)
+    first = assistant.chat("draw a small blue square")
+    calls = []
+    original = type(suite.edit).edit
+    monkeypatch.setattr(type(suite.edit), "edit", lambda self, image, source, target, *rest:
+                        calls.append((image, source, target)) or original(self, image, source, target, *rest))
+    second = assistant.chat("could the square be red instead?")
+    assert second.route.task is Task.EDIT and second.route.reason == "the assistant chose it"
+    assert calls == [(first.paintings[0].images[0], "a small blue square", "a small red square")]
+
+
+def test_a_stated_task_the_turn_cannot_do_falls_back_with_a_notice(suite):
+    brain = ScriptedBrain('<gen_img task="edit">a small red square</gen_img>')
+    result = Assistant(brain, suite, paint=FAST).chat("a small red square please")
+    assert result.route.task is Task.GENERATE and result.paintings
+    assert any("chose the task 'edit'" in notice for notice in result.notices)
+
+
+def test_the_users_task_wins_over_the_stated_one(suite):
+    brain = ScriptedBrain("<gen_img>a blue square</gen_img>", '<gen_img task="edit">a red square</gen_img>')
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("draw a blue square")
+    second = assistant.chat("a red square", request=TurnRequest(task="generate"))
+    assert second.route.task is Task.GENERATE and second.route.reason == "chosen by the user"

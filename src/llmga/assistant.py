@@ -94,27 +94,50 @@ class Assistant:
         ``request`` carries a mask, control map, outpainting size or task
         override; its image defaults to the first of ``images``. ``on_text``
         receives the visible reply as it streams, ``on_prompt`` each generation
-        prompt once complete, ``on_route`` the chosen task before the brain
-        runs. With ``refine=False`` the brain is skipped and ``text`` itself
-        is the prompt. If the brain fails, the user's turn is taken back out
-        of the conversation, so it can be sent again.
+        prompt once complete, ``on_route`` the chosen task once it is known.
+        The task is the user's (``request.task``), else the one the reply's tag
+        names (``<gen_img task="edit">``) where the turn has what it needs, else
+        the rules' (:mod:`llmga.routing`). With ``refine=False`` the brain is
+        skipped and ``text`` itself is the prompt. If the brain fails, the
+        user's turn is taken back out of the conversation, so it can be sent again.
         """
         request = request or TurnRequest()
         if request.image is None and images:
             request.image = images[0]
-        chosen = route(text, request.inputs(self.conversation.last_image is not None), request.task)
-        if on_route:
-            on_route(chosen)
-        target = request.image if request.image is not None else (
-            self.conversation.last_image if chosen.uses_last_image else None)
+        inputs = request.inputs(self.conversation.last_image is not None)
+        chosen = route(text, inputs, request.task)
         if not refine:
-            return self._paint_as_is(text, chosen, request, target, on_prompt, progress)
+            if on_route:
+                on_route(chosen)
+            return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
         raw, reply = self._ask(text, shown, on_text, on_prompt)
         self.conversation.add_assistant(raw, reply.prompts)
-        result = self._paint(reply, chosen, request, target, progress)
-        result.notices[:0] = notices
+        if request.task is None:
+            chosen = self._stated(reply, text, inputs, chosen, notices)
+        if on_route:
+            on_route(chosen)
+        result = self._paint(reply, chosen, request, self._target(chosen, request), progress)
+        result.notices[:0] = notices + reply.notices
         return result
+
+    def _stated(self, reply: Reply, text: str, inputs, chosen: Route, notices: list[str]) -> Route:
+        """The task the reply's first prompt names, where the turn has what it needs; else the rules' choice."""
+        stated = next((t for t in reply.tasks if t), None) if reply.prompts else None
+        if stated is None or stated == chosen.task.value:
+            return chosen
+        try:
+            explicit = route(text, inputs, stated)
+        except InvalidInputError as exc:
+            notices.append(f"the assistant chose the task '{stated}', but {exc}; {chosen.task.value} instead")
+            return chosen
+        return Route(explicit.task, "the assistant chose it", uses_last_image=explicit.uses_last_image)
+
+    def _target(self, chosen: Route, request: TurnRequest) -> Image.Image | None:
+        """The picture the task works on: the one given, or the conversation's last for a follow-up."""
+        if request.image is not None:
+            return request.image
+        return self.conversation.last_image if chosen.uses_last_image else None
 
     def generate(
         self,

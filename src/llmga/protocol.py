@@ -12,6 +12,11 @@ Rules:
 - Tags are matched case-insensitively, with optional spaces inside the angle
   brackets. Nested opening tags are dropped and their content stays in the
   enclosing prompt; a closing tag with nothing open is dropped.
+- An opening tag may say which task its prompt is for:
+  ``<gen_img task="edit">…</gen_img>`` (quotes optional; one of :data:`TASKS`).
+  The task goes to :attr:`Reply.tasks`, beside the prompt; a tag without one
+  leaves the choice to the rules (:mod:`llmga.routing`), and an attribute that
+  does not name a task is dropped with a notice in :attr:`Reply.notices`.
 - An unclosed tag at the end of the output still yields its prompt.
 - Empty or whitespace-only prompts yield no image; they are counted in
   :attr:`Reply.empty_prompts`.
@@ -29,6 +34,8 @@ from dataclasses import dataclass, field
 
 OPEN_TAG = "<gen_img>"
 CLOSE_TAG = "</gen_img>"
+#: The tasks an opening tag may name (those of :class:`llmga.routing.Task` that paint).
+TASKS = ("generate", "edit", "inpaint", "outpaint", "similar", "expand", "controlnet")
 
 #: End-of-turn tokens of common chat templates.
 END_MARKERS: tuple[str, ...] = (
@@ -43,10 +50,11 @@ END_MARKERS: tuple[str, ...] = (
     "<|END_OF_TURN_TOKEN|>",
 )
 
-_TAG = re.compile(r"<\s{0,3}(/?)\s{0,3}gen_im(?:g|age)\s{0,3}>", re.IGNORECASE)
+_TAG = re.compile(r"<\s{0,3}(/?)\s{0,3}gen_im(?:g|age)(\s[^<>]{0,48})?\s{0,3}>", re.IGNORECASE)
+_TASK = re.compile(r"^\s*task\s*=\s*[\"']?([a-z]+)[\"']?\s*$", re.IGNORECASE)
 _MARKUP = re.compile("|".join([_TAG.pattern, *map(re.escape, END_MARKERS)]), re.IGNORECASE)
 # The longest thing a tag can look like while still incomplete at the end of a chunk.
-_MAX_PARTIAL = 32
+_MAX_PARTIAL = 72
 
 
 @dataclass
@@ -54,14 +62,18 @@ class Reply:
     """A parsed assistant reply.
 
     ``text`` is what the user sees (tags and prompts removed); ``prompts`` are
-    the non-empty generation prompts, in order; ``empty_prompts`` counts tagged
-    prompts that were empty and so make no image.
+    the non-empty generation prompts, in order, and ``tasks`` the task each
+    one's tag named (None where it named none); ``empty_prompts`` counts tagged
+    prompts that were empty and so make no image; ``notices`` says what was
+    dropped (an attribute that named no task).
     """
 
     text: str
     prompts: list[str] = field(default_factory=list)
     empty_prompts: int = 0
     raw: str = ""
+    tasks: list[str | None] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def wants_image(self) -> bool:
@@ -73,10 +85,13 @@ class Reply:
 class Piece:
     """A piece of streamed output: ``kind`` is "text" (for the user), "prompt"
     (inside a generation tag) or "prompt_end" (a prompt is complete; its
-    ``text`` is the whole prompt, tidied, and empty for an empty prompt)."""
+    ``text`` is the whole prompt, tidied, and empty for an empty prompt;
+    ``task`` the task its tag named, ``notice`` what was wrong with the tag)."""
 
     kind: str
     text: str = ""
+    task: str | None = None
+    notice: str | None = None
 
 
 class ReplyParser:
@@ -92,6 +107,8 @@ class ReplyParser:
         self._depth = 0
         self._done = False
         self._prompt: list[str] = []
+        self._task: str | None = None
+        self._notice: str | None = None
 
     def feed(self, chunk: str) -> list[Piece]:
         """Parse ``chunk`` and return the pieces that are now certain."""
@@ -147,6 +164,8 @@ class ReplyParser:
                     pieces.append(self._end_prompt())
                 self._depth = max(0, self._depth - 1)
             else:
+                if self._depth == 0:
+                    self._task, self._notice = _task_of(match.group(2))
                 self._depth += 1
             if 0 in (before, self._depth):  # the tag touched the user's text: keep words apart
                 pieces.append(Piece("text", " "))
@@ -161,24 +180,39 @@ class ReplyParser:
 
     def _end_prompt(self) -> Piece:
         prompt = _tidy(_strip_markup("".join(self._prompt)))
-        self._prompt = []
-        return Piece("prompt_end", prompt)
+        piece = Piece("prompt_end", prompt, self._task, self._notice)
+        self._prompt, self._task, self._notice = [], None, None
+        return piece
+
+
+def _task_of(attributes: str | None) -> tuple[str | None, str | None]:
+    """The task an opening tag's attributes name, or (None, a notice) when they name none."""
+    if not attributes or not attributes.strip():
+        return None, None
+    match = _TASK.match(attributes)
+    if match and match.group(1).lower() in TASKS:
+        return match.group(1).lower(), None
+    return None, (f"the assistant's tag said {attributes.strip()!r}, which names no task "
+                  f"({', '.join(TASKS)}); the task was chosen by the rules")
 
 
 def assemble(pieces: Iterable[Piece], raw: str = "") -> Reply:
     """Build a :class:`Reply` from parser pieces."""
     text_parts: list[str] = []
-    prompts: list[str] = []
-    empty = 0
+    reply = Reply(text="", raw=raw)
     for piece in pieces:
         if piece.kind == "text":
             text_parts.append(piece.text)
         elif piece.kind == "prompt_end":
+            if piece.notice:
+                reply.notices.append(piece.notice)
             if piece.text:
-                prompts.append(piece.text)
+                reply.prompts.append(piece.text)
+                reply.tasks.append(piece.task)
             else:
-                empty += 1
-    return Reply(text=_tidy_text(_strip_markup("".join(text_parts))), prompts=prompts, empty_prompts=empty, raw=raw)
+                reply.empty_prompts += 1
+    reply.text = _tidy_text(_strip_markup("".join(text_parts)))
+    return reply
 
 
 def parse_reply(text: str, end_markers: Iterable[str] = ()) -> Reply:
@@ -187,9 +221,14 @@ def parse_reply(text: str, end_markers: Iterable[str] = ()) -> Reply:
     return assemble([*parser.feed(text), *parser.close()], raw=text)
 
 
-def tag_prompt(prompt: str) -> str:
-    """Wrap a prompt in the generation tags the assistant is taught to write."""
-    return f"{OPEN_TAG}{prompt}{CLOSE_TAG}"
+def tag_prompt(prompt: str, task: str | None = None) -> str:
+    """Wrap a prompt in the generation tags the assistant is taught to write (naming its ``task`` if given)."""
+    if task is None:
+        return f"{OPEN_TAG}{prompt}{CLOSE_TAG}"
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    return f'<gen_img task="{task}">{prompt}{CLOSE_TAG}'
+
 
 
 def _strip_markup(text: str) -> str:

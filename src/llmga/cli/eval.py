@@ -61,8 +61,10 @@ def world(
 
     from ..eval.world_bench import BenchConfig, WorldBench, format_table
 
+    def none(value: str | None) -> str | None:
+        return None if value in ("", "none") else value
+
     torch.set_num_threads(threads)
-    none = lambda value: None if value in ("", "none") else value
     config = BenchConfig(brain=none(brain), painter=none(painter), stage2_painter=none(stage2_painter),
                          inpaint_painter=none(inpaint_painter), edit_painter=none(edit_painter), n=n, steps=steps,
                          guidance=guidance, edit_n=edit_n, chain_n=chain_n, seed=seed)
