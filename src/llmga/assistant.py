@@ -23,7 +23,7 @@ from .images import save_png
 from .painter.suite import PainterSuite
 from .painter.text_to_image import Painting, ProgressCallback, TextToImagePainter
 from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
-from .routing import Route, Task, route
+from .routing import Route, Task, route, settle
 from .settings import PaintSettings, SamplingSettings
 from .tasks import TurnRequest, masked_view, paint_prompt
 
@@ -113,25 +113,14 @@ class Assistant:
         shown, notices = self._images_for_brain(chosen.task, images, request)
         raw, reply = self._ask(text, shown, on_text, on_prompt)
         self.conversation.add_assistant(raw, reply.prompts)
-        if request.task is None:
-            chosen = self._stated(reply, text, inputs, chosen, notices)
+        if request.task is None and reply.prompts:
+            chosen, notice = settle(text, inputs, chosen, reply.stated_task)
+            notices += [notice] if notice else []
         if on_route:
             on_route(chosen)
         result = self._paint(reply, chosen, request, self._target(chosen, request), progress)
         result.notices[:0] = notices + reply.notices
         return result
-
-    def _stated(self, reply: Reply, text: str, inputs, chosen: Route, notices: list[str]) -> Route:
-        """The task the reply's first prompt names, where the turn has what it needs; else the rules' choice."""
-        stated = next((t for t in reply.tasks if t), None) if reply.prompts else None
-        if stated is None or stated == chosen.task.value:
-            return chosen
-        try:
-            explicit = route(text, inputs, stated)
-        except InvalidInputError as exc:
-            notices.append(f"the assistant chose the task '{stated}', but {exc}; {chosen.task.value} instead")
-            return chosen
-        return Route(explicit.task, "the assistant chose it", uses_last_image=explicit.uses_last_image)
 
     def _target(self, chosen: Route, request: TurnRequest) -> Image.Image | None:
         """The picture the task works on: the one given, or the conversation's last for a follow-up."""

@@ -80,6 +80,11 @@ class Reply:
         """Whether the reply asks for at least one image."""
         return bool(self.prompts)
 
+    @property
+    def stated_task(self) -> str | None:
+        """The first task a tag named (None where no tag named one)."""
+        return next((task for task in self.tasks if task), None)
+
 
 @dataclass(frozen=True)
 class Piece:

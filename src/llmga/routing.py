@@ -115,6 +115,18 @@ def route(text: str, inputs: TurnInputs, task: Task | str | None = None) -> Rout
     return Route(Task.GENERATE, "a text request")
 
 
+def settle(text: str, inputs: TurnInputs, chosen: Route, stated: str | None) -> tuple[Route, str | None]:
+    """The task a turn runs once the reply is in: the one the reply states (``<gen_img task="edit">``) where
+    the turn has what it needs, else ``chosen`` (the rules'); with a notice when a stated task could not run."""
+    if stated is None or stated == chosen.task.value:
+        return chosen, None
+    try:
+        explicit = route(text, inputs, stated)
+    except InvalidInputError as exc:
+        return chosen, f"the assistant chose the task '{stated}', but {exc}; {chosen.task.value} instead"
+    return Route(explicit.task, "the assistant chose it", uses_last_image=explicit.uses_last_image), None
+
+
 def _explicit(task: Task, inputs: TurnInputs) -> Route:
     needs = _NEEDS.get(task, ())
     uses_last = False

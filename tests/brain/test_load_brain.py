@@ -87,7 +87,7 @@ def test_images_to_a_text_only_brain_are_an_error(causal):
 
 def test_a_conversation_beyond_the_context_is_a_clear_error(causal):
     messages, _ = ask("word " * 10_000)
-    with pytest.raises(BrainError, match="beyond the 512-token context"):
+    with pytest.raises(BrainError, match="beyond the 1024-token context"):
         complete(causal, BrainRequest(messages, settings=GREEDY))
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from llmga.data.world_refine import colour_shapes, held_out_pairs
+from llmga.data.world_chat import colour_shapes, held_out_pairs
 from llmga.data.world_sets import KINDS, build_world_sets
 from llmga.images import read_metadata
 from llmga.protocol import parse_reply

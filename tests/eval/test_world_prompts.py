@@ -1,34 +1,13 @@
-"""The oracle measurement of the world assistants: a perfect brain scores full marks, a wrong one none."""
+"""The oracle measurement of the LLaVA-format world assistant: a perfect brain scores full marks, a wrong one none."""
 
-import re
 from dataclasses import replace
 
-from llmga.data.world_refine import colour_shapes, held_out_pairs
+from llmga.data.world_chat import colour_shapes, held_out_pairs
 from llmga.data.world_sets import KINDS, held_out_items
-from llmga.eval.world_prompts import measure_assistant, measure_llava
+from llmga.eval.world_prompts import measure_llava
 from llmga.protocol import parse_reply, tag_prompt
 from llmga.testing.doubles import ScriptedBrain, last_user_text
 from llmga.world import COLOURS, TIMES, detailed_caption, parse_detailed
-
-SHAPES = ("circle", "square", "triangle", "star", "diamond", "cross")
-
-
-def caption_of_request(request):
-    """A world caption of the object the request names (a perfect text assistant), or a plain answer."""
-    words = re.findall(r"[a-z]+", last_user_text(request).lower())
-    for i in range(len(words) - 2):
-        if words[i] in ("a", "an") and words[i + 2] in SHAPES:
-            return f"<gen_img>a small {words[i + 1]} {words[i + 2]} at the center, on grass under a day sky</gen_img>"
-    return "It is 4."
-
-
-def test_a_perfect_text_assistant_scores_full_marks_and_a_wrong_one_none():
-    scores = measure_assistant(ScriptedBrain(caption_of_request, multimodal=False), n=30, seed=0)
-    assert scores.requests > 0 and (scores.well_formed, scores.faithful_oracle) == (1.0, 1.0)
-    star = "<gen_img>a small red star at the center, on grass under a day sky</gen_img>"
-    wrong = measure_assistant(ScriptedBrain(star, multimodal=False), n=30, seed=0)
-    assert wrong.faithful_oracle < 0.5
-
 
 def following(vocabulary, value):
     return vocabulary[(vocabulary.index(value) + 1) % len(vocabulary)]
@@ -62,7 +41,7 @@ def test_a_perfect_llava_assistant_scores_full_marks_and_a_wrong_one_none():
     assert set(perfect) == set(KINDS)
     assert all((s.items, s.well_formed, s.faithful) == (6, 1.0, 1.0) for s in perfect.values()), perfect
     pictured = {"similar", "inpaint", "outpaint", "edit"}
-    assert {k for k, s in perfect.items() if s.aspects} == pictured
+    assert pictured <= {k for k, s in perfect.items() if s.aspects}  # (a refine request may name everything)
     assert all(share == 1.0 for k in pictured for share in perfect[k].aspects.values())
     wrong = measure_llava(oracle(items, wrong=True), n=6, seed=0)
     assert all(s.faithful == 0.0 for s in wrong.values()), wrong

@@ -3,7 +3,7 @@
 import pytest
 
 from llmga.brain import load_brain
-from llmga.data.world_refine import held_out_pairs
+from llmga.data.world_chat import held_out_pairs
 from llmga.eval.replies import answers
 from llmga.protocol import parse_reply
 from llmga.world import parse_detailed, render

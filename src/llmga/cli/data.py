@@ -13,7 +13,7 @@ Examples::
         --image-root vqa=/data/llava --out data/stage1.json
     llmga data stablellava --llm smollm2 --painter /models/sd15 --abilities color,counting --per-ability 50 \\
         --out data/sll
-    llmga data world-refine --out data/world.json      # the miniature world's sets, no captioner needed
+    llmga data world-chat --out data/world.json        # the miniature world's sets, no captioner needed
 """
 
 from __future__ import annotations
@@ -260,17 +260,17 @@ def refine_demo(
     typer.echo(f"wrote {n} conversations to {build(out, n, seed, qa_share)}")
 
 
-@data.command("world-refine")
-def world_refine(
+@data.command("world-chat")
+def world_chat(
     out: Annotated[Path, typer.Option("--out", help="Where to write the LLaVA-format JSON.")],
-    n: Annotated[int, typer.Option(help="Conversations to write.")] = 2000,
+    n: Annotated[int, typer.Option(help="Conversations to write.")] = 4000,
     seed: Annotated[int, typer.Option(help="Seed (also fixes the held-out colour-shape pairs).")] = 0,
-    max_objects: Annotated[int, typer.Option(help="Most objects per requested scene.")] = 1,
 ) -> None:
-    """The world's prompt-refinement set: short requests -> detailed world captions in generation tags."""
-    from ..data.world_refine import build_refine_set
+    """The world assistant's conversations, asked as people ask (English and Chinese): requests naming any
+    attribute, counts, several objects, follow-up edits, greetings, questions, things the world has not."""
+    from ..data.world_chat import build_world_chat
 
-    typer.echo(f"wrote {n} conversations to {build_refine_set(out, n, seed, max_objects)}")
+    typer.echo(f"wrote {n} conversations to {build_world_chat(out, n, seed)}")
 
 
 @data.command("world-llava")

@@ -102,20 +102,30 @@ def judge(
 @evaluate.command("assistant")
 def assistant(
     brain: Annotated[str, typer.Option("--brain", help="Brain to measure (directory, adapter, 'smollm2', URL).")],
-    n: Annotated[int, typer.Option(help="Held-out items (requests for unseen colour-shape pairs, and questions).")] = 100,
+    n: Annotated[int, typer.Option(help="Held-out items per language and kind.")] = 10,
+    new_words: Annotated[int, typer.Option("--new-words", help="Requests naming a synonym never trained.")] = 20,
+    languages: Annotated[str, typer.Option("--languages", help="Comma-separated: en, zh.")] = "en,zh",
     seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures (and every reply) as JSON.")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
 ) -> None:
-    """The assistant alone, with the oracle painter: well-formed replies and faithful prompts."""
-    from ..brain import load_brain
-    from ..eval.world_prompts import measure_assistant
+    """The world assistant asked as people ask (held-out wordings): every named attribute kept, non-requests
+    not painted, the right task, the language asked in; prompts painted by the oracle, read by the judge."""
+    import torch
 
-    scores = measure_assistant(load_brain(brain), n=n, seed=seed)
-    typer.echo(f"brain: {brain}; {scores.items} items, {scores.requests} requests for held-out colour-shape pairs")
-    typer.echo(f"well-formed replies         {scores.well_formed:7.1%}")
-    typer.echo(f"faithful (oracle + judge)   {scores.faithful_oracle:7.1%}")
+    from ..brain import load_brain
+    from ..eval.world_chat import format_summary, measure_chat
+
+    torch.set_num_threads(threads)
+    summary, verdicts = measure_chat(load_brain(brain), n=n, seed=seed, languages=languages.split(","),
+                                     new_words=new_words)
+    typer.echo(f"brain: {brain}")
+    typer.echo(format_summary(summary))
     if json_out:
-        json_out.write_text(json.dumps(scores.as_dict(), indent=2))
+        replies = [{"kind": v.item.kind, "language": v.item.language, "history": v.item.history,
+                    "request": v.item.request, "reply": v.reply.raw, "task": v.task, "meant": v.item.task,
+                    "whole": v.whole} for v in verdicts]
+        json_out.write_text(json.dumps({"summary": summary, "replies": replies}, indent=2, ensure_ascii=False))
 
 
 @evaluate.command("llava")

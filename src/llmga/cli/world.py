@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from PIL import Image
 
-from .data import world_llava, world_refine
+from .data import world_chat, world_llava
 from .eval import assistant as eval_assistant
 from .eval import judge as eval_judge
 from .eval import llava as eval_llava
@@ -163,6 +163,6 @@ for old, command in {
     "train-clip": clip, "train-vae": vae, "train-painter": painter, "train-judge": judge,
     "build-assistant": train_assistant, "ship-painter": ship_painter, "ship-assistant": ship_assistant,
     "bench": eval_world, "bench-assistant": eval_assistant, "bench-llava": eval_llava, "judge-eval": eval_judge,
-    "refine-data": world_refine, "assistant-data": world_llava,
+    "refine-data": world_chat, "assistant-data": world_llava,
 }.items():
     world.command(old, hidden=True)(command)

@@ -5,7 +5,7 @@ image kinds) and the reply the assistant is taught. The kinds are the paper's
 four stage-1 sets, in the miniature world, plus plain visual questions:
 
 - ``refine``: "Draw a red star." → a tagged detailed caption (the text-only
-  refinement set of :mod:`llmga.data.world_refine`, plain questions included);
+  refinement set of :mod:`llmga.data.world_chat`, plain questions included);
 - ``similar``: a picture + "make one like this" → its tagged detailed caption;
 - ``inpaint``: a picture with one grid cell greyed out + what to paint there
   (or nothing: the cell becomes empty) → the tagged caption of the whole target;
@@ -15,7 +15,7 @@ four stage-1 sets, in the miniature world, plus plain visual questions:
 - ``question``: a picture + "what colour is the object at the center?" → a
   plain answer ("It is red."), so the model keeps reading pictures.
 
-As in :mod:`llmga.data.world_refine`, some colour–shape pairs are held out of
+As in :mod:`llmga.data.world_chat`, some colour–shape pairs are held out of
 training (no scene a training item shows or asks for uses one); the
 measurement (:mod:`llmga.eval.world_prompts`) asks only for items that do
 (:func:`held_out_items`).
@@ -35,11 +35,10 @@ from ..world.captions import background_phrase, detailed_caption, object_phrase
 from ..world.edits import refer, sample_edit
 from ..world.regions import cell_mask, outpaint_mask, touched_positions
 from ..world.render import render
-from ..world.requests import EVERYTHING, SHORT, Request
+from ..world.requests import EVERYTHING, Request
 from ..world.scene import POSITIONS, Scene, sample_object, sample_scene
 from .builders import tagged_reply
 from .records import make_record, save_image, write_records
-from .refine_demo import QA_CAPITALS, make_question
 from .templates import (
     DESCRIBE_IMAGE,
     EDIT_IMAGE,
@@ -51,15 +50,18 @@ from .templates import (
     join_sides,
     pool,
 )
-from .world_refine import colour_shapes, held_out_pairs, refine_reply, refine_request
+from . import world_chat
+from .world_chat import colour_shapes, held_out_pairs
+from .world_wording import HELD, TRAIN
 
 KINDS = ("refine", "similar", "inpaint", "outpaint", "edit", "question")
 #: how often each kind comes up in a training set
 SHARES = {"refine": 0.2, "similar": 0.15, "inpaint": 0.15, "outpaint": 0.1, "edit": 0.2, "question": 0.2}
 #: the colour of the region a picture hides
 GREY = (128, 128, 128)
-#: share of refinement items that are plain text questions (as in the world's refinement set)
-QA_SHARE = 0.2
+#: the kinds of :mod:`.world_chat` a refinement item is, and how often (a held-out one is always a request)
+REFINE_KINDS = ("request", "count", "several", "chat", "question", "outside")
+REFINE_WEIGHTS = (0.45, 0.1, 0.2, 0.1, 0.1, 0.05)
 #: share of inpainting items that name nothing to paint (the grey cell becomes empty)
 EMPTY_INPAINT_SHARE = 0.2
 
@@ -131,12 +133,11 @@ def _tagged(kind: str, rng: random.Random, request: str, target: Scene, scenes: 
 
 
 def refine_item(rng: random.Random, held: set, max_objects: int, want_held: bool) -> Item:
-    """A world request without a picture (or, in training, sometimes a plain question)."""
-    if not want_held and rng.random() < QA_SHARE:
-        question, answer = make_question(rng, sorted(QA_CAPITALS))
-        return Item("refine", question, answer, ())
-    request, scene = refine_request(rng, held, max_objects, want_held)
-    return Item("refine", request, refine_reply(rng, scene), (scene,), wanted=Request(scene, SHORT))
+    """A world request without a picture, asked as people ask (:mod:`.world_chat`), or a plain question."""
+    kind = rng.choices(REFINE_KINDS, REFINE_WEIGHTS)[0]
+    code = "zh" if rng.random() < world_chat.CHINESE_SHARE else "en"
+    chat = world_chat.make_item(kind, code, rng, HELD if want_held else TRAIN, held, want_held)
+    return Item("refine", chat.request, chat.reply, chat.scenes, wanted=chat.wanted)
 
 
 def similar_item(rng: random.Random, max_objects: int) -> Item:
@@ -252,7 +253,7 @@ def build_world_sets(out_json: str | Path, n: int = 4000, seed: int = 0, max_obj
     """Write ``n`` LLaVA-format conversations of every kind to ``out_json``; pictures go to ``images/`` beside it.
 
     Deterministic by ``seed``, which also fixes the held-out colour–shape pairs
-    (:func:`~llmga.data.world_refine.held_out_pairs`); no item uses one.
+    (:func:`~llmga.data.world_chat.held_out_pairs`); no item uses one.
     """
     out_json = Path(out_json)
     root, held = out_json.parent, held_out_pairs(seed)

@@ -20,15 +20,21 @@ from ..settings import SamplingSettings
 
 
 def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image | None] | None = None,
-            max_new_tokens: int = 96, batch_size: int = 16) -> list[str]:
-    """The brain's greedy replies to ``requests`` (each about its picture in ``images``, None for none).
+            max_new_tokens: int = 96, batch_size: int = 16,
+            histories: Sequence[Sequence[tuple[str, str]]] | None = None) -> list[str]:
+    """The brain's greedy replies to ``requests`` (each about its picture in ``images``, None for none),
+    each after its earlier (user, assistant) turns in ``histories``.
 
     Local text-only transformers brains answer in left-padded batches; others one by one.
     """
     images = list(images) if images is not None else [None] * len(requests)
+    histories = list(histories) if histories is not None else [()] * len(requests)
     conversations = []
-    for request, image in zip(requests, images, strict=True):
+    for request, image, history in zip(requests, images, histories, strict=True):
         conversation = Conversation()
+        for asked, answered in history:
+            conversation.add_user(asked)
+            conversation.add_assistant(answered)
         conversation.add_user(request, [image] if image is not None else None)
         conversations.append(conversation.to_messages(brain.multimodal))
     if hasattr(brain, "model") and not brain.multimodal:

@@ -50,6 +50,7 @@ class BenchConfig:
     guidance: float = 4.0
     edit_n: int = 32
     chain_n: int = 16
+    chat_n: int = 10
     seed: int = 0
 
 
@@ -142,11 +143,10 @@ class WorldBench:
 
     def assistant_figures(self) -> dict[str, Any]:
         """Requests by text (any brain), and for a brain that sees pictures, each of the four sets' tasks."""
-        from .world_prompts import measure_assistant, measure_llava, scores_as_dict
+        from .world_chat import measure_chat
+        from .world_prompts import measure_llava, scores_as_dict
 
-        scores = measure_assistant(self.brain, n=self.config.n, seed=self.config.seed, judge=self.judge)
-        out = {"well_formed": scores.well_formed, "faithful_oracle": scores.faithful_oracle,
-               "items": scores.items, "requests": scores.requests}
+        out, _ = measure_chat(self.brain, n=self.config.chat_n, seed=self.config.seed, judge=self.judge)
         if self.brain.multimodal:
             out["by_task"] = scores_as_dict(measure_llava(self.brain, n=self.config.edit_n, seed=self.config.seed,
                                                           judge=self.judge))
@@ -304,9 +304,10 @@ def format_table(results: dict[str, Any]) -> str:
         row("judge (500 held-out renders)", "lowest attr", "scene")
         row("", pct(results["judge"]["lowest"]), pct(results["judge"]["per_attribute"].get("scene")))
     if "assistant" in results:
-        a = results["assistant"]
-        row(f"assistant + oracle painter ({a['items']} items)", "well-formed", "faithful")
-        row("", pct(a["well_formed"]), pct(a["faithful_oracle"]))
+        from .world_chat import format_summary
+
+        lines.append("assistant asked as people ask (held-out wordings), its prompts painted by the oracle:")
+        lines += ["  " + line for line in format_summary(results["assistant"]).splitlines()]
     if "t2i" in results:
         t = results["t2i"]
         row(f"text-to-image, one object ({t['n']} requests)", "success", "world FID", "prompt kept")

@@ -1,13 +1,10 @@
-"""The world assistant alone: its prompts rendered exactly by the oracle painter, read back by the judge.
+"""The LLaVA-format world assistant alone: its prompts rendered exactly by the oracle painter, read back by the judge.
 
-This measures the brain apart from any painter's skill (``llmga eval assistant``,
-``llmga eval llava``). Requests ask only for held-out colour–shape pairs
-(:func:`llmga.data.world_refine.held_out_pairs`, never seen in training).
+This measures the brain apart from any painter's skill (``llmga eval llava``;
+asked as people ask, text only: :mod:`llmga.eval.world_chat`). Requests ask
+only for held-out colour–shape pairs (:func:`llmga.data.world_chat.held_out_pairs`,
+never seen in training).
 
-- :func:`measure_assistant`: short requests ("Draw a red star.") and plain
-  questions; well-formed (exactly one prompt that parses as a world caption;
-  none and some text for a question) and faithful (the picture shows every
-  requested object with its colour and shape).
 - :func:`measure_llava`: per kind of the world's stage-1 sets (refine,
   similar, inpaint, outpaint, edit, question), well-formed and faithful
   replies (the picture shows the target scene; a plain answer holds the
@@ -17,65 +14,19 @@ This measures the brain apart from any painter's skill (``llmga eval assistant``
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from ..data.refine_demo import QA_CAPITALS, make_question
-from ..data.world_refine import held_out_pairs, refine_request
 from ..data.world_sets import KINDS, Item, held_out_items
 from ..protocol import parse_reply
 from ..world.captions import oracle_paint, parse_detailed_or_none
 from ..world.requests import ASPECTS, EVERYTHING, aspects, shows
-from ..world.scene import Scene
 from .replies import answers, share, well_formed
 
 
 def is_world_caption(prompt: str) -> bool:
     """Whether ``prompt`` parses as a detailed world caption."""
     return parse_detailed_or_none(prompt) is not None
-
-
-@dataclass
-class AssistantScores:
-    """Shares in [0, 1] over the measured items."""
-
-    items: int
-    requests: int
-    well_formed: float
-    faithful_oracle: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def measure_assistant(brain, n: int = 100, seed: int = 0, max_objects: int = 1, max_new_tokens: int = 64,
-                      judge=None) -> AssistantScores:
-    """Ask for held-out pictures (and plain questions); render each prompt exactly; let the judge read it."""
-    from ..world.judge import Judge
-
-    judge = judge or Judge.load()
-    rng, held = random.Random(seed + 7919), held_out_pairs(seed)
-    items: list[tuple[str, Scene | None]] = []
-    for _ in range(n):
-        if rng.random() < 0.2:
-            items.append((make_question(rng, sorted(QA_CAPITALS))[0], None))
-        else:
-            items.append(refine_request(rng, held, max_objects, want_held=True))
-    replies = [parse_reply(a, brain.end_markers)
-               for a in answers(brain, [q for q, _ in items], max_new_tokens=max_new_tokens)]
-    well = [well_formed(r, asked is not None, is_world_caption) for (_, asked), r in zip(items, replies)]
-    faithful = []
-    for (_, asked), reply, ok in zip(items, replies, well):
-        if asked is None:
-            continue
-        if not ok:
-            faithful.append(False)
-            continue
-        seen = judge.read([oracle_paint(reply.prompts[0])])[0]
-        got = sorted((o.colour, o.shape) for o in seen.objects)
-        faithful.append(all((o.colour, o.shape) in got for o in asked.objects))
-    return AssistantScores(len(items), len(faithful), share(well), share(faithful))
 
 
 @dataclass

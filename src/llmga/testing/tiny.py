@@ -28,6 +28,7 @@ import torch
 
 from ..clip_tokenizer import CLIP_EOS as _CLIP_EOS
 from ..clip_tokenizer import write_clip_tokenizer
+from ..conversation import SYSTEM_PROMPT
 
 if TYPE_CHECKING:
     from transformers import CLIPTokenizer
@@ -63,6 +64,7 @@ _CHAT_CORPUS = [
     "Hello! How can I help you today?",
     "a photo of a dog, high quality, detailed, cinematic lighting",
     "user assistant system",
+    SYSTEM_PROMPT,  # so the tiny tokenizer writes the system prompt in few tokens
 ] * 4
 
 # ChatML; the content is a string or a list of {"type": "image"} and
@@ -137,7 +139,7 @@ def _chat_tokenizer() -> Any:
         pad_token=_IM_END,
         extra_special_tokens={"image_token": _IMAGE},
         chat_template=CHAT_TEMPLATE,
-        model_max_length=512,
+        model_max_length=1024,
     )
 
 
@@ -151,7 +153,7 @@ def _llama_config(tokenizer: Any, width: int = 32) -> Any:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=1024,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,

@@ -9,7 +9,7 @@
 
 The world's models are trained by :mod:`llmga.train` (``world_clip``, ``world_vae``,
 ``world_painter``, ``world_judge``, ``world_llava``), its data sets built by :mod:`llmga.data`
-(``world_refine``, ``world_sets``) and its measurements made by :mod:`llmga.eval`
+(``world_chat``, ``world_sets``) and its measurements made by :mod:`llmga.eval`
 (``world_bench``, ``world_prompts``, ``world_success``, ``judge_accuracy``).
 """
 

@@ -1,0 +1,306 @@
+"""The world assistant's conversations, asked the way people ask (``llmga data world-chat``).
+
+Each :class:`ChatItem` is a conversation (earlier turns, a request) and the
+reply taught for it:
+
+- ``request``, ``count``, ``several``: a drawing request naming any of size,
+  colour, shape, place, time and ground, for one object, several alike ("two
+  green circles") or two different ones, placed absolutely or one relative to
+  the other ("... and a blue circle below it"); the reply's caption keeps
+  every named attribute and fills the rest with varied choices;
+- ``anything``: "surprise me": everything is the assistant's choice;
+- ``followup``: after a painted picture, an edit of it (the reply's tag says
+  ``task="edit"``), another one like it (``task="similar"``), a new picture,
+  or thanks;
+- ``chat``, ``question``: greetings, thanks, what the assistant can draw,
+  sums and capitals: a plain answer, no painting;
+- ``outside``: a request for something the world has not (a cat on a sofa):
+  an honest answer offering the nearest thing it can draw, and sometimes the
+  user's "yes please" painted.
+
+Every reply that paints states its task (``<gen_img task="generate">``), so
+the assistant, not the wording rules, decides what a turn does.
+
+**Held out.** Training items use the ``train`` wordings of
+:mod:`.world_english` and :mod:`.world_chinese` and never show a held-out
+colour–shape pair (:func:`held_out_pairs`); the
+measurement (:func:`held_out_chat`) uses only the ``held`` wordings (sentence
+frames, place and relation templates, edit, chat and out-of-world phrasings,
+out-of-world things) and, wherever a pair is named, a held-out pair.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from ..protocol import tag_prompt
+from ..world.captions import detailed_caption
+from ..world.edits import sample_edit
+from ..world.requests import EVERYTHING, Request
+from ..world.scene import COLOURS, GRID, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
+from . import world_chinese, world_english
+from .records import make_record, write_records
+from .world_wording import HELD, RELATIONS, TRAIN, Ask, Mention
+
+HELD_OUT_SHARE = 0.2
+LANGUAGES: dict[str, ModuleType] = {"en": world_english, "zh": world_chinese}
+KINDS = ("request", "count", "several", "anything", "followup", "chat", "question", "outside")
+#: how often each kind comes up in training, and the share of Chinese items
+SHARES = {"request": 0.27, "count": 0.08, "several": 0.14, "anything": 0.03, "followup": 0.25, "chat": 0.08,
+          "question": 0.08, "outside": 0.07}
+CHINESE_SHARE = 0.2
+#: how often a one-object request names each attribute (shape is always named)
+NAMING = {"colour": 0.9, "size": 0.5, "position": 0.5, "time": 0.4, "terrain": 0.4}
+#: out-of-world things, trained and held out, with the nearest thing the world has (shape, colour or None)
+OUTSIDE = {
+    TRAIN: {"cat": None, "dog": None, "car": None, "house": ("square", None), "tree": ("triangle", "green"),
+            "flower": None, "bird": None, "horse": None, "person": None, "cake": ("circle", None),
+            "bicycle": ("circle", None), "boat": ("triangle", None), "sun": ("circle", "yellow"),
+            "ball": ("circle", None), "coin": ("circle", "yellow"), "pyramid": ("triangle", "yellow"),
+            "tent": ("triangle", None), "kite": ("diamond", None), "gem": ("diamond", None),
+            "starfish": ("star", "orange"), "box": ("square", None), "window": ("square", "blue"),
+            "plus": ("cross", None), "pizza": ("triangle", "orange")},
+    HELD: {"sofa_cat": None, "tiger": None, "spaceship": None, "guitar": None, "moon": ("circle", "yellow"),
+           "wheel": ("circle", None), "mountain": ("triangle", None), "dice": ("square", None),
+           "snowflake": ("star", None), "jewel": ("diamond", None)},
+}
+
+
+def held_out_pairs(seed: int = 0) -> set[tuple[str, str]]:
+    """Colour–shape pairs never requested or shown in training."""
+    pairs = [(c, s) for c in COLOURS for s in SHAPES]
+    random.Random(seed).shuffle(pairs)
+    return set(pairs[: round(len(pairs) * HELD_OUT_SHARE)])
+
+
+def colour_shapes(*scenes: Scene) -> set[tuple[str, str]]:
+    """The colour–shape pairs the scenes' objects show."""
+    return {(o.colour, o.shape) for scene in scenes for o in scene.objects}
+
+
+@dataclass(frozen=True)
+class ChatItem:
+    """One conversation: earlier (user, assistant) turns, the request, the reply taught, and what it must do.
+
+    ``task`` is what the reply's prompt is for (None: nothing is painted);
+    ``wanted`` what the painted prompt must show, where anything is asked for;
+    ``scenes`` every scene the item shows or names (for the held-out check).
+    """
+
+    kind: str
+    language: str
+    history: tuple[tuple[str, str], ...]
+    request: str
+    reply: str
+    task: str | None = None
+    wanted: Request | None = None
+    scenes: tuple[Scene, ...] = ()
+
+
+def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: str = "generate") -> str:
+    """A short sentence and ``scene``'s detailed caption in tags naming ``task``."""
+    return f"{language.reply(task, rng)} {tag_prompt(detailed_caption(scene), task)}"
+
+
+def _background(rng: random.Random) -> Background:
+    return Background(rng.choice(TIMES), rng.choice(TERRAINS))
+
+
+def pick_pair(rng: random.Random, held: set, want_held: bool, avoid: set | None = None) -> tuple[str, str]:
+    """A colour–shape pair, held out exactly when ``want_held``."""
+    while True:
+        pair = (rng.choice(COLOURS), rng.choice(SHAPES))
+        if (pair in held) == want_held and pair not in (avoid or set()):
+            return pair
+
+
+def _scenery(rng: random.Random, background: Background) -> tuple[str | None, str | None, set[str]]:
+    time = background.time if rng.random() < NAMING["time"] else None
+    terrain = background.terrain if rng.random() < NAMING["terrain"] else None
+    return time, terrain, {name for name, value in (("time", time), ("terrain", terrain)) if value}
+
+
+def one_object(rng: random.Random, held: set, want_held: bool) -> tuple[Ask, Request]:
+    """A one-object request naming its shape and, each by chance, colour, size, place, time and ground."""
+    colour, shape = pick_pair(rng, held, want_held)
+    obj = Obj(shape, colour, rng.choice(SIZES), rng.choice(POSITIONS))
+    named = {"shape"} | {a for a in ("colour", "size", "position") if rng.random() < NAMING[a]}
+    background = _background(rng)
+    time, terrain, scenery = _scenery(rng, background)
+    mention = Mention(shape, colour if "colour" in named else None, obj.size if "size" in named else None,
+                      position=obj.position if "position" in named else None)
+    return Ask((mention,), time, terrain), Request(Scene((obj,), background), frozenset(named | scenery))
+
+
+def alike(rng: random.Random, held: set, want_held: bool) -> tuple[Ask, Request]:
+    """Two or three objects alike: "two green circles" (places are the assistant's choice)."""
+    colour, shape = pick_pair(rng, held, want_held)
+    count = rng.choice((2, 3))
+    size = rng.choice(SIZES) if rng.random() < 0.4 else None
+    objects = [Obj(shape, colour, size or rng.choice(SIZES), p) for p in rng.sample(POSITIONS, count)]
+    background = _background(rng)
+    time, terrain, scenery = _scenery(rng, background)
+    named = {"shape", "colour"} | ({"size"} if size else set()) | scenery
+    return Ask((Mention(shape, colour, size, count),), time, terrain), Request(Scene(tuple(objects), background),
+                                                                          frozenset(named))
+
+
+def _neighbour(rng: random.Random) -> tuple[str, str, str]:
+    """A cell, a relation and the cell that relation leads to."""
+    while True:
+        first, relation = rng.choice(POSITIONS), rng.choice(sorted(RELATIONS))
+        row, column = divmod(POSITIONS.index(first), GRID)
+        row, column = row + RELATIONS[relation][0], column + RELATIONS[relation][1]
+        if 0 <= row < GRID and 0 <= column < GRID:
+            return first, relation, POSITIONS[row * GRID + column]
+
+
+def two_objects(rng: random.Random, held: set, want_held: bool) -> tuple[Ask, Request]:
+    """Two different objects, both placed, the second placed relative to the first, or neither placed."""
+    first_pair = pick_pair(rng, held, want_held)
+    second_pair = pick_pair(rng, held, False, avoid={first_pair})
+    pairs = [first_pair, second_pair]
+    rng.shuffle(pairs)
+    placing = rng.choice(("absolute", "relative", "none"))
+    if placing == "relative":
+        first, relation, second = _neighbour(rng)
+        cells = (first, second)
+    else:
+        relation, cells = None, tuple(rng.sample(POSITIONS, 2))
+    sized = rng.random() < 0.4
+    objects = [Obj(shape, colour, rng.choice(SIZES), cell) for (colour, shape), cell in zip(pairs, cells)]
+    mentions = tuple(
+        Mention(o.shape, o.colour, o.size if sized else None,
+                position=o.position if placing == "absolute" or (placing == "relative" and i == 0) else None,
+                relation=relation if placing == "relative" and i == 1 else None)
+        for i, o in enumerate(objects))
+    background = _background(rng)
+    time, terrain, scenery = _scenery(rng, background)
+    named = {"shape", "colour"} | ({"size"} if sized else set()) | ({"position"} if placing != "none" else set())
+    return Ask(mentions, time, terrain), Request(Scene(tuple(objects), background), frozenset(named | scenery))
+
+
+ASKERS = {"request": one_object, "count": alike, "several": two_objects}
+
+
+def drawing_item(kind: str, language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
+                 code: str) -> ChatItem:
+    """A ``request``, ``count`` or ``several`` item."""
+    ask, wanted = ASKERS[kind](rng, held, want_held)
+    return ChatItem(kind, code, (), language.request(ask, rng, split), painted_reply(language, rng, wanted.scene),
+                    "generate", wanted, (wanted.scene,))
+
+
+def anything_item(language: ModuleType, rng: random.Random, split: str, code: str, held: set) -> ChatItem:
+    """"Surprise me": a picture entirely of the assistant's choosing."""
+    while True:
+        scene = Scene(tuple(Obj(rng.choice(SHAPES), rng.choice(COLOURS), rng.choice(SIZES), p)
+                            for p in rng.sample(POSITIONS, rng.choice((1, 1, 2)))), _background(rng))
+        if not colour_shapes(scene) & held:
+            break
+    return ChatItem("anything", code, (), language.anything(rng, split), painted_reply(language, rng, scene),
+                    "generate", Request(scene, frozenset()), (scene,))
+
+
+def followup_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
+                  code: str) -> ChatItem:
+    """A painted picture, then an edit of it, one like it, a new picture or thanks."""
+    first = drawing_item(rng.choice(("request", "request", "several")), language, rng, split, held, want_held, code)
+    history = ((first.request, first.reply),)
+    source = first.wanted.scene
+    turn = rng.choices(("edit", "similar", "new", "thanks"), (0.6, 0.1, 0.2, 0.1))[0]
+    if turn == "edit":
+        pair = sample_edit(source, rng, max_objects=3)
+        while want_held is False and colour_shapes(pair.target) & held:
+            pair = sample_edit(source, rng, max_objects=3)
+        return ChatItem("followup", code, history, language.edit(pair, rng, split),
+                        painted_reply(language, rng, pair.target, "edit"), "edit",
+                        Request(pair.target, EVERYTHING), (source, pair.target))
+    if turn == "similar":
+        return ChatItem("followup", code, history, language.similar(rng, split),
+                        painted_reply(language, rng, source, "similar"), "similar", Request(source, EVERYTHING),
+                        (source,))
+    if turn == "new":
+        ask, wanted = one_object(rng, held, want_held)
+        return ChatItem("followup", code, history, language.request(ask, rng, split, after_picture=True),
+                        painted_reply(language, rng, wanted.scene), "generate", wanted, (source, wanted.scene))
+    asked, answer = language.chat("thanks", rng, split)
+    return ChatItem("followup", code, history, asked, answer, scenes=(source,))
+
+
+def chat_item(language: ModuleType, rng: random.Random, split: str, code: str) -> ChatItem:
+    """A greeting, thanks or question about what the assistant draws: a plain answer."""
+    asked, answer = language.chat(rng.choice(("greeting", "thanks", "capability")), rng, split)
+    return ChatItem("chat", code, (), asked, answer)
+
+
+def question_item(language: ModuleType, rng: random.Random, split: str, code: str) -> ChatItem:
+    """A sum or a capital: a plain answer."""
+    asked, answer = language.question(rng, split)
+    return ChatItem("question", code, (), asked, answer)
+
+
+def outside_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str) -> ChatItem:
+    """Something the world has not: an honest answer and an offer; sometimes the offer is taken and painted."""
+    thing = rng.choice(sorted(OUTSIDE[split]))
+    shape, colour = OUTSIDE[split][thing] or (rng.choice(SHAPES), None)
+    while colour is None or (colour, shape) in held:
+        colour = rng.choice(COLOURS)
+    asked, answer = language.outside(thing, Mention(shape, colour), rng, split)
+    if rng.random() < 0.7:
+        return ChatItem("outside", code, (), asked, answer)
+    scene = Scene((Obj(shape, colour, rng.choice(SIZES), rng.choice(POSITIONS)),), _background(rng))
+    return ChatItem("outside", code, ((asked, answer),), language.accept(rng, split),
+                    painted_reply(language, rng, scene), "generate", Request(scene, frozenset({"shape", "colour"})),
+                    (scene,))
+
+
+def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False) -> ChatItem:
+    """An item of ``kind`` in language ``code`` ("en", "zh") with wordings of ``split``."""
+    language = LANGUAGES[code]
+    if kind in ASKERS:
+        return drawing_item(kind, language, rng, split, held, want_held, code)
+    if kind == "anything":
+        return anything_item(language, rng, split, code, held)
+    if kind == "followup":
+        return followup_item(language, rng, split, held, want_held, code)
+    if kind == "chat":
+        return chat_item(language, rng, split, code)
+    if kind == "question":
+        return question_item(language, rng, split, code)
+    if kind == "outside":
+        return outside_item(language, rng, split, held, code)
+    raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def training_items(n: int, seed: int = 0) -> list[ChatItem]:
+    """``n`` training items: trained wordings, no held-out colour–shape pair anywhere."""
+    held = held_out_pairs(seed)
+    kinds, weights = list(SHARES), list(SHARES.values())
+    items = []
+    for index in range(n):
+        rng = random.Random(f"{seed}/world-chat/{index}")
+        code = "zh" if rng.random() < CHINESE_SHARE else "en"
+        items.append(make_item(rng.choices(kinds, weights)[0], code, rng, TRAIN, held))
+    return items
+
+
+def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh"),
+                  kinds: Sequence[str] = KINDS) -> list[ChatItem]:
+    """``n`` held-out items per language and kind: held-out wordings, held-out pairs where a pair is named."""
+    held = held_out_pairs(seed)
+    return [make_item(kind, code, random.Random(f"{seed}/world-chat-bench/{code}/{kind}/{i}"), HELD, held,
+                      want_held=True)
+            for code in languages for kind in kinds for i in range(n)]
+
+
+def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0) -> Path:
+    """Write ``n`` LLaVA-format training conversations to ``out``."""
+    records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
+                           language=item.language)
+               for i, item in enumerate(training_items(n, seed))]
+    return write_records(records, out)

@@ -1,0 +1,159 @@
+"""World requests, edits and chat in Chinese, each wording trained or held out (:mod:`.world_wording`).
+
+The same interface as :mod:`llmga.data.world_english`. The generation prompt
+stays the world's English caption (the painter's language); the sentence
+around it and every plain answer are Chinese.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..world.edits import EditPair
+from ..world.scene import Obj, Scene
+from .world_wording import Ask, Mention, phrasings
+
+SIZE = {"small": phrasings("小|小小的", "迷你"), "large": phrasings("大|大大的", "巨大的")}
+COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
+          "pink": "粉色"}
+SHAPE = {"circle": phrasings("圆形|圆"), "square": phrasings("正方形|方块"), "triangle": phrasings("三角形"),
+         "star": phrasings("星星|五角星"), "diamond": phrasings("菱形"), "cross": phrasings("十字|十字形")}
+PLACE = {
+    "top left": phrasings("在左上角", "位于左上方"), "top middle": phrasings("在上方中间|在顶部中间", "在正上方"),
+    "top right": phrasings("在右上角", "位于右上方"), "middle left": phrasings("在左边|在左侧中间", "在左边的中部"),
+    "center": phrasings("在中间|在正中间", "在画面中央"), "middle right": phrasings("在右边|在右侧中间", "在右边的中部"),
+    "bottom left": phrasings("在左下角", "位于左下方"), "bottom middle": phrasings("在下方中间|在底部中间", "在正下方"),
+    "bottom right": phrasings("在右下角", "位于右下方"),
+}
+RELATION = {"below": phrasings("在它下面|在它的下方", "在它正下方"), "above": phrasings("在它上面|在它的上方", "在它正上方"),
+            "right": phrasings("在它右边|在它的右侧", "在它右手边"), "left": phrasings("在它左边|在它的左侧", "在它左手边")}
+TIME = {"day": phrasings("白天|在白天", "阳光明媚的白天"), "sunset": phrasings("日落时|黄昏时", "傍晚"),
+        "night": phrasings("夜晚|晚上", "深夜")}
+TERRAIN = {"grass": phrasings("在草地上", "在绿草地上"), "sand": phrasings("在沙地上|在沙滩上", "在沙漠里"),
+           "snow": phrasings("在雪地上", "在积雪上"), "water": phrasings("在水面上|在水上", "在湖面上")}
+GROUND = {"grass": "草地", "sand": "沙地", "snow": "雪地", "water": "水面"}
+TIME_NOUN = {"day": "白天", "sunset": "日落", "night": "夜晚"}
+COUNT = {1: "一个", 2: "两个", 3: "三个"}
+JOIN = phrasings("，还有|，再画|，以及", "，另外还有")
+FRAME = phrasings("画{x}|请画{x}|帮我画{x}|我想要{x}|生成一张图片：{x}|给我画{x}",
+                  "能不能画{x}？|麻烦画{x}|来一张图：{x}")
+NEXT_FRAME = phrasings("现在画{x}|再画一张新的：{x}", "接下来画{x}")
+ANYTHING = phrasings("随便画点什么|给我一个惊喜", "画一张你喜欢的图")
+
+EDIT = {
+    "recolour": phrasings("把{obj}变成{colour}|把{obj}改成{colour}", "{obj}能换成{colour}吗？"),
+    "replace": phrasings("把{obj}换成{shape}|把{obj}变成{shape}", "用{shape}代替{obj}"),
+    "add": phrasings("再加{new}，{place}|添加{new}，{place}", "{place}再放{new}"),
+    "remove": phrasings("去掉{obj}|删除{obj}", "不要{obj}了"),
+    "time": phrasings("把它变成{time}|改成{time}", "换成{time}的样子"),
+    "terrain": phrasings("把地面换成{ground}|背景换成{ground}", "放到{ground}上"),
+}
+SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")
+ACCEPT = phrasings("好的|可以|好啊，画吧", "行，就这个")
+GREETING = phrasings("你好|嗨|你好！", "早上好")
+THANKS = phrasings("谢谢|谢谢你！", "多谢")
+CAPABILITY = phrasings("你能画什么？|你会画哪些形状？", "你都会画些什么？")
+WORLD = "形状（圆形、正方形、三角形、星星、菱形和十字），七种颜色（红、橙、黄、绿、蓝、紫、粉），大或小，放在三乘三格子的任意位置，背景是草地、沙地、雪地或水面，白天、日落或夜晚"
+ANSWER = {"greeting": phrasings("你好！我会画简单的图：" + WORLD + "。想让我画什么？"),
+          "thanks": phrasings("不客气！|不用谢！还想画点什么吗？"),
+          "capability": phrasings("我会画" + WORLD + "。")}
+SUM = phrasings("{a}加{b}等于几？|{a}加{b}是多少？", "{a}和{b}加起来是多少？")
+THING = {"cat": "一只猫", "dog": "一只狗", "car": "一辆车", "house": "一座房子", "tree": "一棵树", "flower": "一朵花",
+         "bird": "一只鸟", "horse": "一匹马", "person": "一个女人的肖像", "cake": "一个生日蛋糕", "bicycle": "一辆自行车",
+         "boat": "一艘帆船", "sun": "太阳", "ball": "一个球", "coin": "一枚硬币", "pyramid": "一座金字塔",
+         "tent": "一顶帐篷", "kite": "一只风筝", "gem": "一颗宝石", "starfish": "一只海星", "box": "一个盒子",
+         "window": "一扇窗户", "plus": "一个加号", "pizza": "一块披萨", "sofa_cat": "沙发上的一只猫",
+         "tiger": "一只老虎", "spaceship": "一艘宇宙飞船", "guitar": "一把吉他", "moon": "满月", "wheel": "一个轮子",
+         "mountain": "一座山", "dice": "一个骰子", "snowflake": "一片雪花", "jewel": "一颗珠宝"}
+OUTSIDE_ANSWER = phrasings("抱歉，我画不了{thing}：我只会画简单的形状（圆形、正方形、三角形、星星、菱形和十字）。要不要我画{offer}？|"
+                           "{thing}我画不了，我的图只由形状组成。我可以画{offer}，好吗？")
+REPLY = {"generate": phrasings("好的，这是你要的图片。|没问题！|给你画好了。|好的！"),
+         "edit": phrasings("好的，已经改好了。|没问题，这是修改后的图片。|改好了。"),
+         "similar": phrasings("好的，再来一张类似的。|这是一张类似的图片。")}
+
+
+def noun_phrase(mention: Mention, rng: random.Random, split: str) -> str:
+    """"一个红色的小星星", "两个绿色的圆形"."""
+    colour = COLOUR[mention.colour] + "的" if mention.colour else ""
+    size = SIZE[mention.size].pick(rng, split) if mention.size else ""
+    return COUNT[mention.count] + colour + size + SHAPE[mention.shape].pick(rng, split)
+
+
+def body(ask: Ask, rng: random.Random, split: str) -> str:
+    """The objects with their places, then the time and the ground."""
+    pieces = []
+    for index, mention in enumerate(ask.mentions):
+        phrase = noun_phrase(mention, rng, split)
+        if mention.position:
+            phrase += "，" + PLACE[mention.position].pick(rng, split)
+        elif mention.relation:
+            phrase += "，" + RELATION[mention.relation].pick(rng, split)
+        pieces.append(phrase if index == 0 else JOIN.pick(rng, split) + phrase)
+    scenery = [table[value].pick(rng, split) for table, value in ((TIME, ask.time), (TERRAIN, ask.terrain)) if value]
+    return "，".join(["".join(pieces), *scenery])
+
+
+def request(ask: Ask, rng: random.Random, split: str, after_picture: bool = False, words: dict | None = None) -> str:
+    """A whole drawing request (``words``, the new-words probe, is English only)."""
+    return (NEXT_FRAME if after_picture else FRAME).pick(rng, split, x=body(ask, rng, split))
+
+
+def anything(rng: random.Random, split: str) -> str:
+    return ANYTHING.pick(rng, split)
+
+
+def refer(scene: Scene, obj: Obj, rng: random.Random, split: str) -> str:
+    """The shortest phrase that singles ``obj`` out: "星星", "红色的星星", "左上角的星星"."""
+    shape = SHAPE[obj.shape].pick(rng, split)
+    others = [o for o in scene.objects if o != obj]
+    if all(o.shape != obj.shape for o in others):
+        return shape
+    if all((o.colour, o.shape) != (obj.colour, obj.shape) for o in others):
+        return COLOUR[obj.colour] + "的" + shape
+    return PLACE[obj.position].train[0].removeprefix("在") + "的" + shape
+
+
+def edit(pair: EditPair, rng: random.Random, split: str) -> str:
+    """An instruction for ``pair``: "把星星变成蓝色"."""
+    source, target = pair.source, pair.target
+    if pair.kind == "time":
+        return EDIT["time"].pick(rng, split, time=TIME_NOUN[target.background.time])
+    if pair.kind == "terrain":
+        return EDIT["terrain"].pick(rng, split, ground=GROUND[target.background.terrain])
+    if pair.kind == "add":
+        new = next(o for o in target.objects if o not in source.objects)
+        return EDIT["add"].pick(rng, split, new=noun_phrase(Mention(new.shape, new.colour, new.size), rng, split),
+                                place=PLACE[new.position].pick(rng, split))
+    old = next(o for o in source.objects if o not in target.objects)
+    new = next((o for o in target.objects if o not in source.objects), None)
+    return EDIT[pair.kind].pick(rng, split, obj=refer(source, old, rng, split),
+                                colour=COLOUR[new.colour] if new else "",
+                                shape=SHAPE[new.shape].pick(rng, split) if new else "")
+
+
+def similar(rng: random.Random, split: str) -> str:
+    return SIMILAR.pick(rng, split)
+
+
+def accept(rng: random.Random, split: str) -> str:
+    return ACCEPT.pick(rng, split)
+
+
+def chat(kind: str, rng: random.Random, split: str) -> tuple[str, str]:
+    asked = {"greeting": GREETING, "thanks": THANKS, "capability": CAPABILITY}[kind].pick(rng, split)
+    return asked, ANSWER[kind].pick(rng, split)
+
+
+def question(rng: random.Random, split: str) -> tuple[str, str]:
+    """A plain question (a sum) and its plain answer."""
+    a, b = rng.randint(2, 60), rng.randint(2, 60)
+    return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a}加{b}等于{a + b}。"
+
+
+def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
+    asked = FRAME.pick(rng, split, x=THING[thing])
+    return asked, OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=noun_phrase(offer, rng, "train"))
+
+
+def reply(task: str, rng: random.Random) -> str:
+    return REPLY[task].pick(rng, "train")

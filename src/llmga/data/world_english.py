@@ -1,0 +1,254 @@
+"""World requests, edits and chat in English, each wording trained or held out (:mod:`.world_wording`).
+
+Size, colour, shape, time and ground words are shared by both splits; the
+held-out measurement differs in the sentence frames, the phrase templates
+around them (places, relations, edits, chat) and their combinations.
+:data:`NEW_WORDS` holds synonyms no training item uses, for a separate probe.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..world.edits import EditPair, refer
+from ..world.scene import GRID, POSITIONS, Obj
+from .refine_demo import QA_CAPITALS
+from .templates import REPLIES
+from .world_wording import Ask, Mention, phrasings
+
+SIZE = {"small": phrasings("small|little|tiny|very small", "really small|quite small"),
+        "large": phrasings("large|big|huge|very big", "really big|quite large")}
+COLOUR = {c: phrasings(words) for c, words in {
+    "red": "red|crimson", "orange": "orange|amber", "yellow": "yellow|gold", "green": "green|lime",
+    "blue": "blue|navy", "purple": "purple|violet", "pink": "pink"}.items()}
+SHAPE = {"circle": ("circle", "circles"), "square": ("square", "squares"), "triangle": ("triangle", "triangles"),
+         "star": ("star", "stars"), "diamond": ("diamond", "diamonds"), "cross": ("cross", "crosses")}
+TIME = {
+    "day": phrasings("during the day|by day|in daylight|in the daytime|at noon|under a day sky",
+                     "in broad daylight|at midday"),
+    "sunset": phrasings("at sunset|at dusk|in the evening|as the sun goes down|under a sunset sky",
+                        "at sundown|when the sun sets"),
+    "night": phrasings("at night|at midnight|under the stars|in the dark|under a night sky",
+                       "late at night|on a dark night"),
+}
+TIME_WORD = {"day": phrasings("day|daytime"), "sunset": phrasings("sunset|dusk"), "night": phrasings("night|nighttime")}
+TERRAIN = {
+    "grass": phrasings("on grass|on the grass|on a lawn|in a meadow|in a field", "on a green lawn|in a grassy field"),
+    "sand": phrasings("on sand|on the beach|in the desert|on sand dunes", "on a sandy beach|on the sand"),
+    "snow": phrasings("on snow|in the snow|on a snowfield|on snowy ground", "on fresh snow|in a snowy landscape"),
+    "water": phrasings("on water|on the sea|on a lake|on the ocean", "on a pond|over the water"),
+}
+VERTICAL = {0: phrasings("top|upper"), 2: phrasings("bottom|lower")}
+HORIZONTAL = {0: "left", 2: "right"}
+CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|at the {v} {h} of the picture|in the {v} {h}",
+                   "tucked into the {v} {h} corner|over in the {v}-{h} part of the image|toward the {v} {h}")
+EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}",
+                     "centred at the {v}|at the {v}, in the middle|along the {v} edge, centred")
+EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side",
+                        "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
+CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered",
+                   "right in the middle|dead centre|in the very middle|smack in the middle")
+RELATION = {
+    "below": phrasings("below it|under it|beneath it", "just underneath it|directly below that one"),
+    "above": phrasings("above it|over it", "right above it|directly above that one"),
+    "right": phrasings("to its right|to the right of it", "just right of it|on its right-hand side"),
+    "left": phrasings("to its left|to the left of it", "just left of it|on its left-hand side"),
+}
+COUNT = {2: phrasings("two|2", "a pair of"), 3: phrasings("three|3")}
+JOIN = phrasings(" and | and also |, and | with ", ", along with |, together with ")
+FRAME = phrasings(
+    "Draw {x}.|Paint {x}.|Can you draw {x}?|I want {x}.|Show me {x}.|Make a picture of {x}.|Please create {x}.|"
+    "Generate an image of {x}.|{x}, please.|Could you paint {x} for me?|I'd like a picture of {x}.|Picture {x}.|"
+    "draw {x}|Create {x}.",
+    "How about {x}?|Would you mind drawing {x}?|Let's see {x}.|I need an image with {x}.|Sketch {x} for me.|"
+    "Can I get {x}?|Imagine {x}.|Give me {x}, would you?")
+NEXT_FRAME = phrasings("Now draw {x}.|Next, paint {x}.|New picture: {x}.|Now {x}, please.",
+                       "Okay, now {x}.|Let's do {x} next.|And another picture: {x}.")
+ANYTHING = phrasings("Draw something.|Surprise me.|Paint anything you like.|Draw a random picture.",
+                     "Make me whatever you want.|Show me something nice.")
+
+EDIT = {
+    "recolour": phrasings("make {obj} {colour}|turn {obj} {colour}|change {obj} to {colour}|{obj} should be {colour}|"
+                          "could you make {obj} {colour}?|colour {obj} {colour}",
+                          "what if {obj} were {colour}?|I'd prefer {obj} in {colour}|can {obj} be {colour} instead?"),
+    "replace": phrasings("replace {obj} with a {shape}|turn {obj} into a {shape}|make {obj} a {shape}|"
+                         "change {obj} into a {shape}",
+                         "swap {obj} for a {shape}|could {obj} be a {shape} instead?"),
+    "add": phrasings("add {new} {place}|also put {new} {place}|put {new} {place} too|and {new} {place}, please",
+                     "could you add {new} {place}?|throw in {new} {place}"),
+    "remove": phrasings("remove {obj}|take away {obj}|get rid of {obj}|delete {obj}|without {obj}, please",
+                        "lose {obj}|can you erase {obj}?|I don't want {obj} anymore"),
+    "time": phrasings("make it {word}|now {phrase}|change it to {word}|the same, but {phrase}|switch to {word}",
+                      "how would it look {phrase}?|let it be {word}|show me that {phrase}"),
+    "terrain": phrasings("put it {phrase}|now {phrase}|change the ground to {word}|turn the {old} into {word}",
+                         "what about {phrase}?|move everything {phrase}"),
+}
+SIMILAR = phrasings("another one like that|one more like it, please|draw a similar one|make a variation of it",
+                    "could I get something similar?|something like that again")
+ACCEPT = phrasings("yes please|sure|ok, do that|yes", "sounds good, go ahead|alright, draw it")
+
+GREETING = phrasings("hello|hi|hey there|good morning|hi! how are you?|hello there",
+                     "howdy!|good evening|hey, what's up?")
+THANKS = phrasings("thanks|thank you!|great, thanks|thanks a lot", "cheers!|much appreciated|nice, thank you so much")
+CAPABILITY = phrasings("what can you draw?|what colours do you know?|what shapes can you make?|help|what can you do?",
+                       "which shapes do you support?|tell me what you can paint|what are you able to draw?")
+WORLD = ("shapes (circle, square, triangle, star, diamond and cross) in seven colours (red, orange, yellow, green, "
+         "blue, purple and pink), small or large, anywhere on a three-by-three grid, on grass, sand, snow or water, "
+         "by day, at sunset or at night")
+ANSWER = {
+    "greeting": phrasings("Hello! I draw simple pictures: " + WORLD + ". What shall I draw?|"
+                          "Hi! Ask me for a picture of shapes, for example a red star on snow at night."),
+    "thanks": phrasings("You're welcome!|Glad you like it!|You're welcome. Anything else to draw?"),
+    "capability": phrasings("I can draw " + WORLD + ".|I draw " + WORLD + ". Tell me what you would like."),
+}
+SUM = phrasings("What is {a} plus {b}?|How much is {a} + {b}?|Add {a} and {b}.",
+                "What's {a} and {b} together?|Could you tell me {a} plus {b}?")
+CAPITAL = phrasings("What is the capital of {c}?|Which city is the capital of {c}?|Tell me the capital of {c}.",
+                    "Do you know the capital of {c}?|{c}'s capital is which city?")
+#: out-of-world things a user may ask for, by key (:data:`llmga.data.world_chat.OUTSIDE`)
+THING = {
+    "cat": "a cat", "dog": "a dog", "car": "a car", "house": "a house", "tree": "a tree", "flower": "a flower",
+    "bird": "a bird", "horse": "a horse", "person": "a portrait of a woman", "cake": "a birthday cake",
+    "bicycle": "a bicycle", "boat": "a sailing boat", "sun": "the sun", "ball": "a ball", "coin": "a coin",
+    "pyramid": "a pyramid", "tent": "a tent", "kite": "a kite", "gem": "a gem", "starfish": "a starfish",
+    "box": "a box", "window": "a window", "plus": "a plus sign", "pizza": "a slice of pizza",
+    "sofa_cat": "a cat on a sofa", "tiger": "a tiger", "spaceship": "a spaceship", "guitar": "a guitar",
+    "moon": "the full moon", "wheel": "a wheel", "mountain": "a mountain", "dice": "a dice",
+    "snowflake": "a snowflake", "jewel": "a jewel",
+}
+OUTSIDE_ANSWER = phrasings(
+    "I can't draw {thing}: I only draw simple shapes (circle, square, triangle, star, diamond and cross). "
+    "Shall I draw {offer} instead?|"
+    "Sorry, {thing} is beyond me; my pictures are made of shapes only. I could draw {offer} instead, if you like.")
+#: synonyms no training item uses (the probe of new words)
+NEW_WORDS = {"size": {"small": "teeny", "large": "enormous"},
+             "colour": {"red": "scarlet", "yellow": "golden", "green": "emerald", "purple": "lilac"},
+             "time": {"night": "in the middle of the night", "sunset": "at twilight"},
+             "terrain": {"water": "on a pond", "sand": "on a dune"}}
+
+
+def place(position: str, rng: random.Random, split: str) -> str:
+    """Words for a cell: "in the top-left corner", "halfway up on the right", "right in the middle"."""
+    row, column = divmod(POSITIONS.index(position), GRID)
+    if row != 1 and column != 1:
+        return CORNER.pick(rng, split, v=VERTICAL[row].pick(rng, split), h=HORIZONTAL[column])
+    if row != 1:
+        return EDGE_ROW.pick(rng, split, v=("top", "", "bottom")[row])
+    if column != 1:
+        return EDGE_COLUMN.pick(rng, split, h=HORIZONTAL[column])
+    return CENTER.pick(rng, split)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def noun_phrase(mention: Mention, rng: random.Random, split: str, words: dict | None = None) -> str:
+    """"a tiny red star", "two green circles"; ``words`` replaces attribute words (the new-words probe)."""
+    words = words or {}
+    parts = []
+    if mention.size:
+        parts.append(words.get("size") or SIZE[mention.size].pick(rng, split))
+    if mention.colour:
+        parts.append(words.get("colour") or COLOUR[mention.colour].pick(rng, split))
+    singular, plural = SHAPE[mention.shape]
+    parts.append(singular if mention.count == 1 else plural)
+    head = _article(parts[0]) if mention.count == 1 else COUNT[mention.count].pick(rng, split)
+    return " ".join([head, *parts])
+
+
+def body(ask: Ask, rng: random.Random, split: str, words: dict | None = None) -> str:
+    """The words for what is asked: objects with their places, then the ground and the time in either order."""
+    words = words or {}
+    pieces = []
+    for index, mention in enumerate(ask.mentions):
+        phrase = noun_phrase(mention, rng, split, words)
+        if mention.position:
+            phrase += " " + place(mention.position, rng, split)
+        elif mention.relation:
+            phrase += " " + RELATION[mention.relation].pick(rng, split)
+        pieces.append(phrase if index == 0 else JOIN.pick(rng, split) + phrase)
+    text = "".join(pieces)
+    scenery = []
+    if ask.terrain:
+        scenery.append(words.get("terrain") or TERRAIN[ask.terrain].pick(rng, split))
+    if ask.time:
+        scenery.append(words.get("time") or TIME[ask.time].pick(rng, split))
+    rng.shuffle(scenery)
+    return " ".join([text, *scenery])
+
+
+def request(ask: Ask, rng: random.Random, split: str, after_picture: bool = False, words: dict | None = None) -> str:
+    """A whole drawing request; ``after_picture``: a new picture asked for after one was painted."""
+    return (NEXT_FRAME if after_picture else FRAME).pick(rng, split, x=body(ask, rng, split, words))
+
+
+def anything(rng: random.Random, split: str) -> str:
+    """A request that leaves everything to the assistant."""
+    return ANYTHING.pick(rng, split)
+
+
+def edit(pair: EditPair, rng: random.Random, split: str) -> str:
+    """An instruction for ``pair`` in words of ``split``: "could you make the star blue?"."""
+    source, target = pair.source, pair.target
+    if pair.kind == "time":
+        time = target.background.time
+        text = EDIT["time"].pick(rng, split, word=TIME_WORD[time].pick(rng, split), phrase=TIME[time].pick(rng, split))
+    elif pair.kind == "terrain":
+        terrain = target.background.terrain
+        text = EDIT["terrain"].pick(rng, split, word=terrain, phrase=TERRAIN[terrain].pick(rng, split),
+                                    old=source.background.terrain)
+    elif pair.kind == "add":
+        new = next(o for o in target.objects if o not in source.objects)
+        text = EDIT["add"].pick(rng, split, new=noun_phrase(_mention(new), rng, split),
+                                place=place(new.position, rng, split))
+    else:
+        old = next(o for o in source.objects if o not in target.objects)
+        new = next((o for o in target.objects if o not in source.objects), None)
+        text = EDIT[pair.kind].pick(rng, split, obj=refer(source, old),
+                                    colour=new.colour if new else "", shape=new.shape if new else "")
+    return _sentence(text)
+
+
+def _mention(obj: Obj) -> Mention:
+    return Mention(obj.shape, obj.colour, obj.size)
+
+
+def similar(rng: random.Random, split: str) -> str:
+    return _sentence(SIMILAR.pick(rng, split))
+
+
+def accept(rng: random.Random, split: str) -> str:
+    return _sentence(ACCEPT.pick(rng, split))
+
+
+def chat(kind: str, rng: random.Random, split: str) -> tuple[str, str]:
+    """A greeting, thanks or question about what the assistant draws, and its answer."""
+    asked = {"greeting": GREETING, "thanks": THANKS, "capability": CAPABILITY}[kind].pick(rng, split)
+    return asked, ANSWER[kind].pick(rng, split)
+
+
+def question(rng: random.Random, split: str) -> tuple[str, str]:
+    """A plain question (a sum or a capital) and its plain answer."""
+    if rng.random() < 0.5:
+        a, b = rng.randint(2, 60), rng.randint(2, 60)
+        return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a} plus {b} is {a + b}."
+    country = rng.choice(sorted(QA_CAPITALS))
+    return CAPITAL.pick(rng, split, c=country), f"The capital of {country} is {QA_CAPITALS[country]}."
+
+
+def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
+    """A request for something the world has not, and the honest answer offering ``offer``."""
+    asked = FRAME.pick(rng, split, x=THING[thing])
+    answer = OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=noun_phrase(offer, rng, "train"))
+    return asked, answer
+
+
+def reply(task: str, rng: random.Random) -> str:
+    """The short sentence before a tagged prompt."""
+    return REPLIES[task].pick(rng)
+
+
+def _sentence(text: str) -> str:
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!" else text + "."

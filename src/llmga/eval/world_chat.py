@@ -1,0 +1,227 @@
+"""The world assistant asked the way people ask, on held-out wordings (``llmga eval assistant``).
+
+Items come from :func:`llmga.data.world_chat.held_out_chat` (sentence frames,
+templates and colour–shape pairs no training item uses) in English and
+Chinese, plus a probe of synonyms no training item uses
+(:data:`llmga.data.world_english.NEW_WORDS`). Every reply is parsed as the
+assistant parses it; a prompt is painted by the oracle painter and read back
+by the judge. Reported, each with its 95% interval:
+
+- per language, the share of drawing requests whose picture keeps every named
+  attribute (``whole``), per attribute (``count``: as many objects as asked);
+- non-requests (greetings, questions, out-of-world things): how many were painted;
+  drawing requests: how many got no picture;
+- the task the assistant runs (its stated one where the turn allows it, else
+  the rules'), against the task meant, as a confusion table; follow-up edits
+  that started from scratch;
+- replies in the language asked in; reply text naming world words its own
+  prompt does not (contradictions); how varied the unnamed attributes' fills are.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..data import world_chinese, world_english
+from ..data.world_chat import ChatItem, held_out_chat, painted_reply, pick_pair
+from ..data.world_wording import HELD, Ask, Mention
+from ..data.world_chat import held_out_pairs
+from ..protocol import Reply, parse_reply
+from ..routing import TurnInputs, route, settle
+from ..world.captions import oracle_paint, parse_detailed_or_none
+from ..world.requests import BACKGROUND_ATTRIBUTES, OBJECT_ATTRIBUTES, Request, shows
+from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, VOCAB, Background, Obj, Scene
+from .metrics import share_interval
+from .replies import answers
+
+NONE = "none"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+#: world words a reply's text may name, English and Chinese, by the caption word they stand for
+_TEXT_WORDS = {**{w: w for w in (*COLOURS, *SHAPES, *TERRAINS)},
+               **{zh: en for en, zh in world_chinese.COLOUR.items()}, **{zh: en for en, zh in world_chinese.GROUND.items()}}
+
+
+@dataclass
+class Verdict:
+    """One reply, judged."""
+
+    item: ChatItem
+    reply: Reply
+    task: str
+    agreement: dict[str, bool] = field(default_factory=dict)
+    whole: bool | None = None
+
+
+def new_word_items(n: int, seed: int = 0) -> list[ChatItem]:
+    """``n`` one-object English requests, each naming one attribute by a synonym no training item uses."""
+    held, items = held_out_pairs(seed), []
+    probes = [(attribute, value, word) for attribute, words in world_english.NEW_WORDS.items()
+              for value, word in words.items()]
+    for i in range(n):
+        rng = random.Random(f"{seed}/world-chat-new-words/{i}")
+        attribute, value, word = probes[i % len(probes)]
+        colour, shape = pick_pair(rng, held, True)
+        obj = Obj(shape, value if attribute == "colour" else colour, value if attribute == "size" else rng.choice(SIZES),
+                  rng.choice(POSITIONS))
+        background = Background(value if attribute == "time" else rng.choice(TIMES),
+                                value if attribute == "terrain" else rng.choice(TERRAINS))
+        ask = Ask((Mention(obj.shape, obj.colour, obj.size if attribute == "size" else None),),
+                  background.time if attribute == "time" else None,
+                  background.terrain if attribute == "terrain" else None)
+        scene = Scene((obj,), background)
+        named = {"shape", "colour", attribute}
+        items.append(ChatItem("new-words", "en", (), world_english.request(ask, rng, HELD, words={attribute: word}),
+                              painted_reply(world_english, rng, scene), "generate", Request(scene, frozenset(named)),
+                              (scene,)))
+    return items
+
+
+def agreement(read: Scene, wanted: Request) -> dict[str, bool]:
+    """Per named attribute (and ``count``), whether the reading agrees with what was asked."""
+    out = {"count": len(read.objects) == len(wanted.scene.objects)}
+    for attribute in BACKGROUND_ATTRIBUTES:
+        if attribute in wanted.attributes:
+            out[attribute] = getattr(read.background, attribute) == getattr(wanted.scene.background, attribute)
+    for attribute in OBJECT_ATTRIBUTES:
+        if attribute in wanted.attributes:
+            out[attribute] = (sorted(getattr(o, attribute) for o in read.objects)
+                              == sorted(getattr(o, attribute) for o in wanted.scene.objects))
+    return out
+
+
+def decided_task(item: ChatItem, reply: Reply) -> str:
+    """The task the assistant would run for this reply: its stated one where possible, else the rules'."""
+    if not reply.prompts:
+        return NONE
+    painted_before = any(parse_reply(answered).prompts for _, answered in item.history)
+    inputs = TurnInputs(last_image=painted_before)
+    chosen, _ = settle(item.request, inputs, route(item.request, inputs), reply.stated_task)
+    return chosen.task.value
+
+
+def contradicts(reply: Reply) -> bool:
+    """Whether the reply's text names a colour, shape or ground its own prompt does not."""
+    if not reply.prompts:
+        return False
+    prompt = " ".join(reply.prompts).lower()
+    return any(word in reply.text.lower() and caption_word not in prompt for word, caption_word in _TEXT_WORDS.items())
+
+
+def judge_items(items: Sequence[ChatItem], raw: Sequence[str], judge, end_markers: Sequence[str] = ()) -> list[Verdict]:
+    """Parse, decide and (for painted drawing requests) paint with the oracle and read back each reply."""
+    verdicts = []
+    for item, text in zip(items, raw, strict=True):
+        reply = parse_reply(text, end_markers)
+        verdicts.append(Verdict(item, reply, decided_task(item, reply)))
+    painted = [v for v in verdicts if v.item.wanted is not None and v.reply.prompts]
+    scenes = [parse_detailed_or_none(v.reply.prompts[0]) if len(v.reply.prompts) == 1 else None for v in painted]
+    readable = [(v, s) for v, s in zip(painted, scenes) if s is not None]
+    readings = judge.read([oracle_paint(v.reply.prompts[0]) for v, _ in readable]) if readable else []
+    for (verdict, _), read in zip(readable, readings):
+        verdict.agreement = agreement(read, verdict.item.wanted)
+        verdict.whole = shows(read, verdict.item.wanted)
+    for verdict in verdicts:
+        if verdict.item.wanted is not None and verdict.whole is None:
+            verdict.whole = False
+            verdict.agreement = dict.fromkeys(["count", *verdict.item.wanted.attributes], False)
+    return verdicts
+
+
+def _estimate(flags: Sequence[bool]) -> dict | None:
+    return share_interval(list(flags)).as_dict() if flags else None
+
+
+def faithfulness(verdicts: Sequence[Verdict]) -> dict:
+    """Whole-request and per-attribute shares over drawing requests that name something."""
+    asked = [v for v in verdicts if v.item.wanted is not None and v.item.wanted.attributes]
+    attributes = defaultdict(list)
+    for verdict in asked:
+        for attribute, ok in verdict.agreement.items():
+            if attribute != "count" or len(verdict.item.wanted.scene.objects) > 1:
+                attributes[attribute].append(ok)
+    return {"requests": len(asked), "whole": _estimate([bool(v.whole) for v in asked]),
+            "attributes": {a: _estimate(flags) for a, flags in sorted(attributes.items())}}
+
+
+def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
+    """For one-object requests, how many values each unnamed attribute was filled with (of how many)."""
+    seen = defaultdict(set)
+    for verdict in verdicts:
+        wanted = verdict.item.wanted
+        if wanted is None or len(wanted.scene.objects) != 1 or not verdict.reply.prompts:
+            continue
+        scene = parse_detailed_or_none(verdict.reply.prompts[0])
+        if scene is None or len(scene.objects) != 1:
+            continue
+        for attribute in ("size", "position", "time", "terrain"):
+            if attribute not in wanted.attributes:
+                source = scene.background if attribute in BACKGROUND_ATTRIBUTES else scene.objects[0]
+                seen[attribute].add(getattr(source, attribute))
+    return {a: f"{len(values)}/{len(VOCAB[a])}" for a, values in sorted(seen.items())}
+
+
+def summarise(verdicts: Sequence[Verdict]) -> dict:
+    """Every figure of the module docstring."""
+    by_language = defaultdict(list)
+    for verdict in verdicts:
+        key = "new words" if verdict.item.kind == "new-words" else verdict.item.language
+        by_language[key].append(verdict)
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    for verdict in verdicts:
+        confusion[verdict.item.task or NONE][verdict.task] += 1
+    non_requests = [v for v in verdicts if v.item.task is None]
+    requests = [v for v in verdicts if v.item.task is not None]
+    edits = [v for v in verdicts if v.item.task == "edit"]
+    worded = [v for v in verdicts if v.reply.text.strip()]
+    return {
+        "faithfulness": {key: faithfulness(group) for key, group in sorted(by_language.items())},
+        "non_requests": {"items": len(non_requests), "painted": sum(bool(v.reply.prompts) for v in non_requests)},
+        "requests": {"items": len(requests), "missed": sum(not v.reply.prompts for v in requests)},
+        "task": {"right": _estimate([v.task == (v.item.task or NONE) for v in verdicts]),
+                 "confusion": {meant: dict(got) for meant, got in sorted(confusion.items())},
+                 "edits_from_scratch": sum(v.task == "generate" for v in edits), "edits": len(edits)},
+        "language": _estimate([bool(_CJK.search(v.reply.text)) == (v.item.language == "zh") for v in worded]),
+        "contradictions": sum(contradicts(v.reply) for v in verdicts),
+        "fill_variety": fill_variety(verdicts),
+    }
+
+
+def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
+                 max_new_tokens: int = 96, judge=None) -> tuple[dict, list[Verdict]]:
+    """Ask ``n`` held-out items per language and kind (and ``new_words`` probes); the summary and each verdict."""
+    from ..world.judge import Judge
+
+    judge = judge or Judge.load()
+    items = held_out_chat(n, seed, languages) + (new_word_items(new_words, seed) if new_words else [])
+    raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
+                  histories=[i.history for i in items])
+    verdicts = judge_items(items, raw, judge, brain.end_markers)
+    return summarise(verdicts), verdicts
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as a few readable lines."""
+    def pct(estimate: dict | None) -> str:
+        if estimate is None:
+            return "-"
+        return f"{100 * estimate['value']:.1f}% [{100 * estimate['low']:.0f}-{100 * estimate['high']:.0f}] n={estimate['n']}"
+
+    lines = []
+    for key, figures in summary["faithfulness"].items():
+        lines.append(f"faithful, {key}: whole {pct(figures['whole'])}")
+        lines += [f"    {attribute}: {pct(value)}" for attribute, value in figures["attributes"].items()]
+    non, req = summary["non_requests"], summary["requests"]
+    lines.append(f"non-requests painted: {non['painted']} of {non['items']}; "
+                 f"drawing requests not painted: {req['missed']} of {req['items']}")
+    task = summary["task"]
+    lines.append(f"task right: {pct(task['right'])}; follow-up edits started from scratch: "
+                 f"{task['edits_from_scratch']} of {task['edits']}")
+    for meant, got in task["confusion"].items():
+        lines.append(f"    meant {meant}: " + ", ".join(f"{k} {v}" for k, v in sorted(got.items())))
+    lines.append(f"reply in the language asked: {pct(summary['language'])}; "
+                 f"contradictions: {summary['contradictions']}; fills: {summary['fill_variety']}")
+    return "\n".join(lines)

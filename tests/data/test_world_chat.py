@@ -1,0 +1,86 @@
+"""The world assistant's conversations: taught replies keep what was asked, and the held-out set stays apart."""
+
+import json
+import re
+
+import pytest
+
+from llmga.data import world_chinese, world_english
+from llmga.data.world_chat import KINDS, build_world_chat, held_out_chat, training_items
+from llmga.data.world_chat import colour_shapes, held_out_pairs
+from llmga.data.world_wording import Phrasings, phrasings
+from llmga.protocol import parse_reply
+from llmga.world.captions import parse_detailed
+from llmga.world.requests import shows
+
+TRAINING = training_items(3000, seed=0)
+HELD_OUT = held_out_chat(15, seed=0)
+
+
+def held_wordings(module):
+    """Every held-out template of a language module, as a regular expression (fields match anything)."""
+    banks = [value for value in vars(module).values() if isinstance(value, Phrasings)]
+    banks += [v for value in vars(module).values() if isinstance(value, dict)
+              for v in value.values() if isinstance(v, Phrasings)]
+    for bank in banks:
+        for template in bank.held:
+            fixed = ".+?".join(re.escape(part.strip()) for part in re.split(r"\{\w+\}", template))
+            yield template, re.compile(("\\b" if template[0].isascii() and template[0].isalpha() else "") + fixed)
+
+
+def test_phrasings_refuse_a_wording_both_trained_and_held_out():
+    with pytest.raises(ValueError, match="both trained and held out"):
+        phrasings("at night|by night", "by night")
+
+
+@pytest.mark.parametrize("module", [world_english, world_chinese], ids=["en", "zh"])
+def test_no_training_request_uses_a_held_out_wording(module):
+    said = [turn for item in TRAINING for turn in (item.request, *(h[0] for h in item.history))]
+    for template, pattern in held_wordings(module):
+        found = next((text for text in said if pattern.search(text)), None)
+        assert found is None, f"held-out wording {template!r} is in training: {found!r}"
+
+
+def test_training_never_shows_a_held_out_pair_and_the_measurement_always_asks_for_one():
+    held = held_out_pairs(0)
+    assert not any(colour_shapes(*item.scenes) & held for item in TRAINING)
+    asked = [item for item in HELD_OUT if item.kind in ("request", "count", "several")]
+    assert asked and all(colour_shapes(item.wanted.scene) & held for item in asked)
+
+
+def test_every_taught_reply_paints_what_was_asked_and_states_its_task():
+    for item in TRAINING + HELD_OUT:
+        reply = parse_reply(item.reply)
+        if item.task is None:
+            assert not reply.prompts and reply.text, item
+            continue
+        assert len(reply.prompts) == 1 and reply.tasks == [item.task], item
+        if item.wanted is not None:
+            assert shows(parse_detailed(reply.prompts[0]), item.wanted), item
+
+
+def test_the_set_covers_every_kind_both_languages_and_every_task():
+    assert {item.kind for item in TRAINING} == set(KINDS)
+    chinese = [item for item in TRAINING if item.language == "zh"]
+    assert 0.1 < len(chinese) / len(TRAINING) < 0.3
+    assert all(re.search(r"[\u4e00-\u9fff]", item.request) for item in chinese)
+    assert {item.task for item in TRAINING} == {None, "generate", "edit", "similar"}
+    named = {attribute for item in TRAINING if item.wanted for attribute in item.wanted.attributes}
+    assert named == {"shape", "colour", "size", "position", "time", "terrain"}
+    assert any(len(item.wanted.scene.objects) == 3 for item in TRAINING if item.kind == "count")
+
+
+def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
+    edit = next(item for item in TRAINING if item.task == "edit")
+    (first_request, first_reply), = edit.history
+    before = parse_detailed(parse_reply(first_reply).prompts[0])
+    after = parse_detailed(parse_reply(edit.reply).prompts[0])
+    assert before != after and edit.scenes == (before, after)
+
+
+def test_the_built_file_holds_every_turn(tmp_path):
+    records = json.loads(build_world_chat(tmp_path / "chat.json", n=200, seed=0).read_text())
+    assert len(records) == 200
+    followups = [r for r in records if r["kind"] == "followup"]
+    assert followups and all(len(r["conversations"]) == 4 for r in followups)
+    assert {r["language"] for r in records} == {"en", "zh"}

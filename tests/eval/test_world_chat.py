@@ -1,0 +1,69 @@
+"""The world assistant asked as people ask: a brain answering as taught scores full marks, a careless one not."""
+
+import pytest
+
+from llmga.data.world_chat import held_out_chat
+from llmga.eval.world_chat import agreement, contradicts, measure_chat, new_word_items
+from llmga.protocol import parse_reply
+from llmga.testing.doubles import ScriptedBrain
+from llmga.world import parse_detailed
+from llmga.world.requests import Request
+
+
+def taught(items):
+    """A brain that answers every item with the reply it was built with (keyed by the whole conversation)."""
+    replies = {(tuple(item.history), item.request): item.reply for item in items}
+
+    def reply(request):
+        said = [m["content"] if isinstance(m["content"], str) else m["content"][-1]["text"]
+                for m in request.messages if m["role"] != "system"]
+        history = tuple(zip(said[:-1:2], said[1:-1:2]))
+        return replies[(history, said[-1])]
+
+    return ScriptedBrain(reply, multimodal=False)
+
+
+@pytest.fixture(scope="module")
+def items():
+    return held_out_chat(3, seed=0) + new_word_items(6, seed=0)
+
+
+def test_a_brain_answering_as_taught_scores_full_marks(items):
+    summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=6)
+    assert len(verdicts) == len(items)
+    for key, figures in summary["faithfulness"].items():
+        assert figures["whole"]["value"] == 1.0, key
+        assert all(value["value"] == 1.0 for value in figures["attributes"].values()), key
+    assert summary["non_requests"]["painted"] == 0 and summary["requests"]["missed"] == 0
+    assert summary["task"]["right"]["value"] == 1.0 and summary["task"]["edits_from_scratch"] == 0
+    assert set(summary["task"]["confusion"]) == {"none", "generate", "edit", "similar"}
+    assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0
+
+
+def test_a_brain_that_paints_one_picture_for_everything_is_caught(items):
+    star = 'Sure. <gen_img>a small red star at the center, on grass under a day sky</gen_img>'
+    summary, _ = measure_chat(ScriptedBrain(star, multimodal=False), n=3, seed=0, new_words=6)
+    assert summary["faithfulness"]["en"]["whole"]["value"] < 0.3
+    assert summary["non_requests"]["painted"] == summary["non_requests"]["items"] > 0
+    confusion = summary["task"]["confusion"]
+    assert confusion["edit"].get("edit", 0) == 0 and summary["task"]["edits_from_scratch"] == summary["task"]["edits"]
+    assert summary["language"]["value"] < 1.0  # English sentences to Chinese requests
+
+
+def test_agreement_counts_objects_and_compares_each_named_attribute_over_all_objects():
+    wanted = Request(parse_detailed("a small green circle at the top left and a small green circle at the center, "
+                                    "on snow under a night sky"), frozenset({"shape", "colour", "time"}))
+    one = parse_detailed("a small green circle at the top left, on snow under a night sky")
+    assert agreement(one, wanted) == {"count": False, "time": True, "shape": False, "colour": False}
+    moved = parse_detailed("a large green circle at the bottom left and a small green circle at the center, "
+                           "on snow under a night sky")
+    assert all(agreement(moved, wanted).values())
+
+
+def test_a_reply_contradicts_its_prompt_when_its_text_names_another_colour_or_ground():
+    assert contradicts(parse_reply("Here is a cat on snow. <gen_img>a small red star at the center, on grass "
+                                   "under a day sky</gen_img>"))
+    assert not contradicts(parse_reply("Here is a red star. <gen_img>a small red star at the center, on grass "
+                                       "under a day sky</gen_img>"))
+    assert contradicts(parse_reply("好的，这是蓝色的。<gen_img>a small red star at the center, on grass under a day "
+                                   "sky</gen_img>"))
