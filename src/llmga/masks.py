@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, UnidentifiedImageError
 
 from .errors import InvalidInputError
+from .images import FORMATS, check_shape
 
 #: grey level from which a mask pixel means "repaint"
 THRESHOLD = 128
@@ -100,10 +101,11 @@ def _open_mask(mask: MaskLike) -> Image.Image:
     if isinstance(mask, (str, Path)):
         path = Path(mask).expanduser()
         try:
-            with Image.open(path) as opened:
+            with Image.open(path, formats=list(FORMATS)) as opened:
+                check_shape(opened.size, f"mask {path}")
                 opened.load()
                 return opened.copy()
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+        except (FileNotFoundError, UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise InvalidInputError(f"cannot read mask {path}: {exc}") from exc
     raise InvalidInputError(f"expected a mask image, array or file path, got {type(mask).__name__}")
 

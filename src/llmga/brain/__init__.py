@@ -62,22 +62,27 @@ def resolve_brain(spec: str) -> BrainSpec:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file {path} does not exist. {LM_HOWTO}")
+        with path.open("rb") as handle:
+            if handle.read(4) != b"GGUF":
+                raise ModelNotFoundError(f"{path} is not a GGUF file (it does not start with 'GGUF'). {LM_HOWTO}")
         return BrainSpec("gguf", str(path))
     config = read_config(check_transformers_dir(path))
     multimodal = config.get("model_type") == "llava" or "vision_config" in config
     return BrainSpec("multimodal" if multimodal else "causal", str(path))
 
 
-def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | None = None) -> Brain:
+def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | None = None,
+               timeout: float | None = None) -> Brain:
     """Load the brain named by ``spec`` (see the module docstring).
 
-    ``model`` and ``api_key`` apply to OpenAI-compatible servers only.
+    ``model``, ``api_key`` and ``timeout`` (seconds to wait for the server) apply to
+    OpenAI-compatible servers only.
     """
     resolved = spec if isinstance(spec, BrainSpec) else resolve_brain(spec)
     if resolved.kind == "server":
         from .openai_brain import OpenAIBrain
 
-        return OpenAIBrain(resolved.location, model=model, api_key=api_key)
+        return OpenAIBrain(resolved.location, model=model, api_key=api_key, **({"timeout": timeout} if timeout else {}))
 
     from .transformers_brain import TransformersBrain, materialize_gguf
 

@@ -49,17 +49,23 @@ class AssistantOptions:
     num_images: Annotated[Optional[int], _option("--num-images", "Images per prompt.")] = None
     max_prompt_tokens: Annotated[Optional[int], _option(
         "--max-prompt-tokens", "Refuse generation prompts longer than this.")] = None
+    brain_timeout: Annotated[Optional[float], _option(
+        "--brain-timeout", "Seconds the brain may take for a reply before it is stopped (default: no limit; "
+        "a server brain waits at most 60 s for each piece).")] = None
 
-    def build(self, need_brain: bool = True):
+    def build(self, need_brain: bool = True, saves: bool = True):
         """Build an Assistant from the profile with these overrides.
 
-        Both models are checked before either loads, so a missing one fails at once.
+        The output folder (when it ``saves`` images) is checked to be writable and
+        both models are checked before either loads, so any of these fails at once.
         """
         from ..brain import load_brain, resolve_brain
         from ..checkpoints import check_diffusers_dir
+        from ..images import check_writable
         from ..profiles import load_profile
 
         prof = load_profile(self.profile, self.config)
+        out_dir = check_writable(self.out or Path(prof.out_dir)) if saves else None
         sampling = _override(prof.sampling, temperature=self.temperature, max_new_tokens=self.max_new_tokens,
                              seed=self.seed)
         paint = _override(prof.paint, seed=self.seed, steps=self.steps, guidance=self.guidance, width=self.width,
@@ -81,8 +87,10 @@ class AssistantOptions:
                                      max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
         brain = None
         if brain_spec is not None:
-            brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key)
-        return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
+            brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
+                               timeout=self.brain_timeout)
+        return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=out_dir,
+                         brain_seconds=self.brain_timeout)
 
 
 #: decorator: the command takes every :class:`AssistantOptions` option and receives them as ``opts``
