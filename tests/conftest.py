@@ -95,3 +95,46 @@ def world_parts(tmp_path_factory) -> Path:
     train_clip(root / "clip", ClipConfig(hidden=32, layers=1, heads=2, steps=2, batch_size=8), log=lambda _: None)
     train_vae(root / "vae", steps=1, batch_size=2, eval_n=8, log=lambda _: None)
     return root
+
+
+def _server(kind: str, request):
+    """A throwaway server of ``kind`` (llmga.testing.servers), started once per run on first use.
+
+    Skipped where the program is not installed, unless ``LLMGA_REQUIRE_SERVERS`` is set (CI sets it,
+    so the tests that need PostgreSQL and Redis cannot be skipped there by accident).
+    """
+    from llmga.testing import servers
+
+    try:
+        server = getattr(servers, kind)().start()
+    except servers.ServerMissing as exc:
+        if os.environ.get("LLMGA_REQUIRE_SERVERS"):
+            raise
+        pytest.skip(f"{exc}; these tests need it")
+    request.addfinalizer(server.close)
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres(request):
+    """A PostgreSQL server for the run (``.url``; ``stop()``/``start()`` for outages)."""
+    return _server("PostgresServer", request)
+
+
+@pytest.fixture(scope="session")
+def redis_server(request):
+    """A Redis server for the run, with an append-only file (``.url``; ``stop()``/``start()`` for outages)."""
+    return _server("RedisServer", request)
+
+
+@pytest.fixture
+def pg_url(postgres):
+    """A PostgreSQL URL whose tables live in a schema of their own (a fresh, empty store per test)."""
+    import uuid
+
+    import psycopg
+
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres.url}?options=-csearch_path%3D{schema}"

@@ -182,6 +182,11 @@ class ServeConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise InvalidInputError(f"{name} must be positive, got {value}")
+        if self.broker and not str(self.store or "").startswith(("postgres://", "postgresql://")):
+            raise InvalidInputError("a broker sends turns to workers that share the session store: "
+                                    "give a PostgreSQL one (--store postgresql://…)")
+        if self.broker and not self.broker.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidInputError(f"the broker is a Redis URL (redis://HOST:PORT/DB), got {self.broker!r}")
 
     def hosts(self) -> tuple[str, ...]:
         """Host names the studio answers to: loopback names, the bound address and the configured ones.

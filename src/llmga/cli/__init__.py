@@ -1,7 +1,8 @@
 """The ``llmga`` command line: one module per command group, all joining :data:`~.app.app`.
 
 - :mod:`.paint`: ``generate`` and the painting tasks (``inpaint``, ``outpaint``, ``edit``, ``similar``,
-  ``controlnet``, ``expand``); :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.convert_llava`: ``convert-llava``;
+  ``controlnet``, ``expand``); :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.worker`: ``worker``;
+  :mod:`.convert_llava`: ``convert-llava``;
 - :mod:`.data`: ``llmga data …``; :mod:`.train`: ``llmga train …``; :mod:`.eval`: ``llmga eval …``;
   :mod:`.world`: ``llmga world …``.
 
@@ -18,7 +19,7 @@ import warnings
 import typer
 
 from ..errors import LLMGAError
-from . import chat, convert_llava, data, eval, paint, serve, train, world  # noqa: F401  (each adds its commands)
+from . import chat, convert_llava, data, eval, paint, serve, train, world, worker  # noqa: F401  (each adds its commands)
 from .root import app
 
 __all__ = ["app", "main"]

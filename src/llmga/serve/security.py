@@ -1,7 +1,8 @@
-"""ASGI middleware in front of every route: the API token and the request body limit.
+"""ASGI middleware in front of every route: the API token, cross-site requests, and the request body limit.
 
-Both answer with the OpenAI error JSON before a route (or the multipart
-parser) sees the request.
+Each answers with the OpenAI error JSON before a route (or the multipart
+parser) sees the request. (The Host header is checked in front of them by
+Starlette's ``TrustedHostMiddleware``, see :func:`~llmga.serve.app.create_app`.)
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import hmac
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
 from .http_errors import error_body
@@ -18,6 +21,8 @@ Scope = dict[str, Any]
 
 #: paths anyone on the network may reach (liveness, and the login that checks the token itself)
 OPEN_PATHS = ("/health", "/login")
+#: paths that carry their own capability (signed image URLs, see llmga.serve.image_urls)
+CAPABILITY_PREFIX = "/files/"
 TOKEN_COOKIE = "llmga_token"
 
 
@@ -37,7 +42,8 @@ class TokenAuth:
         self.app, self.token = app, token
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if self.token is None or scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        if self.token is None or scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS \
+                or scope["path"].startswith(CAPABILITY_PREFIX):
             return await self.app(scope, receive, send)
         if self._allowed(dict(scope.get("headers") or [])):
             return await self.app(scope, receive, send)
@@ -55,6 +61,46 @@ class TokenAuth:
             if name == TOKEN_COOKIE:
                 return hmac.compare_digest(value.encode(), self.token.encode())
         return False
+
+
+class CrossSiteGuard:
+    """Refuse browser requests from other sites that could change something (CSRF), with 403.
+
+    A request other than GET, HEAD or OPTIONS (and every WebSocket) passes if the
+    browser says it comes from this site (``Sec-Fetch-Site: same-origin`` or
+    ``none``), if its ``Origin`` is this server (the ``Host`` it was sent to) or
+    one of ``allowed_origins``, or if it carries neither header (not a browser:
+    curl, SDKs, other servers). A form another site posts at the studio, or a
+    script on another site, is refused. Reading is left to the browser's
+    same-origin policy (the studio sends no CORS headers) and to the Host check.
+    """
+
+    SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+    def __init__(self, app: Any, allowed_origins: tuple[str, ...] = ()) -> None:
+        self.app, self.allowed = app, {origin.rstrip("/").lower() for origin in allowed_origins}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" or (scope["type"] == "http" and scope["method"] not in self.SAFE_METHODS):
+            headers = Headers(scope=scope)
+            if not self._same_site(headers):
+                if scope["type"] == "websocket":
+                    return await send({"type": "websocket.close", "code": 1008})
+                return await _answer(send, 403, "cross-site requests are refused: this request came from a page of "
+                                                "another site (allow its origin with --allowed-origin)",
+                                     "cross_site")
+        await self.app(scope, receive, send)
+
+    def _same_site(self, headers: Headers) -> bool:
+        origin = (headers.get("origin") or "").rstrip("/").lower()
+        if origin and origin in self.allowed:
+            return True
+        site = headers.get("sec-fetch-site")
+        if site is not None:
+            return site in ("same-origin", "none")
+        if not origin:
+            return True  # not a browser (browsers send Origin with every cross-origin request that writes)
+        return origin != "null" and urlsplit(origin).netloc == (headers.get("host") or "").lower()
 
 
 class BodyLimit:

@@ -3,28 +3,34 @@
 Chat with the assistant, upload an image and paint a mask on it, see the
 reply, the generation prompt (editable, and re-painted as it is with one
 button) and the images; set seed, steps, guidance, size and negative prompt;
-reopen, undo and branch sessions; follow progress and cancel. The layout is
-in :func:`build_blocks`; what each control does is in :class:`StudioWeb`,
-plain Python over the :class:`~llmga.serve.studio.Studio` (tested without a
-browser).
+reopen, undo, branch and delete sessions; follow progress and cancel. The
+layout is in :func:`build_blocks`; what each control does is in
+:class:`StudioWeb`, plain Python over the :class:`~llmga.serve.studio.Studio`
+(tested without a browser).
+
+Uploads are held to the API's limits: Gradio takes files up to the upload
+size, and every image (the editor's picture and strokes, a control map) is
+checked from its header and decoded by the studio's
+:class:`~llmga.serve.uploads.Decoder`, never by Gradio first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from ..errors import LLMGAError
-from ..images import open_image
 from ..routing import Task
 from ..tasks import Outpaint, parse_size
-from .store import PENDING, TurnRecord
+from .session_records import PENDING, TurnRecord
 from .studio import Studio, TurnInput
-from .uploads import Upload
+from .uploads import Decoder, Upload
 
 SIZES = ["default", "256", "384", "512", "640", "768", "1024"]
 TASKS = ["auto"] + [t.value for t in Task]
@@ -54,10 +60,21 @@ class StudioWeb:
         gallery = [(str(self.studio.store.image_path(ref.hash)), f"turn {turn.seq}: {ref.prompt}")
                    for ref, turn in outputs]
         prompts = [p for turn in turns for p in turn.prompts]
-        return chat_messages(turns), gallery, prompts[-1] if prompts else "", status, [ref.hash for ref, _ in outputs]
+        chat = chat_messages(turns, self.studio.image_url)
+        return chat, gallery, prompts[-1] if prompts else "", status, [ref.hash for ref, _ in outputs]
 
     def new_session(self) -> str:
         return self.studio.create_session().id
+
+    def delete(self, session_id: str | None) -> tuple:
+        """Delete the open session and its images; the view goes blank."""
+        if not session_id:
+            return self.view(None, "no session to delete")
+        try:
+            gone = self.studio.delete_session(session_id)
+        except LLMGAError as exc:
+            return self.view(None, f"⚠ {exc}")
+        return self.view(None, f"deleted the session and {gone} image(s) only it used")
 
     def undo(self, session_id: str | None) -> tuple:
         if not session_id:
@@ -119,38 +136,37 @@ class StudioWeb:
 
 
 def editor_uploads(value: Any, studio: Studio) -> tuple[Upload | None, Upload | None]:
-    """The uploaded picture and the painted mask (strokes on any layer, white = repaint) of an ImageEditor value."""
+    """The uploaded picture and the painted mask (strokes on any layer, white = repaint) of an ImageEditor value.
+
+    Its images are files (or PIL images, from Python), each checked and decoded by the studio's decoder.
+    """
     if not value or value.get("background") is None:
         return None, None
-    background = _pil(value["background"])
-    limits = studio.limits
-    if background.width * background.height > limits.max_image_pixels:
-        raise LLMGAError(f"the image is {background.width}x{background.height}; the limit is "
-                         f"{limits.max_image_pixels} pixels")
-    image = Upload(open_image(background), background.size)
-    strokes = np.zeros((background.height, background.width), dtype=bool)
+    image = studio.decoder.image(_bytes(value["background"]), "image")
+    width, height = image.original_size
+    strokes = np.zeros((height, width), dtype=bool)
     for layer in value.get("layers") or []:
-        layer = _pil(layer).convert("RGBA").resize(background.size)
+        layer = studio.decoder.picture(_bytes(layer), "mask layer").convert("RGBA").resize((width, height))
         strokes |= np.asarray(layer.getchannel("A")) > 0
     if not strokes.any():
         return image, None
     mask = Image.fromarray(np.where(strokes, 255, 0).astype(np.uint8))
     if mask.size != image.image.size:
         mask = mask.resize(image.image.size, Image.Resampling.NEAREST)
-    return image, Upload(mask, background.size)
+    return image, Upload(mask, (width, height))
 
 
-def chat_messages(turns: list[TurnRecord]) -> list[dict[str, str]]:
+def chat_messages(turns: list[TurnRecord], url_for: Callable[[str, str], str]) -> list[dict[str, str]]:
     """The turns as chat messages (Markdown): the user's words, the reply, prompts, images, notices, errors."""
     messages = []
     for turn in turns:
-        uploads = " ".join(f"![upload](/files/{r.hash}.png)" for r in turn.images_of("input"))
+        uploads = " ".join(f"![upload]({url_for(turn.session_id, r.hash)})" for r in turn.images_of("input"))
         messages.append({"role": "user", "content": f"{turn.user_text}\n\n{uploads}".strip()})
         parts = [turn.reply_text] if turn.reply_text else []
         if turn.task:
             parts.append(f"*task: {turn.task}*")
         parts.extend(f"> **prompt:** {prompt}" for prompt in turn.prompts)
-        parts.extend(f"![{r.prompt or ''}](/files/{r.hash}.png)" for r in turn.images_of("output"))
+        parts.extend(f"![{r.prompt or ''}]({url_for(turn.session_id, r.hash)})" for r in turn.images_of("output"))
         parts.extend(f"*note: {n}*" for n in turn.notices)
         parts.extend(f"⚠ {e}" for e in turn.errors)
         if turn.status != "done":
@@ -184,18 +200,47 @@ def task_extras(outpaint: str, grow: str, control: Any, from_photo: bool, source
     if (grow or "").strip():
         extras["expand_to"] = parse_size(grow.strip())
     if control is not None:
-        picture = _pil(control)
-        if picture.width * picture.height > studio.limits.max_image_pixels:
-            raise LLMGAError(f"the control image is {picture.width}x{picture.height}; the limit is "
-                             f"{studio.limits.max_image_pixels} pixels")
-        extras["control"], extras["control_from_photo"] = Upload(open_image(picture), picture.size), bool(from_photo)
+        extras["control"] = studio.decoder.image(_bytes(control), "control image")
+        extras["control_from_photo"] = bool(from_photo)
     if (source or "").strip():
         extras["source_prompt"] = source.strip()
     return extras
 
 
-def _pil(value: Any) -> Image.Image:
-    return value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
+def _bytes(value: Any) -> bytes:
+    """The bytes of an image Gradio hands over: a file path, or (from Python) a PIL image or an array."""
+    if isinstance(value, (str, Path)):
+        return Path(value).read_bytes()
+    picture = value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def checked_editor(decoder: Decoder, **options: Any) -> Any:
+    """A Gradio ImageEditor (files in, ``type="filepath"``) whose images are checked by ``decoder`` from their
+    header before Gradio decodes them to prepare its value."""
+    import gradio as gr
+
+    class CheckedImageEditor(gr.ImageEditor):
+        is_template = True  # drawn in the browser as an ImageEditor
+
+        def preprocess(self, payload: Any) -> Any:
+            try:
+                for file in _editor_files(payload):
+                    decoder.check(Path(file).read_bytes(), "image")
+            except LLMGAError as exc:
+                raise gr.Error(str(exc)) from None
+            return super().preprocess(payload)
+
+    return CheckedImageEditor(type="filepath", **options)
+
+
+def _editor_files(payload: Any) -> list[str]:
+    if payload is None:
+        return []
+    files = [payload.background, *(payload.layers or []), payload.composite]
+    return [f.path for f in files if getattr(f, "path", None)]
 
 
 def _int(value: Any) -> int | None:
@@ -234,6 +279,7 @@ def build_blocks(web: StudioWeb) -> Any:
                     refresh = gr.Button("↻")
                 undo = gr.Button("Undo last turn")
                 branch = gr.Button("Branch from selected image")
+                delete = gr.Button("Delete session", variant="stop")
                 with gr.Accordion("Advanced", open=False):
                     task = gr.Dropdown(TASKS, value="auto", label="Task")
                     seed = gr.Number(None, label="Seed", precision=0)
@@ -244,7 +290,7 @@ def build_blocks(web: StudioWeb) -> Any:
                     negative = gr.Textbox(label="Negative prompt")
                     outpaint = gr.Textbox(label="Outpaint: pixels LEFT RIGHT TOP BOTTOM, or an aspect like 16:9")
                     grow = gr.Textbox(label="Grow to WIDTHxHEIGHT, step by step (e.g. 2048x512)")
-                    control = gr.Image(label="Control map (ControlNet)", type="pil", height=160)
+                    control = gr.Image(label="Control map (ControlNet)", type="filepath", image_mode=None, height=160)
                     from_photo = gr.Checkbox(label="The control image is a photo: use its canny edges")
                     source = gr.Textbox(label="Description of the uploaded image (for edits)")
             with gr.Column(scale=3):
@@ -255,8 +301,8 @@ def build_blocks(web: StudioWeb) -> Any:
                                       show_label=False, scale=4, elem_id="studio-message")
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="studio-send")
                     cancel = gr.Button("Cancel", scale=1)
-                editor = gr.ImageEditor(label="Image (paint over the part to repaint: any stroke is the mask)",
-                                        type="pil", height=360, elem_id="studio-editor")
+                editor = checked_editor(web.studio.decoder, height=360, elem_id="studio-editor",
+                                        label="Image (paint over the part to repaint: any stroke is the mask)")
                 with gr.Row():
                     prompt = gr.Textbox(label="Generation prompt (edit and re-paint)", scale=4)
                     repaint = gr.Button("Re-paint", scale=1)
@@ -301,6 +347,7 @@ def build_blocks(web: StudioWeb) -> Any:
         new.click(lambda: show(web.new_session()), None, [session, sessions, *view])
         refresh.click(lambda sid: (choices(sid), *web.view(sid)), session, [sessions, *view])
         undo.click(web.undo, session, view)
+        delete.click(lambda sid: (None, choices(None), *web.delete(sid)), session, [session, sessions, *view])
         gallery.select(pick, images, selected).then(web.editor_value, selected, editor, api_name=False)
         branch.click(branch_from, [session, selected], [session, sessions, *view])
         send_event = {"fn": run, "inputs": [session, text, editor, *advanced], "outputs": [session, sessions, *view]}
@@ -317,4 +364,4 @@ def mount_web(app: Any, studio: Studio, path: str = "/ui") -> Any:
 
     blocks = build_blocks(StudioWeb(studio))
     return gr.mount_gradio_app(app, blocks, path=path, allowed_paths=[str(studio.store.files_root)],
-                               ssr_mode=False, footer_links=["api"])
+                               ssr_mode=False, footer_links=["api"], max_file_size=studio.limits.max_image_bytes)

@@ -1,0 +1,111 @@
+"""Throwaway PostgreSQL and Redis servers on loopback, for tests and benchmarks of the scaled-out studio.
+
+:class:`PostgresServer` makes a cluster in a temporary folder (``initdb``, run as
+the ``postgres`` user when this process is root, as PostgreSQL refuses to run
+as root) and serves it on a free port with ``pg_ctl``; :class:`RedisServer`
+runs ``redis-server`` on a free port with an append-only file, so queued jobs
+survive its restart, as they would in production. Both can be stopped and
+started again on the same data (to test outages), and both raise
+:class:`ServerMissing` when the program is not installed (``apt-get install
+postgresql redis-server``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class ServerMissing(RuntimeError):
+    """The server program is not installed on this machine."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _program(name: str, pattern: str = "") -> str:
+    found = shutil.which(name) or max(glob.glob(pattern) if pattern else [], default=None)
+    if not found:
+        raise ServerMissing(f"{name} is not installed (apt-get install postgresql redis-server)")
+    return found
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of its own, on 127.0.0.1 at a free port; ``url`` reaches its ``postgres`` database."""
+
+    def __init__(self) -> None:
+        self.initdb = _program("initdb", "/usr/lib/postgresql/*/bin/initdb")
+        self.pg_ctl = str(Path(self.initdb).with_name("pg_ctl"))
+        self.root = Path(tempfile.mkdtemp(prefix="llmga-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user:
+            account = pwd.getpwnam(self.user)
+            os.chown(self.root, account.pw_uid, account.pw_gid)
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._run(self.initdb, "-D", str(self.root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+
+    def _run(self, *args: str) -> None:
+        command = ["runuser", "-u", self.user, "--", *args] if self.user else list(args)
+        subprocess.run(command, check=True, capture_output=True, cwd=self.root)
+
+    def start(self) -> PostgresServer:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._run(self.pg_ctl, "-D", str(self.root / "data"), "-o", options, "-l", str(self.root / "log"), "-w",
+                  "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(self.pg_ctl, "-D", str(self.root / "data"), "-m", mode, "-w", "stop")
+
+    def close(self) -> None:
+        try:
+            self.stop("immediate")
+        except subprocess.CalledProcessError:
+            pass  # not running
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisServer:
+    """``redis-server`` on 127.0.0.1 at a free port, with an append-only file in its own folder."""
+
+    def __init__(self) -> None:
+        self.program = _program("redis-server")
+        self.root = Path(tempfile.mkdtemp(prefix="llmga-redis-"))
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [self.program, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()  # redis writes its append-only file and exits
+            self.process.wait(10)
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
