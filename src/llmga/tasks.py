@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .errors import InvalidInputError
-from .painter.suite import PainterSuite
 from .routing import Task, TurnInputs
 from .settings import MAX_PAINT_SIDE, PaintSettings
+
+if TYPE_CHECKING:  # the painters (torch) load only where painting happens
+    from .painter.suite import PainterSuite
 
 DIRECTIONS = ("both", "left", "right", "top", "bottom")
 #: (current image or None, global caption, step, total steps) -> local caption

@@ -69,7 +69,7 @@ def serve(
                          image_url_seconds=image_url_ttl, retention_days=retention_days)
     from ..serve.server import run_server
 
-    run_server(config, assistant_factory(factory, opts))
+    run_server(config, None if broker else assistant_factory(factory, opts))  # with a broker the workers paint
 
 
 def assistant_factory(path: str | None, opts: AssistantOptions) -> Callable[[], Any]:

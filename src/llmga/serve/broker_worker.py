@@ -23,7 +23,7 @@ from typing import Any
 
 from ..settings import ServeConfig
 from .broker import QUEUE, connect, publish
-from .http_errors import ConflictError
+from .http_errors import ConflictError, UnavailableError
 from .jobs import FAILED, Job, run_job
 from .runner import RunTurn, Workbench
 from .session_records import INTERRUPTED
@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 #: how often a worker says a job is alive, and how long after its last word a job counts as lost
 MONITOR_SECONDS = 1
-HEARTBEAT_SECONDS = 6
+HEARTBEAT_SECONDS = 5
 #: how often a worker looks for lost jobs and turns (and how long it waits on the queue at a time)
-MAINTENANCE_SECONDS = 5
+MAINTENANCE_SECONDS = 2
 #: a pending turn with no live job this old is interrupted (younger ones may be on their way to the queue)
 REAP_AFTER_SECONDS = 30.0
 INTERRUPTED_MESSAGE = "the worker running this turn stopped before it finished; send it again"
@@ -119,6 +119,7 @@ def run_worker(config: ServeConfig, factory: Callable[[], Any], announce: Callab
 
 def _worker_class(store: SessionStore) -> type:
     """rq's forking worker, quick to notice lost jobs, that also interrupts the turns of jobs lost for good."""
+    import redis
     from rq import Worker
 
     class TurnWorker(Worker):
@@ -136,7 +137,7 @@ def _worker_class(store: SessionStore) -> type:
             try:
                 for turn_id in reap(store, self.connection):
                     log.warning("turn %s: %s", turn_id, INTERRUPTED_MESSAGE)
-            except Exception as exc:  # the store or the broker may be restarting: next time
+            except (UnavailableError, redis.exceptions.RedisError) as exc:  # restarting: next time
                 log.warning("could not look for lost turns: %s", exc)
 
     return TurnWorker

@@ -12,9 +12,13 @@ every process can reach (a shared disk).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from psycopg_pool import ConnectionPool
 
 from .http_errors import StoreUnavailableError
 from .sql_store import SCHEMA, Db, SQLStore
@@ -31,17 +35,19 @@ class PostgresStore(SQLStore):
     def __init__(self, url: str, images: str | Path, max_connections: int = 10, create_tables: bool = True) -> None:
         import psycopg
         from psycopg.rows import dict_row
-        from psycopg_pool import ConnectionPool, PoolTimeout
+        from psycopg_pool import PoolTimeout
 
         super().__init__(images)
+        self.url = url
         self._errors = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
         try:  # one connection first: a wrong URL or a stopped server fails now, with the server's reason
             psycopg.connect(url, connect_timeout=int(CONNECT_SECONDS)).close()
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"cannot reach the PostgreSQL session store at {_safe(url)}: {exc}") from None
+        self._sweeping = threading.Lock()
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, timeout=CONNECT_SECONDS, open=True,
                                     kwargs={"row_factory": dict_row, "connect_timeout": int(CONNECT_SECONDS)},
-                                    check=ConnectionPool.check_connection, name="llmga-store")
+                                    check=self._check, name="llmga-store")
         if create_tables:
             self._create_tables()
 
@@ -57,6 +63,23 @@ class PostgresStore(SQLStore):
                 present.setdefault(row["table_name"], set()).add(row["column_name"])
             self._migrate(db, present)
 
+    def _check(self, connection: Any) -> None:
+        """The pool's check of a connection before it is handed out. When one is broken (the server
+        restarted), the others are most likely broken too: they are all checked at once, in the background,
+        rather than one by one as requests find them."""
+        try:
+            ConnectionPool.check_connection(connection)
+        except Exception:
+            if self._sweeping.acquire(blocking=False):
+                threading.Thread(target=self._sweep, name="llmga-store-sweep", daemon=True).start()
+            raise
+
+    def _sweep(self) -> None:
+        try:
+            self._pool.check()
+        finally:
+            self._sweeping.release()
+
     @contextmanager
     def _transaction(self) -> Iterator[Db]:
         """A pooled connection in a transaction; an unreachable server is StoreUnavailableError."""
@@ -65,6 +88,9 @@ class PostgresStore(SQLStore):
                 yield Db(connection, "%s")
         except self._errors as exc:
             raise StoreUnavailableError(f"the session store (PostgreSQL) is unavailable: {exc}") from None
+
+    def describe(self) -> str:
+        return f"PostgreSQL {_safe(self.url)}"
 
     def close(self) -> None:
         self._pool.close()

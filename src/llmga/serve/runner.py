@@ -18,11 +18,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from ..assistant import Assistant, TurnResult
 from ..conversation import Conversation
 from ..errors import Cancelled, InvalidInputError, LLMGAError
 from ..images import png_bytes
@@ -33,6 +32,9 @@ from .http_errors import ConflictError, StoreUnavailableError, http_status
 from .jobs import Job
 from .session_records import DONE, FAILED, PENDING, TurnOutcome, TurnRecord
 from .store import SessionStore
+
+if TYPE_CHECKING:
+    from ..assistant import Assistant, TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,8 @@ def load_image(store: SessionStore, digest: str) -> Image.Image:
 
 
 def _run(bench: Workbench, record: TurnRecord, job: Job) -> TurnResult:
+    from ..assistant import Assistant  # the models' code (torch): only where turns run
+
     job.check_cancelled()
     store, limits, worker = bench.store, bench.limits, bench.assistant
     request = record.request

@@ -16,9 +16,10 @@ from ..errors import InvalidInputError
 from ..settings import ServeConfig
 
 
-def run_server(config: ServeConfig, factory: Callable[[], Any],
+def run_server(config: ServeConfig, factory: Callable[[], Any] | None,
                announce: Callable[[str], None] = lambda line: print(line, flush=True)) -> None:
-    """Open the store (recovering from any crash), load the models, and serve until interrupted."""
+    """Open the store (recovering from any crash), load the models (``factory``: none with a broker), and
+    serve until interrupted."""
     import uvicorn
 
     from .app import create_app
@@ -41,7 +42,9 @@ def run_server(config: ServeConfig, factory: Callable[[], Any],
         host, port = sock.getsockname()[:2]
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         where = f"web app {url}/ui/, " if web else ""
-        announce(f"llmga studio: {url}  ({where}API docs {url}/docs, data in {config.data})")
+        turns = f", turns to the workers at {config.broker}" if config.broker else ""
+        announce(f"llmga studio: {url}  ({where}API docs {url}/docs, sessions in {studio.store.describe()}, "
+                 f"images in {studio.store.files_root}{turns})")
         server = uvicorn.Server(uvicorn_config(app, config.limits.read_seconds, timeout_graceful_shutdown=5))
         server.run(sockets=[sock])
     finally:
@@ -58,7 +61,7 @@ def uvicorn_config(app: Any, read_seconds: float, **options: Any) -> Any:
     return uvicorn.Config(app, log_level="warning", http=protocol_with_read_timeout(read_seconds), **options)
 
 
-def _studio(config: ServeConfig, factory: Callable[[], Any], announce: Callable[[str], None]) -> Any:
+def _studio(config: ServeConfig, factory: Callable[[], Any] | None, announce: Callable[[str], None]) -> Any:
     """Open the store, recover what a crash left, and start the studio (in-process painting, or a broker)."""
     from .store import open_store
     from .studio import Studio

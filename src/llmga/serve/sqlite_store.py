@@ -49,6 +49,9 @@ class SQLiteStore(SQLStore):
                 raise
             self._db.execute("COMMIT")
 
+    def describe(self) -> str:
+        return f"SQLite {self.folder / 'studio.db'}"
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL and Redis servers on loopback, for tests and benchmarks of the scaled-out studio.
+"""Throwaway servers on loopback, for tests and benchmarks of the studio: PostgreSQL, Redis and llmga itself.
 
 :class:`PostgresServer` makes a cluster in a temporary folder (``initdb``, run as
 the ``postgres`` user when this process is root, as PostgreSQL refuses to run
@@ -7,7 +7,8 @@ runs ``redis-server`` on a free port with an append-only file, so queued jobs
 survive its restart, as they would in production. Both can be stopped and
 started again on the same data (to test outages), and both raise
 :class:`ServerMissing` when the program is not installed (``apt-get install
-postgresql redis-server``).
+postgresql redis-server``). :class:`LlmgaProcess` runs ``python -m llmga …``
+(``serve``, ``worker``) in the background and waits until it says it is ready.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -109,3 +114,66 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class LlmgaProcess:
+    """``python -m llmga ARGS`` in the background, with ``path`` on its PYTHONPATH (for a ``--factory``).
+
+    It is ready when it prints a line starting with ``ready``; for ``serve`` that
+    line holds its URL (``url``). ``lines`` is what it prints (read all along, so
+    a process that logs a lot never blocks on a full pipe). With ``wait=False``
+    the constructor returns at once (start several, then :meth:`wait_ready`).
+    """
+
+    def __init__(self, args: Sequence[str], path: Sequence[str | Path] = (), ready: str = "llmga studio: ",
+                 wait: bool = True) -> None:
+        pythonpath = os.pathsep.join([*map(str, path), os.environ.get("PYTHONPATH", "")])
+        env = {**os.environ, "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1"}
+        self.args, self.ready = [str(a) for a in args], ready
+        self.process = subprocess.Popen([sys.executable, "-m", "llmga", *self.args], stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, env=env)
+        self.pid, self.lines, self.url, self.ready_at, self.sent = self.process.pid, [], "", 0, False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> LlmgaProcess:
+        """Read what it prints until it says it is ready (RuntimeError with its last lines if it does not)."""
+        ready = self.ready
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line.rstrip())
+            if line.startswith(ready):
+                self.url = line.split()[2] if ready == "llmga studio: " else ""
+                self.ready_at = len(self.lines)
+                self._reader = threading.Thread(target=self._read, daemon=True)
+                self._reader.start()
+                return self
+        self.process.kill()
+        raise RuntimeError(f"llmga {self.args[0]} did not start: {self.lines[-20:]}")
+
+    def send(self, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` (if it still runs)."""
+        self.sent = True
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> str:
+        """Send ``sig`` (unless :meth:`send` sent it already) and wait for the end; what it printed since it
+        was ready."""
+        if not self.sent:
+            self.send(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(10)
+        self.process.stdout.close()
+        return "\n".join(self.lines[self.ready_at:])
