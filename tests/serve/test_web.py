@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -15,6 +16,12 @@ from llmga.settings import PaintSettings, ServeConfig
 from llmga.testing.doubles import EchoBrain, SlowPainter, live_server
 
 gr = pytest.importorskip("gradio")
+
+
+@pytest.fixture(autouse=True)
+def pillow_guard(monkeypatch):
+    """mount_web sets Pillow's process-wide pixel guard: put it back after each test."""
+    monkeypatch.setattr("PIL.Image.MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
 @pytest.fixture
@@ -170,19 +177,22 @@ def test_delete_a_session_from_the_web_app(web):
 def test_uploads_are_checked_from_their_header_before_anything_decodes_them(web, tmp_path, monkeypatch):
     from tests.serve.test_bad_requests import png_claiming
 
-    from llmga.serve.web import checked_editor
+    from llmga.serve.web import mount_web
 
     huge, thin = tmp_path / "huge.png", tmp_path / "thin.png"
     huge.write_bytes(png_claiming(10_000, 10_000))  # 100 megapixels claimed in a few bytes
     thin.write_bytes(png_claiming(8000, 100))
     decoded = []
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", lambda self: decoded.append(self.size))
-    editor = checked_editor(web.studio.decoder)
-    payload = editor.data_model.model_validate({"background": {"path": str(huge)}, "layers": [], "composite": None})
-    with pytest.raises(gr.Error, match="10000x10000 is over the limit"):
-        editor.preprocess(payload)
+    with pytest.raises(LLMGAError, match="10000x10000 is over the limit"):
+        editor_uploads({"background": str(huge), "layers": []}, web.studio)
     with pytest.raises(LLMGAError, match="longer than 16 times"):
         editor_uploads({"background": str(thin), "layers": []}, web.studio)
     with pytest.raises(LLMGAError, match="over the limit"):
         task_extras("", "", str(huge), False, "", web.studio)
+    mount_web(FastAPI(), web.studio)  # what Gradio opens itself is refused from the header too
+    editor = gr.ImageEditor(type="filepath")
+    payload = editor.data_model.model_validate({"background": {"path": str(huge)}, "layers": [], "composite": None})
+    with pytest.raises(Image.DecompressionBombError):
+        editor.preprocess(payload)
     assert decoded == []

@@ -9,9 +9,12 @@ layout is in :func:`build_blocks`; what each control does is in
 (tested without a browser).
 
 Uploads are held to the API's limits: Gradio takes files up to the upload
-size, and every image (the editor's picture and strokes, a control map) is
-checked from its header and decoded by the studio's
-:class:`~llmga.serve.uploads.Decoder`, never by Gradio first.
+size; the images it decodes itself to prepare the editor's value are refused
+from their header beyond the pixel limit (Pillow's ``MAX_IMAGE_PIXELS``, set
+by :func:`mount_web`; Gradio runs one send at a time); and every image the
+studio uses (the editor's picture and strokes, a control map, handed over as
+files) is checked from its header and decoded by the studio's
+:class:`~llmga.serve.uploads.Decoder`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from ..routing import Task
 from ..tasks import Outpaint, parse_size
 from .session_records import PENDING, TurnRecord
 from .studio import Studio, TurnInput
-from .uploads import Decoder, Upload
+from .uploads import Upload
 
 SIZES = ["default", "256", "384", "512", "640", "768", "1024"]
 TASKS = ["auto"] + [t.value for t in Task]
@@ -217,32 +220,6 @@ def _bytes(value: Any) -> bytes:
     return buffer.getvalue()
 
 
-def checked_editor(decoder: Decoder, **options: Any) -> Any:
-    """A Gradio ImageEditor (files in, ``type="filepath"``) whose images are checked by ``decoder`` from their
-    header before Gradio decodes them to prepare its value."""
-    import gradio as gr
-
-    class CheckedImageEditor(gr.ImageEditor):
-        is_template = True  # drawn in the browser as an ImageEditor
-
-        def preprocess(self, payload: Any) -> Any:
-            try:
-                for file in _editor_files(payload):
-                    decoder.check(Path(file).read_bytes(), "image")
-            except LLMGAError as exc:
-                raise gr.Error(str(exc)) from None
-            return super().preprocess(payload)
-
-    return CheckedImageEditor(type="filepath", **options)
-
-
-def _editor_files(payload: Any) -> list[str]:
-    if payload is None:
-        return []
-    files = [payload.background, *(payload.layers or []), payload.composite]
-    return [f.path for f in files if getattr(f, "path", None)]
-
-
 def _int(value: Any) -> int | None:
     return None if value in ("", None) else int(value)
 
@@ -301,8 +278,8 @@ def build_blocks(web: StudioWeb) -> Any:
                                       show_label=False, scale=4, elem_id="studio-message")
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="studio-send")
                     cancel = gr.Button("Cancel", scale=1)
-                editor = checked_editor(web.studio.decoder, height=360, elem_id="studio-editor",
-                                        label="Image (paint over the part to repaint: any stroke is the mask)")
+                editor = gr.ImageEditor(label="Image (paint over the part to repaint: any stroke is the mask)",
+                                        type="filepath", height=360, elem_id="studio-editor")
                 with gr.Row():
                     prompt = gr.Textbox(label="Generation prompt (edit and re-paint)", scale=4)
                     repaint = gr.Button("Re-paint", scale=1)
@@ -359,8 +336,15 @@ def build_blocks(web: StudioWeb) -> Any:
 
 
 def mount_web(app: Any, studio: Studio, path: str = "/ui") -> Any:
-    """Mount the web app on ``app`` at ``path`` (Gradio serves the gallery's files from the store's folder)."""
+    """Mount the web app on ``app`` at ``path`` (Gradio serves the gallery's files from the store's folder).
+
+    Pillow's own guard is set to the studio's pixel limit for this process, so an
+    image Gradio opens is refused from its header beyond it (Pillow refuses
+    images over twice ``MAX_IMAGE_PIXELS``).
+    """
     import gradio as gr
+
+    Image.MAX_IMAGE_PIXELS = studio.limits.max_image_pixels // 2
 
     blocks = build_blocks(StudioWeb(studio))
     return gr.mount_gradio_app(app, blocks, path=path, allowed_paths=[str(studio.store.files_root)],
