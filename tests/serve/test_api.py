@@ -289,6 +289,58 @@ def test_a_token_guards_everything_but_health(tmp_path):
         studio.close()
 
 
+def test_with_a_token_images_go_by_capability_urls_bound_to_their_session(tmp_path):
+    studio, _ = make_studio(tmp_path / "data")
+    client = client_of(create_app(studio, ServeConfig(token="s3cret")))
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        fox = client.post("/v1/images/generations", json={"prompt": "a red fox"}, headers=auth).json()
+        boat = client.post("/v1/images/generations", json={"prompt": "a blue boat"}, headers=auth).json()
+        url = fox["data"][0]["url"]
+        fox_session, boat_session = fox["llmga"]["session_id"], boat["llmga"]["session_id"]
+        fox_hash, boat_hash = fox["llmga"]["turn"]["images"][0]["hash"], boat["llmga"]["turn"]["images"][0]["hash"]
+        assert client.get(url).status_code == 200  # no token: the URL is the capability (a chat client shows it)
+        for bent in (url.replace(fox_hash, boat_hash), url.replace(fox_session, boat_session), url.split("?")[0],
+                     url.replace("sig=", "sig=0")):
+            assert client.get(bent).status_code == 404
+        turns = f"/api/sessions/{boat_session}/turns"
+        by_hash = client.post(turns, json={"text": "what is it?", "image": fox_hash, "wait": True}, headers=auth)
+        assert by_hash.status_code == 404  # another session's image, even with the token
+        own = client.post(turns, json={"text": "what is it?", "image": boat_hash, "wait": True}, headers=auth)
+        assert own.status_code == 200
+        by_url = client.post(turns, json={"text": "and this?", "image": url, "wait": True}, headers=auth)
+        assert by_url.status_code == 200  # whoever holds the URL may use the image
+        assert client.delete(f"/api/sessions/{fox_session}", headers=auth).json()["deleted"] == fox_session
+        assert client.get(url).status_code == 404  # its URLs end with the session
+        assert client.get(f"/api/sessions/{fox_session}", headers=auth).status_code == 404
+    finally:
+        studio.close()
+
+
+def test_image_urls_can_expire(tmp_path, monkeypatch):
+    studio, _ = make_studio(tmp_path / "data", image_url_seconds=120)
+    client = client_of(create_app(studio))
+    try:
+        url = client.post("/v1/images/generations", json={"prompt": "a fox"}).json()["data"][0]["url"]
+        assert "&exp=" in url and client.get(url).status_code == 200
+        later = time.time() + 600
+        monkeypatch.setattr("llmga.serve.image_urls.time.time", lambda: later)
+        assert client.get(url).status_code == 404
+    finally:
+        studio.close()
+
+
+def test_sessions_idle_past_the_retention_are_deleted(tmp_path):
+    studio, _ = make_studio(tmp_path / "data")
+    old = studio.create_session("old").id
+    try:
+        with client_of(create_app(studio, ServeConfig(retention_days=1e-9))) as client:  # its start runs the sweep
+            assert client.get(f"/api/sessions/{old}").status_code == 404
+            assert client.post("/api/sessions").status_code == 201  # new ones are kept until they idle
+    finally:
+        studio.close()
+
+
 def test_only_loopback_is_served_without_a_token():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")

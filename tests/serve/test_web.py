@@ -175,9 +175,8 @@ def test_delete_a_session_from_the_web_app(web):
 
 
 def test_uploads_are_checked_from_their_header_before_anything_decodes_them(web, tmp_path, monkeypatch):
-    from tests.serve.test_bad_requests import png_claiming
-
     from llmga.serve.web import mount_web
+    from tests.serve.test_bad_requests import png_claiming
 
     huge, thin = tmp_path / "huge.png", tmp_path / "thin.png"
     huge.write_bytes(png_claiming(10_000, 10_000))  # 100 megapixels claimed in a few bytes
