@@ -82,8 +82,13 @@ def blend_mask(mask: Image.Image, band: int) -> Image.Image:
     if blur == 0:
         return grown
     window = (2 * blur + 1) ** 2
-    sums = _box_sum((np.asarray(grown) > 0).astype(np.int32), blur).astype(np.int64)
-    return Image.fromarray(((sums * 255 + window // 2) // window).astype(np.uint8))
+    sums = _box_sum((np.asarray(grown) > 0).astype(np.int32), blur)
+    if window * 255 >= 2**31:  # only for bands of hundreds of pixels: int32 suffices (and halves the memory)
+        sums = sums.astype(np.int64)
+    sums *= 255
+    sums += window // 2
+    sums //= window
+    return Image.fromarray(sums.astype(np.uint8))
 
 
 def composite(painted: Image.Image, original: Image.Image, alpha: Image.Image) -> Image.Image:

@@ -114,13 +114,18 @@ class Limits:
     max_work: int = 1024 * 1024 * 150
     #: tokens the brain may be asked to write
     max_new_tokens: int = 4096
+    def max_json_bytes(self) -> int:
+        """A JSON body (parsed whole in memory) may carry one image as a base64 data URL, and some text."""
+        return min(self.max_body_bytes, self.max_image_bytes * 4 // 3 + 2**20)
+
     #: earlier exchanges an OpenAI-style request may carry, and their characters in all
     max_history_turns: int = 100
     max_history_chars: int = 200_000
     #: the most recent exchanges the brain is shown (older ones stay in the session)
     context_turns: int = 20
-    #: bytes of memory that decoding uploaded images may use at once (beyond it requests wait, then get 503)
-    decode_memory: int = 256 * 2**20
+    #: bytes of memory that large request bodies and the images decoded from them may take at once, in all
+    #: (beyond it requests wait, then get 503)
+    request_memory: int = 160 * 2**20
     #: seconds a request waits for its turn before answering 503 (the turn goes on; poll its job)
     wait_seconds: float = 600.0
     #: seconds the brain may take for one reply, and a whole turn may run, before it is stopped

@@ -59,7 +59,9 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
                   description="Chat with an assistant that writes generation prompts and paints them.")
     app.state.studio, app.state.config, app.state.web = studio, config, False
     # the last added runs first: Host, then the token, then cross-site requests, then the body
-    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
+    limits = config.limits  # bodies share the studio's memory budget with the images decoded from them
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, max_json_bytes=limits.max_json_bytes(),
+                       memory=studio.decoder.budget)
     app.add_middleware(CrossSiteGuard, allowed_origins=config.allowed_origins)
     app.add_middleware(TokenAuth, token=config.token)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.hosts()), www_redirect=False)

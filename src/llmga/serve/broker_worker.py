@@ -92,7 +92,9 @@ def run_worker(config: ServeConfig, factory: Callable[[], Any], announce: Callab
     import redis
 
     from .postgres_store import PostgresStore
+    from .server import return_big_buffers
 
+    return_big_buffers()
     images = Path(config.data) / "images"
     store = open_store(config.store, images)  # this process's own, for maintenance (it creates the tables)
     job_store = functools.partial(PostgresStore, config.store, images, max_connections=2, create_tables=False)

@@ -238,7 +238,7 @@ def _end(store: SessionStore, turn_id: str, message: str, code: str) -> None:
         pass
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=4)  # decoded images are large: a few, for the sessions at hand
 def _decode(path: str) -> Image.Image:
     with Image.open(path, formats=["PNG"]) as image:
         image.load()

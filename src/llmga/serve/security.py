@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
-from .http_errors import error_body
+from .budget import MemoryBudget
+from .http_errors import UnavailableError, error_body
 
 Scope = dict[str, Any]
 
@@ -104,17 +105,42 @@ class CrossSiteGuard:
 
 
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413: from Content-Length at once, else while streaming."""
+    """Refuse request bodies over ``max_bytes`` with 413: from Content-Length at once, else while streaming.
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    A JSON body, read and parsed whole into memory, may be at most ``max_json_bytes``
+    (a multipart body streams its files to disk). A request with a large body
+    (over :data:`SMALL_BODY`, or of unknown length) first takes three times its
+    length (the bytes, and what they are parsed into) from ``memory`` (a
+    :class:`~llmga.serve.budget.MemoryBudget`) for as long as it runs, so many
+    large requests at once wait their turn (then 503) instead of adding up.
+    """
+
+    SMALL_BODY = 2**20
+
+    def __init__(self, app: Any, max_bytes: int, max_json_bytes: int | None = None,
+                 memory: MemoryBudget | None = None) -> None:
+        self.app, self.max_bytes, self.memory = app, max_bytes, memory
+        self.max_json_bytes = max_json_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await _answer(send, 413, f"the request body is over the {self.max_bytes} byte limit", "too_large")
+        headers = dict(scope.get("headers") or [])
+        json = headers.get(b"content-type", b"").split(b";")[0].strip().lower() == b"application/json"
+        limit = self.max_json_bytes if json else self.max_bytes
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _answer(send, 413, f"the request body is over the {limit} byte limit", "too_large")
+        size = int(length) if length is not None else limit
+        if self.memory is None or size <= self.SMALL_BODY or scope["method"] in CrossSiteGuard.SAFE_METHODS:
+            return await self._limited(scope, receive, send, limit)
+        try:
+            async with self.memory.hold_async(3 * size):
+                await self._limited(scope, receive, send, limit)
+        except UnavailableError as exc:
+            await _answer(send, 503, str(exc), "busy", [(b"retry-after", str(exc.retry_after).encode())])
+
+    async def _limited(self, scope: Scope, receive: Any, send: Any, limit: int) -> None:
         seen = 0
         started = False
 
@@ -123,8 +149,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if seen > limit:
+                    raise _TooLarge(limit)
             return message
 
         async def tracked_send(message: dict) -> None:
@@ -136,7 +162,7 @@ class BodyLimit:
             await self.app(scope, counted_receive, tracked_send)
         except _TooLarge:
             if not started:
-                await _answer(send, 413, f"the request body is over the {self.max_bytes} byte limit", "too_large")
+                await _answer(send, 413, f"the request body is over the {limit} byte limit", "too_large")
 
 
 class _TooLarge(HTTPException):

@@ -7,6 +7,7 @@ With ``config.broker`` no model is loaded here: turns go to ``llmga worker`` pro
 
 from __future__ import annotations
 
+import ctypes
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ def run_server(config: ServeConfig, factory: Callable[[], Any] | None,
     from .app import create_app
 
     config.check()
+    return_big_buffers()
     sock = _bind(config.host, config.port)  # before loading models: a taken port fails at once
     try:
         studio = _studio(config, factory, announce)
@@ -59,6 +61,21 @@ def uvicorn_config(app: Any, read_seconds: float, **options: Any) -> Any:
     from .read_timeout import protocol_with_read_timeout
 
     return uvicorn.Config(app, log_level="warning", http=protocol_with_read_timeout(read_seconds), **options)
+
+
+def return_big_buffers(threshold: int = 2**20) -> None:
+    """Make this process give buffers over ``threshold`` bytes back to the system when they are freed.
+
+    glibc's malloc raises its mmap threshold (up to 32 MiB) as large buffers
+    come and go, and then keeps freed image buffers in per-thread heaps: after a
+    burst of large uploads decoded on many threads the server stays that much
+    bigger. A fixed threshold (``mallopt(M_MMAP_THRESHOLD)``) ends that. No-op
+    where the C library is not glibc.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, threshold)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _studio(config: ServeConfig, factory: Callable[[], Any] | None, announce: Callable[[str], None]) -> Any:

@@ -65,9 +65,9 @@ BYTES_PER_PIXEL = 16
 class Decoder:
     """Opens uploaded images: checked against the limits from their header, then decoded within a memory budget."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, budget: MemoryBudget | None = None) -> None:
         self.limits = limits
-        self.budget = MemoryBudget(limits.decode_memory)
+        self.budget = budget or MemoryBudget(limits.request_memory)
 
     def image(self, data: bytes, field: str) -> Upload:
         """Check and open image bytes as RGB (huge images are downscaled by :func:`open_image`)."""
@@ -92,7 +92,7 @@ class Decoder:
         if transparent_means_edit and _has_transparency(mask):
             mask = mask.convert("RGBA").getchannel("A").point(lambda a: 255 - a)
         if image is not None and mask.size == image.original_size != image.image.size:
-            mask = mask.convert("RGBA").resize(image.image.size, Image.Resampling.NEAREST)
+            mask = mask.resize(image.image.size, Image.Resampling.NEAREST)
         return Upload(load_mask(mask, image.image.size if image is not None else None), drawn_size)
 
     def picture(self, data: bytes, field: str) -> Image.Image:
