@@ -153,12 +153,12 @@ class BrokerJobQueue:
             with self._lock:
                 streams = {stream_key(job_id): cursor for job_id, cursor in self._cursors.items()}
             try:
-                replies = self.redis.xread(streams, block=500, count=1000) if streams else []
+                replies = self.redis.xread(streams, block=100, count=1000) if streams else []
             except self._redis_errors:
                 replies = []
                 self._closed.wait(1.0)
             if not streams:
-                self._closed.wait(0.2)
+                self._closed.wait(0.05)
             for key, entries in replies or []:
                 self._deliver(key.decode().rsplit(":", 1)[1], entries)
             if time.monotonic() - checked > STORE_CHECK_SECONDS:

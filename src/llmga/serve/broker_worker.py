@@ -1,21 +1,23 @@
 """What ``llmga worker`` runs: the models, loaded once, taking the studio's turns from the broker.
 
-It is rq's forking worker: each job runs in a child process that shares the
-models with the worker (copy-on-write), records the turn in the store
-(:class:`~llmga.serve.runner.RunTurn`) and publishes its events
-(:mod:`llmga.serve.broker`). So a job that hangs or is cancelled is killed
-outright without harming the worker, and a worker that dies is noticed within
-seconds: each running job's heartbeat lasts :data:`HEARTBEAT_SECONDS`, after
-which another worker's maintenance (every :data:`MAINTENANCE_SECONDS`) gives
-the job to a worker again, once (rq's ``Retry``); a turn whose job is lost for
-good is marked ``interrupted`` (:func:`reap`). The worker outlives a Redis or
-PostgreSQL restart: it waits and carries on.
+Jobs run in the worker's own process, one at a time (rq's ``SimpleWorker``:
+no fork, so models on a GPU keep working, and they stay warm). Each job runs
+its turn (:class:`~llmga.serve.runner.RunTurn`: recorded in the store) and
+publishes its events (:mod:`llmga.serve.broker`). Cancelling a job (rq's stop
+command) sets its stop event: a brain that hangs is left at once, painting
+stops at its next step, and the worker takes the next job. While a job runs a
+thread renews its heartbeat every :data:`MONITOR_SECONDS`; a worker that dies
+stops renewing, and :data:`HEARTBEAT_SECONDS` later another worker's
+maintenance (every :data:`MAINTENANCE_SECONDS`) gives the job to a worker
+again, once (rq's ``Retry``); a turn whose job is lost for good is marked
+``interrupted`` (:func:`reap`). The worker outlives a Redis or PostgreSQL
+restart: it waits and carries on.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,26 +42,26 @@ MAINTENANCE_SECONDS = 2
 REAP_AFTER_SECONDS = 30.0
 INTERRUPTED_MESSAGE = "the worker running this turn stopped before it finished; send it again"
 
-#: what this process runs turns with (set by :func:`run_worker`; each job's process inherits it)
+#: what this process runs turns with (set by :func:`run_worker`), and the job it runs now
 _SETUP: dict[str, Any] = {}
 
 
 def perform(task: RunTurn) -> None:
-    """The rq job: run ``task`` in this job process with a store of its own, publishing its events.
+    """The rq job: run ``task`` on this worker's models and store, publishing its events.
 
     It never raises: a turn that fails is recorded as failed in the store (rq
-    retries only jobs whose process died).
+    retries only jobs whose worker died).
     """
     from rq import get_current_job
 
     current = get_current_job()
     job = Job(task, current.description or "", job_id=current.id)
     job.subscribe(lambda event: publish(current.connection, job.id, event))
-    store = _SETUP["open_store"]()
+    _SETUP["running"] = job
     try:
-        run_job(job, Workbench(_SETUP["assistant"], store, _SETUP["config"].limits))
+        run_job(job, _SETUP["bench"])
     finally:
-        store.close()
+        _SETUP["running"] = None
 
 
 def reap(store: SessionStore, connection: Any, older_than: float = REAP_AFTER_SECONDS) -> list[str]:
@@ -91,14 +93,11 @@ def run_worker(config: ServeConfig, factory: Callable[[], Any], announce: Callab
     job finishes first)."""
     import redis
 
-    from .postgres_store import PostgresStore
     from .server import return_big_buffers
 
     return_big_buffers()
-    images = Path(config.data) / "images"
-    store = open_store(config.store, images)  # this process's own, for maintenance (it creates the tables)
-    job_store = functools.partial(PostgresStore, config.store, images, max_connections=2, create_tables=False)
-    _SETUP.update(config=config, open_store=job_store, assistant=factory())
+    store = open_store(config.store, Path(config.data) / "images")
+    _SETUP.update(bench=Workbench(factory(), store, config.limits), running=None)
     connection = connect(config.broker)
     worker_class = _worker_class(store)
     try:
@@ -120,15 +119,42 @@ def run_worker(config: ServeConfig, factory: Callable[[], Any], announce: Callab
 
 
 def _worker_class(store: SessionStore) -> type:
-    """rq's forking worker, quick to notice lost jobs, that also interrupts the turns of jobs lost for good."""
+    """rq's worker that runs jobs in its own process, with heartbeats of seconds while a job runs, cancels
+    that stop the running turn, and maintenance that also interrupts the turns of jobs lost for good."""
     import redis
-    from rq import Worker
+    from rq import SimpleWorker
+    from rq.worker import WorkerStatus
 
-    class TurnWorker(Worker):
+    class TurnWorker(SimpleWorker):
         stopping = False
+
+        def execute_job(self, job: Any, queue: Any) -> None:
+            execution = self.prepare_execution(job)
+            beating = threading.Event()
+            beats = threading.Thread(target=self._beat, args=(job, execution, beating), daemon=True)
+            beats.start()
+            try:
+                self.perform_job(job, queue, execution)
+            finally:
+                beating.set()
+                beats.join()
+            self.set_state(WorkerStatus.IDLE)
+
+        def _beat(self, job: Any, execution: Any, done: threading.Event) -> None:
+            while not done.wait(MONITOR_SECONDS):
+                try:
+                    self.maintain_heartbeats(job, execution)
+                except redis.exceptions.RedisError:  # the broker is restarting: the job goes on
+                    pass
 
         def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
             return HEARTBEAT_SECONDS
+
+        def kill_horse(self, sig: Any = None) -> None:
+            """rq's stop command: stop the running turn (there is no job process to kill)."""
+            running = _SETUP.get("running")
+            if running is not None:
+                running.stop.set()
 
         def handle_warm_shutdown_request(self) -> None:
             self.stopping = True

@@ -133,6 +133,7 @@ class LlmgaProcess:
         self.process = subprocess.Popen([sys.executable, "-m", "llmga", *self.args], stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, env=env)
         self.pid, self.lines, self.url, self.ready_at, self.sent = self.process.pid, [], "", 0, False
+        self._reader: threading.Thread | None = None
         if wait:
             self.wait_ready()
 
@@ -174,6 +175,7 @@ class LlmgaProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self._reader.join(10)
+        if self._reader is not None:
+            self._reader.join(10)
         self.process.stdout.close()
         return "\n".join(self.lines[self.ready_at:])
