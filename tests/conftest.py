@@ -100,12 +100,17 @@ def world_parts(tmp_path_factory) -> Path:
 def _server(kind: str, request):
     """A throwaway server of ``kind`` (llmga.testing.servers), started once per run on first use.
 
-    Skipped where the program is not installed, unless ``LLMGA_REQUIRE_SERVERS`` is set (CI sets it,
-    so the tests that need PostgreSQL and Redis cannot be skipped there by accident).
+    Skipped where the program (or the ``scale`` extra: psycopg, redis, rq) is not installed, unless
+    ``LLMGA_REQUIRE_SERVERS`` is set (CI sets it, so these tests cannot be skipped there by accident).
     """
+    import importlib.util
+
     from llmga.testing import servers
 
     try:
+        missing = [name for name in ("psycopg", "psycopg_pool", "redis", "rq") if not importlib.util.find_spec(name)]
+        if missing:
+            raise servers.ServerMissing(f"{', '.join(missing)} not installed (pip install -e '.[scale]')")
         server = getattr(servers, kind)().start()
     except servers.ServerMissing as exc:
         if os.environ.get("LLMGA_REQUIRE_SERVERS"):
