@@ -5,8 +5,8 @@
 interactive docs at ``/docs``. In front of every route: the Host check (a
 token-less studio answers only to loopback names, so a page of another site
 cannot reach it through DNS rebinding), the API token, the cross-site check
-(:class:`~llmga.serve.security.CrossSiteGuard`) and the body limit. With
-``config.retention_days`` old sessions are deleted hourly.
+(:class:`~llmga.serve.security.CrossSiteGuard`) and the body limit. Every
+hour unused images are swept and, with ``config.retention_days``, old sessions deleted.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        keeper = asyncio.create_task(_expire_hourly(studio, config.retention_days)) if config.retention_days else None
+        keeper = asyncio.create_task(_tidy_hourly(studio, config.retention_days))
         yield
-        if keeper is not None:
-            keeper.cancel()
+        keeper.cancel()
         if on_shutdown is not None:
             await run_in_threadpool(on_shutdown)
 
@@ -102,15 +101,16 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
     return app
 
 
-async def _expire_hourly(studio: Studio, days: float) -> None:
-    """Delete the sessions idle for more than ``days``, now and every hour."""
+async def _tidy_hourly(studio: Studio, days: float | None) -> None:
+    """Now and every hour: delete the sessions idle for more than ``days`` (if given), and the images no
+    turn uses (uploads of refused requests, images of deleted sessions that were still fresh)."""
     while True:
         try:
-            gone = await run_in_threadpool(studio.expire, days)
+            gone = await run_in_threadpool(studio.tidy, days)
             if gone:
                 log.info("deleted %d session(s) idle for more than %g days", len(gone), days)
         except Exception:  # a store that is down now may be up in an hour
-            log.warning("could not delete expired sessions", exc_info=True)
+            log.warning("could not tidy the session store", exc_info=True)
         await asyncio.sleep(3600)
 
 

@@ -112,9 +112,10 @@ class Studio:
                     self._end(turn.id, CANCELLED, "cancelled")
         return self.store.delete_session(session_id)
 
-    def expire(self, days: float) -> list[str]:
-        """Delete the sessions idle for more than ``days`` and sweep unused images; the deleted ids."""
-        gone = self.store.expire(time.time() - days * 86400)
+    def tidy(self, days: float | None = None) -> list[str]:
+        """Delete the sessions idle for more than ``days`` (if given), then the images no turn has used for an
+        hour; the ids of the deleted sessions."""
+        gone = self.store.expire(time.time() - days * 86400) if days else []
         self.store.recover(turns=False, grace=3600)
         return gone
 
