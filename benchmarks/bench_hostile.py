@@ -92,7 +92,8 @@ def hostile_requests() -> dict[str, tuple[str, dict]]:
         "4096x4096 image": ("/v1/chat/completions", chat("what is this?", image=big)),
         "4096x4096 edit and mask": ("/v1/images/edits", {
             "data": {"prompt": "a fountain"},
-            "files": {"image": ("a.png", big, "image/png"), "mask": ("m.png", png((4096, 4096), "L", 255), "image/png")}}),
+            "files": {"image": ("a.png", big, "image/png"),
+                      "mask": ("m.png", png((4096, 4096), "L", 255), "image/png")}}),
         "1000 earlier exchanges": ("/v1/chat/completions", chat(earlier=1000)),
         "100 earlier exchanges": ("/v1/chat/completions", chat(earlier=100)),
         "10,000-word message": ("/v1/chat/completions", chat("fox " * 10_000)),

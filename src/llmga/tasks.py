@@ -44,7 +44,8 @@ class Outpaint:
         if self.aspect is None and not any(sides):
             raise InvalidInputError("outpainting needs a size: pixels for at least one side, or an aspect such as 16:9")
         if self.direction not in DIRECTIONS:
-            raise InvalidInputError(f"outpainting direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
+            raise InvalidInputError(
+                f"outpainting direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
 
     @classmethod
     def parse(cls, text: str) -> Outpaint:

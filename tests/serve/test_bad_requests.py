@@ -321,7 +321,8 @@ def test_brain_failures_are_502_503_504_with_retry_after(tmp_path):
              (BrainTimeoutError("the brain took too long"), 504, "brain_timeout"),
              (BrainFailedError("the brain server answered 500"), 502, "brain_failed")]
     for error, status, code in cases:
-        studio = Studio.start(open_store(tmp_path / code), lambda e=error: Assistant(ScriptedBrain(fail=e), SlowPainter()))
+        studio = Studio.start(open_store(tmp_path / code),
+                              lambda e=error: Assistant(ScriptedBrain(fail=e), SlowPainter()))
         try:
             with live_server(create_app(studio)) as base:
                 answer = httpx.post(f"{base}{CHAT}", json=chat()["json"], timeout=30)

@@ -132,8 +132,7 @@ def test_a_worker_killed_mid_job_loses_nothing_done(cluster):
     os.kill(victim.pid, signal.SIGKILL)  # the machine goes down
     victim.stop()
     cluster.workers.remove(victim)
-    ended = wait_until(lambda: turn_of(a, sent["turn"]["id"])["status"] != "pending" and turn_of(a, sent["turn"]["id"]),
-                       timeout=60)
+    ended = wait_until(lambda: (turn := turn_of(a, sent["turn"]["id"]))["status"] != "pending" and turn, timeout=60)
     assert ended["status"] in ("done", "interrupted")  # retried by the other worker, or said so
     if ended["status"] == "done":
         assert len(ended["images"]) == 1

@@ -62,7 +62,8 @@ def test_send_streams_progress_then_shows_reply_prompt_and_image(web):
     session, (chat, gallery, prompt, status, hashes) = updates[-1]
     assert len(updates) >= 2 and any("step" in u[1][3] for u in updates[:-1])
     assert chat[0] == {"role": "user", "content": "a red fox"}
-    assert "> **prompt:** a red fox" in chat[1]["content"] and f"/files/{session}/{hashes[0]}.png?sig=" in chat[1]["content"]
+    assert "> **prompt:** a red fox" in chat[1]["content"]
+    assert f"/files/{session}/{hashes[0]}.png?sig=" in chat[1]["content"]
     assert prompt == "a red fox" and status.startswith("done") and gallery[0][1] == "turn 1: a red fox"
     assert web.session_choices()[0][1] == session
 

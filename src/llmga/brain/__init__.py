@@ -82,7 +82,8 @@ def load_brain(spec: str | BrainSpec, model: str | None = None, api_key: str | N
     if resolved.kind == "server":
         from .openai_brain import OpenAIBrain
 
-        return OpenAIBrain(resolved.location, model=model, api_key=api_key, **({"timeout": timeout} if timeout else {}))
+        waits = {"timeout": timeout} if timeout else {}
+        return OpenAIBrain(resolved.location, model=model, api_key=api_key, **waits)
 
     from .transformers_brain import TransformersBrain, materialize_gguf
 

@@ -19,7 +19,8 @@ import warnings
 import typer
 
 from ..errors import LLMGAError
-from . import chat, convert_llava, data, eval, paint, serve, train, world, worker  # noqa: F401  (each adds its commands)
+# each module adds its commands
+from . import chat, convert_llava, data, eval, paint, serve, train, world, worker  # noqa: F401
 from .root import app
 
 __all__ = ["app", "main"]

@@ -20,6 +20,7 @@ DataDir = Annotated[Optional[str], typer.Option(
 Store = Annotated[Optional[str], typer.Option(
     help="Where sessions live: postgresql://USER@HOST/DB (shared by several studio processes; images stay in "
     "--data-dir, a folder they all reach). Default: SQLite in --data-dir.")]
+JobTimeout = Annotated[float, typer.Option(help="Seconds a turn may run before it is stopped.")]
 Broker = Annotated[Optional[str], typer.Option(
     help="redis://HOST:PORT/DB: send turns to `llmga worker` processes instead of painting here (needs --store).")]
 
@@ -41,7 +42,7 @@ def serve(
     max_work: Annotated[float, typer.Option(
         help="Most painting one turn may ask for, in millions of pixel-steps (width x height x steps x images)."
     )] = Limits().max_work / 1e6,
-    job_timeout: Annotated[float, typer.Option(help="Seconds a turn may run before it is stopped.")] = Limits().job_seconds,
+    job_timeout: JobTimeout = Limits().job_seconds,
     read_timeout: Annotated[float, typer.Option(
         help="Seconds a client may take to send a request before the connection is closed.")] = Limits().read_seconds,
     allowed_host: Annotated[Optional[list[str]], typer.Option(

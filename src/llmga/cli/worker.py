@@ -9,7 +9,7 @@ import typer
 from ..settings import Limits, ServeConfig, default_data_dir
 from .options import AssistantOptions, assistant_options
 from .root import app
-from .serve import Broker, DataDir, Store, assistant_factory
+from .serve import Broker, DataDir, JobTimeout, Store, assistant_factory
 
 
 @app.command()
@@ -18,8 +18,8 @@ def worker(
     store: Store = None,
     broker: Broker = None,
     data_dir: DataDir = None,
-    name: Annotated[Optional[str], typer.Option(help="The worker's name in the broker (default: a random one).")] = None,
-    job_timeout: Annotated[float, typer.Option(help="Seconds a turn may run before it is stopped.")] = Limits().job_seconds,
+    name: Annotated[Optional[str], typer.Option(help="The worker's name in the broker (default: random).")] = None,
+    job_timeout: JobTimeout = Limits().job_seconds,
     factory: Annotated[Optional[str], typer.Option(
         help="module:function that returns an Assistant (instead of the model options).")] = None,
     *,

@@ -203,8 +203,10 @@ class BrokerJobQueue:
         with self._lock:
             self._cursors.pop(job.id, None)
         if not job.done:
-            failure = JobCancelled(error or "cancelled") if status == CANCELLED else RemoteError(error) if error else None
-            job._finish(status, error=failure)
+            if status == CANCELLED:
+                job._finish(status, error=JobCancelled(error or "cancelled"))
+            else:
+                job._finish(status, error=RemoteError(error) if error else None)
 
     def _worker_count(self) -> int:
         from rq import Worker

@@ -24,7 +24,7 @@ from .http_errors import StoreUnavailableError
 from .sql_store import SCHEMA, Db, SQLStore
 
 #: seconds to wait for a connection before answering 503
-CONNECT_SECONDS = 5.0
+CONNECT_SECONDS = 3.0
 
 
 class PostgresStore(SQLStore):

@@ -58,7 +58,8 @@ class PostgresServer:
             os.chown(self.root, account.pw_uid, account.pw_gid)
         self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self._run(self.initdb, "-D", str(self.root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self._run(self.initdb, "-D", str(self.root / "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--no-sync")
 
     def _run(self, *args: str) -> None:
         command = ["runuser", "-u", self.user, "--", *args] if self.user else list(args)
