@@ -35,7 +35,7 @@ def get_session(session_id: str, request: Request, include_undone: bool = False)
     session, turns = studio.session(session_id, include_undone)
     url_for = url_builder(request)
     return {"session": session_view(session),
-            "turns": [turn_view(t, url_for, studio.job_of(t.id)) for t in turns]}
+            "turns": [turn_view(t, url_for, studio.job_of(t)) for t in turns]}
 
 
 @router.patch("/sessions/{session_id}")
@@ -79,7 +79,8 @@ def branch(session_id: str, body: BranchBody, request: Request) -> dict[str, Any
 @router.get("/turns/{turn_id}")
 def get_turn(turn_id: str, request: Request) -> dict[str, Any]:
     studio = studio_of(request)
-    return turn_view(studio.store.get_turn(turn_id), url_builder(request), studio.job_of(turn_id))
+    turn = studio.store.get_turn(turn_id)
+    return turn_view(turn, url_builder(request), studio.job_of(turn))
 
 
 @router.get("/jobs/{job_id}")

@@ -119,10 +119,12 @@ class Studio:
         self.store.recover(turns=False, grace=3600)
         return gone
 
-    def job_of(self, turn_id: str) -> Job | None:
-        """The job running a turn, while it is known."""
+    def job_of(self, turn: TurnRecord) -> Job | None:
+        """The job running a pending turn, while it is known."""
+        if turn.status != PENDING:
+            return None
         try:
-            return self.queue.get(turn_id)
+            return self.queue.get(turn.id)
         except NotFoundError:
             return None
 

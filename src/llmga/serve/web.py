@@ -103,7 +103,7 @@ class StudioWeb:
 
     def cancel(self, session_id: str | None) -> str:
         _, turns = self.studio.session(session_id) if session_id else (None, [])
-        job = next((self.studio.job_of(t.id) for t in reversed(turns) if t.status == PENDING), None)
+        job = next((self.studio.job_of(t) for t in reversed(turns) if t.status == PENDING), None)
         if job is None:
             return "nothing is running"
         self.studio.cancel(job.id)
