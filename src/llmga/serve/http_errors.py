@@ -2,8 +2,10 @@
 
 Every error a client can cause is an :class:`~llmga.errors.LLMGAError` (or a
 subclass defined here) and becomes a 4xx JSON answer in the OpenAI error shape
-(``{"error": {"message", "type", "code"}}``); anything else is a 500 that is
-logged and leaves the server serving.
+(``{"error": {"message", "type", "code"}}``); services the studio depends on
+(the store, the broker, the brain) give 502/503/504 with Retry-After; anything
+else is a 500 that is logged and leaves the server serving. A stored turn's
+``error_code`` is the ``code`` here, so :func:`error_of` rebuilds its error.
 """
 
 from __future__ import annotations
@@ -39,10 +41,6 @@ class UnsupportedMediaError(LLMGAError):
 
 class UnauthorizedError(LLMGAError):
     """A missing or wrong API token."""
-
-
-class ForbiddenError(LLMGAError):
-    """A request the studio refuses whoever sends it: a foreign Host, or a cross-site browser request."""
 
 
 class BusyError(LLMGAError):
@@ -99,7 +97,6 @@ _STATUS: list[tuple[type[Exception], int, str, str]] = [
     (UnauthorizedError, 401, "authentication_error", "invalid_token"),
     (PromptTooLongError, 400, "invalid_request_error", "prompt_too_long"),
     (InvalidInputError, 400, "invalid_request_error", "invalid_input"),
-    (ForbiddenError, 403, "invalid_request_error", "forbidden"),
     (ModelNotFoundError, 422, "invalid_request_error", "model_not_configured"),
     (BrainUnavailableError, 503, "server_error", "brain_unavailable"),
     (BrainTimeoutError, 504, "server_error", "brain_timeout"),

@@ -71,7 +71,7 @@ class Decoder:
 
     def image(self, data: bytes, field: str) -> Upload:
         """Check and open image bytes as RGB (huge images are downscaled by :func:`open_image`)."""
-        size = self.check(data, field)
+        size = self._check(data, field)
         limits = self.limits
         with self.budget.hold((size[0] * size[1] if size else 0) * BYTES_PER_PIXEL):
             image = open_image(data, name=f"{field} ({len(data)} bytes)", formats=STUDIO_FORMATS,
@@ -97,7 +97,7 @@ class Decoder:
 
     def picture(self, data: bytes, field: str) -> Image.Image:
         """Check and decode image bytes as they are (any mode, no conversion): a mask, a layer of strokes."""
-        size = self.check(data, field)
+        size = self._check(data, field)
         if size is None:
             raise InvalidInputError(f"{field}: not a {', '.join(STUDIO_FORMATS)} image, or a damaged one")
         with self.budget.hold(size[0] * size[1] * BYTES_PER_PIXEL):
@@ -108,7 +108,7 @@ class Decoder:
             except Exception as exc:  # Pillow's decoders raise many kinds
                 raise InvalidInputError(f"{field}: cannot read the image ({exc})") from exc
 
-    def check(self, data: bytes, field: str) -> tuple[int, int] | None:
+    def _check(self, data: bytes, field: str) -> tuple[int, int] | None:
         """The size in the header, refused (413/400) beyond the limits before anything is decoded."""
         limits = self.limits
         if len(data) > limits.max_image_bytes:
