@@ -105,3 +105,51 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "fullsize" in item.keywords:
             item.add_marker(skip)
+
+
+def _server(kind: str, request):
+    """A throwaway server of ``kind`` (llmga.testing.servers), started once per run on first use.
+
+    Skipped where the program (or the ``scale`` extra: psycopg, redis, rq) is not installed, unless
+    ``LLMGA_REQUIRE_SERVERS`` is set (CI sets it, so these tests cannot be skipped there by accident).
+    """
+    import importlib.util
+
+    from llmga.testing import servers
+
+    try:
+        missing = [name for name in ("psycopg", "psycopg_pool", "redis", "rq") if not importlib.util.find_spec(name)]
+        if missing:
+            raise servers.ServerMissing(f"{', '.join(missing)} not installed (pip install -e '.[scale]')")
+        server = getattr(servers, kind)().start()
+    except servers.ServerMissing as exc:
+        if os.environ.get("LLMGA_REQUIRE_SERVERS"):
+            raise
+        pytest.skip(f"{exc}; these tests need it")
+    request.addfinalizer(server.close)
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres(request):
+    """A PostgreSQL server for the run (``.url``; ``stop()``/``start()`` for outages)."""
+    return _server("PostgresServer", request)
+
+
+@pytest.fixture(scope="session")
+def redis_server(request):
+    """A Redis server for the run, with an append-only file (``.url``; ``stop()``/``start()`` for outages)."""
+    return _server("RedisServer", request)
+
+
+@pytest.fixture
+def pg_url(postgres):
+    """A PostgreSQL URL whose tables live in a schema of their own (a fresh, empty store per test)."""
+    import uuid
+
+    import psycopg
+
+    schema = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres.url}?options=-csearch_path%3D{schema}"

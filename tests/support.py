@@ -3,7 +3,7 @@
 import torch
 
 
-def train_to_answer(path, request, answer, steps=40):
+def train_to_answer(path, request, answer, steps=80):
     """Fine-tune a tiny chat model on one exchange (loss on the assistant's tokens only)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -1,12 +1,14 @@
 """The assistant loop: conversation → brain → protocol → painter."""
 
+import threading
+import time
 
 import pytest
 from PIL import Image
 
 from llmga.assistant import Assistant
 from llmga.brain import load_brain
-from llmga.errors import BrainError
+from llmga.errors import BrainError, BrainTimeoutError, Cancelled
 from llmga.images import read_metadata
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.protocol import OPEN_TAG
@@ -69,6 +71,21 @@ def test_brain_failure_takes_the_user_turn_back():
     with pytest.raises(BrainError):
         assistant.chat("draw a fox")
     assert assistant.conversation.turns == []
+
+
+def test_a_hung_brain_is_left_at_its_time_limit_or_at_once_when_stopped():
+    hung = ScriptedBrain("x" * 100, chunk=1, delay=5.0)  # the first piece would take 5 s
+    assistant = Assistant(hung, brain_seconds=0.3)
+    start = time.monotonic()
+    with pytest.raises(BrainTimeoutError, match="0.3 s"):
+        assistant.chat("draw a fox")
+    assert time.monotonic() - start < 1.0 and assistant.conversation.turns == []
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        Assistant(hung, stop=stop).chat("draw a fox")
+    assert time.monotonic() - start < 1.0
 
 
 def test_without_a_painter_the_prompt_is_shown_and_nothing_pretends(tmp_path):

@@ -141,6 +141,26 @@ def test_decompression_bomb_header_is_refused_unread(tmp_path):
         open_image(png_header_only(5000, 5000), refuse_pixels=10_000_000)
 
 
+def test_thin_and_long_images_are_refused_from_the_header():
+    # under the pixel limit, but resizing a 1-pixel-high strip 16 million wide takes gigabytes
+    with pytest.raises(InvalidInputError, match="over 32768 pixels a side"):
+        open_image(png_header_only(16_000_000, 1))
+    with pytest.raises(InvalidInputError, match="longer than 64 times"):
+        open_image(png_header_only(20_000, 100))
+    with pytest.raises(InvalidInputError, match="longer than 4 times"):
+        open_image(Image.new("RGB", (50, 10)), refuse_aspect=4)
+
+
+def test_only_the_formats_named_are_opened():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(InvalidInputError, match="not one of the formats"):
+        open_image(eps)  # never handed to Ghostscript
+    bmp = encode(Image.new("RGB", (8, 8)), "BMP")
+    assert open_image(bmp).size == (8, 8)
+    with pytest.raises(InvalidInputError, match=r"\(PNG, JPEG\)"):
+        open_image(bmp, formats=("PNG", "JPEG"))
+
+
 def test_huge_image_is_downscaled_keeping_aspect_with_a_warning(caplog):
     big = Image.new("RGB", (3000, 1000), (10, 200, 30))
     for data in (encode(big), encode(big, "JPEG")):  # PNG resized; JPEG decoded at reduced scale

@@ -10,13 +10,14 @@ said; the route is part of the result and can be overridden.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-from .brain.base import Brain, BrainRequest, complete
+from .brain.base import Brain, BrainRequest, stream_within
 from .conversation import Conversation
 from .errors import InvalidInputError, LLMGAError
 from .images import save_png
@@ -55,7 +56,11 @@ class TurnResult:
 
 
 class Assistant:
-    """Chats with the user and paints the generation prompts the brain writes, task by task."""
+    """Chats with the user and paints the generation prompts the brain writes, task by task.
+
+    ``brain_seconds`` bounds each reply of the brain (:class:`~llmga.errors.BrainTimeoutError`
+    beyond); setting ``stop`` leaves a reply at once (:class:`~llmga.errors.Cancelled`).
+    """
 
     def __init__(
         self,
@@ -65,6 +70,8 @@ class Assistant:
         paint: PaintSettings = PaintSettings(),
         out_dir: str | Path | None = None,
         conversation: Conversation | None = None,
+        brain_seconds: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.brain = brain
         self.painters = painter if isinstance(painter, PainterSuite) else PainterSuite(text_to_image=painter)
@@ -72,6 +79,7 @@ class Assistant:
         self.paint_settings = paint
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.conversation = conversation or Conversation()
+        self.brain_seconds, self.stop = brain_seconds, stop
 
     @property
     def painter(self) -> TextToImagePainter | None:
@@ -205,7 +213,8 @@ class Assistant:
         messages, images = self.conversation.to_messages(self.brain.multimodal)
         parser = ReplyParser(self.brain.end_markers)
         pieces, raw_parts = [], []
-        for chunk in itertools.chain(self.brain.stream(BrainRequest(messages, images, self.sampling, prefill=prefill)), [None]):
+        reply = self._brain_stream(BrainRequest(messages, images, self.sampling, prefill=prefill))
+        for chunk in itertools.chain(reply, [None]):
             new = parser.close() if chunk is None else parser.feed(chunk)
             raw_parts.append(chunk or "")
             for piece in new:
@@ -280,5 +289,8 @@ class Assistant:
         side = Conversation(self.conversation.system_prompt)
         side.add_user(text, [image] if image is not None and self.brain.multimodal else [])
         messages, images = side.to_messages(self.brain.multimodal)
-        raw = complete(self.brain, BrainRequest(messages, images, self.sampling, prefill=prefill))
+        raw = "".join(self._brain_stream(BrainRequest(messages, images, self.sampling, prefill=prefill)))
         return parse_reply(raw, self.brain.end_markers)
+
+    def _brain_stream(self, request: BrainRequest):
+        return stream_within(self.brain, request, self.brain_seconds, self.stop)

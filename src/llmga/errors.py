@@ -23,3 +23,23 @@ class PromptTooLongError(LLMGAError):
 
 class InvalidInputError(LLMGAError):
     """An input (image, setting, request) is malformed."""
+
+
+class BrainUnavailableError(BrainError):
+    """The brain's server cannot be reached, or says it is overloaded: try again later."""
+
+
+class BrainTimeoutError(BrainError):
+    """The brain took longer than it may (its reply was stopped)."""
+
+
+class BrainFailedError(BrainError):
+    """The brain failed: its server answered with an error, dropped the reply, or the model crashed."""
+
+
+class Cancelled(Exception):
+    """Work stopped because it was cancelled.
+
+    Deliberately not an LLMGAError: the assistant catches those per prompt and
+    carries on with the next one, while a cancellation must stop the whole turn.
+    """

@@ -19,8 +19,12 @@ does with odd inputs, so callers need not:
 - **animated** images (GIF, APNG, WebP): the first frame, with an info log;
 - **huge** images: downscaled, aspect kept, to at most ``max_pixels`` pixels and
   ``max_side`` pixels a side, with a logged warning (JPEGs decode at a reduced
-  scale, which is fast and small); above ``refuse_pixels`` (read from the
-  header, before any decoding) the image is refused;
+  scale, which is fast and small); above ``refuse_pixels``, with a side over
+  ``refuse_side`` or a longer side over ``refuse_aspect`` times the shorter
+  (all read from the header, before any decoding) the image is refused:
+  decoding and resizing such shapes costs far more memory than their pixels;
+- **formats**: only those named in ``formats`` are opened (by default the
+  common photo and drawing formats; never EPS, which would run Ghostscript);
 - **unreadable** input (missing file, not an image, truncated or corrupt data,
   a decompression bomb): :class:`~llmga.errors.InvalidInputError` naming the
   file and the problem. Truncated images are never padded out with grey.
@@ -35,6 +39,7 @@ import logging
 import math
 import os
 import struct
+import tempfile
 import time
 import warnings
 import zlib
@@ -57,6 +62,11 @@ MAX_PIXELS = 2048 * 2048
 MAX_SIDE = 4096
 #: images with more pixels are refused unread (Pillow's own decompression-bomb limit)
 REFUSE_PIXELS = 2 * 89_478_485
+#: images with a longer side, or a longer side over this many times the shorter, are refused unread
+REFUSE_SIDE = 32768
+REFUSE_ASPECT = 64.0
+#: the formats opened unless a caller names others
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP")
 
 WHITE = (255, 255, 255)
 #: the PNG text key holding llmga's JSON metadata
@@ -72,21 +82,44 @@ def open_image(
     max_pixels: int = MAX_PIXELS,
     max_side: int = MAX_SIDE,
     refuse_pixels: int = REFUSE_PIXELS,
+    refuse_side: int = REFUSE_SIDE,
+    refuse_aspect: float = REFUSE_ASPECT,
+    formats: tuple[str, ...] = FORMATS,
     name: str | None = None,
 ) -> Image.Image:
     """Open ``source`` (path, bytes, binary file or PIL image) as a new RGB image.
 
     See the module docstring for what happens to transparent, 16-bit, float,
-    CMYK, rotated, animated and huge images. ``name`` labels the image in
-    messages (default: the path, or a description of the bytes). Raises
-    :class:`~llmga.errors.InvalidInputError` for anything that is not a
-    readable image within ``refuse_pixels``.
+    CMYK, rotated, animated, huge and oddly shaped images. ``name`` labels the
+    image in messages (default: the path, or a description of the bytes).
+    Raises :class:`~llmga.errors.InvalidInputError` for anything that is not a
+    readable image of ``formats`` within the refusal limits.
     """
     name = name or _describe(source)
     if isinstance(source, Image.Image):
-        return _prepare(source, name, max_pixels, max_side, refuse_pixels)
-    with _open(source, name) as image:
-        return _prepare(image, name, max_pixels, max_side, refuse_pixels)
+        check_shape(source.size, name, refuse_pixels, refuse_side, refuse_aspect)
+        return _prepare(source, name, max_pixels, max_side)
+    with _open(source, name, formats) as image:
+        check_shape(image.size, name, refuse_pixels, refuse_side, refuse_aspect)
+        return _prepare(image, name, max_pixels, max_side)
+
+
+def check_shape(size: tuple[int, int], name: str, max_pixels: int = REFUSE_PIXELS, max_side: int = REFUSE_SIDE,
+                max_aspect: float = REFUSE_ASPECT) -> None:
+    """Refuse a size (read from a header) whose decoding would cost too much: too many pixels, too long
+    a side, or too thin; :class:`~llmga.errors.InvalidInputError` names the limit."""
+    width, height = size
+    if width * height > max_pixels:
+        raise InvalidInputError(
+            f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels); images over "
+            f"{max_pixels / 1e6:.0f} megapixels are refused. Downscale it first."
+        )
+    if max(size) > max_side:
+        raise InvalidInputError(f"{name} is {width}x{height}; images over {max_side} pixels a side are refused")
+    if min(size) < 1 or max(size) / min(size) > max_aspect:
+        raise InvalidInputError(
+            f"{name} is {width}x{height}; images longer than {max_aspect:g} times their width (or height) "
+            "are refused")
 
 
 def fit_size(
@@ -160,6 +193,19 @@ def save_png(image: Image.Image, out_dir: str | Path, metadata: dict[str, Any]) 
     return _write_atomically(Path(out_dir) / name, data)
 
 
+def check_writable(folder: str | Path) -> Path:
+    """Make sure images can be saved in ``folder`` (made if missing): called before painting, so no
+    painting is lost to a folder that cannot be written."""
+    path = Path(folder).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".llmga-write-test-"):
+            pass
+    except OSError as exc:
+        raise InvalidInputError(f"cannot save images in {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def _write_atomically(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
@@ -205,8 +251,9 @@ def _describe(source: ImageSource) -> str:
     return str(getattr(source, "name", "the uploaded image"))
 
 
-def _open(source: ImageSource, name: str) -> Image.Image:
-    """``Image.open`` on a path, bytes or binary file, with Pillow's failures as InvalidInputError."""
+def _open(source: ImageSource, name: str, formats: tuple[str, ...] = FORMATS) -> Image.Image:
+    """``Image.open`` on a path, bytes or binary file (``formats`` only), with Pillow's failures as
+    InvalidInputError."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source).expanduser()
         if not path.exists():
@@ -219,28 +266,19 @@ def _open(source: ImageSource, name: str) -> Image.Image:
     try:
         with warnings.catch_warnings():  # our own limits and warnings replace Pillow's
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(source)
+            return Image.open(source, formats=list(formats))
     except Image.DecompressionBombError as exc:
         raise InvalidInputError(f"{name} is too large to open safely: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise InvalidInputError(
-            f"{name} is not an image, or is in a format Pillow cannot read "
-            "(PNG, JPEG, WebP, GIF, TIFF, BMP, ... work)"
+            f"{name} is not an image, or not one of the formats taken here ({', '.join(formats)})"
         ) from exc
     except _DECODE_ERRORS as exc:
         raise InvalidInputError(f"cannot read {name}: {exc}") from exc
 
 
-def _prepare(
-    image: Image.Image, name: str, max_pixels: int, max_side: int, refuse_pixels: int
-) -> Image.Image:
-    """Check, decode, convert, orient and downscale an opened image."""
-    width, height = image.size
-    if width * height > refuse_pixels:
-        raise InvalidInputError(
-            f"{name} is {width}x{height} ({width * height / 1e6:.0f} megapixels); images over "
-            f"{refuse_pixels / 1e6:.0f} megapixels are refused. Downscale it first."
-        )
+def _prepare(image: Image.Image, name: str, max_pixels: int, max_side: int) -> Image.Image:
+    """Decode, convert, orient and downscale an opened image (its shape already checked)."""
     target = fit_size(image.size, max_pixels, max_side)
     try:
         if getattr(image, "n_frames", 1) > 1:
@@ -251,6 +289,8 @@ def _prepare(
         image.load()
     except _DECODE_ERRORS as exc:
         raise InvalidInputError(f"{name} is damaged or truncated and cannot be read whole: {exc}") from exc
+    if image.mode in ("RGB", "L") and fit_size(image.size, max_pixels, max_side) != image.size:
+        image = _downscaled(image, name, max_pixels, max_side)  # before the copy below: far less memory
     try:
         rgb = _to_rgb(image)
     except (ValueError, OSError) as exc:
@@ -261,14 +301,17 @@ def _prepare(
         ImageOps.exif_transpose(rgb, in_place=True)
     except _DECODE_ERRORS as exc:
         log.warning("%s has unreadable EXIF data (%s); its orientation tag is ignored", name, exc)
-    target = fit_size(rgb.size, max_pixels, max_side)
-    if target != rgb.size:
-        log.warning(
-            "%s is %dx%d; downscaled to %dx%d to fit %d pixels and %d a side",
-            name, width, height, *target, max_pixels, max_side,
-        )
-        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
+    if fit_size(rgb.size, max_pixels, max_side) != rgb.size:
+        rgb = _downscaled(rgb, name, max_pixels, max_side)
     return rgb
+
+
+def _downscaled(image: Image.Image, name: str, max_pixels: int, max_side: int) -> Image.Image:
+    target = fit_size(image.size, max_pixels, max_side)
+    log.warning("%s is %dx%d; downscaled to %dx%d to fit %d pixels and %d a side",
+                name, *image.size, *target, max_pixels, max_side)
+    # reducing_gap: shrink by a whole factor first (small buffers), then resample: the same look, far less memory
+    return image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 # --------------------------------------------------------------------------

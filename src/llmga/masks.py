@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, UnidentifiedImageError
 
 from .errors import InvalidInputError
+from .images import FORMATS, check_shape
 
 #: grey level from which a mask pixel means "repaint"
 THRESHOLD = 128
@@ -81,8 +82,13 @@ def blend_mask(mask: Image.Image, band: int) -> Image.Image:
     if blur == 0:
         return grown
     window = (2 * blur + 1) ** 2
-    sums = _box_sum((np.asarray(grown) > 0).astype(np.int32), blur).astype(np.int64)
-    return Image.fromarray(((sums * 255 + window // 2) // window).astype(np.uint8))
+    sums = _box_sum((np.asarray(grown) > 0).astype(np.int32), blur)
+    if window * 255 >= 2**31:  # only for bands of hundreds of pixels: int32 suffices (and halves the memory)
+        sums = sums.astype(np.int64)
+    sums *= 255
+    sums += window // 2
+    sums //= window
+    return Image.fromarray(sums.astype(np.uint8))
 
 
 def composite(painted: Image.Image, original: Image.Image, alpha: Image.Image) -> Image.Image:
@@ -100,10 +106,11 @@ def _open_mask(mask: MaskLike) -> Image.Image:
     if isinstance(mask, (str, Path)):
         path = Path(mask).expanduser()
         try:
-            with Image.open(path) as opened:
+            with Image.open(path, formats=list(FORMATS)) as opened:
+                check_shape(opened.size, f"mask {path}")
                 opened.load()
                 return opened.copy()
-        except (FileNotFoundError, UnidentifiedImageError, OSError) as exc:
+        except (FileNotFoundError, UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise InvalidInputError(f"cannot read mask {path}: {exc}") from exc
     raise InvalidInputError(f"expected a mask image, array or file path, got {type(mask).__name__}")
 

@@ -12,6 +12,16 @@ from .errors import InvalidInputError
 
 #: generation prompts longer than this many tokens are refused (8 CLIP windows)
 DEFAULT_MAX_PROMPT_TOKENS = 600
+#: the largest seed (torch generators take 64-bit seeds; one bit is kept for seed + image index)
+MAX_SEED = 2**63 - 1
+#: the longest side of a painting anywhere (the studio's own limit, ``Limits.max_side``, is lower)
+MAX_PAINT_SIDE = 8192
+
+
+def check_seed(name: str, seed: int | None) -> None:
+    """Refuse a seed outside 0..MAX_SEED (a torch generator cannot take it)."""
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise InvalidInputError(f"{name} must be between 0 and {MAX_SEED}, got {seed}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class SamplingSettings:
             raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        check_seed("seed", self.seed)
 
 
 #: few-step models and the settings they were distilled for (steps, guidance, sampler, timestep spacing):
@@ -105,6 +116,9 @@ class PaintSettings:
             value = getattr(self, name)
             if value is not None and (value < 8 or value % 8):
                 raise InvalidInputError(f"{name} must be a positive multiple of 8, got {value}")
+            if value is not None and value > MAX_PAINT_SIDE:
+                raise InvalidInputError(f"{name}: {value} is over the limit of {MAX_PAINT_SIDE} pixels")
+        check_seed("seed", self.seed)
         if self.timestep_spacing not in (None, *TIMESTEP_SPACINGS):
             raise InvalidInputError(f"timestep_spacing must be one of {', '.join(TIMESTEP_SPACINGS)}, "
                                     f"got {self.timestep_spacing!r}")
@@ -200,6 +214,9 @@ class Limits:
     max_image_bytes: int = 16 * 2**20
     #: pixels of one uploaded image, read from its header before decoding
     max_image_pixels: int = 4096 * 4096
+    #: longest side of an uploaded image, and its longest side over its shortest, read from its header
+    max_image_side: int = 8192
+    max_image_aspect: float = 16.0
     #: characters of one message or prompt
     max_text_chars: int = 8000
     #: images per prompt
@@ -208,17 +225,51 @@ class Limits:
     max_steps: int = 150
     #: width or height of a painting
     max_side: int = 2048
+    #: one turn's painting: width x height x steps x images (a size left to the painter counts as 1024x1024)
+    max_work: int = 1024 * 1024 * 150
+    #: tokens the brain may be asked to write
+    max_new_tokens: int = 4096
+    def max_json_bytes(self) -> int:
+        """A JSON body (parsed whole in memory) may carry one image as a base64 data URL, and some text."""
+        return min(self.max_body_bytes, self.max_image_bytes * 4 // 3 + 2**20)
+
+    #: earlier exchanges an OpenAI-style request may carry, and their characters in all
+    max_history_turns: int = 100
+    max_history_chars: int = 200_000
+    #: the most recent exchanges the brain is shown (older ones stay in the session)
+    context_turns: int = 20
+    #: bytes of memory that large request bodies and the images decoded from them may take at once, in all
+    #: (beyond it requests wait, then get 503)
+    request_memory: int = 160 * 2**20
     #: seconds a request waits for its turn before answering 503 (the turn goes on; poll its job)
     wait_seconds: float = 600.0
+    #: seconds the brain may take for one reply, and a whole turn may run, before it is stopped
+    brain_seconds: float = 120.0
+    job_seconds: float = 900.0
+    #: seconds a client may take to send a whole request (headers and body) before the connection is closed
+    read_seconds: float = 60.0
+
+
+#: the image formats the studio opens (no EPS, PSD, ... : fewer decoders to attack)
+STUDIO_FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
+#: host names a token-less studio answers to (DNS rebinding gives other names to this machine)
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 @dataclass(frozen=True)
 class ServeConfig:
-    """Everything ``llmga serve`` needs besides the assistant."""
+    """Everything ``llmga serve`` (and ``llmga worker``) needs besides the assistant.
+
+    ``data`` is the folder of the images (and of the SQLite session store unless
+    ``store`` names another, e.g. ``postgresql://…``); ``broker`` (``redis://…``)
+    sends turns to ``llmga worker`` processes instead of painting in this one.
+    """
 
     host: str = "127.0.0.1"
     port: int = 7860
     data: str | Path = field(default_factory=default_data_dir)
+    store: str | None = None
+    broker: str | None = None
     token: str | None = None
     workers: int = 1
     max_pending: int = 8
@@ -226,9 +277,18 @@ class ServeConfig:
     model_name: str = "llmga"
     #: mount the web app at /ui (needs gradio)
     web: bool = True
+    #: extra host names (Host header) and origins (Origin header) to accept besides this server's own
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    #: seconds an image URL stays valid (None: as long as its session)
+    image_url_seconds: float | None = None
+    #: days a session is kept after its last activity (None: for ever)
+    retention_days: float | None = None
 
     def check(self) -> None:
         """Refuse settings that would be unsafe or cannot work."""
+        if not 0 <= self.port <= 65535:
+            raise InvalidInputError(f"port must be between 0 and 65535, got {self.port}")
         if not is_loopback(self.host) and not self.token:
             raise InvalidInputError(
                 f"binding {self.host} makes the studio reachable from other machines; "
@@ -238,6 +298,25 @@ class ServeConfig:
             raise InvalidInputError(f"workers must be at least 1, got {self.workers}")
         if self.max_pending < self.workers:
             raise InvalidInputError(f"max pending jobs ({self.max_pending}) must be at least the workers ({self.workers})")
+        for name in ("image_url_seconds", "retention_days"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise InvalidInputError(f"{name} must be positive, got {value}")
+        if self.broker and not str(self.store or "").startswith(("postgres://", "postgresql://")):
+            raise InvalidInputError("a broker sends turns to workers that share the session store: "
+                                    "give a PostgreSQL one (--store postgresql://…)")
+        if self.broker and not self.broker.startswith(("redis://", "rediss://", "unix://")):
+            raise InvalidInputError(f"the broker is a Redis URL (redis://HOST:PORT/DB), got {self.broker!r}")
+
+    def hosts(self) -> tuple[str, ...]:
+        """Host names the studio answers to: loopback names, the bound address and the configured ones.
+
+        ``("*",)`` (any) when it listens beyond loopback with a token and no names are configured.
+        """
+        if not is_loopback(self.host) and not self.allowed_hosts:
+            return ("*",)
+        bound = () if self.host in ("0.0.0.0", "::") else (self.host,)
+        return tuple(dict.fromkeys((*LOOPBACK_NAMES, *bound, *self.allowed_hosts)))
 
 
 def is_loopback(host: str) -> bool:

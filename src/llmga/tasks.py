@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .errors import InvalidInputError
-from .painter.suite import PainterSuite
 from .routing import Task, TurnInputs
-from .settings import PaintSettings
+from .settings import MAX_PAINT_SIDE, PaintSettings
 
+if TYPE_CHECKING:  # the painters (torch) load only where painting happens
+    from .painter.suite import PainterSuite
+
+DIRECTIONS = ("both", "left", "right", "top", "bottom")
 #: (current image or None, global caption, step, total steps) -> local caption
 LocalCaption = Callable[[Any, str, int, int], str]
 
@@ -33,6 +36,16 @@ class Outpaint:
     bottom: int = 0
     aspect: str | float | None = None
     direction: str = "both"
+
+    def __post_init__(self) -> None:
+        sides = (self.left, self.right, self.top, self.bottom)
+        if any(not isinstance(v, int) or v < 0 or v > MAX_PAINT_SIDE for v in sides):
+            raise InvalidInputError(f"outpainting pixels must be whole numbers from 0 to {MAX_PAINT_SIDE}, got {sides}")
+        if self.aspect is None and not any(sides):
+            raise InvalidInputError("outpainting needs a size: pixels for at least one side, or an aspect such as 16:9")
+        if self.direction not in DIRECTIONS:
+            raise InvalidInputError(
+                f"outpainting direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}")
 
     @classmethod
     def parse(cls, text: str) -> Outpaint:
@@ -50,17 +63,17 @@ class Outpaint:
 
         if self.aspect is not None:
             return outpaint_to_aspect(image, self.aspect, self.direction, seed=seed)
-        if not any((self.left, self.right, self.top, self.bottom)):
-            raise InvalidInputError("outpainting needs a size: pixels for at least one side, or an aspect")
         return outpaint_canvas(image, self.left, self.right, self.top, self.bottom, seed=seed)
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """A WIDTHxHEIGHT size such as "2048x512"."""
+    """A WIDTHxHEIGHT size such as "2048x512" (each side from 8 to MAX_PAINT_SIDE pixels)."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise InvalidInputError(f"expected a size WIDTHxHEIGHT such as 2048x512, got {text!r}") from None
+        raise InvalidInputError(f"expected a size WIDTHxHEIGHT such as 2048x512, got {text[:40]!r}") from None
+    if not (8 <= width <= MAX_PAINT_SIDE and 8 <= height <= MAX_PAINT_SIDE):
+        raise InvalidInputError(f"a size must be 8 to {MAX_PAINT_SIDE} pixels a side, got {width}x{height}")
     return width, height
 
 
@@ -101,7 +114,7 @@ def load_image_and_mask(image_path: str, mask_path: str | None) -> tuple[Image.I
         original_size = original.size
     if mask.size == original_size != image.size:
         mask = mask.resize(image.size, Image.Resampling.NEAREST)
-    return image, mask
+    return image, load_mask(mask, image.size)
 
 
 def masked_view(image: Image.Image, mask: Image.Image) -> Image.Image:

@@ -91,6 +91,28 @@ def test_a_conversation_beyond_the_context_is_a_clear_error(causal):
         complete(causal, BrainRequest(messages, settings=GREEDY))
 
 
+def test_a_long_conversation_is_trimmed_to_the_context_not_refused(llava):
+    conv = Conversation()
+    conv.add_user("an old picture", [Image.new("RGB", (8, 8), "red")])
+    conv.add_assistant("old answer")
+    for i in range(40):  # far beyond the 512-token context all together
+        conv.add_user(f"message {i} " + "word " * 20)
+        conv.add_assistant(f"answer {i}")
+    conv.add_user("the newest question", [Image.new("RGB", (8, 8), "blue")])
+    messages, images = conv.to_messages(True, max_images=2)
+    assert len(images) == 2
+    seen = []
+    original = llava._inputs
+    llava._inputs = lambda m, i, p: seen.append((list(m), list(i))) or original(m, i, p)
+    try:
+        reply = complete(llava, BrainRequest(messages, images, GREEDY))
+    finally:
+        del llava._inputs
+    kept, kept_images = seen[-1]
+    assert isinstance(reply, str) and kept[0]["role"] == "system" and kept[-1] == messages[-1]
+    assert len(kept) < len(messages) and len(kept_images) == 1  # the old picture left with its message
+
+
 def test_model_without_chat_template_is_refused(tmp_path):
     path = build_tiny_causal_lm(tmp_path / "lm")
     cfg_file = path / "tokenizer_config.json"

@@ -38,7 +38,7 @@ from llmga.brain.openai_brain import (  # noqa: E402
     normalize_base_url,
     to_openai_messages,
 )
-from llmga.errors import BrainError  # noqa: E402
+from llmga.errors import BrainError, BrainFailedError, BrainTimeoutError, BrainUnavailableError  # noqa: E402
 from llmga.settings import SamplingSettings
 
 SERVER_MODULES = (
@@ -296,6 +296,7 @@ def test_closed_port_fails_fast() -> None:
     elapsed = time.monotonic() - start
     assert elapsed < 2.0, f"took {elapsed:.2f} s"
     for error in (caught.value, caught_chat.value):
+        assert isinstance(error, BrainUnavailableError)  # the studio answers 503: try again later
         assert url in str(error) and "cannot reach" in str(error)
         assert "refused" in str(error).lower()
 
@@ -375,7 +376,7 @@ def test_timeout_raises_promptly(stub) -> None:
     with pytest.raises(BrainError, match="timed out") as caught:
         complete(brain, BrainRequest(MESSAGES, settings=GREEDY))
     assert time.monotonic() - start < 2.0
-    assert url in str(caught.value)
+    assert url in str(caught.value) and isinstance(caught.value, BrainTimeoutError)
 
 
 def test_an_empty_model_list_is_a_clear_error(stub) -> None:
@@ -389,7 +390,7 @@ def test_not_found_suggests_checking_the_url(stub) -> None:
     url = stub("404")
     with pytest.raises(BrainError, match="404") as caught:
         complete(OpenAIBrain(url, model="m"), BrainRequest(MESSAGES, settings=GREEDY))
-    assert "/v1" in str(caught.value) and url in str(caught.value)
+    assert "/v1" in str(caught.value) and url in str(caught.value) and isinstance(caught.value, BrainFailedError)
 
 
 # -- message conversion, no server ---------------------------------------------

@@ -119,3 +119,34 @@ def test_profile_chooses_the_models(models, tmp_path):
     run = llmga("generate", "a cat", "--no-refine", "--config", str(cfg), "--profile", "tiny")
     assert run.returncode == 0, run.stderr
     assert saved_paths(run.stdout)[0].startswith(str(tmp_path / "out"))
+
+
+def test_every_failure_is_one_line_and_a_non_zero_exit_and_nothing_painted_is_lost(models, tmp_path):
+    """The hostile corpus of the command line: each case fails with one ``error:`` line, no traceback."""
+    photo, small_mask, garbage = tmp_path / "photo.png", tmp_path / "mask.png", tmp_path / "garbage.gguf"
+    Image.new("RGB", (64, 64), "green").save(photo)
+    Image.new("L", (32, 32), 255).save(small_mask)
+    garbage.write_bytes(b"\x00" * 1000)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    sd, out = str(models["sd"]), str(tmp_path / "out")
+    cases = [
+        (["inpaint", photo, small_mask, "a fountain", "--painter", sd], 2, "the mask is 32x32 but the image is 64x64"),
+        (["generate", "word " * 10_000, "--no-refine", "--painter", sd, "--out", out, *SMALL], 1, "limit is"),
+        (["expand", "a panorama", "--size", "0x0", "--painter", sd], 2, "8 to 8192 pixels a side, got 0x0"),
+        (["outpaint", photo, "a wide beach", "--painter", sd], 2, "outpainting needs a size"),
+        (["generate", "x", "--no-refine", "--painter", sd, "--width", "800000"], 2, "width: 800000 is over the limit"),
+        (["generate", "x", "--brain", garbage], 2, "is not a GGUF file"),
+        (["generate", "x", "--no-refine", "--painter", sd, "--out", blocker / "out"], 2, "cannot save images in"),
+        (["generate", "x", "--no-refine", "--painter", sd, "--seed", str(10**30)], 2, "seed must be between 0 and"),
+        (["serve", "--port", "99999"], 2, "port must be between 0 and 65535"),
+        (["generate", "x", "--steps", "many"], 2, "Invalid value for '--steps'"),
+        (["generate"], 2, "Missing argument 'TEXT'"),
+    ]
+    for args, code, message in cases:
+        run = llmga(*args)
+        errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]  # (libraries may warn)
+        assert (run.returncode, len(errors)) == (code, 1), (args[:2], run.returncode, run.stderr)
+        assert message in errors[0] and "Traceback" not in run.stderr
+        assert saved_paths(run.stdout) == []
+    assert not (blocker.parent / "out").exists() or not list((blocker.parent / "out").iterdir())

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from llmga.cli import app
 from llmga.cli import serve as serve_command
-from llmga.cli.serve import _factory
+from llmga.cli.serve import assistant_factory
 from llmga.errors import InvalidInputError
 from llmga.serve.server import _bind
 
@@ -45,16 +45,16 @@ def test_a_taken_port_is_refused(tmp_path):
 def test_the_factory_comes_from_the_option_or_the_model_options():
     from llmga.testing.doubles import double_assistant
 
-    assert _factory("llmga.testing.doubles:double_assistant", None) is double_assistant
+    assert assistant_factory("llmga.testing.doubles:double_assistant", None) is double_assistant
 
     class Options:
-        def build(self):
-            return "assistant"
+        def build(self, saves=True):
+            return "assistant" if not saves else "writes to ./outputs"
 
-    assert _factory(None, Options())() == "assistant"
+    assert assistant_factory(None, Options())() == "assistant"
     for bad in ("no_colon", "llmga.nowhere:make", "llmga.testing.doubles:missing"):
         with pytest.raises(InvalidInputError, match="factory"):
-            _factory(bad, None)
+            assistant_factory(bad, None)
 
 
 def test_options_reach_the_server_config(monkeypatch, tmp_path):

@@ -31,6 +31,11 @@ def data_url(image, fmt="PNG"):
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def client_of(app):
+    """A test client that reaches the app by a loopback name, as a browser on this machine would."""
+    return TestClient(app, raise_server_exceptions=False, base_url="http://localhost")
+
+
 def make_studio(path, delay=0.0, max_pending=4, brain=None, painter=None, **kw):
     assistant = Assistant(brain or EchoBrain(), painter or SlowPainter(delay), paint=PaintSettings(steps=2))
     studio = Studio.start(open_store(path), lambda: assistant, max_pending=max_pending, **kw)
@@ -40,7 +45,7 @@ def make_studio(path, delay=0.0, max_pending=4, brain=None, painter=None, **kw):
 @pytest.fixture
 def served(tmp_path):
     studio, assistant = make_studio(tmp_path / "data")
-    client = TestClient(create_app(studio), raise_server_exceptions=False)
+    client = client_of(create_app(studio))
     yield client, studio, assistant.brain
     studio.close()
 
@@ -58,7 +63,7 @@ def test_models_and_the_openapi_document(served):
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/v1/chat/completions", "/v1/images/generations", "/v1/images/edits", "/api/sessions",
                  "/api/sessions/{session_id}/turns", "/api/sessions/{session_id}/undo",
-                 "/api/sessions/{session_id}/branch", "/files/{name}"):
+                 "/api/sessions/{session_id}/branch", "/files/{session_id}/{name}"):
         assert path in paths
 
 
@@ -195,7 +200,7 @@ def test_a_turn_by_reference_to_a_stored_image_and_a_mask(served):
 
 def test_turns_run_as_jobs_with_progress_events(tmp_path):
     studio, _ = make_studio(tmp_path / "data", delay=0.02)
-    client = TestClient(create_app(studio), raise_server_exceptions=False)
+    client = client_of(create_app(studio))
     try:
         session = client.post("/api/sessions").json()["id"]
         answer = client.post(f"/api/sessions/{session}/turns", json={"text": "a fox", "paint": {"steps": 5}})
@@ -213,7 +218,7 @@ def test_turns_run_as_jobs_with_progress_events(tmp_path):
 
 def test_cancel_a_running_turn_and_one_turn_at_a_time_per_session(tmp_path):
     studio, _ = make_studio(tmp_path / "data", delay=0.05)
-    client = TestClient(create_app(studio), raise_server_exceptions=False)
+    client = client_of(create_app(studio))
     try:
         session = client.post("/api/sessions").json()["id"]
         answer = client.post(f"/api/sessions/{session}/turns", json={"text": "a fox", "paint": {"steps": 100}}).json()
@@ -223,8 +228,8 @@ def test_cancel_a_running_turn_and_one_turn_at_a_time_per_session(tmp_path):
         assert busy.status_code == 409 and "still running" in busy.json()["error"]["message"]
         assert client.post(f"/api/sessions/{session}/undo").status_code == 409
         client.post(f"/api/jobs/{job}/cancel")
-        wait_for(lambda: client.get(f"/api/turns/{answer['turn']['id']}").json()["status"] == "cancelled")
-        assert client.get(f"/api/jobs/{job}").json()["status"] == "cancelled"
+        assert client.get(f"/api/turns/{answer['turn']['id']}").json()["status"] == "cancelled"  # at once
+        wait_for(lambda: client.get(f"/api/jobs/{job}").json()["status"] == "cancelled")
         later = client.post(f"/api/sessions/{session}/turns", json={"text": "again", "wait": True})
         assert later.status_code == 200 and later.json()["turn"]["status"] == "done"
     finally:
@@ -247,19 +252,19 @@ def test_a_full_queue_answers_429_with_retry_after_at_once(tmp_path):
             assert refused.json()["error"]["code"] == "queue_full"
             assert httpx.get(f"{url}/health").json()["queue"]["running"] == 1
             httpx.post(f"{url}/api/jobs/{running.json()['job']['id']}/cancel")
-            assert len(studio.sessions()) == 2 and all(s.turns <= 1 for s in studio.sessions())
+            assert len(studio.sessions()) == 1  # the refused request left no session behind
     finally:
         studio.close()
 
 
 def test_sessions_and_conversations_survive_a_restart(tmp_path):
     studio, _ = make_studio(tmp_path / "data")
-    client = TestClient(create_app(studio), raise_server_exceptions=False)
+    client = client_of(create_app(studio))
     session = client.post("/api/sessions").json()["id"]
     client.post(f"/api/sessions/{session}/turns", json={"text": "a fox", "wait": True})
     studio.close()
     again, assistant = make_studio(tmp_path / "data")
-    client = TestClient(create_app(again), raise_server_exceptions=False)
+    client = client_of(create_app(again))
     try:
         assert len(client.get(f"/api/sessions/{session}").json()["turns"]) == 1
         client.post(f"/api/sessions/{session}/turns", json={"text": "one more", "wait": True})
@@ -271,7 +276,7 @@ def test_sessions_and_conversations_survive_a_restart(tmp_path):
 
 def test_a_token_guards_everything_but_health(tmp_path):
     studio, _ = make_studio(tmp_path / "data")
-    client = TestClient(create_app(studio, ServeConfig(token="s3cret")), raise_server_exceptions=False)
+    client = client_of(create_app(studio, ServeConfig(token="s3cret")))
     try:
         assert client.get("/health").status_code == 200
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
@@ -280,6 +285,58 @@ def test_a_token_guards_everything_but_health(tmp_path):
         assert client.get("/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
         client.cookies.set("llmga_token", "s3cret")
         assert client.get("/api/sessions").status_code == 200
+    finally:
+        studio.close()
+
+
+def test_with_a_token_images_go_by_capability_urls_bound_to_their_session(tmp_path):
+    studio, _ = make_studio(tmp_path / "data")
+    client = client_of(create_app(studio, ServeConfig(token="s3cret")))
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        fox = client.post("/v1/images/generations", json={"prompt": "a red fox"}, headers=auth).json()
+        boat = client.post("/v1/images/generations", json={"prompt": "a blue boat"}, headers=auth).json()
+        url = fox["data"][0]["url"]
+        fox_session, boat_session = fox["llmga"]["session_id"], boat["llmga"]["session_id"]
+        fox_hash, boat_hash = fox["llmga"]["turn"]["images"][0]["hash"], boat["llmga"]["turn"]["images"][0]["hash"]
+        assert client.get(url).status_code == 200  # no token: the URL is the capability (a chat client shows it)
+        for bent in (url.replace(fox_hash, boat_hash), url.replace(fox_session, boat_session), url.split("?")[0],
+                     url.replace("sig=", "sig=0")):
+            assert client.get(bent).status_code == 404
+        turns = f"/api/sessions/{boat_session}/turns"
+        by_hash = client.post(turns, json={"text": "what is it?", "image": fox_hash, "wait": True}, headers=auth)
+        assert by_hash.status_code == 404  # another session's image, even with the token
+        own = client.post(turns, json={"text": "what is it?", "image": boat_hash, "wait": True}, headers=auth)
+        assert own.status_code == 200
+        by_url = client.post(turns, json={"text": "and this?", "image": url, "wait": True}, headers=auth)
+        assert by_url.status_code == 200  # whoever holds the URL may use the image
+        assert client.delete(f"/api/sessions/{fox_session}", headers=auth).json()["deleted"] == fox_session
+        assert client.get(url).status_code == 404  # its URLs end with the session
+        assert client.get(f"/api/sessions/{fox_session}", headers=auth).status_code == 404
+    finally:
+        studio.close()
+
+
+def test_image_urls_can_expire(tmp_path, monkeypatch):
+    studio, _ = make_studio(tmp_path / "data", image_url_seconds=120)
+    client = client_of(create_app(studio))
+    try:
+        url = client.post("/v1/images/generations", json={"prompt": "a fox"}).json()["data"][0]["url"]
+        assert "&exp=" in url and client.get(url).status_code == 200
+        later = time.time() + 600
+        monkeypatch.setattr("llmga.serve.image_urls.time.time", lambda: later)
+        assert client.get(url).status_code == 404
+    finally:
+        studio.close()
+
+
+def test_sessions_idle_past_the_retention_are_deleted(tmp_path):
+    studio, _ = make_studio(tmp_path / "data")
+    old = studio.create_session("old").id
+    try:
+        with client_of(create_app(studio, ServeConfig(retention_days=1e-9))) as client:  # its start runs the sweep
+            assert client.get(f"/api/sessions/{old}").status_code == 404
+            assert client.post("/api/sessions").status_code == 201  # new ones are kept until they idle
     finally:
         studio.close()
 
@@ -306,7 +363,7 @@ def tiny_studio(tiny, tmp_path_factory):
     brain = load_brain(str(tiny.llava()))
     assistant = Assistant(brain, painter, paint=PaintSettings(steps=2, width=64, height=64))
     studio = Studio.start(open_store(root / "data"), lambda: assistant)
-    yield TestClient(create_app(studio), raise_server_exceptions=False)
+    yield client_of(create_app(studio))
     studio.close()
 
 
@@ -342,7 +399,7 @@ def test_tiny_models_refuse_a_prompt_over_the_painter_limit(tiny_studio):
 
 def test_stopping_the_server_marks_unfinished_turns_interrupted(tmp_path):
     studio, _ = make_studio(tmp_path / "data", delay=0.05)
-    client = TestClient(create_app(studio), raise_server_exceptions=False)
+    client = client_of(create_app(studio))
     session = client.post("/api/sessions").json()["id"]
     running = client.post(f"/api/sessions/{session}/turns", json={"text": "slow", "paint": {"steps": 100}}).json()
     wait_for(lambda: client.get(f"/api/jobs/{running['job']['id']}").json()["status"] == "running")

@@ -1,13 +1,18 @@
-"""A corpus of bad requests: each gets a clear 4xx JSON error, and the server keeps serving.
+"""A corpus of bad requests: each gets a clear 4xx JSON error, and the server keeps serving, with nothing left behind.
 
 Runs against a live uvicorn server on loopback, with small limits so that
-"too large" is cheap to send.
+"too large" is cheap to send. Then the hostile cases that are not one request:
+foreign Host names (DNS rebinding), cross-site browser requests (CSRF), images
+of another session, requests sent too slowly, brains that fail or hang.
 """
 
 import base64
 import io
 import os
+import socket
 import struct
+import threading
+import time
 import zlib
 
 import httpx
@@ -15,11 +20,12 @@ import pytest
 from PIL import Image
 
 from llmga.assistant import Assistant
+from llmga.errors import BrainFailedError, BrainTimeoutError, BrainUnavailableError
 from llmga.serve.app import create_app
 from llmga.serve.store import open_store
 from llmga.serve.studio import Studio
-from llmga.settings import Limits, PaintSettings
-from llmga.testing.doubles import EchoBrain, SlowPainter, live_server
+from llmga.settings import Limits, PaintSettings, ServeConfig
+from llmga.testing.doubles import EchoBrain, ScriptedBrain, SlowPainter, live_server
 
 LIMITS = Limits(max_body_bytes=2 * 2**20, max_image_bytes=300_000, max_image_pixels=1024 * 1024, max_text_chars=8000)
 
@@ -40,6 +46,22 @@ def png_claiming(width, height):
 
 def url(data, kind="image/png"):
     return f"data:{kind};base64," + base64.b64encode(data).decode()
+
+
+def encoded(fmt, size=(16, 16)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "red").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke showpage\n"
+LONE_SURROGATE = b'{"messages": [{"role": "user", "content": "a fox \\ud800"}]}'
+
+
+def history(n, text="a fox"):
+    messages = [m for i in range(n) for m in ({"role": "user", "content": f"{text} {i}"},
+                                               {"role": "assistant", "content": "ok"})]
+    return {"json": {"messages": [*messages, {"role": "user", "content": "and now?"}]}}
 
 
 def chat(text="hi", image=None, **extra):
@@ -133,6 +155,45 @@ CORPUS = [
     ("uppercase hash", "GET", f"/files/{HEX.upper()}.png", {}, 404),
     ("unknown route", "GET", "/v2/everything", {}, 404),
     ("wrong method", "GET", CHAT, {}, 405),
+    # text that cannot be stored, numbers that cannot be used
+    ("lone surrogate in a message", "POST", CHAT, {"content": LONE_SURROGATE, "headers": JSON}, 422),
+    ("lone surrogate in a prompt", "POST", GEN, {"content": b'{"prompt": "\\udfff"}', "headers": JSON}, 422),
+    ("lone surrogate in a title", "POST", "/api/sessions", {"content": b'{"title": "\\ud83d"}', "headers": JSON},
+     422),
+    ("huge offset", "GET", f"/api/sessions?offset={10**30}", {}, 422),
+    ("huge limit", "GET", "/api/sessions?limit=99999999999", {}, 422),
+    ("huge seed", "POST", CHAT, chat(seed=10**30), 422),
+    ("huge paint seed", "POST", GEN, {"json": {"prompt": "a", "llmga": {"paint": {"seed": 2**64}}}}, 422),
+    ("huge edit seed", "POST", EDIT, edit(seed=str(10**25)), 422),
+    ("NaN guidance", "POST", GEN, {"content": b'{"prompt": "a", "llmga": {"paint": {"guidance": NaN}}}',
+                                   "headers": JSON}, 422),
+    ("too many tokens asked of the brain", "POST", CHAT, chat(max_tokens=10**12), 400),
+    ("huge num_images", "POST", GEN, {"json": {"prompt": "a", "n": 10**12}}, 400),
+    # painting that would hold a worker for hours
+    ("2048 px, 150 steps, 4 images", "POST", GEN, {"json": {"prompt": "a", "n": 4, "size": "2048x2048",
+                                                             "llmga": {"paint": {"steps": 150}}}}, 400),
+    ("growing to an empty size", "POST", CHAT, chat(llmga={"task": "expand", "expand_to": "0x0"}), 400),
+    ("growing to a huge size", "POST", CHAT, chat(llmga={"task": "expand", "expand_to": "99999x99999"}), 400),
+    ("outpainting with no size", "POST", CHAT, chat(image=url(png()), llmga={"task": "outpaint", "outpaint": {}}),
+     400),
+    ("outpainting by negative pixels", "POST", CHAT, chat(llmga={"outpaint": {"left": -5}}), 422),
+    # images of odd shapes and formats
+    ("thin image under the pixel limit", "POST", CHAT, chat(image=url(png_claiming(8000, 100))), 400),
+    ("image with a side over the limit", "POST", CHAT, chat(image=url(png_claiming(20_000, 20))), 413),
+    ("EPS (Ghostscript) as an image", "POST", CHAT, chat(image=url(EPS, "image/eps")), 400),
+    ("BMP", "POST", CHAT, chat(image=url(encoded("BMP"), "image/bmp")), 400),
+    ("TIFF", "POST", CHAT, chat(image=url(encoded("TIFF"), "image/tiff")), 400),
+    ("EPS upload to edit", "POST", EDIT, edit(image=EPS, image_type="application/postscript"), 415),
+    ("EPS disguised as PNG", "POST", EDIT, edit(image=EPS), 400),
+    # history
+    ("1000 earlier exchanges", "POST", CHAT, history(1000), 413),
+    ("history over the character limit", "POST", CHAT, history(30, "x" * 7000), 413),
+    # sessions and their images
+    ("delete an unknown session", "DELETE", "/api/sessions/nope", {}, 404),
+    ("image of no session by hash", "POST", CHAT, chat(image=HEX), 404),
+    ("file URL without a signature", "GET", f"/files/{'b' * 32}/{HEX}.png", {}, 404),
+    ("file URL with a forged signature", "GET", f"/files/{'b' * 32}/{HEX}.png?sig={'0' * 32}", {}, 404),
+    ("file URL with a junk expiry", "GET", f"/files/{'b' * 32}/{HEX}.png?sig=x&exp=soon", {}, 404),
 ]
 
 
@@ -163,8 +224,8 @@ def test_the_server_still_serves_after_the_corpus(server):
     written = {p.relative_to(data).parts[0] for p in data.rglob("*")}
     assert written <= {"studio.db", "studio.db-wal", "studio.db-shm", "studio.lock", "images"}  # nothing a client named
     sessions = client.get("/api/sessions").json()["sessions"]
-    assert len(sessions) <= 3  # refused requests leave no sessions behind
     turns = [t for s in sessions for t in client.get(f"/api/sessions/{s['id']}").json()["turns"]]
+    assert len(sessions) == len(turns) <= 3  # refused requests leave no session and no turn behind
     assert all(t["status"] in ("done", "failed") for t in turns)
 
 
@@ -176,3 +237,151 @@ def test_a_crash_inside_a_turn_is_a_500_that_names_no_internals(server):
     turn = client.get(f"/api/turns/{failed.headers['X-LLMGA-Turn']}").json()
     assert turn["status"] == "failed" and "internal error" in turn["error"]
     assert client.post(GEN, json={"prompt": "still here"}).status_code == 200
+
+
+# -- beyond single requests ----------------------------------------------------------
+
+
+def test_a_foreign_host_name_is_refused_dns_rebinding(server):
+    client, _ = server
+    port = client.base_url.port
+    for host in ("evil.example", f"evil.example:{port}", "192.168.1.7", "127.0.0.1.nip.io"):
+        answer = client.get("/api/sessions", headers={"Host": host})
+        assert answer.status_code == 400 and "sessions" not in answer.text
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", "[::1]"):
+        assert client.get("/api/sessions", headers={"Host": host}).status_code == 200
+
+
+def test_cross_site_browser_requests_cannot_change_anything(server):
+    client, _ = server
+    here = str(client.base_url).rstrip("/")
+    before = len(client.get("/api/sessions").json()["sessions"])
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"}):
+        refused = client.post("/api/sessions", json={"title": "csrf"}, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "cross_site"
+    form = client.post(GEN, content=b"prompt=a+fox", headers={"Origin": "https://evil.example",
+                                                                "Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 403
+    assert len(client.get("/api/sessions").json()["sessions"]) == before
+    assert client.get("/api/sessions", headers={"Origin": "https://evil.example"}).status_code == 200  # reads: SOP
+    for headers in ({"Origin": here}, {"Sec-Fetch-Site": "same-origin", "Origin": here}, {}):  # the page, curl
+        assert client.post("/api/sessions", json={"title": "fine"}, headers=headers).status_code == 201
+    for made in client.get("/api/sessions").json()["sessions"]:
+        if made["title"] == "fine":
+            client.delete(f"/api/sessions/{made['id']}")
+
+
+def test_a_trusted_origin_and_host_can_be_configured(tmp_path):
+    studio = Studio.start(open_store(tmp_path / "data"), lambda: Assistant(EchoBrain(), SlowPainter()))
+    config = ServeConfig(allowed_hosts=("studio.example",), allowed_origins=("https://app.example",))
+    try:
+        with live_server(create_app(studio, config)) as base, httpx.Client(base_url=base) as client:
+            made = client.post("/api/sessions", headers={"Origin": "https://app.example", "Host": "studio.example"})
+            assert made.status_code == 201
+            assert client.post("/api/sessions", headers={"Origin": "https://evil.example"}).status_code == 403
+    finally:
+        studio.close()
+
+
+def test_clients_that_send_too_slowly_are_cut_off(tmp_path):
+    studio = Studio.start(open_store(tmp_path / "data"), lambda: Assistant(EchoBrain(), SlowPainter()))
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    try:
+        with live_server(create_app(studio), read_seconds=0.5) as base:
+            port = int(base.rsplit(":", 1)[1])
+            slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
+            for index, sock in enumerate(slow):
+                # half a head; a whole head and half a body; nothing at all
+                sock.sendall([head, head + b"Content-Length: 100\r\n\r\n{\"mess", b""][index % 3])
+            trickle = socket.create_connection(("127.0.0.1", port))
+            start = time.monotonic()
+            closed_after = None
+            for byte in head:  # a byte every 0.1 s: each one would reset a keep-alive timer
+                try:
+                    trickle.sendall(bytes([byte]))
+                except OSError:
+                    closed_after = time.monotonic() - start
+                    break
+                time.sleep(0.1)
+            assert closed_after is not None and closed_after < 2.0
+            for sock in slow:
+                sock.settimeout(5)
+                answer = sock.recv(1000)
+                assert answer.startswith(b"HTTP/1.1 408") or answer == b""
+                assert sock.recv(1000) == b""  # closed
+                sock.close()
+            assert httpx.get(f"{base}/health").status_code == 200
+    finally:
+        studio.close()
+
+
+def test_brain_failures_are_502_503_504_with_retry_after(tmp_path):
+    cases = [(BrainUnavailableError("the brain server is down"), 503, "brain_unavailable"),
+             (BrainTimeoutError("the brain took too long"), 504, "brain_timeout"),
+             (BrainFailedError("the brain server answered 500"), 502, "brain_failed")]
+    for error, status, code in cases:
+        studio = Studio.start(open_store(tmp_path / code),
+                              lambda e=error: Assistant(ScriptedBrain(fail=e), SlowPainter()))
+        try:
+            with live_server(create_app(studio)) as base:
+                answer = httpx.post(f"{base}{CHAT}", json=chat()["json"], timeout=30)
+                assert answer.status_code == status and answer.json()["error"]["code"] == code
+                assert int(answer.headers["Retry-After"]) >= 1
+                turn = httpx.get(f"{base}/api/turns/{answer.headers['X-LLMGA-Turn']}").json()
+                assert turn["status"] == "failed" and turn["error_code"] == code
+        finally:
+            studio.close()
+
+
+class HangingBrain(EchoBrain):
+    """Echoes, except that a message containing "hang" gets no reply at all (until the test ends)."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def stream(self, request):
+        if "hang" in str(request.messages[-1]["content"]):
+            self.release.wait(60)
+            return
+        yield from super().stream(request)
+
+
+def hanging_studio(path, brain, **limits):
+    return Studio.start(open_store(path), lambda: Assistant(brain, SlowPainter()), limits=Limits(**limits))
+
+
+def test_a_hung_brain_is_stopped_at_its_time_limit(tmp_path):
+    brain = HangingBrain()
+    studio = hanging_studio(tmp_path / "data", brain, brain_seconds=0.5)
+    try:
+        with live_server(create_app(studio)) as base:
+            start = time.monotonic()
+            timed_out = httpx.post(f"{base}{CHAT}", json=chat("hang on")["json"], timeout=30)
+            assert timed_out.status_code == 504 and timed_out.json()["error"]["code"] == "brain_timeout"
+            assert time.monotonic() - start < 3 and int(timed_out.headers["Retry-After"]) >= 1
+    finally:
+        brain.release.set()
+        studio.close()
+
+
+def test_cancelling_a_hung_brain_frees_its_worker_at_once(tmp_path):
+    brain = HangingBrain()
+    studio = hanging_studio(tmp_path / "data", brain)  # the default brain limit: minutes
+    try:
+        with live_server(create_app(studio)) as base, httpx.Client(base_url=base, timeout=30) as client:
+            session = client.post("/api/sessions").json()["id"]
+            sent = client.post(f"/api/sessions/{session}/turns", json={"text": "hang forever"}).json()
+            time.sleep(0.3)
+            start = time.monotonic()
+            client.post(f"/api/jobs/{sent['job']['id']}/cancel")
+            while client.get(f"/api/jobs/{sent['job']['id']}").json()["status"] != "cancelled":
+                assert time.monotonic() - start < 1.0
+                time.sleep(0.02)
+            quick = client.post(CHAT, json=chat("quick, a fox")["json"])  # the only worker is free again
+            assert quick.status_code == 200 and time.monotonic() - start < 3
+            assert client.get(f"/api/turns/{sent['turn']['id']}").json()["status"] == "cancelled"
+    finally:
+        brain.release.set()
+        studio.close()

@@ -5,15 +5,13 @@ painter; after the kill a new server opens the same data folder.
 """
 
 import hashlib
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import httpx
-import pytest
+
+from llmga.testing.servers import LlmgaProcess
 
 FACTORY = """
 from llmga.testing.doubles import double_assistant
@@ -23,36 +21,18 @@ def make():
 """
 
 
-class Server:
-    """``python -m llmga serve`` on a free loopback port, with the test factory."""
+class Server(LlmgaProcess):
+    """``python -m llmga serve`` on a free loopback port, with the test factory, and a client for it."""
 
     def __init__(self, tmp_path, data):
         (tmp_path / "crash_factory.py").write_text(FACTORY)
-        env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               "HF_HUB_OFFLINE": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "llmga", "serve", "--factory", "crash_factory:make", "--port", "0",
-             "--data-dir", str(data), "--no-web"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-        self.lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.lines.append(line.strip())
-            if line.startswith("llmga studio: "):
-                self.url = line.split()[2]
-                self.client = httpx.Client(base_url=self.url, timeout=30)
-                return
-        self.process.kill()
-        pytest.fail(f"the server did not start: {self.lines}")
+        super().__init__(["serve", "--factory", "crash_factory:make", "--port", "0", "--data-dir", data, "--no-web"],
+                         path=[tmp_path])
+        self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def stop(self, sig=signal.SIGTERM):
         self.client.close()
-        self.process.send_signal(sig)
-        self.tail = self.process.communicate(timeout=30)[0]
-        self.process.stdout.close()
+        self.tail = super().stop(sig)
 
 
 def test_sigkill_mid_generation_loses_no_completed_turn(tmp_path):

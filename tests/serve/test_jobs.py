@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from llmga.serve.http_errors import BusyError, JobCancelled
+from llmga.serve.http_errors import BusyError, JobCancelled, JobTimeoutError
 from llmga.serve.jobs import CANCELLED, DONE, FAILED, ThreadJobQueue
 
 
@@ -26,10 +26,8 @@ def test_jobs_run_on_the_workers_resources_and_report_events():
             job.report_progress(1, 2)
             job.emit("text", text="hi")
             return resource * 2
-        ends = []
-        job = queue.submit(fn, on_end=lambda j: ends.append((j.status, j.done)))
-        assert job.wait(5) and job.status == DONE and job.result == "aa"
-        assert ends == [(DONE, False)]  # the end hook runs before waiters wake
+        job = queue.submit(fn, job_id="my-id")
+        assert job.wait(5) and job.status == DONE and job.result == "aa" and queue.get("my-id") is job
         seen = []
         job.subscribe(seen.append)  # late listeners get the past events
         assert [e["type"] for e in seen] == ["start", "progress", "text", "end"]
@@ -59,16 +57,15 @@ def test_cancel_a_queued_job_and_a_running_one():
     gate = threading.Event()
     queue = ThreadJobQueue([1], max_pending=3)
     try:
-        ended = []
-        running = queue.submit(blocking(gate), on_end=lambda j: ended.append(j.id))
+        running = queue.submit(blocking(gate))
         while running.status != "running":
             time.sleep(0.01)
-        waiting = queue.submit(blocking(gate), on_end=lambda j: ended.append(j.id))
+        waiting = queue.submit(blocking(gate))
         queue.cancel(waiting.id)
         assert waiting.done and waiting.status == CANCELLED and waiting.started is None
         queue.cancel(running.id)
         assert running.wait(5) and running.status == CANCELLED and isinstance(running.error, JobCancelled)
-        assert sorted(ended) == sorted([waiting.id, running.id])
+        assert running.stop.is_set()
     finally:
         queue.close()
 
@@ -102,12 +99,30 @@ def test_two_workers_run_two_jobs_at_once_each_with_its_own_resource():
         queue.close()
 
 
-def test_close_cancels_what_is_left():
+def test_a_job_past_its_deadline_stops_at_its_next_check():
+    queue = ThreadJobQueue([1], max_pending=1)
+    try:
+        def slow(resource, job):
+            job.deadline = time.monotonic() + 0.1
+            while True:
+                job.report_progress(1, 2)
+                time.sleep(0.01)
+
+        job = queue.submit(slow)
+        assert job.wait(5) and job.status == FAILED and isinstance(job.error, JobTimeoutError)
+        assert job.stop.is_set()
+    finally:
+        queue.close()
+
+
+def test_close_cancels_what_is_left_and_says_which():
     gate = threading.Event()
     queue = ThreadJobQueue([1], max_pending=3)
+    done = queue.submit(lambda r, j: None)
+    assert done.wait(5)
     running = queue.submit(blocking(gate))
     queued = queue.submit(blocking(gate))
-    queue.close(timeout=5)
+    assert sorted(queue.close(timeout=5)) == sorted([running.id, queued.id]) and done.status == DONE
     assert queued.status == CANCELLED and running.wait(5) and running.status == CANCELLED
     with pytest.raises(BusyError):
         queue.submit(blocking(gate))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -15,6 +16,12 @@ from llmga.settings import PaintSettings, ServeConfig
 from llmga.testing.doubles import EchoBrain, SlowPainter, live_server
 
 gr = pytest.importorskip("gradio")
+
+
+@pytest.fixture(autouse=True)
+def pillow_guard(monkeypatch):
+    """mount_web sets Pillow's process-wide pixel guard: put it back after each test."""
+    monkeypatch.setattr("PIL.Image.MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
 
 
 @pytest.fixture
@@ -55,7 +62,8 @@ def test_send_streams_progress_then_shows_reply_prompt_and_image(web):
     session, (chat, gallery, prompt, status, hashes) = updates[-1]
     assert len(updates) >= 2 and any("step" in u[1][3] for u in updates[:-1])
     assert chat[0] == {"role": "user", "content": "a red fox"}
-    assert "> **prompt:** a red fox" in chat[1]["content"] and f"/files/{hashes[0]}.png" in chat[1]["content"]
+    assert "> **prompt:** a red fox" in chat[1]["content"]
+    assert f"/files/{session}/{hashes[0]}.png?sig=" in chat[1]["content"]
     assert prompt == "a red fox" and status.startswith("done") and gallery[0][1] == "turn 1: a red fox"
     assert web.session_choices()[0][1] == session
 
@@ -118,7 +126,7 @@ def test_the_web_app_behind_a_token(tmp_path):
     app = create_app(studio, ServeConfig(token="s3cret"))
     mount_web(app, studio)
     app.state.web = True
-    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False, base_url="http://localhost")
     try:
         assert client.get("/ui/").status_code == 401
         assert client.get("/login?token=wrong").status_code == 401
@@ -157,3 +165,34 @@ def test_a_selected_image_goes_into_the_editor_for_masking(web):
     value = web.editor_value(image)
     assert value["background"].endswith(f"{image}.png") and value["layers"] == []
     assert web.editor_value(None) is None
+
+
+def test_delete_a_session_from_the_web_app(web):
+    session, _ = last(web.send(None, "a red fox", None, "auto", {}))
+    chat, gallery, prompt, status, hashes = web.delete(session)
+    assert (chat, gallery, hashes) == ([], [], []) and status.startswith("deleted the session")
+    assert session not in [s.id for s in web.studio.sessions()]
+    assert web.delete(session)[3].startswith("⚠")  # already gone: said, not raised
+
+
+def test_uploads_are_checked_from_their_header_before_anything_decodes_them(web, tmp_path, monkeypatch):
+    from llmga.serve.web import mount_web
+    from tests.serve.test_bad_requests import png_claiming
+
+    huge, thin = tmp_path / "huge.png", tmp_path / "thin.png"
+    huge.write_bytes(png_claiming(10_000, 10_000))  # 100 megapixels claimed in a few bytes
+    thin.write_bytes(png_claiming(8000, 100))
+    decoded = []
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", lambda self: decoded.append(self.size))
+    with pytest.raises(LLMGAError, match="10000x10000 is over the limit"):
+        editor_uploads({"background": str(huge), "layers": []}, web.studio)
+    with pytest.raises(LLMGAError, match="longer than 16 times"):
+        editor_uploads({"background": str(thin), "layers": []}, web.studio)
+    with pytest.raises(LLMGAError, match="over the limit"):
+        task_extras("", "", str(huge), False, "", web.studio)
+    mount_web(FastAPI(), web.studio)  # what Gradio opens itself is refused from the header too
+    editor = gr.ImageEditor(type="filepath")
+    payload = editor.data_model.model_validate({"background": {"path": str(huge)}, "layers": [], "composite": None})
+    with pytest.raises(Image.DecompressionBombError):
+        editor.preprocess(payload)
+    assert decoded == []

@@ -107,7 +107,6 @@ def test_stage1_trains_on_the_world_sets_and_the_adapter_loads_like_the_merged_m
     want = logits(merged, messages, images)
     assert not torch.allclose(want, logits(base, messages, images), atol=1e-3)  # training changed the model
     torch.testing.assert_close(logits(adapted, messages, images), want, atol=2e-3, rtol=1e-3)  # fp16 adapter
-    assert complete(adapted, BrainRequest(messages, images, GREEDY)) == complete(merged, BrainRequest(messages, images, GREEDY))
 
 
 def test_a_shipped_adapter_builds_its_base_on_demand(world_llava_trained, tmp_path, monkeypatch):

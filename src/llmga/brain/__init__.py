@@ -60,6 +60,9 @@ def resolve_brain(spec: str) -> BrainSpec:
     if path.suffix == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file {path} does not exist. {LM_HOWTO}")
+        with path.open("rb") as handle:
+            if handle.read(4) != b"GGUF":
+                raise ModelNotFoundError(f"{path} is not a GGUF file (it does not start with 'GGUF'). {LM_HOWTO}")
         return BrainSpec("gguf", str(path), backend="llama.cpp")
     config = read_config(check_transformers_dir(path))
     multimodal = config.get("model_type") == "llava" or "vision_config" in config
@@ -68,19 +71,21 @@ def resolve_brain(spec: str) -> BrainSpec:
 
 def load_brain(
     spec: str | BrainSpec, model: str | None = None, api_key: str | None = None,
-    runtime: RuntimeSettings | None = None,
+    runtime: RuntimeSettings | None = None, timeout: float | None = None,
 ) -> Brain:
     """Load the brain named by ``spec`` (see the module docstring).
 
-    ``model`` and ``api_key`` apply to OpenAI-compatible servers only;
-    ``runtime`` gives the brain's device and in-process quantization (4/8-bit).
+    ``model``, ``api_key`` and ``timeout`` (seconds to wait for the server) apply to
+    OpenAI-compatible servers only; ``runtime`` gives the brain's device and
+    in-process quantization (4/8-bit).
     """
     runtime = runtime or RuntimeSettings()
     resolved = spec if isinstance(spec, BrainSpec) else resolve_brain(spec)
     if resolved.kind == "server":
         from .openai_brain import OpenAIBrain
 
-        return OpenAIBrain(resolved.location, model=model, api_key=api_key)
+        waits = {"timeout": timeout} if timeout else {}
+        return OpenAIBrain(resolved.location, model=model, api_key=api_key, **waits)
     if resolved.kind == "gguf" and resolved.backend == "llama.cpp":
         if runtime.brain_quantize:
             raise InvalidInputError("a GGUF brain is quantized already; --brain-quantize is for transformers models")

@@ -7,6 +7,10 @@ generation tags: that is ``llmga.protocol``'s job.
 
 from __future__ import annotations
 
+import dataclasses
+import queue
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -14,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 
 from ..conversation import Message
+from ..errors import BrainTimeoutError, Cancelled
 from ..settings import SamplingSettings
 
 
@@ -24,13 +29,15 @@ class BrainRequest:
     ``messages`` is the whole conversation, system prompt first. ``images`` are
     the images the messages refer to, in order (one per image placeholder).
     ``prefill`` is text the assistant's turn is forced to start with; it is
-    part of the returned text.
+    part of the returned text. A brain that can stops writing soon after
+    ``stop`` is set (nobody reads the rest).
     """
 
     messages: Sequence[Message]
     images: Sequence[Image.Image] = ()
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     prefill: str = ""
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 @runtime_checkable
@@ -54,3 +61,54 @@ class Brain(Protocol):
 def complete(brain: Brain, request: BrainRequest) -> str:
     """Run ``brain`` to the end of its reply and return the whole text."""
     return "".join(brain.stream(request))
+
+
+def stream_within(brain: Brain, request: BrainRequest, seconds: float | None = None,
+                  stop: threading.Event | None = None) -> Iterator[str]:
+    """``brain.stream(request)``, given up at once when ``stop`` is set or the reply takes over ``seconds``.
+
+    The brain runs in a helper thread, so a brain that hangs (a server that
+    sends nothing, a model that will not end) cannot hold the caller: it gets
+    :class:`~llmga.errors.Cancelled` or :class:`~llmga.errors.BrainTimeoutError`
+    within a tenth of a second, and the brain is told to stop (``request.stop``).
+    """
+    if seconds is None and stop is None:
+        yield from brain.stream(request)
+        return
+    leave = threading.Event()
+    pieces: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        chunks = brain.stream(dataclasses.replace(request, stop=leave))
+        try:
+            for chunk in chunks:
+                if leave.is_set():
+                    break
+                pieces.put(("chunk", chunk))
+        except BaseException as exc:  # handed to the reading thread
+            pieces.put(("error", exc))
+        else:
+            pieces.put(("end", None))
+        finally:
+            chunks.close()
+
+    threading.Thread(target=pump, name="llmga-brain", daemon=True).start()
+    deadline = None if seconds is None else time.monotonic() + seconds
+    try:
+        while True:
+            if stop is not None and stop.is_set():
+                raise Cancelled("the turn was cancelled")
+            wait = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if wait <= 0:
+                raise BrainTimeoutError(f"the brain took longer than {seconds:g} s for its reply; it was stopped")
+            try:
+                kind, value = pieces.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        leave.set()

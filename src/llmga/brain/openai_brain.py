@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 from PIL import Image
 
 from ..conversation import Message
-from ..errors import BrainError
+from ..errors import BrainError, BrainFailedError, BrainTimeoutError, BrainUnavailableError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
 
@@ -322,7 +322,7 @@ class OpenAIBrain:
                 "multimodal=False and send no images"
             )
         parts.append("the server's log has the details")
-        return BrainError("; ".join(parts))
+        return BrainFailedError("; ".join(parts))
 
     def _replay_error(self, kwargs: dict[str, Any]) -> str | None:
         probe = dict(kwargs, max_tokens=1)
@@ -335,11 +335,16 @@ class OpenAIBrain:
         return None
 
     def _error(self, exc: Exception, doing: str, mid_stream: bool = False) -> BrainError:
-        """A BrainError naming the server, what failed and why."""
+        """A BrainError naming the server, what failed and why.
+
+        Its class says whose fault it is: :class:`BrainTimeoutError` (too slow),
+        :class:`BrainUnavailableError` (unreachable, or overloaded: try later),
+        :class:`BrainFailedError` (the server failed or refused us).
+        """
         openai = self._openai
         where = f"OpenAI-compatible server at {self.base_url}"
         if isinstance(exc, openai.APITimeoutError):
-            return BrainError(
+            return BrainTimeoutError(
                 f"the {where} timed out ({doing}; no data within {self.timeout:g} s); "
                 "is the server overloaded, or is the timeout too short?"
             )
@@ -347,31 +352,30 @@ class OpenAIBrain:
             cause = exc.__cause__ or exc.__context__
             detail = f"{type(cause).__name__}: {cause}" if cause else str(exc)
             if mid_stream:
-                return BrainError(
+                return BrainFailedError(
                     f"the {where} dropped the connection in the middle of the reply "
                     f"({detail}); did the server crash? Check its log"
                 )
-            return BrainError(
+            return BrainUnavailableError(
                 f"cannot reach the {where} ({doing}): {detail}; is the server running "
                 "and the URL right?"
             )
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            return BrainError(
+            return BrainFailedError(
                 f"the {where} refused the request (HTTP {exc.status_code}, {doing}): "
                 f"{_server_message(exc)}; check the API key"
             )
         if isinstance(exc, openai.NotFoundError):
-            return BrainError(
+            return BrainFailedError(
                 f"the {where} answered 404 Not Found ({doing}): {_server_message(exc)}; "
                 f"check the URL (usually it ends in /v1) and the model name {getattr(self, 'model', None)!r}"
             )
         if isinstance(exc, openai.APIStatusError):
-            return BrainError(
-                f"the {where} answered HTTP {exc.status_code} ({doing}): {_server_message(exc)}"
-            )
+            kind = BrainUnavailableError if exc.status_code in (429, 503) else BrainFailedError
+            return kind(f"the {where} answered HTTP {exc.status_code} ({doing}): {_server_message(exc)}")
         if isinstance(exc, openai.APIError):
-            return BrainError(f"the {where} reported an error ({doing}): {_server_message(exc)}")
-        return BrainError(f"the {where} failed ({doing}): {type(exc).__name__}: {exc}")
+            return BrainFailedError(f"the {where} reported an error ({doing}): {_server_message(exc)}")
+        return BrainFailedError(f"the {where} failed ({doing}): {type(exc).__name__}: {exc}")
 
 
 def _server_message(exc: Any) -> str:

@@ -21,9 +21,13 @@ from PIL import Image
 
 from ..checkpoints import check_transformers_dir
 from ..conversation import Message
-from ..errors import BrainError
+from ..errors import BrainError, BrainFailedError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
+
+
+#: a conversation is trimmed until the reply has at least this many tokens of room (or all it asked for)
+MIN_REPLY_TOKENS = 64
 
 
 def default_device() -> torch.device:
@@ -91,11 +95,11 @@ class TransformersBrain:
 
     def stream(self, request: BrainRequest) -> Iterator[str]:
         """Generate the assistant's turn, yielding text as it is decoded."""
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         messages, images, settings, prefill = request.messages, request.images, request.settings, request.prefill
 
-        inputs = self._inputs(messages, images, prefill)
+        inputs = self._fitting_inputs(list(messages), list(images), prefill, settings.max_new_tokens)
         max_new = self._room(inputs["input_ids"].shape[1], settings.max_new_tokens)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=False)
         kwargs = dict(
@@ -106,6 +110,8 @@ class TransformersBrain:
             repetition_penalty=settings.repetition_penalty,
             pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         )
+        if request.stop is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet(request.stop)])
         if settings.temperature > 0:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         else:
@@ -129,7 +135,24 @@ class TransformersBrain:
         yield from streamer
         worker.join()
         if failure:
-            raise BrainError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
+            raise BrainFailedError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
+
+    def _fitting_inputs(self, messages: list[Message], images: list[Image.Image], prefill: str, wanted: int) -> dict:
+        """The model inputs of the conversation, its oldest exchanges left out until the reply has room.
+
+        The system prompt and the newest message always stay (if those alone do
+        not fit, :meth:`_room` says so); an image goes with the message it is in.
+        """
+        context = self._context()
+        while True:
+            inputs = self._inputs(messages, images, prefill)
+            tokens = inputs["input_ids"].shape[1]
+            first = 1 if messages and messages[0]["role"] == "system" else 0
+            if context is None or tokens + min(wanted, MIN_REPLY_TOKENS) <= context or len(messages) - first <= 1:
+                return inputs
+            dropped = messages[first : first + 2]
+            del messages[first : first + 2]
+            del images[: sum(_image_parts(m) for m in dropped)]
 
     def _inputs(self, messages: Sequence[Message], images: Sequence[Image.Image], prefill: str) -> dict:
         if images and not self.multimodal:
@@ -146,10 +169,13 @@ class TransformersBrain:
             inputs = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)
         return {k: v.to(self.model.device) for k, v in inputs.items()}
 
-    def _room(self, prompt_tokens: int, wanted: int) -> int:
-        """New tokens that fit the context; a conversation that does not fit is an error."""
+    def _context(self) -> int | None:
         config = getattr(self.model.config, "text_config", self.model.config)
-        context = getattr(config, "max_position_embeddings", None)
+        return getattr(config, "max_position_embeddings", None)
+
+    def _room(self, prompt_tokens: int, wanted: int) -> int:
+        """New tokens that fit the context; a message that does not fit by itself is an error."""
+        context = self._context()
         if context is None:
             return wanted
         if prompt_tokens >= context - 1:
@@ -158,6 +184,21 @@ class TransformersBrain:
                 f"{self.name}; start a new conversation or send a shorter message"
             )
         return min(wanted, context - prompt_tokens)
+
+
+class _StopWhenSet:
+    """A generation stopping criterion: stop once ``event`` is set (the reader left)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+def _image_parts(message: Message) -> int:
+    content = message.get("content")
+    return sum(part.get("type") == "image" for part in content) if isinstance(content, list) else 0
 
 
 def _dtype(device: torch.device | None) -> torch.dtype:

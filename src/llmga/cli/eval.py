@@ -114,7 +114,7 @@ def assistant(
     import torch
 
     from ..brain import load_brain
-    from ..eval.world_chat import format_summary, measure_chat
+    from ..eval.world_assistant import format_summary, measure_chat
 
     torch.set_num_threads(threads)
     summary, verdicts = measure_chat(load_brain(brain), n=n, seed=seed, languages=languages.split(","),

@@ -76,18 +76,24 @@ class AssistantOptions:
         "--dtype", "Weights' precision for both models: float16, bfloat16 or float32 (default: half on CUDA).")] = None
     vae_tiling: Annotated[Optional[bool], typer.Option("--vae-tiling/--no-vae-tiling", show_default=False,
                                                        help="Decode big images tile by tile.")] = None
+    brain_timeout: Annotated[Optional[float], _option(
+        "--brain-timeout", "Seconds the brain may take for a reply before it is stopped (default: no limit; "
+        "a server brain waits at most 60 s for each piece).")] = None
 
-    def build(self, need_brain: bool = True):
+    def build(self, need_brain: bool = True, saves: bool = True):
         """Build an Assistant from the profile with these overrides.
 
-        Both models are checked before either loads, so a missing one fails at once.
+        The output folder (when it ``saves`` images) is checked to be writable and
+        both models are checked before either loads, so any of these fails at once.
         """
         from ..brain import load_brain, resolve_brain
         from ..checkpoints import check_diffusers_dir
+        from ..images import check_writable
         from ..painter.samplers import check_sampler
         from ..profiles import load_profile
 
         prof = load_profile(self.profile, self.config)
+        out_dir = check_writable(self.out or Path(prof.out_dir)) if saves else None
         sampling = _override(prof.sampling, temperature=self.temperature, max_new_tokens=self.max_new_tokens,
                              seed=self.seed)
         paint = prof.paint.with_preset(self.fast) if self.fast else prof.paint
@@ -118,8 +124,9 @@ class AssistantOptions:
         brain = None
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
-                               runtime=runtime)
-        return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=self.out or Path(prof.out_dir))
+                               runtime=runtime, timeout=self.brain_timeout)
+        return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=out_dir,
+                         brain_seconds=self.brain_timeout)
 
 
 #: decorator: the command takes every :class:`AssistantOptions` option and receives them as ``opts``

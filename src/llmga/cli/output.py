@@ -36,3 +36,10 @@ def report(result) -> None:
         typer.echo(f"error: {error}", err=True)
     for path in result.saved:
         typer.echo(f"image saved: {path}")
+
+
+def report_one_shot(result) -> None:
+    """:func:`report`, then exit 1 if a prompt could not be painted (what was painted is saved already)."""
+    report(result)
+    if result.errors:
+        raise typer.Exit(1)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .options import AssistantOptions, assistant_options
-from .output import describe, report, say, show_prompt, show_route
+from .output import describe, report_one_shot, say, show_prompt, show_route
 from .root import app
 
 NoRefine = Annotated[bool, typer.Option("--no-refine", help="Use the text as the prompt, without the brain.")]
@@ -26,7 +26,7 @@ def generate(
     assistant = opts.build(need_brain=not no_refine)
     describe(assistant)
     result = assistant.generate(text, refine=not no_refine, on_prompt=show_prompt)
-    report(result)
+    report_one_shot(result)
 
 
 def _one_shot(opts: AssistantOptions, text: str, request, no_refine: bool, image=None) -> None:
@@ -36,7 +36,7 @@ def _one_shot(opts: AssistantOptions, text: str, request, no_refine: bool, image
     result = assistant.chat(text, [image] if image is not None else [], on_text=say, on_prompt=show_prompt,
                             request=request, on_route=show_route, refine=not no_refine)
     say("\n")
-    report(result)
+    report_one_shot(result)
 
 
 @app.command()

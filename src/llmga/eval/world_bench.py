@@ -143,7 +143,7 @@ class WorldBench:
 
     def assistant_figures(self) -> dict[str, Any]:
         """Requests by text (any brain), and for a brain that sees pictures, each of the four sets' tasks."""
-        from .world_chat import measure_chat
+        from .world_assistant import measure_chat
         from .world_prompts import measure_llava, scores_as_dict
 
         out, _ = measure_chat(self.brain, n=self.config.chat_n, seed=self.config.seed, judge=self.judge)
@@ -304,7 +304,7 @@ def format_table(results: dict[str, Any]) -> str:
         row("judge (500 held-out renders)", "lowest attr", "scene")
         row("", pct(results["judge"]["lowest"]), pct(results["judge"]["per_attribute"].get("scene")))
     if "assistant" in results:
-        from .world_chat import format_summary
+        from .world_assistant import format_summary
 
         lines.append("assistant asked as people ask (held-out wordings), its prompts painted by the oracle:")
         lines += ["  " + line for line in format_summary(results["assistant"]).splitlines()]

@@ -1,7 +1,7 @@
 """The LLaVA-format world assistant alone: its prompts rendered exactly by the oracle painter, read back by the judge.
 
 This measures the brain apart from any painter's skill (``llmga eval llava``;
-asked as people ask, text only: :mod:`llmga.eval.world_chat`). Requests ask
+asked as people ask, text only: :mod:`llmga.eval.world_assistant`). Requests ask
 only for held-out colour–shape pairs (:func:`llmga.data.world_chat.held_out_pairs`,
 never seen in training).
 

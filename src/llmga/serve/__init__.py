@@ -1,9 +1,15 @@
 """The studio: an HTTP API (OpenAI-compatible plus sessions) over a session store that survives crashes.
 
-- :mod:`.store`: sessions, turns and images (SQLite + content-addressed files), undo, branches, recovery;
-- :mod:`.jobs`: the bounded job queue the painters run in;
+- :mod:`.store`: the store's interface and :func:`open_store`; :mod:`.session_records` what it keeps;
+  :mod:`.sql_store` the store in SQL, on :mod:`.sqlite_store` (embedded) or :mod:`.postgres_store` (shared);
+  :mod:`.files` images as files named by their hash;
+- :mod:`.jobs`: the bounded in-process job queue; :mod:`.broker`, :mod:`.broker_queue`, :mod:`.broker_worker`:
+  jobs through Redis (rq) to ``llmga worker`` processes; :mod:`.runner`: running one turn, wherever;
 - :mod:`.studio`: turns of sessions, from submission to the stored result;
-- :mod:`.app`, :mod:`.openai_routes`, :mod:`.session_routes`: the FastAPI application;
+- :mod:`.app`, :mod:`.openai_routes`, :mod:`.session_routes`, :mod:`.bodies`, :mod:`.answers`, :mod:`.views`:
+  the FastAPI application; :mod:`.security` (token, cross-site requests, body limits), :mod:`.uploads`
+  (checked images), :mod:`.budget` (a memory ceiling), :mod:`.image_urls` (capability URLs),
+  :mod:`.read_timeout` (slow clients), :mod:`.http_errors`; :mod:`.web` the Gradio web app;
 - :mod:`.server`: :func:`run_server`, what ``llmga serve`` runs.
 
 Its settings (:class:`~llmga.settings.ServeConfig`, :class:`~llmga.settings.Limits`) live in :mod:`llmga.settings`.

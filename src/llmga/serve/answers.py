@@ -9,10 +9,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from ..errors import LLMGAError
-from .http_errors import BusyError, InternalError, JobCancelled, error_body, http_status
+from .http_errors import BusyError, InternalError, error_body, error_of, http_status, retry_after
 from .jobs import Job
+from .session_records import DONE, PENDING, TurnRecord
 from .studio import Studio
 from .views import UrlFor
 
@@ -22,33 +23,34 @@ class StillRunningError(BusyError):
 
 
 def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON answer for an exception (Retry-After on 429/503)."""
+    """The JSON answer for an exception (with Retry-After where trying again later should work)."""
     status, error_type, code = http_status(exc)
-    message = str(exc) if status < 500 or isinstance(exc, InternalError) else \
+    message = str(exc) if status != 500 or isinstance(exc, InternalError) else \
         f"internal error ({type(exc).__name__}); see the server log"
     headers = dict(headers or {})
-    if isinstance(exc, BusyError):
-        headers["Retry-After"] = str(exc.retry_after)
+    wait = retry_after(exc)
+    if wait is not None:
+        headers["Retry-After"] = str(wait)
     if isinstance(exc, StillRunningError):
         status, code = 503, "still_running"
     return JSONResponse(error_body(message, error_type, code), status_code=status, headers=headers)
 
 
 def url_builder(request: Request) -> UrlFor:
-    """Absolute URLs of stored images, as this request reached the server."""
-    base = str(request.base_url).rstrip("/")
-    return lambda digest: f"{base}/files/{digest}.png"
+    """Absolute capability URLs of stored images, as this request reached the server."""
+    base, studio = str(request.base_url).rstrip("/"), studio_of(request)
+    return lambda session_id, digest: base + studio.image_url(session_id, digest)
 
 
 def studio_of(request: Request) -> Studio:
     return request.app.state.studio
 
 
-async def finished(job: Job, timeout: float) -> Any:
-    """Wait (without holding a thread) for ``job``; its result, or its error raised.
+async def finished(studio: Studio, job: Job, timeout: float) -> TurnRecord:
+    """Wait (without holding a thread) for the turn ``job`` runs; the done turn, or the error it ended with.
 
-    Routes set ``request.state.answer_headers`` first, so an error answer
-    still names the turn.
+    The store says how the turn ended, wherever it ran. Routes set
+    ``request.state.answer_headers`` first, so an error answer still names the turn.
     """
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
@@ -58,11 +60,17 @@ async def finished(job: Job, timeout: float) -> Any:
     except TimeoutError:
         raise StillRunningError(
             f"the turn is still running; follow it at /api/jobs/{job.id}", retry_after=5) from None
-    if isinstance(job.error, (LLMGAError, JobCancelled)):
-        raise job.error
-    if job.error is not None:
-        raise InternalError(f"the turn failed ({type(job.error).__name__}); see the server log")
-    return job.result
+    turn = await run_in_threadpool(studio.store.get_turn, job.id)
+    raise_if_failed(turn)
+    return turn
+
+
+def raise_if_failed(turn: TurnRecord) -> None:
+    """Raise the error a turn ended with (nothing for a done turn)."""
+    if turn.status == PENDING:
+        raise InternalError("the turn's job ended without recording it; see the server log")
+    if turn.status != DONE:
+        raise error_of(turn.error_code, turn.error or turn.status)
 
 
 async def events(job: Job) -> AsyncIterator[dict[str, Any]]:

@@ -2,11 +2,16 @@
 
 ``create_app(studio, config)`` is all a server (uvicorn) or a test
 (``TestClient``) needs; the OpenAPI document is at ``/openapi.json`` and the
-interactive docs at ``/docs``.
+interactive docs at ``/docs``. In front of every route: the Host check (a
+token-less studio answers only to loopback names, so a page of another site
+cannot reach it through DNS rebinding), the API token, the cross-site check
+(:class:`~llmga.serve.security.CrossSiteGuard`) and the body limit. Every
+hour unused images are swept and, with ``config.retention_days``, old sessions deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -18,20 +23,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .. import __version__ as VERSION
-from ..errors import LLMGAError
+from ..errors import Cancelled, LLMGAError
 from ..settings import ServeConfig
 from .answers import error_response
 from .files import check_hash
-from .http_errors import (
-    InternalError,
-    JobCancelled,
-    NotFoundError,
-    UnauthorizedError,
-    error_body,
-)
-from .security import TOKEN_COOKIE, BodyLimit, TokenAuth
+from .http_errors import InternalError, NotFoundError, UnauthorizedError, error_body
+from .security import TOKEN_COOKIE, BodyLimit, CrossSiteGuard, TokenAuth
 from .studio import Studio
 
 log = logging.getLogger(__name__)
@@ -48,15 +48,22 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        keeper = asyncio.create_task(_tidy_hourly(studio, config.retention_days))
         yield
+        keeper.cancel()
         if on_shutdown is not None:
             await run_in_threadpool(on_shutdown)
 
     app = FastAPI(title="llmga studio", version=VERSION, lifespan=lifespan,
                   description="Chat with an assistant that writes generation prompts and paints them.")
     app.state.studio, app.state.config, app.state.web = studio, config, False
+    # the last added runs first: Host, then the token, then cross-site requests, then the body
+    limits = config.limits  # bodies share the studio's memory budget with the images decoded from them
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, max_json_bytes=limits.max_json_bytes(),
+                       memory=studio.decoder.budget)
+    app.add_middleware(CrossSiteGuard, allowed_origins=config.allowed_origins)
     app.add_middleware(TokenAuth, token=config.token)
-    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(config.hosts()), www_redirect=False)
     _add_error_handlers(app)
     app.include_router(openai_router)
     app.include_router(session_router)
@@ -79,16 +86,32 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
         """Liveness and queue load (open without a token)."""
         return {"status": "ok", "queue": studio.queue.stats()}
 
-    @app.get("/files/{name}", name="file", tags=["studio"], response_class=FileResponse)
-    def file(name: str) -> FileResponse:
-        """A stored image, by content hash (``<64 hex digits>.png``); nothing else is served."""
-        if not name.endswith(".png"):
-            raise NotFoundError("no such file: images are served as /files/<hash>.png")
-        return FileResponse(studio.store.image_path(check_hash(name[:-4])), media_type="image/png",
-                            headers={"Cache-Control": "private, max-age=31536000, immutable",
+    @app.get("/files/{session_id}/{name}", name="file", tags=["studio"], response_class=FileResponse)
+    def file(session_id: str, name: str, sig: str = "", exp: str = "") -> FileResponse:
+        """An image of a session, by the capability URL the studio gave (``?sig=…``, and ``&exp=…`` if URLs
+        expire): no token needed, and nothing else is served."""
+        digest = check_hash(name.removesuffix(".png")) if name.endswith(".png") else ""
+        if not (digest and studio.urls.valid(session_id, digest, sig, exp)
+                and studio.store.session_has_image(session_id, digest)):
+            raise NotFoundError("no such image (or its URL has expired)")
+        return FileResponse(studio.store.image_path(digest), media_type="image/png",
+                            headers={"Cache-Control": "private, max-age=86400",
                                      "X-Content-Type-Options": "nosniff"})
 
     return app
+
+
+async def _tidy_hourly(studio: Studio, days: float | None) -> None:
+    """Now and every hour: delete the sessions idle for more than ``days`` (if given), and the images no
+    turn uses (uploads of refused requests, images of deleted sessions that were still fresh)."""
+    while True:
+        try:
+            gone = await run_in_threadpool(studio.tidy, days)
+            if gone:
+                log.info("deleted %d session(s) idle for more than %g days", len(gone), days)
+        except Exception:  # a store that is down now may be up in an hour
+            log.warning("could not tidy the session store", exc_info=True)
+        await asyncio.sleep(3600)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -98,8 +121,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def llmga_error(request: Request, exc: LLMGAError) -> JSONResponse:
         return error_response(exc, _answer_headers(request))
 
-    @app.exception_handler(JobCancelled)
-    async def cancelled(request: Request, exc: JobCancelled) -> JSONResponse:
+    @app.exception_handler(Cancelled)
+    async def cancelled(request: Request, exc: Cancelled) -> JSONResponse:
         return error_response(exc, _answer_headers(request))
 
     @app.exception_handler(RequestValidationError)

@@ -7,13 +7,27 @@ simply do not send).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ..errors import InvalidInputError
+from ..settings import MAX_SEED
 from .studio import Studio, TurnInput
-from .uploads import Upload, decode_data_url, parse_size, read_image, read_mask, stored_hash
+from .uploads import Upload, decode_data_url, parse_size
+
+
+def _encodable(text: str) -> str:
+    """Refuse text that cannot be stored or sent on: lone surrogates (``"\\ud800"`` in JSON) are not characters."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the text holds a lone surrogate (half of a UTF-16 pair), which is not a character") from None
+    return text
+
+
+#: any text a client sends (pydantic checks it can be stored)
+Text = Annotated[str, AfterValidator(_encodable)]
+Seed = Field(None, ge=0, le=MAX_SEED)
 
 
 class _Strict(BaseModel):
@@ -23,12 +37,12 @@ class _Strict(BaseModel):
 class PaintOptions(_Strict):
     """Painter settings; anything left out is the server's default."""
 
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    seed: int | None = Seed
     steps: int | None = Field(None, ge=1)
     guidance: float | None = Field(None, ge=0, le=100)
     width: int | None = Field(None, ge=8)
     height: int | None = Field(None, ge=8)
-    negative_prompt: str | None = None
+    negative_prompt: Text | None = None
     num_images: int | None = Field(None, ge=1)
 
 
@@ -37,8 +51,8 @@ class SamplingOptions(_Strict):
 
     temperature: float | None = Field(None, ge=0, le=5)
     top_p: float | None = Field(None, gt=0, le=1)
-    max_new_tokens: int | None = Field(None, ge=1, le=32768)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    max_new_tokens: int | None = Field(None, ge=1)
+    seed: int | None = Seed
     repetition_penalty: float | None = Field(None, gt=0, le=10)
 
 
@@ -60,14 +74,15 @@ class TurnOptions(_Strict):
     of this server. ``refine`` false paints the text itself without the brain.
     """
 
-    task: str | None = Field(None, description="generate, inpaint, outpaint, edit, similar, controlnet, expand")
+    task: str | None = Field(None, max_length=40,
+                             description="generate, inpaint, outpaint, edit, similar, controlnet, expand")
     refine: bool | None = None
-    source_prompt: str | None = None
+    source_prompt: Text | None = None
     mask: str | None = None
     control: str | None = None
     control_from_photo: bool = False
     outpaint: OutpaintOptions | None = None
-    expand_to: str | None = Field(None, description="WIDTHxHEIGHT to grow the picture to")
+    expand_to: str | None = Field(None, max_length=40, description="WIDTHxHEIGHT to grow the picture to")
     paint: PaintOptions = PaintOptions()
     sampling: SamplingOptions = SamplingOptions()
 
@@ -75,32 +90,36 @@ class TurnOptions(_Strict):
 class TurnBody(TurnOptions):
     """A new turn of a session."""
 
-    text: str
+    text: Text
     image: str | None = None
     wait: bool = Field(False, description="answer when the turn is done instead of at once (202)")
 
 
 class SessionBody(_Strict):
-    title: str = Field("", max_length=200)
+    title: Text = Field("", max_length=200)
 
 
 class BranchBody(_Strict):
     """Branch from a done turn, or from the turn that painted an image (which becomes the newest image)."""
 
-    turn_id: str | None = None
-    image: str | None = Field(None, description="hash or /files/<hash>.png of an image painted in the session")
-    title: str | None = Field(None, max_length=200)
+    turn_id: str | None = Field(None, max_length=64)
+    image: str | None = Field(None, description="hash or URL of an image painted in the session")
+    title: Text | None = Field(None, max_length=200)
 
 
 def turn_input(studio: Studio, text: str, image: str | Upload | None, options: TurnOptions,
-               refine_default: bool = True, **overrides) -> TurnInput:
-    """Decode and check a turn's images and options (runs in a worker thread: decoding takes time)."""
-    main = resolve_image(studio, image, "image") if isinstance(image, str) else image
-    mask = resolve_mask(studio, options.mask, main) if options.mask else None
+               refine_default: bool = True, session_id: str | None = None, **overrides) -> TurnInput:
+    """Decode and check a turn's images and options (runs in a worker thread: decoding takes time).
+
+    Images are data URLs, or images of the store named as :meth:`Studio.stored_image` allows
+    (within ``session_id``, the session the turn goes to, if it exists already).
+    """
+    main = resolve_image(studio, image, "image", session_id) if isinstance(image, str) else image
+    mask = resolve_mask(studio, options.mask, main, session_id) if options.mask else None
     paint = {**options.paint.model_dump(exclude_none=True), **overrides.pop("paint", {})}
     return TurnInput(
         text=text, image=main, mask=mask,
-        control=resolve_image(studio, options.control, "control") if options.control else None,
+        control=resolve_image(studio, options.control, "control", session_id) if options.control else None,
         control_from_photo=options.control_from_photo,
         outpaint=options.outpaint.model_dump() if options.outpaint else None,
         expand_to=parse_size(options.expand_to, "expand_to"),
@@ -110,27 +129,18 @@ def turn_input(studio: Studio, text: str, image: str | Upload | None, options: T
     )
 
 
-def resolve_image(studio: Studio, reference: str, field: str) -> Upload:
+def resolve_image(studio: Studio, reference: str, field: str, session_id: str | None = None) -> Upload:
     """An image from a data URL, or one of the store's images by reference."""
     if reference.startswith("data:"):
-        return read_image(decode_data_url(reference, studio.limits, field), studio.limits, field)
-    digest = _stored(reference, field)
+        return studio.decoder.image(decode_data_url(reference, studio.limits, field), field)
+    digest = studio.stored_image(reference, session_id, field)
     image = studio.load_image(digest)
     return Upload(image, image.size, hash=digest)
 
 
-def resolve_mask(studio: Studio, reference: str, image: Upload | None) -> Upload:
+def resolve_mask(studio: Studio, reference: str, image: Upload | None, session_id: str | None = None) -> Upload:
     if reference.startswith("data:"):
         data = decode_data_url(reference, studio.limits, "mask")
     else:
-        data = studio.store.image_path(_stored(reference, "mask")).read_bytes()
-    return read_mask(data, image, studio.limits)
-
-
-def _stored(reference: str, field: str) -> str:
-    digest = stored_hash(reference)
-    if digest is None:
-        raise InvalidInputError(
-            f"{field}: give a base64 data URL or /files/<hash>.png of this server; "
-            "the studio fetches nothing from the network")
-    return digest
+        data = studio.store.image_path(studio.stored_image(reference, session_id, "mask")).read_bytes()
+    return studio.decoder.mask(data, image)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from .http_errors import NotFoundError
@@ -77,12 +78,27 @@ class BlobDir:
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
 
-    def sweep(self) -> int:
-        """Remove temporary files left by a crash mid-write; return how many."""
-        stray = list(self.root.glob(f"??/{TMP_PREFIX}*"))
+    def age(self, digest: str) -> float:
+        """Seconds since the file of ``digest`` was written (0 if it is gone)."""
+        try:
+            return time.time() - self.path(digest).stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def sweep(self, before: float | None = None) -> int:
+        """Remove temporary files left by a crash mid-write (those older than ``before``, a Unix time, if
+        given: other processes may be writing the newer ones); return how many."""
+        stray = [p for p in self.root.glob(f"??/{TMP_PREFIX}*") if before is None or _mtime(p) < before]
         for path in stray:
             path.unlink(missing_ok=True)
         return len(stray)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _fsync_dir(folder: Path) -> None:

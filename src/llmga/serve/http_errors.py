@@ -2,13 +2,25 @@
 
 Every error a client can cause is an :class:`~llmga.errors.LLMGAError` (or a
 subclass defined here) and becomes a 4xx JSON answer in the OpenAI error shape
-(``{"error": {"message", "type", "code"}}``); anything else is a 500 that is
-logged and leaves the server serving.
+(``{"error": {"message", "type", "code"}}``); services the studio depends on
+(the store, the broker, the brain) give 502/503/504 with Retry-After; anything
+else is a 500 that is logged and leaves the server serving. A stored turn's
+``error_code`` is the ``code`` here, so :func:`error_of` rebuilds its error.
 """
 
 from __future__ import annotations
 
-from ..errors import BrainError, InvalidInputError, LLMGAError, ModelNotFoundError, PromptTooLongError
+from ..errors import (
+    BrainError,
+    BrainFailedError,
+    BrainTimeoutError,
+    BrainUnavailableError,
+    Cancelled,
+    InvalidInputError,
+    LLMGAError,
+    ModelNotFoundError,
+    PromptTooLongError,
+)
 
 
 class NotFoundError(LLMGAError):
@@ -39,20 +51,44 @@ class BusyError(LLMGAError):
         self.retry_after = max(1, int(retry_after))
 
 
+class UnavailableError(BusyError):
+    """A service the studio needs is down or overloaded (503); try again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message, retry_after)
+
+
+class StoreUnavailableError(UnavailableError):
+    """The session store (PostgreSQL) cannot be reached."""
+
+
+class BrokerUnavailableError(UnavailableError):
+    """The job broker (Redis) cannot be reached."""
+
+
+class TurnInterruptedError(UnavailableError):
+    """The turn's runner stopped (a restart, a worker that died) before it finished; send it again."""
+
+
+class JobTimeoutError(UnavailableError):
+    """The turn ran longer than a turn may."""
+
+
 class InternalError(Exception):
     """A turn failed for a reason that is not the client's (already logged where it happened)."""
 
 
-class JobCancelled(Exception):
-    """Raised inside a job when it was cancelled.
-
-    Deliberately not an LLMGAError: the assistant catches those per prompt and
-    carries on with the next one, while a cancellation must stop the whole turn.
-    """
+class JobCancelled(Cancelled):
+    """Raised inside a job when it was cancelled (a :class:`~llmga.errors.Cancelled`: it stops the whole turn)."""
 
 
-# (status, OpenAI error type, code), most specific class first
+# (class, status, OpenAI error type, code), most specific class first
 _STATUS: list[tuple[type[Exception], int, str, str]] = [
+    (StoreUnavailableError, 503, "server_error", "store_unavailable"),
+    (BrokerUnavailableError, 503, "server_error", "broker_unavailable"),
+    (TurnInterruptedError, 503, "server_error", "interrupted"),
+    (JobTimeoutError, 503, "server_error", "job_timeout"),
+    (UnavailableError, 503, "server_error", "unavailable"),
     (BusyError, 429, "rate_limit_error", "queue_full"),
     (NotFoundError, 404, "invalid_request_error", "not_found"),
     (ConflictError, 409, "invalid_request_error", "conflict"),
@@ -62,11 +98,18 @@ _STATUS: list[tuple[type[Exception], int, str, str]] = [
     (PromptTooLongError, 400, "invalid_request_error", "prompt_too_long"),
     (InvalidInputError, 400, "invalid_request_error", "invalid_input"),
     (ModelNotFoundError, 422, "invalid_request_error", "model_not_configured"),
+    (BrainUnavailableError, 503, "server_error", "brain_unavailable"),
+    (BrainTimeoutError, 504, "server_error", "brain_timeout"),
+    (BrainFailedError, 502, "server_error", "brain_failed"),
     (BrainError, 422, "invalid_request_error", "brain_error"),
-    (JobCancelled, 409, "invalid_request_error", "cancelled"),
+    (Cancelled, 409, "invalid_request_error", "cancelled"),
     (LLMGAError, 400, "invalid_request_error", "invalid_request"),
     (InternalError, 500, "server_error", "internal_error"),
 ]
+
+
+#: seconds after which to try again, for the errors that are worth it
+RETRY_AFTER = {"brain_unavailable": 10, "brain_timeout": 30, "brain_failed": 10}
 
 
 def http_status(exc: BaseException) -> tuple[int, str, str]:
@@ -75,6 +118,21 @@ def http_status(exc: BaseException) -> tuple[int, str, str]:
         if isinstance(exc, kind):
             return status, error_type, code
     return 500, "server_error", "internal_error"
+
+
+def retry_after(exc: BaseException) -> int | None:
+    """Seconds a client should wait before sending the request again (None: it should not)."""
+    if isinstance(exc, BusyError):
+        return exc.retry_after
+    return RETRY_AFTER.get(http_status(exc)[2])
+
+
+def error_of(code: str | None, message: str) -> Exception:
+    """The error a stored turn ended with, rebuilt from its ``code`` (an InternalError if unknown)."""
+    for kind, _status, _type, known in _STATUS:
+        if known == code:
+            return kind(message)
+    return InternalError(message)
 
 
 def error_body(message: str, error_type: str = "invalid_request_error", code: str | None = None) -> dict:

@@ -1,19 +1,20 @@
 """A bounded job queue: painting runs in worker threads, never in the web server's event loop.
 
 :class:`JobQueue` is the interface the studio uses; :class:`ThreadJobQueue`
-is the in-process implementation (a broker-backed queue with remote GPU
-workers would implement the same methods). Each worker thread owns one
-*resource* (an :class:`~llmga.assistant.Assistant` with its own models, since
-diffusers pipelines are not safe to share between threads) and runs one job at
-a time. At most ``max_pending`` jobs are queued or running; beyond that
-:meth:`submit` raises :class:`~llmga.serve.http_errors.BusyError` with a
-Retry-After estimate, so a client is told to come back instead of hanging.
+is the in-process implementation, :class:`~llmga.serve.broker_queue.BrokerJobQueue`
+sends jobs through Redis to ``llmga worker`` processes. Each worker thread owns one
+*resource* (the models of an assistant, since diffusers pipelines are not safe
+to share between threads) and runs one job at a time. At most ``max_pending``
+jobs are queued or running; beyond that :meth:`submit` raises
+:class:`~llmga.serve.http_errors.BusyError` with a Retry-After estimate, so a
+client is told to come back instead of hanging.
 
 A job reports events (``progress``, ``text``, ``prompt``, ...) that
 listeners receive as they happen, and can be cancelled: queued, it never
-runs; running, it stops at its next progress report. Its ``on_end`` hook runs
-exactly once however it ends (done, failed, cancelled, never run), before
-anyone waiting on it wakes, so its owner can record the outcome.
+runs; running, it stops at its next check (:meth:`Job.check_cancelled`, at
+every painting step, and within a tenth of a second while the brain writes:
+``job.stop`` is the event the brain watches). A job past its ``deadline``
+stops the same way with :class:`~llmga.serve.http_errors.JobTimeoutError`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .http_errors import BusyError, JobCancelled, NotFoundError
+from ..errors import Cancelled
+from .http_errors import BusyError, JobCancelled, JobTimeoutError, NotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +44,11 @@ KEEP_FINISHED = 1000
 class Job:
     """One unit of work: its status, progress, events, and result or error."""
 
-    def __init__(self, fn: JobFunction, label: str = "", key: str | None = None,
-                 on_end: Callable[[Job], None] | None = None) -> None:
-        self.id = uuid.uuid4().hex
-        self.fn, self.label, self.key, self.on_end = fn, label, key, on_end
+    def __init__(self, fn: JobFunction | None, label: str = "", key: str | None = None,
+                 job_id: str | None = None) -> None:
+        self.id = job_id or uuid.uuid4().hex
+        self.fn, self.label, self.key = fn, label, key
+        self.deadline: float | None = None  # time.monotonic() by which it must end
         self.status = QUEUED
         self.created, self.started, self.finished = time.time(), None, None
         self.progress: tuple[int, int] | None = None
@@ -75,8 +78,17 @@ class Job:
         self.emit("progress", step=step, total=total)
 
     def check_cancelled(self) -> None:
+        """Raise if the job was cancelled, or ran past its deadline."""
         if self._cancel.is_set():
             raise JobCancelled("the job was cancelled")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self._cancel.set()  # the brain stops too
+            raise JobTimeoutError("the turn ran over the time a turn may take; it was stopped")
+
+    @property
+    def stop(self) -> threading.Event:
+        """Set when the job is cancelled: work that cannot check often (the brain) watches it."""
+        return self._cancel
 
     # -- outside the job --------------------------------------------------
 
@@ -122,11 +134,6 @@ class Job:
 
     def _finish(self, status: str, result: Any = None, error: BaseException | None = None) -> None:
         self.status, self.result, self.error, self.finished = status, result, error, time.time()
-        if self.on_end is not None:
-            try:
-                self.on_end(self)
-            except Exception:
-                log.exception("the end hook of job %s failed", self.id)
         self.emit("end", status=status, error=str(error) if error is not None else None)
         with self._lock:
             self._done.set()
@@ -146,15 +153,37 @@ def _call(listener: Listener, event: dict[str, Any], job_id: str) -> None:
         log.debug("a listener of job %s failed", job_id, exc_info=True)
 
 
-class JobQueue(Protocol):
-    """What the studio needs from a queue."""
+def run_job(job: Job, resource: Any) -> None:
+    """Run ``job.fn(resource, job)`` and end the job with its result or error (it never raises)."""
+    job.status, job.started = RUNNING, time.time()
+    job.emit("start")
+    try:
+        job.check_cancelled()
+        result = job.fn(resource, job)
+    except Cancelled as exc:
+        job._finish(CANCELLED, error=exc)
+    except BaseException as exc:  # handed to whoever waits for the job
+        if not isinstance(exc, Exception):
+            log.warning("job %s stopped by %s", job.id, type(exc).__name__)
+        job._finish(FAILED, error=exc)
+    else:
+        job._finish(DONE, result=result)
 
-    def submit(self, fn: JobFunction, label: str = "", key: str | None = None,
-               on_end: Callable[[Job], None] | None = None) -> Job: ...
+
+class JobQueue(Protocol):
+    """What the studio needs from a queue.
+
+    ``fn(resource, job)`` runs on a worker's resource; a queue that sends jobs to
+    other processes pickles ``fn``. ``close`` returns the ids of the jobs it
+    stopped or never ran.
+    """
+
+    def submit(self, fn: JobFunction, label: str = "", key: str | None = None, job_id: str | None = None) -> Job: ...
+    def check_room(self) -> None: ...
     def get(self, job_id: str) -> Job: ...
     def cancel(self, job_id: str) -> Job: ...
     def stats(self) -> dict[str, Any]: ...
-    def close(self, timeout: float = 5.0) -> None: ...
+    def close(self, timeout: float = 5.0) -> list[str]: ...
 
 
 class ThreadJobQueue:
@@ -179,22 +208,29 @@ class ThreadJobQueue:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, fn: JobFunction, label: str = "", key: str | None = None,
-               on_end: Callable[[Job], None] | None = None) -> Job:
+    def submit(self, fn: JobFunction, label: str = "", key: str | None = None, job_id: str | None = None) -> Job:
         """Queue ``fn(resource, job)``; BusyError when ``max_pending`` jobs are already queued or running."""
-        job = Job(fn, label, key, on_end)
+        job = Job(fn, label, key, job_id)
         with self._cond:
-            if self._closed:
-                raise BusyError("the server is shutting down", retry_after=5)
-            if len(self._queue) + self._running >= self.max_pending:
-                raise BusyError(
-                    f"the studio is busy ({self._running} running, {len(self._queue)} waiting); try again later",
-                    retry_after=self.retry_after(),
-                )
+            self._check_room()
             self._queue.append(job)
             self._remember(job)
             self._cond.notify()
         return job
+
+    def check_room(self) -> None:
+        """BusyError now if a job submitted now would be refused (so a client's request is refused before any work)."""
+        with self._cond:
+            self._check_room()
+
+    def _check_room(self) -> None:
+        if self._closed:
+            raise BusyError("the server is shutting down", retry_after=5)
+        if len(self._queue) + self._running >= self.max_pending:
+            raise BusyError(
+                f"the studio is busy ({self._running} running, {len(self._queue)} waiting); try again later",
+                retry_after=self.retry_after(),
+            )
 
     def get(self, job_id: str) -> Job:
         with self._cond:
@@ -225,13 +261,14 @@ class ThreadJobQueue:
         ahead = len(self._queue) + self._running
         return max(1, min(300, math.ceil(self._mean_seconds * ahead / len(self._threads))))
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop taking jobs, cancel the queued ones and wait a while for the running ones."""
+    def close(self, timeout: float = 5.0) -> list[str]:
+        """Stop taking jobs, cancel the queued and running ones, wait a while for the running ones; their ids."""
         with self._cond:
             self._closed = True
             waiting = list(self._queue)
             self._queue.clear()
-            for job in self._jobs.values():
+            unfinished = [job for job in self._jobs.values() if not job.done]
+            for job in unfinished:
                 job._cancel.set()
             self._cond.notify_all()
         for job in waiting:
@@ -239,6 +276,7 @@ class ThreadJobQueue:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        return [job.id for job in unfinished]
 
     # -- workers ----------------------------------------------------------
 
@@ -252,28 +290,12 @@ class ThreadJobQueue:
                 job = self._queue.popleft()
                 self._running += 1
             try:
-                self._run(job, resource)
+                run_job(job, resource)
             finally:
                 with self._cond:
                     self._running -= 1
                     elapsed = (job.finished or time.time()) - (job.started or job.created)
                     self._mean_seconds = 0.7 * self._mean_seconds + 0.3 * elapsed
-
-    @staticmethod
-    def _run(job: Job, resource: Any) -> None:
-        job.status, job.started = RUNNING, time.time()
-        job.emit("start")
-        try:
-            job.check_cancelled()
-            result = job.fn(resource, job)
-        except JobCancelled as exc:
-            job._finish(CANCELLED, error=exc)
-        except BaseException as exc:  # handed to whoever waits for the job
-            if not isinstance(exc, Exception):
-                log.warning("job %s stopped by %s", job.id, type(exc).__name__)
-            job._finish(FAILED, error=exc)
-        else:
-            job._finish(DONE, result=result)
 
     def _remember(self, job: Job) -> None:
         self._jobs[job.id] = job

@@ -29,13 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidInputError, ModelNotFoundError
-from .answers import error_response, events, finished, sse, studio_of, url_builder
-from .bodies import TurnOptions, turn_input
+from ..settings import MAX_SEED
+from .answers import error_response, events, finished, raise_if_failed, sse, studio_of, url_builder
+from .bodies import Text, TurnOptions, turn_input
 from .http_errors import PayloadTooLargeError, UnsupportedMediaError
 from .jobs import Job
-from .store import TurnRecord
+from .session_records import TurnRecord
 from .studio import Studio, TurnInput
-from .uploads import parse_size, read_image, read_mask
+from .uploads import parse_size
 from .views import UrlFor, reply_content, turn_view
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -49,14 +50,14 @@ class ImageURL(BaseModel):
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: Literal["text", "image_url", "input_text", "input_image"]
-    text: str | None = None
+    text: Text | None = None
     image_url: ImageURL | str | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[ContentPart] | None = None
+    content: Text | list[ContentPart] | None = None
 
 
 class ChatRequest(BaseModel):
@@ -71,8 +72,8 @@ class ChatRequest(BaseModel):
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = Field(None, ge=0)
-    session_id: str | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    session_id: str | None = Field(None, max_length=64)
     llmga: TurnOptions = TurnOptions()
 
 
@@ -80,12 +81,12 @@ class ImageRequest(BaseModel):
     """An OpenAI image generation request; ``llmga`` carries the other painting options."""
 
     model_config = ConfigDict(extra="ignore")
-    prompt: str
+    prompt: Text
     model: str | None = None
     n: int = Field(1, ge=1)
-    size: str | None = None
+    size: str | None = Field(None, max_length=40)
     response_format: Literal["url", "b64_json"] = "url"
-    session_id: str | None = None
+    session_id: str | None = Field(None, max_length=64)
     llmga: TurnOptions = TurnOptions()
 
 
@@ -109,7 +110,7 @@ async def chat_completions(body: ChatRequest, request: Request):
         update={k: v for k, v in sampling.items() if v is not None})})
 
     def submit() -> tuple[TurnRecord, Job]:
-        turn = turn_input(studio, text, images[0] if images else None, options)
+        turn = turn_input(studio, text, images[0] if images else None, options, session_id=body.session_id)
         return _submit(studio, body.session_id, turn, history)
 
     record, job = await run_in_threadpool(submit)
@@ -119,7 +120,7 @@ async def chat_completions(body: ChatRequest, request: Request):
     if body.stream:
         return StreamingResponse(_stream(studio, job, record, base, url_for), media_type="text/event-stream",
                                  headers=headers)
-    done = await finished(job, studio.limits.wait_seconds)
+    done = await finished(studio, job, studio.limits.wait_seconds)
     message = {"role": "assistant", "content": reply_content(done, url_for)}
     return _json({**base, "object": "chat.completion",
                   "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
@@ -135,7 +136,8 @@ async def images_generations(body: ImageRequest, request: Request):
 
     def submit() -> tuple[TurnRecord, Job]:
         options = body.llmga.model_copy(update={"task": body.llmga.task or "generate"})
-        return _submit(studio, body.session_id, turn_input(studio, body.prompt, None, options, False, paint=paint))
+        turn = turn_input(studio, body.prompt, None, options, False, session_id=body.session_id, paint=paint)
+        return _submit(studio, body.session_id, turn)
 
     record, job = await run_in_threadpool(submit)
     return await _images_answer(studio, job, request, body.response_format, _headers(record, job))
@@ -144,20 +146,20 @@ async def images_generations(body: ImageRequest, request: Request):
 @router.post("/images/edits")
 async def images_edits(
     request: Request,
-    image: UploadFile = File(..., description="The image to edit (PNG, JPEG, WebP, ...)."),
-    prompt: str = Form(...),
+    image: UploadFile = File(..., description="The image to edit (PNG, JPEG, WebP or GIF)."),
+    prompt: Text = Form(...),
     mask: UploadFile | None = File(None, description="Transparent (or white) where the image should change."),
     n: int = Form(1, ge=1),
-    size: str | None = Form(None),
+    size: str | None = Form(None, max_length=40),
     response_format: Literal["url", "b64_json"] = Form("url"),
     model: str | None = Form(None),
-    session_id: str | None = Form(None),
-    source_prompt: str | None = Form(None, description="llmga: a description of the image, for editing"),
+    session_id: str | None = Form(None, max_length=64),
+    source_prompt: Text | None = Form(None, description="llmga: a description of the image, for editing"),
     refine: bool = Form(False, description="llmga: let the assistant rewrite the prompt first"),
-    seed: int | None = Form(None, ge=0),
+    seed: int | None = Form(None, ge=0, le=MAX_SEED),
     steps: int | None = Form(None, ge=1),
     guidance: float | None = Form(None, ge=0, le=100),
-    negative_prompt: str | None = Form(None),
+    negative_prompt: Text | None = Form(None),
 ):
     """Inpaint the masked part of an image, or edit the whole image by the prompt when there is no mask."""
     studio = studio_of(request)
@@ -169,8 +171,8 @@ async def images_edits(
                                   ("negative_prompt", negative_prompt)) if v is not None}}
 
     def submit() -> tuple[TurnRecord, Job]:
-        main = read_image(picture, limits, "image")
-        checked = read_mask(drawn, main, limits, transparent_means_edit=True) if drawn is not None else None
+        main = studio.decoder.image(picture, "image")
+        checked = studio.decoder.mask(drawn, main, transparent_means_edit=True) if drawn is not None else None
         turn = TurnInput(prompt, image=main, mask=checked, task="inpaint" if checked else "edit",
                          source_prompt=source_prompt, refine=refine, paint=paint)
         return _submit(studio, session_id, turn)
@@ -184,12 +186,21 @@ async def images_edits(
 
 def _submit(studio: Studio, session_id: str | None, turn: TurnInput,
             history: list[tuple[str, str]] = ()) -> tuple[TurnRecord, Job]:
-    """Submit to the given session, or to a new one holding the client's earlier messages."""
+    """Submit to the given session, or to a new one holding the client's earlier messages.
+
+    A request refused on the way (a bad turn, a full queue) leaves no session behind.
+    """
+    if session_id is not None:
+        return studio.submit_turn(session_id, turn)
     studio.validate(turn)  # before a session is made for it
-    if session_id is None:
-        session_id = studio.create_session().id
-        studio.import_history(session_id, list(history))
-    return studio.submit_turn(session_id, turn)
+    studio.queue.check_room()
+    created = studio.create_session().id
+    try:
+        studio.import_history(created, list(history))
+        return studio.submit_turn(created, turn)
+    except BaseException:
+        studio.delete_session(created)
+        raise
 
 
 def _split_messages(messages: list[ChatMessage]) -> tuple[list[tuple[str, str]], str, list[str]]:
@@ -244,7 +255,7 @@ async def _read_upload(upload: UploadFile, field: str, limit: int) -> bytes:
 async def _images_answer(studio: Studio, job: Job, request: Request, response_format: str,
                          headers: dict[str, str]):
     request.state.answer_headers = headers
-    done = await finished(job, studio.limits.wait_seconds)
+    done = await finished(studio, job, studio.limits.wait_seconds)
     outputs = done.images_of("output")
     if not outputs:
         reasons = done.errors or done.notices or ["the painter returned nothing"]
@@ -257,7 +268,7 @@ async def _images_answer(studio: Studio, job: Job, request: Request, response_fo
         if response_format == "b64_json":
             item["b64_json"] = base64.b64encode(studio.store.image_path(ref.hash).read_bytes()).decode()
         else:
-            item["url"] = url_for(ref.hash)
+            item["url"] = url_for(done.session_id, ref.hash)
         data.append(item)
     return _json({"created": int(done.created), "data": data,
                   "llmga": {"session_id": done.session_id, "turn": turn_view(done, url_for)}}, headers)
@@ -275,8 +286,10 @@ async def _stream(studio: Studio, job: Job, record: TurnRecord, base: dict[str, 
         if event["type"] == "text":
             yield delta({"content": event["text"]})
     done = await run_in_threadpool(studio.store.get_turn, record.id)
-    if job.error is not None:
-        yield sse(error_response(job.error).body.decode())
+    try:
+        raise_if_failed(done)
+    except Exception as exc:  # the stream has started: the error goes in it
+        yield sse(error_response(exc).body.decode())
     else:
         tail = reply_content(dataclasses.replace(done, reply_text=""), url_for)
         if tail:

@@ -1,4 +1,5 @@
-"""Session endpoints: list, open, create and rename sessions; send turns; undo; branch; follow and cancel jobs."""
+"""Session endpoints: list, open, create, rename and delete sessions; send turns; undo; branch; follow and
+cancel jobs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from .answers import events, finished, sse, studio_of, url_builder
 from .bodies import BranchBody, SessionBody, TurnBody, turn_input
-from .uploads import stored_hash
 from .views import session_view, turn_view
 
 router = APIRouter(prefix="/api", tags=["sessions"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["sessions"])
 
 @router.get("/sessions")
 def list_sessions(request: Request, limit: int = Query(100, ge=1, le=1000),
-                  offset: int = Query(0, ge=0)) -> dict[str, Any]:
+                  offset: int = Query(0, ge=0, le=10**9)) -> dict[str, Any]:
     """Sessions, most recently active first."""
     return {"sessions": [session_view(s) for s in studio_of(request).sessions(limit, offset)]}
 
@@ -35,7 +35,7 @@ def get_session(session_id: str, request: Request, include_undone: bool = False)
     session, turns = studio.session(session_id, include_undone)
     url_for = url_builder(request)
     return {"session": session_view(session),
-            "turns": [turn_view(t, url_for, studio.job_of(t.id)) for t in turns]}
+            "turns": [turn_view(t, url_for, studio.job_of(t)) for t in turns]}
 
 
 @router.patch("/sessions/{session_id}")
@@ -43,16 +43,22 @@ def rename_session(session_id: str, body: SessionBody, request: Request) -> dict
     return session_view(studio_of(request).store.rename_session(session_id, body.title))
 
 
+@router.delete("/sessions/{session_id}")
+def delete_session(session_id: str, request: Request) -> dict[str, Any]:
+    """Delete a session, its turns and the images no other session uses (a running turn is cancelled)."""
+    return {"deleted": session_id, "images_deleted": studio_of(request).delete_session(session_id)}
+
+
 @router.post("/sessions/{session_id}/turns", status_code=202)
 async def send_turn(session_id: str, body: TurnBody, request: Request):
     """Send a message (with an image, mask, task, settings); 202 with the job to follow, or 200 when ``wait``."""
     studio = studio_of(request)
     record, job = await run_in_threadpool(
-        lambda: studio.submit_turn(session_id, turn_input(studio, body.text, body.image, body)))
+        lambda: studio.submit_turn(session_id, turn_input(studio, body.text, body.image, body, session_id=session_id)))
     url_for = url_builder(request)
     if body.wait:
         request.state.answer_headers = {"X-LLMGA-Turn": record.id, "X-LLMGA-Job": job.id}
-        return JSONResponse({"turn": turn_view(await finished(job, studio.limits.wait_seconds), url_for)})
+        return JSONResponse({"turn": turn_view(await finished(studio, job, studio.limits.wait_seconds), url_for)})
     return JSONResponse({"turn": turn_view(record, url_for), "job": job.snapshot()}, status_code=202)
 
 
@@ -65,16 +71,16 @@ def undo(session_id: str, request: Request) -> dict[str, Any]:
 @router.post("/sessions/{session_id}/branch", status_code=201)
 def branch(session_id: str, body: BranchBody, request: Request) -> dict[str, Any]:
     """A new session continuing from an earlier turn or image of this one."""
-    image = None
-    if body.image is not None:
-        image = stored_hash(body.image) or body.image
-    return session_view(studio_of(request).branch(session_id, body.turn_id, image, body.title))
+    studio = studio_of(request)
+    image = studio.stored_image(body.image, session_id, "image") if body.image is not None else None
+    return session_view(studio.branch(session_id, body.turn_id, image, body.title))
 
 
 @router.get("/turns/{turn_id}")
 def get_turn(turn_id: str, request: Request) -> dict[str, Any]:
     studio = studio_of(request)
-    return turn_view(studio.store.get_turn(turn_id), url_builder(request), studio.job_of(turn_id))
+    turn = studio.store.get_turn(turn_id)
+    return turn_view(turn, url_builder(request), studio.job_of(turn))
 
 
 @router.get("/jobs/{job_id}")

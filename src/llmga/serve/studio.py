@@ -1,48 +1,36 @@
 """The studio: turns of many sessions, run by a job queue, kept in a session store.
 
-A turn is submitted (checked, its uploads stored, recorded as pending, queued),
-then run by a worker: the session's conversation is rebuilt from the store
-(done, not undone turns, with their images), a light
-:class:`~llmga.assistant.Assistant` on the worker's models runs the turn, and
-the reply, prompts and painted images (PNG with their settings) are recorded
-at once. The HTTP API and the web app are thin layers over this class.
+A turn is submitted (checked against the limits, its uploads stored, recorded
+as pending, queued: all refused at once, leaving nothing behind, when the queue
+is full), then run where the models are (:mod:`llmga.serve.runner`: a studio
+thread, or an ``llmga worker`` process behind a broker), which records its
+outcome. The HTTP API and the web app are thin layers over this class.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import logging
 import re
-import threading
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from PIL import Image
-
-from ..assistant import Assistant
-from ..conversation import Conversation
-from ..errors import InvalidInputError, LLMGAError
+from ..errors import InvalidInputError
 from ..images import png_bytes
 from ..protocol import parse_reply
 from ..routing import Task
-from ..settings import Limits, PaintSettings, SamplingSettings
-from ..tasks import Outpaint, TurnRequest, masked_view
-from .http_errors import ConflictError, JobCancelled, PayloadTooLargeError
-from .jobs import CANCELLED, DONE, Job, JobQueue, ThreadJobQueue
-from .store import CANCELLED as TURN_CANCELLED
-from .store import DONE as TURN_DONE
-from .store import FAILED, INTERRUPTED, SessionRecord, SessionStore, TurnOutcome, TurnRecord
-from .uploads import Upload
+from ..settings import MAX_PAINT_SIDE, Limits, PaintSettings, SamplingSettings
+from ..tasks import Outpaint
+from .http_errors import ConflictError, NotFoundError, PayloadTooLargeError
+from .image_urls import URL_IN_TEXT, ImageUrls
+from .jobs import Job, JobQueue, ThreadJobQueue
+from .runner import RunTurn, Workbench, check_work, load_image, settings_with
+from .session_records import CANCELLED, INTERRUPTED, PENDING, SessionRecord, TurnOutcome, TurnRecord
+from .store import SessionStore
+from .uploads import Decoder, Upload
 
 log = logging.getLogger(__name__)
 
-AssistantFactory = Callable[[], Assistant]
-
-PAINT_FIELDS = tuple(f.name for f in dataclasses.fields(PaintSettings))
-SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingSettings))
-_FILE_REF = re.compile(r"/files/([0-9a-f]{64})\.png")
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 
 
@@ -65,32 +53,35 @@ class TurnInput:
 
 
 class Studio:
-    """Sessions and turns over a store and a job queue."""
+    """Sessions and turns over a store and a job queue.
+
+    ``paint`` and ``sampling`` are the defaults a turn's settings start from;
+    ``image_url_seconds`` makes image URLs expire.
+    """
 
     def __init__(self, store: SessionStore, queue: JobQueue, paint: PaintSettings = PaintSettings(),
                  sampling: SamplingSettings = SamplingSettings(), limits: Limits = Limits(),
-                 multimodal: bool = True) -> None:
+                 image_url_seconds: float | None = None) -> None:
         self.store, self.queue, self.limits = store, queue, limits
         self.paint_defaults, self.sampling_defaults = paint, sampling
-        self.multimodal = multimodal
-        self._turn_jobs: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._closing = False
+        self.decoder = Decoder(limits)
+        self.urls = ImageUrls(store.secret("image-urls"), image_url_seconds)
 
     @classmethod
-    def start(cls, store: SessionStore, factory: AssistantFactory, workers: int = 1, max_pending: int = 8,
-              limits: Limits = Limits()) -> Studio:
-        """Build one assistant per worker (models load now, so a missing one fails before serving)."""
+    def start(cls, store: SessionStore, factory: Any, workers: int = 1, max_pending: int = 8,
+              limits: Limits = Limits(), image_url_seconds: float | None = None) -> Studio:
+        """A studio painting in this process: one assistant per worker thread (models load now, so a
+        missing one fails before serving)."""
         assistants = [factory() for _ in range(workers)]
+        benches = [Workbench(assistant, store, limits) for assistant in assistants]
         first = assistants[0]
-        multimodal = first.brain is None or first.brain.multimodal
-        return cls(store, ThreadJobQueue(assistants, max_pending), first.paint_settings, first.sampling, limits,
-                   multimodal)
+        return cls(store, ThreadJobQueue(benches, max_pending), first.paint_settings, first.sampling, limits,
+                   image_url_seconds)
 
     def close(self) -> None:
-        """Stop: queued and running turns end as ``interrupted`` (they can be sent again)."""
-        self._closing = True
-        self.queue.close()
+        """Stop: the turns this process was still running or holding end as ``interrupted`` (send them again)."""
+        for turn_id in self.queue.close():
+            self._end(turn_id, INTERRUPTED, "the server stopped while this turn was waiting or running; send it again")
         self.store.close()
 
     # -- sessions ---------------------------------------------------------
@@ -111,136 +102,101 @@ class Studio:
                title: str | None = None) -> SessionRecord:
         return self.store.branch(session_id, turn_id, image, title)
 
-    def job_of(self, turn_id: str) -> Job | None:
-        """The job running a turn, while it is known."""
-        with self._lock:
-            job_id = self._turn_jobs.get(turn_id)
-        return self.queue.get(job_id) if job_id else None
+    def delete_session(self, session_id: str) -> int:
+        """Delete a session and the images only it used (a running turn is cancelled first)."""
+        for turn in self.store.turns(session_id, include_undone=True):
+            if turn.status == PENDING:
+                try:
+                    self.cancel(turn.id)
+                except NotFoundError:  # no job runs it (any more)
+                    self._end(turn.id, CANCELLED, "cancelled")
+        return self.store.delete_session(session_id)
 
-    def load_image(self, digest: str) -> Image.Image:
-        """A stored image, decoded (shared between turns: never modify it)."""
-        return _decode(str(self.store.image_path(digest)))
+    def tidy(self, days: float | None = None) -> list[str]:
+        """Delete the sessions idle for more than ``days`` (if given), then the images no turn has used for an
+        hour; the ids of the deleted sessions."""
+        gone = self.store.expire(time.time() - days * 86400) if days else []
+        self.store.recover(turns=False, grace=3600)
+        return gone
+
+    def job_of(self, turn: TurnRecord) -> Job | None:
+        """The job running a pending turn, while it is known."""
+        if turn.status != PENDING:
+            return None
+        try:
+            return self.queue.get(turn.id)
+        except NotFoundError:
+            return None
+
+    def load_image(self, digest: str) -> Any:
+        return load_image(self.store, digest)
+
+    def image_url(self, session_id: str, digest: str) -> str:
+        """The capability URL path of an image of a session (see :mod:`llmga.serve.image_urls`)."""
+        return self.urls.path(session_id, digest)
+
+    def stored_image(self, reference: str, session_id: str | None, field: str) -> str:
+        """The hash of a stored image a client refers to: by a capability URL, or by hash (or an unsigned
+        URL) within its own session ``session_id``; NotFoundError otherwise, so no session reads another's."""
+        opened = self.urls.opened(reference)
+        if opened is None:
+            raise InvalidInputError(f"{field}: give a base64 data URL, or an image URL this studio gave you "
+                                    "(the studio fetches nothing from the network)")
+        owner, digest = opened
+        if owner is not None or (session_id is not None and self.store.session_has_image(session_id, digest)):
+            return digest
+        raise NotFoundError(f"{field}: no such image in this session (use the image's URL this studio gave you)")
 
     # -- turns ------------------------------------------------------------
 
     def submit_turn(self, session_id: str, turn: TurnInput) -> tuple[TurnRecord, Job]:
         """Check, record as pending and queue a turn; raises a 4xx error (or BusyError) instead of queueing bad work."""
         paint, sampling = self.validate(turn)
+        self.queue.check_room()
         inputs = [(role, self._stored(upload)) for role, upload in
                   (("input", turn.image), ("mask", turn.mask), ("control", turn.control)) if upload is not None]
-        request = {
+        request = {  # the settings the client chose: the worker's defaults fill in the rest
             "task": turn.task, "refine": turn.refine, "control_from_photo": turn.control_from_photo,
             "outpaint": turn.outpaint, "expand_to": turn.expand_to, "source_prompt": turn.source_prompt,
-            "paint": dataclasses.asdict(paint), "sampling": dataclasses.asdict(sampling),
+            "paint": {k: v for k, v in turn.paint.items() if v is not None},
+            "sampling": {k: v for k, v in turn.sampling.items() if v is not None},
         }
+        check_work(paint, request, self.limits, turn.image.image.size if turn.image is not None else None)
         record = self.store.begin_turn(session_id, turn.text, request, inputs)
-        run = functools.partial(self._run, record, turn, paint, sampling)
         try:
-            job = self.queue.submit(run, label=turn.text[:60], key=session_id,
-                                    on_end=functools.partial(self._ended, record.id))
+            job = self.queue.submit(RunTurn(record.id), label=turn.text[:60], key=session_id, job_id=record.id)
         except BaseException:
             self.store.discard_turn(record.id)
             raise
-        with self._lock:
-            self._turn_jobs[record.id] = job.id
         return record, job
 
     def cancel(self, job_id: str) -> Job:
-        return self.queue.cancel(job_id)
+        """Cancel a turn's job: recorded as cancelled now; a queued job never runs, a running one stops."""
+        job = self.queue.get(job_id)
+        self._end(job_id, CANCELLED, "cancelled")
+        return self.queue.cancel(job.id)
 
     def import_history(self, session_id: str, exchanges: list[tuple[str, str]]) -> None:
-        """Record earlier exchanges a client sent (OpenAI style) as done turns of ``session_id``.
+        """Record earlier exchanges a client sent (OpenAI style) as done turns of ``session_id``, at once.
 
-        The assistant's text is parsed for generation prompts, and references
-        to this server's images (``/files/<hash>.png``) become the turn's
-        images, so "make it night" works on an image from an earlier reply.
+        The assistant's text is parsed for generation prompts, and this
+        studio's image URLs in it become the turn's images (so "make it night"
+        works on an image from an earlier reply), if their signatures hold.
         """
+        self._check_history(exchanges)
+        turns = []
         for user_text, assistant_text in exchanges:
-            hashes = [h for h in dict.fromkeys(_FILE_REF.findall(assistant_text)) if self.store.has_image(h)]
+            hashes = []
+            for url in URL_IN_TEXT.findall(assistant_text):
+                opened = self.urls.opened(url)
+                if opened is not None and opened[0] is not None and self.store.has_image(opened[1]):
+                    hashes.append(opened[1])
             raw = _MARKDOWN_IMAGE.sub("", assistant_text).strip()
             reply = parse_reply(raw)
-            record = self.store.begin_turn(session_id, user_text, {"imported": True})
             outputs = [(h, reply.prompts[min(i, len(reply.prompts) - 1)] if reply.prompts else "", {})
-                       for i, h in enumerate(hashes)]
-            self.store.finish_turn(record.id, TurnOutcome(reply.text, raw, reply.prompts, outputs=outputs))
-
-    def conversation(self, session_id: str, before_seq: int | None = None) -> Conversation:
-        """The session's conversation as the assistant saw it: done, visible turns before ``before_seq``.
-
-        Only the images of the newest turn that has any are decoded: the
-        brain is shown the newest image alone, and follow-ups work on it.
-        """
-        turns = [t for t in self.store.turns(session_id)
-                 if t.status == TURN_DONE and (before_seq is None or t.seq < before_seq)]
-        with_images = [i for i, t in enumerate(turns) if t.images_of("output") or self._shown(t, decode=False)]
-        newest = with_images[-1] if with_images else None
-        conversation = Conversation()
-        for index, turn in enumerate(turns):
-            conversation.add_user(turn.user_text, self._shown(turn) if index == newest else [])
-            conversation.add_assistant(turn.raw_reply, turn.prompts)
-            outputs = turn.images_of("output")
-            if outputs and index == newest:
-                conversation.attach_generated([self.load_image(o.hash) for o in outputs],
-                                              [o.prompt or "" for o in outputs])
-        return conversation
-
-    # -- inside a worker --------------------------------------------------
-
-    def _run(self, record: TurnRecord, turn: TurnInput, paint: PaintSettings, sampling: SamplingSettings,
-             worker: Assistant, job: Job) -> TurnRecord:
-        job.check_cancelled()
-        helper = Assistant(worker.brain, worker.painters, sampling=sampling, paint=paint,
-                           conversation=self.conversation(record.session_id, before_seq=record.seq))
-        request = TurnRequest(
-            image=_image(turn.image), mask=_image(turn.mask), control=_image(turn.control),
-            control_from_photo=turn.control_from_photo,
-            outpaint=Outpaint(**turn.outpaint) if turn.outpaint else None,
-            expand_to=turn.expand_to, task=turn.task, source_prompt=turn.source_prompt,
-        )
-
-        def on_text(text: str) -> None:
-            job.check_cancelled()
-            job.emit("text", text=text)
-
-        result = helper.chat(
-            turn.text, [request.image] if request.image is not None else [], on_text=on_text,
-            on_prompt=lambda prompt: job.emit("prompt", prompt=prompt), progress=job.report_progress,
-            request=request, on_route=lambda r: job.emit("route", task=r.task.value, reason=r.reason),
-            refine=turn.refine,
-        )
-        job.check_cancelled()
-        outputs = []
-        for painting in result.paintings:
-            for index, image in enumerate(painting.images):
-                metadata = painting.metadata(index)
-                outputs.append((self.store.put_image(png_bytes(image, metadata)), painting.prompt, metadata))
-        return self.store.finish_turn(record.id, TurnOutcome(
-            reply_text=result.reply.text, raw_reply=result.reply.raw, prompts=result.reply.prompts,
-            task=result.route.task.value if result.route else None,
-            route_reason=result.route.reason if result.route else None,
-            notices=result.notices, errors=result.errors, outputs=outputs,
-        ))
-
-    def _ended(self, turn_id: str, job: Job) -> None:
-        """Record a turn that did not finish (failed, cancelled, never ran); forget its job."""
-        with self._lock:
-            self._turn_jobs.pop(turn_id, None)
-        if job.status == DONE:
-            return
-        error = job.error
-        if self._closing:
-            status, message = INTERRUPTED, "the server stopped while this turn was waiting or running; send it again"
-        elif job.status == CANCELLED or isinstance(error, JobCancelled):
-            status, message = TURN_CANCELLED, "cancelled"
-        elif isinstance(error, LLMGAError):
-            status, message = FAILED, str(error)
-        else:
-            status, message = FAILED, f"internal error ({type(error).__name__}); see the server log"
-            log.error("turn %s failed", turn_id, exc_info=error)
-        try:
-            self.store.end_turn(turn_id, status, message)
-        except ConflictError:  # it was recorded as finished before the failure
-            pass
+                       for i, h in enumerate(dict.fromkeys(hashes))]
+            turns.append((user_text, TurnOutcome(reply.text, raw, reply.prompts, outputs=outputs)))
+        self.store.add_done_turns(session_id, turns)
 
     # -- checks -----------------------------------------------------------
 
@@ -252,13 +208,16 @@ class Studio:
 
     def _settings(self, turn: TurnInput) -> tuple[PaintSettings, SamplingSettings]:
         """The turn's settings: the defaults with the client's overrides, checked against the limits."""
-        paint = _override(self.paint_defaults, turn.paint, PAINT_FIELDS, "paint")
-        sampling = _override(self.sampling_defaults, turn.sampling, SAMPLING_FIELDS, "sampling")
+        paint = settings_with(self.paint_defaults, turn.paint, "paint")
+        sampling = settings_with(self.sampling_defaults, turn.sampling, "sampling")
         limits = self.limits
         if paint.steps > limits.max_steps:
             raise InvalidInputError(f"steps: {paint.steps} is over the limit of {limits.max_steps}")
         if paint.num_images > limits.max_images:
             raise InvalidInputError(f"num_images: {paint.num_images} is over the limit of {limits.max_images}")
+        if sampling.max_new_tokens > limits.max_new_tokens:
+            raise InvalidInputError(
+                f"max_new_tokens: {sampling.max_new_tokens} is over the limit of {limits.max_new_tokens}")
         for name in ("width", "height"):
             value = getattr(paint, name)
             if value is not None and value > limits.max_side:
@@ -284,42 +243,27 @@ class Studio:
                 Outpaint(**turn.outpaint)
             except TypeError as exc:
                 raise InvalidInputError(f"outpaint: {exc}") from exc
+        if turn.expand_to is not None and not all(8 <= side <= MAX_PAINT_SIDE for side in turn.expand_to):
+            raise InvalidInputError(f"expand_to: each side must be 8 to {MAX_PAINT_SIDE} pixels, got {turn.expand_to}")
+
+    def _check_history(self, exchanges: list[tuple[str, str]]) -> None:
+        limits = self.limits
+        if len(exchanges) > limits.max_history_turns:
+            raise PayloadTooLargeError(
+                f"messages: {len(exchanges)} earlier exchanges is over the limit of {limits.max_history_turns}; "
+                "send fewer, or continue the studio's own session (session_id)")
+        chars = sum(len(a) + len(b) for a, b in exchanges)
+        if chars > limits.max_history_chars:
+            raise PayloadTooLargeError(
+                f"messages: {chars} characters of history is over the limit of {limits.max_history_chars}")
 
     def _stored(self, upload: Upload) -> str:
         if upload.hash is None:
             upload.hash = self.store.put_image(png_bytes(upload.image))
         return upload.hash
 
-    def _shown(self, turn: TurnRecord, decode: bool = True) -> list[Any]:
-        """The images the brain saw with this user turn (as :class:`Assistant` chose them); hashes if not ``decode``."""
-        inputs = turn.images_of("input")
-        if not inputs or not self.multimodal or not turn.request.get("refine", True):
-            return []
-        if not decode:
-            return [inputs[0].hash]
-        image = self.load_image(inputs[0].hash)
-        masks = turn.images_of("mask")
-        if turn.task == Task.INPAINT.value and masks:
-            image = masked_view(image, self.load_image(masks[0].hash))
-        return [image]
-
-
-def _override(defaults: Any, changes: dict[str, Any], fields: tuple[str, ...], what: str) -> Any:
-    unknown = set(changes) - set(fields)
-    if unknown:
-        raise InvalidInputError(f"{what}: unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
-    try:
-        return dataclasses.replace(defaults, **{k: v for k, v in changes.items() if v is not None})
-    except TypeError as exc:
-        raise InvalidInputError(f"{what}: {exc}") from exc
-
-
-def _image(upload: Upload | None) -> Image.Image | None:
-    return upload.image if upload is not None else None
-
-
-@functools.lru_cache(maxsize=64)
-def _decode(path: str) -> Image.Image:
-    with Image.open(path) as image:
-        image.load()
-        return image.convert("RGB") if image.mode != "L" else image.copy()
+    def _end(self, turn_id: str, status: str, message: str) -> None:
+        try:
+            self.store.end_turn(turn_id, status, message)
+        except (ConflictError, NotFoundError):  # it ended meanwhile, or its session was deleted
+            pass

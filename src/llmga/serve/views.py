@@ -7,13 +7,15 @@ from typing import Any
 
 from ..protocol import tag_prompt
 from .jobs import Job
-from .store import ImageRef, SessionRecord, TurnRecord
+from .session_records import ImageRef, SessionRecord, TurnRecord
 
-UrlFor = Callable[[str], str]
+#: (session id, image hash) -> the image's URL
+UrlFor = Callable[[str, str], str]
 
 
-def image_view(ref: ImageRef, url_for: UrlFor) -> dict[str, Any]:
-    view = {"hash": ref.hash, "url": url_for(ref.hash), "role": ref.role, "width": ref.width, "height": ref.height}
+def image_view(ref: ImageRef, session_id: str, url_for: UrlFor) -> dict[str, Any]:
+    view = {"hash": ref.hash, "url": url_for(session_id, ref.hash), "role": ref.role, "width": ref.width,
+            "height": ref.height}
     if ref.role == "output":
         view.update(prompt=ref.prompt, metadata=ref.metadata or {})
     return view
@@ -25,8 +27,9 @@ def turn_view(turn: TurnRecord, url_for: UrlFor, job: Job | None = None) -> dict
         "id": turn.id, "session_id": turn.session_id, "seq": turn.seq, "status": turn.status,
         "user_text": turn.user_text, "reply": turn.reply_text, "prompts": turn.prompts,
         "task": turn.task, "route_reason": turn.route_reason, "notices": turn.notices, "errors": turn.errors,
-        "error": turn.error, "request": turn.request, "created": turn.created, "finished": turn.finished,
-        "undone": turn.undone, "images": [image_view(ref, url_for) for ref in turn.images],
+        "error": turn.error, "error_code": turn.error_code, "request": turn.request, "created": turn.created,
+        "finished": turn.finished, "undone": turn.undone,
+        "images": [image_view(ref, turn.session_id, url_for) for ref in turn.images],
     }
     if job is not None:
         view["job"] = job.snapshot()
@@ -48,7 +51,7 @@ def reply_content(turn: TurnRecord, url_for: UrlFor) -> str:
     outputs = turn.images_of("output")
     for prompt in turn.prompts:
         parts.append(tag_prompt(prompt))
-        parts.extend(f"![{_alt(prompt)}]({url_for(r.hash)})" for r in outputs if r.prompt == prompt)
+        parts.extend(f"![{_alt(prompt)}]({url_for(turn.session_id, r.hash)})" for r in outputs if r.prompt == prompt)
         outputs = [r for r in outputs if r.prompt != prompt]
     parts.extend(f"({notice})" for notice in turn.notices)
     parts.extend(f"(error: {error})" for error in turn.errors)

@@ -3,26 +3,35 @@
 Chat with the assistant, upload an image and paint a mask on it, see the
 reply, the generation prompt (editable, and re-painted as it is with one
 button) and the images; set seed, steps, guidance, size and negative prompt;
-reopen, undo and branch sessions; follow progress and cancel. The layout is
-in :func:`build_blocks`; what each control does is in :class:`StudioWeb`,
-plain Python over the :class:`~llmga.serve.studio.Studio` (tested without a
-browser).
+reopen, undo, branch and delete sessions; follow progress and cancel. The
+layout is in :func:`build_blocks`; what each control does is in
+:class:`StudioWeb`, plain Python over the :class:`~llmga.serve.studio.Studio`
+(tested without a browser).
+
+Uploads are held to the API's limits: Gradio takes files up to the upload
+size; the images it decodes itself to prepare the editor's value are refused
+from their header beyond the pixel limit (Pillow's ``MAX_IMAGE_PIXELS``, set
+by :func:`mount_web`; Gradio runs one send at a time); and every image the
+studio uses (the editor's picture and strokes, a control map, handed over as
+files) is checked from its header and decoded by the studio's
+:class:`~llmga.serve.uploads.Decoder`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from ..errors import LLMGAError
-from ..images import open_image
 from ..routing import Task
 from ..tasks import Outpaint, parse_size
-from .store import PENDING, TurnRecord
+from .session_records import PENDING, TurnRecord
 from .studio import Studio, TurnInput
 from .uploads import Upload
 
@@ -54,10 +63,21 @@ class StudioWeb:
         gallery = [(str(self.studio.store.image_path(ref.hash)), f"turn {turn.seq}: {ref.prompt}")
                    for ref, turn in outputs]
         prompts = [p for turn in turns for p in turn.prompts]
-        return chat_messages(turns), gallery, prompts[-1] if prompts else "", status, [ref.hash for ref, _ in outputs]
+        chat = chat_messages(turns, self.studio.image_url)
+        return chat, gallery, prompts[-1] if prompts else "", status, [ref.hash for ref, _ in outputs]
 
     def new_session(self) -> str:
         return self.studio.create_session().id
+
+    def delete(self, session_id: str | None) -> tuple:
+        """Delete the open session and its images; the view goes blank."""
+        if not session_id:
+            return self.view(None, "no session to delete")
+        try:
+            gone = self.studio.delete_session(session_id)
+        except LLMGAError as exc:
+            return self.view(None, f"⚠ {exc}")
+        return self.view(None, f"deleted the session and {gone} image(s) only it used")
 
     def undo(self, session_id: str | None) -> tuple:
         if not session_id:
@@ -83,7 +103,7 @@ class StudioWeb:
 
     def cancel(self, session_id: str | None) -> str:
         _, turns = self.studio.session(session_id) if session_id else (None, [])
-        job = next((self.studio.job_of(t.id) for t in reversed(turns) if t.status == PENDING), None)
+        job = next((self.studio.job_of(t) for t in reversed(turns) if t.status == PENDING), None)
         if job is None:
             return "nothing is running"
         self.studio.cancel(job.id)
@@ -119,38 +139,37 @@ class StudioWeb:
 
 
 def editor_uploads(value: Any, studio: Studio) -> tuple[Upload | None, Upload | None]:
-    """The uploaded picture and the painted mask (strokes on any layer, white = repaint) of an ImageEditor value."""
+    """The uploaded picture and the painted mask (strokes on any layer, white = repaint) of an ImageEditor value.
+
+    Its images are files (or PIL images, from Python), each checked and decoded by the studio's decoder.
+    """
     if not value or value.get("background") is None:
         return None, None
-    background = _pil(value["background"])
-    limits = studio.limits
-    if background.width * background.height > limits.max_image_pixels:
-        raise LLMGAError(f"the image is {background.width}x{background.height}; the limit is "
-                         f"{limits.max_image_pixels} pixels")
-    image = Upload(open_image(background), background.size)
-    strokes = np.zeros((background.height, background.width), dtype=bool)
+    image = studio.decoder.image(_bytes(value["background"]), "image")
+    width, height = image.original_size
+    strokes = np.zeros((height, width), dtype=bool)
     for layer in value.get("layers") or []:
-        layer = _pil(layer).convert("RGBA").resize(background.size)
+        layer = studio.decoder.picture(_bytes(layer), "mask layer").convert("RGBA").resize((width, height))
         strokes |= np.asarray(layer.getchannel("A")) > 0
     if not strokes.any():
         return image, None
     mask = Image.fromarray(np.where(strokes, 255, 0).astype(np.uint8))
     if mask.size != image.image.size:
         mask = mask.resize(image.image.size, Image.Resampling.NEAREST)
-    return image, Upload(mask, background.size)
+    return image, Upload(mask, (width, height))
 
 
-def chat_messages(turns: list[TurnRecord]) -> list[dict[str, str]]:
+def chat_messages(turns: list[TurnRecord], url_for: Callable[[str, str], str]) -> list[dict[str, str]]:
     """The turns as chat messages (Markdown): the user's words, the reply, prompts, images, notices, errors."""
     messages = []
     for turn in turns:
-        uploads = " ".join(f"![upload](/files/{r.hash}.png)" for r in turn.images_of("input"))
+        uploads = " ".join(f"![upload]({url_for(turn.session_id, r.hash)})" for r in turn.images_of("input"))
         messages.append({"role": "user", "content": f"{turn.user_text}\n\n{uploads}".strip()})
         parts = [turn.reply_text] if turn.reply_text else []
         if turn.task:
             parts.append(f"*task: {turn.task}*")
         parts.extend(f"> **prompt:** {prompt}" for prompt in turn.prompts)
-        parts.extend(f"![{r.prompt or ''}](/files/{r.hash}.png)" for r in turn.images_of("output"))
+        parts.extend(f"![{r.prompt or ''}]({url_for(turn.session_id, r.hash)})" for r in turn.images_of("output"))
         parts.extend(f"*note: {n}*" for n in turn.notices)
         parts.extend(f"⚠ {e}" for e in turn.errors)
         if turn.status != "done":
@@ -184,18 +203,21 @@ def task_extras(outpaint: str, grow: str, control: Any, from_photo: bool, source
     if (grow or "").strip():
         extras["expand_to"] = parse_size(grow.strip())
     if control is not None:
-        picture = _pil(control)
-        if picture.width * picture.height > studio.limits.max_image_pixels:
-            raise LLMGAError(f"the control image is {picture.width}x{picture.height}; the limit is "
-                             f"{studio.limits.max_image_pixels} pixels")
-        extras["control"], extras["control_from_photo"] = Upload(open_image(picture), picture.size), bool(from_photo)
+        extras["control"] = studio.decoder.image(_bytes(control), "control image")
+        extras["control_from_photo"] = bool(from_photo)
     if (source or "").strip():
         extras["source_prompt"] = source.strip()
     return extras
 
 
-def _pil(value: Any) -> Image.Image:
-    return value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
+def _bytes(value: Any) -> bytes:
+    """The bytes of an image Gradio hands over: a file path, or (from Python) a PIL image or an array."""
+    if isinstance(value, (str, Path)):
+        return Path(value).read_bytes()
+    picture = value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _int(value: Any) -> int | None:
@@ -234,6 +256,7 @@ def build_blocks(web: StudioWeb) -> Any:
                     refresh = gr.Button("↻")
                 undo = gr.Button("Undo last turn")
                 branch = gr.Button("Branch from selected image")
+                delete = gr.Button("Delete session", variant="stop")
                 with gr.Accordion("Advanced", open=False):
                     task = gr.Dropdown(TASKS, value="auto", label="Task")
                     seed = gr.Number(None, label="Seed", precision=0)
@@ -244,7 +267,7 @@ def build_blocks(web: StudioWeb) -> Any:
                     negative = gr.Textbox(label="Negative prompt")
                     outpaint = gr.Textbox(label="Outpaint: pixels LEFT RIGHT TOP BOTTOM, or an aspect like 16:9")
                     grow = gr.Textbox(label="Grow to WIDTHxHEIGHT, step by step (e.g. 2048x512)")
-                    control = gr.Image(label="Control map (ControlNet)", type="pil", height=160)
+                    control = gr.Image(label="Control map (ControlNet)", type="filepath", image_mode=None, height=160)
                     from_photo = gr.Checkbox(label="The control image is a photo: use its canny edges")
                     source = gr.Textbox(label="Description of the uploaded image (for edits)")
             with gr.Column(scale=3):
@@ -256,7 +279,7 @@ def build_blocks(web: StudioWeb) -> Any:
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="studio-send")
                     cancel = gr.Button("Cancel", scale=1)
                 editor = gr.ImageEditor(label="Image (paint over the part to repaint: any stroke is the mask)",
-                                        type="pil", height=360, elem_id="studio-editor")
+                                        type="filepath", height=360, elem_id="studio-editor")
                 with gr.Row():
                     prompt = gr.Textbox(label="Generation prompt (edit and re-paint)", scale=4)
                     repaint = gr.Button("Re-paint", scale=1)
@@ -301,6 +324,7 @@ def build_blocks(web: StudioWeb) -> Any:
         new.click(lambda: show(web.new_session()), None, [session, sessions, *view])
         refresh.click(lambda sid: (choices(sid), *web.view(sid)), session, [sessions, *view])
         undo.click(web.undo, session, view)
+        delete.click(lambda sid: (None, choices(None), *web.delete(sid)), session, [session, sessions, *view])
         gallery.select(pick, images, selected).then(web.editor_value, selected, editor, api_name=False)
         branch.click(branch_from, [session, selected], [session, sessions, *view])
         send_event = {"fn": run, "inputs": [session, text, editor, *advanced], "outputs": [session, sessions, *view]}
@@ -312,9 +336,16 @@ def build_blocks(web: StudioWeb) -> Any:
 
 
 def mount_web(app: Any, studio: Studio, path: str = "/ui") -> Any:
-    """Mount the web app on ``app`` at ``path`` (Gradio serves the gallery's files from the store's folder)."""
+    """Mount the web app on ``app`` at ``path`` (Gradio serves the gallery's files from the store's folder).
+
+    Pillow's own guard is set to the studio's pixel limit for this process, so an
+    image Gradio opens is refused from its header beyond it (Pillow refuses
+    images over twice ``MAX_IMAGE_PIXELS``).
+    """
     import gradio as gr
+
+    Image.MAX_IMAGE_PIXELS = studio.limits.max_image_pixels // 2
 
     blocks = build_blocks(StudioWeb(studio))
     return gr.mount_gradio_app(app, blocks, path=path, allowed_paths=[str(studio.store.files_root)],
-                               ssr_mode=False, footer_links=["api"])
+                               ssr_mode=False, footer_links=["api"], max_file_size=studio.limits.max_image_bytes)

@@ -104,14 +104,17 @@ def double_assistant(delay: float = 0.0, steps: int = 2, multimodal: bool = True
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 at a free port; yield its base URL; stop it on exit."""
+def live_server(app: Any, read_seconds: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 at a free port, as ``llmga serve`` does; yield its base URL;
+    stop it on exit."""
     import uvicorn
+
+    from ..serve.server import uvicorn_config
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+    sock.listen(512)
+    server = uvicorn.Server(uvicorn_config(app, read_seconds, timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -27,9 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..data import world_chinese, world_english
-from ..data.world_chat import ChatItem, held_out_chat, painted_reply, pick_pair
+from ..data.world_chat import ChatItem, held_out_chat, held_out_pairs, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
-from ..data.world_chat import held_out_pairs
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..world.captions import oracle_paint, parse_detailed_or_none

@@ -3,7 +3,7 @@
 import pytest
 
 from llmga.data.world_chat import held_out_chat
-from llmga.eval.world_chat import agreement, contradicts, measure_chat, new_word_items
+from llmga.eval.world_assistant import agreement, contradicts, measure_chat, new_word_items
 from llmga.protocol import parse_reply
 from llmga.testing.doubles import ScriptedBrain
 from llmga.world import parse_detailed
