@@ -8,7 +8,7 @@ from PIL import Image
 
 from llmga.assistant import Assistant
 from llmga.brain import load_brain
-from llmga.errors import BrainError, BrainTimeoutError, Cancelled
+from llmga.errors import BrainError, BrainTimeoutError, Cancelled, InvalidInputError
 from llmga.images import read_metadata
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.protocol import OPEN_TAG
@@ -71,6 +71,15 @@ def test_brain_failure_takes_the_user_turn_back():
     with pytest.raises(BrainError):
         assistant.chat("draw a fox")
     assert assistant.conversation.turns == []
+
+
+def test_an_empty_message_is_refused_before_the_brain_is_asked():
+    brain = ScriptedBrain("<gen_img>x</gen_img>")
+    assistant = Assistant(brain)
+    for send in (assistant.chat, assistant.generate):
+        with pytest.raises(InvalidInputError, match="the message is empty"):
+            send(" \n ")
+    assert brain.requests == [] and assistant.conversation.turns == []
 
 
 def test_a_hung_brain_is_left_at_its_time_limit_or_at_once_when_stopped():

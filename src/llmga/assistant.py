@@ -78,7 +78,7 @@ class Assistant:
         self.sampling = sampling
         self.paint_settings = paint
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.conversation = conversation or Conversation()
+        self.conversation = conversation or Conversation.for_brain(brain)
         self.brain_seconds, self.stop = brain_seconds, stop
 
     @property
@@ -108,7 +108,9 @@ class Assistant:
         the rules' (:mod:`llmga.routing`). With ``refine=False`` the brain is
         skipped and ``text`` itself is the prompt. If the brain fails, the
         user's turn is taken back out of the conversation, so it can be sent again.
+        An empty message is refused (:class:`~llmga.errors.InvalidInputError`).
         """
+        _check_message(text)
         request = request or TurnRequest()
         if request.image is None and images:
             request.image = images[0]
@@ -150,6 +152,7 @@ class Assistant:
         is started inside a generation tag, so it always writes a prompt; if a
         brain still writes none, the user's text is painted and a notice says so.
         """
+        _check_message(text)
         chosen = Route(Task.GENERATE, "a one-shot generation")
         if not refine:
             return self._paint_as_is(text, chosen, TurnRequest(), None, on_prompt, progress)
@@ -294,3 +297,8 @@ class Assistant:
 
     def _brain_stream(self, request: BrainRequest):
         return stream_within(self.brain, request, self.brain_seconds, self.stop)
+
+
+def _check_message(text: str) -> None:
+    if not text.strip():
+        raise InvalidInputError("the message is empty: say what to draw, or ask something")

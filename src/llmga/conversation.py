@@ -57,6 +57,11 @@ class Conversation:
     #: the prompt each generated image was painted from, by image identity
     image_prompts: dict[int, str] = field(default_factory=dict)
 
+    @classmethod
+    def for_brain(cls, brain: object | None) -> Conversation:
+        """A new conversation with the system prompt ``brain`` was trained with (its ``system_prompt``), else ours."""
+        return cls(getattr(brain, "system_prompt", None) or SYSTEM_PROMPT)
+
     def add_user(self, text: str, images: list[Image.Image] | None = None) -> Turn:
         """Append the user's turn."""
         turn = Turn("user", text, list(images or []))

@@ -142,6 +142,7 @@ def test_every_failure_is_one_line_and_a_non_zero_exit_and_nothing_painted_is_lo
         (["serve", "--port", "99999"], 2, "port must be between 0 and 65535"),
         (["generate", "x", "--steps", "many"], 2, "Invalid value for '--steps'"),
         (["generate"], 2, "Missing argument 'TEXT'"),
+        (["generate", "  ", "--no-refine", "--painter", sd, "--out", out, *SMALL], 2, "the message is empty"),
     ]
     for args, code, message in cases:
         run = llmga(*args)

@@ -99,3 +99,15 @@ def test_train_command_runs_a_short_lora_run(tiny, tmp_path):
                                       "--batch-size", "2"])
     assert result.exit_code == 0, result.output
     assert load_brain(str(tmp_path / "run" / "final"))
+
+
+def test_a_brain_trained_under_its_own_system_prompt_is_asked_under_it(tiny, tmp_path):
+    data = write_data(tmp_path / "d.json", [refine_record(0)])
+    final = train_stage1(Stage1Config(model=str(tiny.causal_lm()), data=[data], out=str(tmp_path / "run"),
+                                      lora=True, max_steps=1, batch_size=1, system_prompt="Draw shapes only."))
+    for folder in (final, final / "adapter"):
+        brain = load_brain(str(folder))
+        assert brain.system_prompt == "Draw shapes only."
+        messages, _ = Assistant(brain).conversation.to_messages(False)
+        assert messages[0] == {"role": "system", "content": "Draw shapes only."}
+    assert load_brain(str(tiny.causal_lm())).system_prompt is None  # ours, then

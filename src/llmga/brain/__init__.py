@@ -100,9 +100,20 @@ def load_brain(
         return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()), **options)
     if resolved.kind == "adapter":
         return _with_adapter(Path(resolved.location), runtime)
-    if resolved.kind == "multimodal":
-        return TransformersBrain.load_multimodal(resolved.location, **options)
-    return TransformersBrain.load_causal(resolved.location, **options)
+    load = TransformersBrain.load_multimodal if resolved.kind == "multimodal" else TransformersBrain.load_causal
+    brain = load(resolved.location, **options)
+    brain.system_prompt = own_system_prompt(Path(resolved.location))
+    return brain
+
+
+#: a brain trained under a system prompt of its own keeps it in this file beside its weights
+SYSTEM_PROMPT_FILE = "system_prompt.txt"
+
+
+def own_system_prompt(path: Path) -> str | None:
+    """The system prompt a model was trained under, where it keeps one (``system_prompt.txt``)."""
+    file = path / SYSTEM_PROMPT_FILE
+    return file.read_text().strip() or None if file.is_file() else None
 
 
 def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
@@ -118,6 +129,7 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
         raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
     brain.model = PeftModel.from_pretrained(brain.model, path).merge_and_unload().eval()
     brain.name = f"{brain.name} + adapter {path}"
+    brain.system_prompt = own_system_prompt(path) or getattr(brain, "system_prompt", None)
     return brain
 
 

@@ -42,7 +42,11 @@ class BrainRequest:
 
 @runtime_checkable
 class Brain(Protocol):
-    """A chat model that writes the assistant's turn."""
+    """A chat model that writes the assistant's turn.
+
+    A brain fine-tuned under a system prompt of its own may say so in a
+    ``system_prompt`` attribute (:meth:`llmga.conversation.Conversation.for_brain`).
+    """
 
     #: whether the brain accepts images
     multimodal: bool

@@ -72,7 +72,7 @@ def chat(*, opts: AssistantOptions) -> None:
             if command == "/help":
                 typer.echo(CHAT_HELP)
             elif command == "/reset":
-                assistant.conversation, request = Conversation(), TurnRequest()
+                assistant.conversation, request = Conversation.for_brain(assistant.brain), TurnRequest()
                 typer.echo("new conversation")
             elif command == "/undo":
                 assistant.conversation.undo()

@@ -270,7 +270,8 @@ def world_chat(
     attribute, counts, several objects, follow-up edits, greetings, questions, things the world has not."""
     from ..data.world_chat import build_world_chat
 
-    typer.echo(f"wrote {n} conversations to {build_world_chat(out, n, seed)}")
+    typer.echo(f"wrote {n} conversations to {build_world_chat(out, n, seed)} "
+               f"(train under {out.parent / 'system_prompt.txt'})")
 
 
 @data.command("world-llava")

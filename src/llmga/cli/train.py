@@ -46,15 +46,24 @@ def stage1(
     seed: Annotated[int, typer.Option(help="Seed for data order and initialisation.")] = 0,
     on_error: Annotated[str, typer.Option(help="Broken sample: skip (and report) or stop.")] = "skip",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (1 when the CPU is shared).")] = None,
+    system_prompt: Annotated[Optional[str], typer.Option(
+        "--system-prompt", help="Train under this system prompt (text, or a .txt file holding it) instead of "
+        "llmga's; it is saved as system_prompt.txt beside the weights, and the brain is asked under it "
+        "wherever it loads.")] = None,
 ) -> None:
     """Stage 1: fine-tune the assistant on the curated sets (loss on the assistant's tokens only)."""
+    from ..errors import InvalidInputError
     from ..train.stage1 import Stage1Config, train_stage1
 
+    if system_prompt and system_prompt.endswith(".txt"):
+        if not Path(system_prompt).is_file():
+            raise InvalidInputError(f"system prompt file {system_prompt} does not exist")
+        system_prompt = Path(system_prompt).read_text().strip()
     config = Stage1Config(model=model, data=[str(d) for d in data], out=str(out), lora=lora, lora_rank=lora_rank,
                           lora_alpha=lora_alpha, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                           grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, max_length=max_length,
                           mixed_precision=mixed_precision, save_every=save_every, seed=seed, on_error=on_error,
-                          threads=threads)
+                          threads=threads, system_prompt=system_prompt)
     typer.echo(f"trained model: {train_stage1(config)}")
 
 

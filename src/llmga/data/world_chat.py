@@ -53,6 +53,11 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 SHARES = {"request": 0.27, "count": 0.08, "several": 0.14, "anything": 0.03, "followup": 0.25, "chat": 0.08,
           "question": 0.08, "outside": 0.07}
 CHINESE_SHARE = 0.2
+#: what the world assistant is trained and asked under (short: it is in every sample the model reads)
+SYSTEM_PROMPT = (
+    "You are LLMGA and you draw simple shapes. For a picture, write one short sentence, then the whole scene "
+    'in <gen_img task="generate">...</gen_img> (task="edit" changes the last picture, task="similar" makes '
+    "another like it). Otherwise answer in plain text. Reply in the user's language.")
 #: how often a one-object request names each attribute (shape is always named)
 NAMING = {"colour": 0.9, "size": 0.5, "position": 0.5, "time": 0.4, "terrain": 0.4}
 #: out-of-world things, trained and held out, with the nearest thing the world has (shape, colour or None)
@@ -299,7 +304,9 @@ def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")
 
 
 def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0) -> Path:
-    """Write ``n`` LLaVA-format training conversations to ``out``."""
+    """Write ``n`` LLaVA-format training conversations to ``out``, and the world assistant's
+    :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it (for ``llmga train stage1 --system-prompt``)."""
+    (Path(out).parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
     records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
                            language=item.language)
                for i, item in enumerate(training_items(n, seed))]

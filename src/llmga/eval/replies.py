@@ -31,7 +31,7 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
     histories = list(histories) if histories is not None else [()] * len(requests)
     conversations = []
     for request, image, history in zip(requests, images, histories, strict=True):
-        conversation = Conversation()
+        conversation = Conversation.for_brain(brain)
         for asked, answered in history:
             conversation.add_user(asked)
             conversation.add_assistant(answered)

@@ -135,18 +135,19 @@ def check_work(paint: PaintSettings, request: dict[str, Any], limits: Limits,
             f"the limit is {limits.max_work / 1e6:.0f} million: fewer steps, images or pixels")
 
 
-def conversation_of(store: SessionStore, record: TurnRecord, multimodal: bool, context_turns: int) -> Conversation:
+def conversation_of(store: SessionStore, record: TurnRecord, brain: object | None, context_turns: int) -> Conversation:
     """The conversation the brain sees before ``record``: the session's done, visible turns before it, the most
     recent ``context_turns`` of them.
 
     Only the images of the newest turn that has any are decoded: the brain is
     shown the newest image alone, and follow-ups work on it.
     """
+    multimodal = brain is None or brain.multimodal
     turns = [t for t in store.turns(record.session_id) if t.status == DONE and t.seq < record.seq]
     turns = turns[-context_turns:] if context_turns > 0 else []
     with_images = [i for i, t in enumerate(turns) if t.images_of("output") or _shown(store, t, multimodal, False)]
     newest = with_images[-1] if with_images else None
-    conversation = Conversation()
+    conversation = Conversation.for_brain(brain)
     for index, turn in enumerate(turns):
         conversation.add_user(turn.user_text, _shown(store, turn, multimodal) if index == newest else [])
         conversation.add_assistant(turn.raw_reply, turn.prompts)
@@ -172,9 +173,8 @@ def _run(bench: Workbench, record: TurnRecord, job: Job) -> TurnResult:
     sampling = settings_with(worker.sampling, request.get("sampling", {}), "sampling")
     image = _input(store, record, "input")
     check_work(paint, request, limits, image.size if image is not None else None)
-    multimodal = worker.brain is None or worker.brain.multimodal
     helper = Assistant(worker.brain, worker.painters, sampling=sampling, paint=paint,
-                       conversation=conversation_of(store, record, multimodal, limits.context_turns),
+                       conversation=conversation_of(store, record, worker.brain, limits.context_turns),
                        brain_seconds=limits.brain_seconds or None, stop=job.stop)
     turn = TurnRequest(
         image=image, mask=_input(store, record, "mask"), control=_input(store, record, "control"),

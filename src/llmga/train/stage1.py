@@ -110,6 +110,6 @@ def train_stage1(config: Stage1Config) -> Path:
           total=total, out=out, save_every=config.save_every, desc="stage 1")
     final = out / "final"
     if accelerator.is_main_process:
-        bundle.save(accelerator.unwrap_model(model), final)
+        bundle.save(accelerator.unwrap_model(model), final, config.system_prompt)
     accelerator.wait_for_everyone()
     return final

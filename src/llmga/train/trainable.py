@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..brain import cache_dir, resolve_brain
+from ..brain import SYSTEM_PROMPT_FILE, cache_dir, resolve_brain
 from ..errors import InvalidInputError
 
 #: names the base model (a brain spec) beside a saved adapter
@@ -33,16 +33,21 @@ class TrainableModel:
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else self.tokenizer.eos_token_id
 
-    def save(self, model: Any, path: Path) -> None:
+    def save(self, model: Any, path: Path, system_prompt: str | None = None) -> None:
         """Save ``model`` (LoRA adapters merged in) with its tokenizer/processor, loadable by load_brain.
 
         A LoRA run also writes the adapter alone to ``path/adapter`` (small enough to ship);
-        ``load_brain`` loads that folder on top of the base model it names.
+        ``load_brain`` loads that folder on top of the base model it names. A model trained under a
+        ``system_prompt`` of its own gets it beside its weights (both folders).
         """
         if hasattr(model, "merge_and_unload"):
             save_adapter(model, path / "adapter", self.spec)
+            if system_prompt:
+                (path / "adapter" / SYSTEM_PROMPT_FILE).write_text(system_prompt)
             model = model.merge_and_unload()
         model.save_pretrained(path, safe_serialization=True)
+        if system_prompt:
+            (path / SYSTEM_PROMPT_FILE).write_text(system_prompt)
         (self.processor or self.tokenizer).save_pretrained(path)
 
 

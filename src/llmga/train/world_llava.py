@@ -52,6 +52,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..brain import SYSTEM_PROMPT_FILE
 from ..errors import InvalidInputError
 from .world_clip import FEATURE_LAYER
 
@@ -228,7 +229,9 @@ def ship_adapter(adapter_dir: str | Path, out: str | Path) -> Path:
                                 f"(no {BUILD_FILE}); only such adapters ship without their base")
     built = json.loads((base / BUILD_FILE).read_text())
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
+    for name in ("adapter_config.json", "adapter_model.safetensors", SYSTEM_PROMPT_FILE):
+        if name == SYSTEM_PROMPT_FILE and not (adapter_dir / name).is_file():
+            continue
         shutil.copy2(adapter_dir / name, out / name)
     shutil.copytree(base / built["vision_tower"], out / VISION_DIR, dirs_exist_ok=True)
     spec = {"base": "world-llava", "lm": built["lm"], "vision_tower": VISION_DIR, "seed": built["seed"]}
