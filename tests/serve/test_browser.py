@@ -9,7 +9,7 @@ in the ImageEditor, asks for an inpainting and sees the result; the session's
 record (over the HTTP API) shows the mask arrived where it was painted.
 
 Screenshots go to ``$LLMGA_TEST_ARTIFACTS/studio_browser`` (default
-``tests/artifacts/studio_browser``), one more named ``failure.png`` when a step fails.
+``tests/serve/artifacts/studio_browser``, not tracked), one more named ``failure.png`` when a step fails.
 
 Needs Debian's Chromium (``apt-get install -y chromium``: ``/usr/bin/chromium``)
 and the ``playwright`` package (``pip install torch==2.13.0 playwright``; no
