@@ -74,3 +74,18 @@ def test_scene_helpers():
     assert "center" not in scene.free_positions and len(scene.free_positions) == 8
     assert scene.with_background(time="night").background == Background("night", "sand")
     assert Obj("star", "red", "small", "middle right").row_col == (1, 2)
+
+
+def test_a_sub_world_restricts_sampling_and_refuses_what_the_world_has_not():
+    from llmga.world.requests import single_object_requests
+    from llmga.world.scene import WorldError, sub_world
+
+    choices = sub_world({"shape": ("circle",), "position": ("top left", "center")})
+    assert choices == {"shapes": ("circle",), "positions": ("top left", "center")}
+    requests = single_object_requests(20, seed=0, **choices)
+    assert {r.scene.objects[0].shape for r in requests} == {"circle"}
+    assert {r.scene.objects[0].position for r in requests} == {"top left", "center"}
+    with pytest.raises(WorldError, match="unknown attribute mood"):
+        sub_world({"mood": ("happy",)})
+    with pytest.raises(WorldError, match="unknown shape 'heart'"):
+        sub_world({"shape": ("heart",)})

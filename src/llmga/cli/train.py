@@ -162,6 +162,8 @@ def painter(
     inpaint: Annotated[bool, typer.Option("--inpaint", help="Train an inpainting UNet (fine-tuned from --pipeline).")] = False,
     captions: Annotated[str, typer.Option("--captions", help="mixed (short and detailed), detailed (stage 2), short.")] = "mixed",
     max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="Train on part of the world: ATTRIBUTE=V1,V2 "
+                                                      "(e.g. shape=circle); repeat for several.")] = None,
     steps: Annotated[int, typer.Option("--steps", help="Total optimizer steps (a resumed run continues to this).")] = 20_000,
     batch_size: Annotated[int, typer.Option("--batch-size")] = 32,
     lr: Annotated[float, typer.Option("--lr")] = 5e-4,
@@ -182,11 +184,24 @@ def painter(
     config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae,
                            widths=tuple(int(w) for w in widths.split(",")), layers_per_block=layers_per_block,
                            inpaint=inpaint, captions=captions,
-                           max_objects=max_objects, steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
+                           max_objects=max_objects, only=_choices(only), steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,
                            train_text_encoder=train_text_encoder, eval_every=eval_every,
                            save_every=save_every, seed=seed, threads=threads)
     typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
+
+
+def _choices(only: list[str] | None) -> dict[str, tuple[str, ...]]:
+    """``["shape=circle,star"]`` -> ``{"shape": ("circle", "star")}``."""
+    from ..errors import InvalidInputError
+
+    choices = {}
+    for item in only or []:
+        attribute, _, values = item.partition("=")
+        if not values:
+            raise InvalidInputError(f"--only {item!r}: expected ATTRIBUTE=VALUE[,VALUE...]")
+        choices[attribute.strip()] = tuple(v.strip() for v in values.split(","))
+    return choices
 
 
 @train.command("judge")

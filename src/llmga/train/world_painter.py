@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from ..world.captions import detailed_caption, short_caption
 from ..world.regions import random_mask
 from ..world.render import render_batch
 from ..world.requests import EVERYTHING, SHORT, single_object_requests
-from ..world.scene import Scene, sample_scene
+from ..world.scene import Scene, sample_scene, sub_world
 from .loop import latest_step, start, train
 from .stage2 import denoising_loss, masked_inputs, new_ema
 from .world_clip import pixels
@@ -113,6 +113,8 @@ class PainterConfig:
     inpaint: bool = False
     captions: str = "mixed"
     max_objects: int = 1
+    #: a part of the world to train on: attribute -> the values allowed (all where not named)
+    only: dict[str, tuple[str, ...]] = field(default_factory=dict)
     steps: int = 20_000
     batch_size: int = 32
     lr: float = 5e-4
@@ -150,7 +152,8 @@ Batch = tuple[torch.Tensor, list[str], list[Scene]]
 def rendered_batches(config: PainterConfig, rng: random.Random) -> Iterator[Batch]:
     """Endless batches of freshly rendered pictures (NCHW in [-1, 1]), their prompts and scenes."""
     while True:
-        scenes = [sample_scene(rng, config.max_objects) for _ in range(config.batch_size)]
+        choices = sub_world(config.only)
+        scenes = [sample_scene(rng, config.max_objects, **choices) for _ in range(config.batch_size)]
         yield pixels(render_batch(scenes)), [training_caption(s, rng, config.captions) for s in scenes], scenes
 
 
@@ -225,8 +228,9 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     rng = random.Random(f"{config.seed}-{first_step}")
     generator = torch.Generator().manual_seed(config.seed + first_step)
     judge = Judge.load()
-    requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT),
-                "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING)}
+    choices = sub_world(config.only)
+    requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT, **choices),
+                "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING, **choices)}
     scale = vae.config.scaling_factor
     # The frozen encoders' outputs repeat (a one-object world has 9072 scenes): computed once, kept
     # (the text encoder's only while it is frozen).

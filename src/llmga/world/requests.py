@@ -35,10 +35,11 @@ class Request:
         return detailed_caption(self.scene) if self.attributes == EVERYTHING else short_caption(self.scene)
 
 
-def single_object_requests(n: int, seed: int = 0, attributes: frozenset[str] = SHORT) -> list[Request]:
-    """``n`` seeded one-object requests naming ``attributes``."""
+def single_object_requests(n: int, seed: int = 0, attributes: frozenset[str] = SHORT,
+                           **choices: tuple[str, ...]) -> list[Request]:
+    """``n`` seeded one-object requests naming ``attributes`` (``choices``: :func:`sample_scene`'s restrictions)."""
     rng = random.Random(seed)
-    return [Request(sample_scene(rng, 1), attributes) for _ in range(n)]
+    return [Request(sample_scene(rng, 1, **choices), attributes) for _ in range(n)]
 
 
 def shows(read: Scene, request: Request) -> bool:

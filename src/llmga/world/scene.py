@@ -208,6 +208,22 @@ def sample_scene(
     return Scene(objects, Background(rng.choice(times), rng.choice(terrains)))
 
 
+#: :func:`sample_scene`'s keyword for each attribute's choices
+CHOICE_KEYWORDS = {"shape": "shapes", "colour": "colours", "size": "sizes", "position": "positions",
+                   "time": "times", "terrain": "terrains"}
+
+
+def sub_world(only: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """:func:`sample_scene` keywords for a part of the world: ``{"shape": ("circle",)}`` -> ``{"shapes": ...}``."""
+    unknown = sorted(set(only) - set(CHOICE_KEYWORDS))
+    if unknown:
+        raise WorldError(f"unknown attribute {', '.join(unknown)}; the world has {', '.join(CHOICE_KEYWORDS)}")
+    for attribute, values in only.items():
+        for value in values:
+            _check(attribute, value)
+    return {CHOICE_KEYWORDS[attribute]: tuple(values) for attribute, values in only.items()}
+
+
 def sample_scenes(rng: random.Random, n: int, max_objects: int, min_objects: int = 0) -> list[Scene]:
     """``n`` random scenes with ``min_objects``..``max_objects`` objects."""
     return [sample_scene(rng, max_objects, min_objects=min_objects) for _ in range(n)]
