@@ -111,3 +111,17 @@ def test_a_brain_trained_under_its_own_system_prompt_is_asked_under_it(tiny, tmp
         messages, _ = Assistant(brain).conversation.to_messages(False)
         assert messages[0] == {"role": "system", "content": "Draw shapes only."}
     assert load_brain(str(tiny.causal_lm())).system_prompt is None  # ours, then
+
+
+def test_length_grouped_batches_cover_every_sample_once_a_pass_with_little_padding():
+    import random
+
+    from llmga.train.chat_data import LengthGroupedBatches
+
+    lengths = [random.Random(i).randint(10, 300) for i in range(1000)]
+    sampler = LengthGroupedBatches(lengths, batch_size=8, seed=0)
+    first, second = list(sampler), list(sampler)
+    assert sorted(i for batch in first for i in batch) == list(range(1000)) and len(first) == len(sampler) == 125
+    assert first != second  # each pass is shuffled anew
+    padded = sum(8 * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in first)
+    assert padded / sum(lengths) < 0.05  # shuffled batches of these lengths pad 73%

@@ -46,6 +46,8 @@ def stage1(
     seed: Annotated[int, typer.Option(help="Seed for data order and initialisation.")] = 0,
     on_error: Annotated[str, typer.Option(help="Broken sample: skip (and report) or stop.")] = "skip",
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (1 when the CPU is shared).")] = None,
+    group_by_length: Annotated[bool, typer.Option(
+        "--group-by-length/--no-group-by-length", help="Batch samples of about the same length (less padding).")] = True,
     system_prompt: Annotated[Optional[str], typer.Option(
         "--system-prompt", help="Train under this system prompt (text, or a .txt file holding it) instead of "
         "llmga's; it is saved as system_prompt.txt beside the weights, and the brain is asked under it "
@@ -63,7 +65,7 @@ def stage1(
                           lora_alpha=lora_alpha, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                           grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, max_length=max_length,
                           mixed_precision=mixed_precision, save_every=save_every, seed=seed, on_error=on_error,
-                          threads=threads, system_prompt=system_prompt)
+                          threads=threads, system_prompt=system_prompt, group_by_length=group_by_length)
     typer.echo(f"trained model: {train_stage1(config)}")
 
 

@@ -177,3 +177,32 @@ def collate(samples: list[Sample], pad_id: int) -> dict[str, torch.Tensor]:
     if pixels:
         batch["pixel_values"] = torch.cat(pixels)
     return batch
+
+
+class LengthGroupedBatches(torch.utils.data.Sampler):
+    """Batches of samples of about the same length, so little of a batch is padding.
+
+    Each pass shuffles the samples, sorts each window of ``window`` batches' worth
+    by length, cuts it into batches and shuffles the batches (seeded by ``seed`` and the pass).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, window: int = 50) -> None:
+        self.lengths, self.batch_size, self.seed, self.window, self.passes = list(lengths), batch_size, seed, window, 0
+
+    def __iter__(self):
+        import random
+
+        rng = random.Random(f"{self.seed}/{self.passes}")
+        self.passes += 1
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        span = self.batch_size * self.window
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start : start + span], key=self.lengths.__getitem__)
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        rng.shuffle(batches)
+        yield from batches
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)

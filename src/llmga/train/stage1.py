@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InvalidInputError, LLMGAError
-from .chat_data import ChatEncoder, Sample, collate, load_records
+from .chat_data import ChatEncoder, LengthGroupedBatches, Sample, collate, load_records
 from .loop import start, train
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class Stage1Config:
     on_error: str = "skip"
     threads: int | None = None
     system_prompt: str | None = None
+    #: batch samples of about the same length (less padding, same samples per step)
+    group_by_length: bool = True
 
     def __post_init__(self) -> None:
         if self.on_error not in ("skip", "stop"):
@@ -93,11 +95,15 @@ def train_stage1(config: Stage1Config) -> Path:
     if not samples:
         raise InvalidInputError("no usable training samples")
 
-    loader = torch.utils.data.DataLoader(
-        samples, batch_size=config.batch_size, shuffle=True,
-        generator=torch.Generator().manual_seed(config.seed),
-        collate_fn=lambda batch: collate(batch, bundle.pad_id),
-    )
+    def collate_batch(batch: list[Sample]) -> dict[str, torch.Tensor]:
+        return collate(batch, bundle.pad_id)
+
+    if config.group_by_length:
+        batches = LengthGroupedBatches([len(s.input_ids) for s in samples], config.batch_size, config.seed)
+        loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, collate_fn=collate_batch)
+    else:
+        loader = torch.utils.data.DataLoader(samples, batch_size=config.batch_size, shuffle=True, collate_fn=collate_batch,
+                                             generator=torch.Generator().manual_seed(config.seed))
     steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
     total = config.max_steps or steps_per_epoch * config.epochs
     params = [p for p in bundle.model.parameters() if p.requires_grad]
