@@ -137,7 +137,7 @@ def bench_painters(models: Models, device: str, dtype: str, side: int, xl_side: 
         fresh(device)
         painter = TextToImagePainter.load(models.painter(family), runtime=runtime)
         s = PaintSettings(seed=0, steps=steps, width=edge, height=edge)
-        out[f"{family} {edge}² {steps} steps (s)"], _ = timed(lambda: painter.paint(PROMPT, s), repeats, device)
+        out[f"{family} {edge}² {steps} steps (s)"], _ = timed(lambda p=painter, s=s: p.paint(PROMPT, s), repeats, device)
         out[f"{family} peak GPU GB"] = peak_gb(device)
         if family == "sd15":
             source = painter.paint(PROMPT, settings).images[0]
