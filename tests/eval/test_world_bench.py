@@ -42,16 +42,17 @@ def test_every_part_runs_and_the_table_and_json_hold_the_same_figures(untrained_
     config = BenchConfig(brain=None, painter=untrained_painter, stage2_painter=None,
                          inpaint_painter=untrained_painter, edit_painter=untrained_painter, n=3, edit_n=2, chain_n=1,
                          steps=2)
-    results = WorldBench(config, log=lambda _: None).run(["judge", "assistant", "t2i", "masked", "edit"])
+    results = WorldBench(config, log=lambda _: None).run(["judge", "assistant", "t2i", "place", "masked", "edit"])
     assert "assistant" not in results  # no brain given: skipped, not faked
     assert results["judge"]["lowest"] >= 0.95
     assert list(results["t2i"]["rows"]) == ["short prompt"]
     assert set(results["t2i"]["rows"]["short prompt"]["per_attribute"]) == {"colour", "shape"}  # what it names
+    assert set(results["place"]) == {"1 object", "2 objects"} and "position" in results["place"]["1 object"]["per_attribute"]
     assert set(results["masked"]) == {"inpaint", "outpaint"}
     assert list(results["edit"]["follow_ups"]) == ["1", "2", "3", "4", "5"]
     for task in results["masked"].values():
         assert task["unchanged_beyond_band"] == 1.0  # the painter never touches pixels beyond its blend band
     table = format_table(results)
-    assert "short prompt" in table and "after 5 follow-up edit(s)" in table
+    assert "short prompt" in table and "after 5 follow-up edit(s)" in table and "2 objects (3)" in table
     assert "short prompt, agreement with the prompt by attribute: shape" in table
     json.dumps(results)

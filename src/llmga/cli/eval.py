@@ -51,7 +51,7 @@ def world(
     chain_n: Annotated[int, typer.Option("--chain-n", help="Chains of 5 follow-up edits.")] = 16,
     steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 20,
     guidance: Annotated[float, typer.Option("--guidance")] = 4.0,
-    parts: Annotated[str, typer.Option("--parts", help="Comma-separated: judge,assistant,t2i,masked,edit.")] = "judge,assistant,t2i,masked,edit",
+    parts: Annotated[str, typer.Option("--parts", help="Comma-separated: judge,assistant,t2i,place,masked,edit.")] = "judge,assistant,t2i,place,masked,edit",
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure as JSON here.")] = None,
     seed: Seed = 0,
     threads: Threads = 1,

@@ -119,9 +119,11 @@ class WorldBench:
 
     def run(self, parts: list[str]) -> dict[str, Any]:
         """Run the named parts (judge, assistant, t2i, masked, edit); skip those whose model is not given."""
-        needs = {"assistant": self.config.brain, "t2i": self.config.painter, "masked": self.config.inpaint_painter,
+        needs = {"assistant": self.config.brain, "t2i": self.config.painter, "place": self.config.painter,
+                 "masked": self.config.inpaint_painter,
                  "edit": self.config.edit_painter}
         runners = {"judge": self.judge_figures, "assistant": self.assistant_figures, "t2i": self.text_to_image,
+                   "place": self.place,
                    "masked": self.masked, "edit": self.editing}
         unknown = [p for p in parts if p not in runners]
         if unknown:
@@ -204,6 +206,25 @@ class WorldBench:
             rows[name] = row
             self.log(f"text-to-image, {name}: {row}")
         return {"rows": rows, "assistant_well_formed": well, "n": len(requests)}
+
+    def place(self) -> dict[str, Any]:
+        """The painter alone on true detailed captions: one object (each attribute, place included) and two
+        objects (the whole scene right)."""
+        from ..painter.text_to_image import TextToImagePainter
+
+        painter = TextToImagePainter.load(self.config.painter)
+        rng = random.Random(self.config.seed + 11)
+        out: dict[str, Any] = {}
+        for objects in (1, 2):
+            scenes = [sample_scene(rng, objects, min_objects=objects) for _ in range(self.config.n)]
+            reads = self.judge.read([painter.paint(detailed_caption(s), self.settings).images[0] for s in scenes])
+            row = {"success": float(np.mean([shows(r, Request(s, EVERYTHING)) for r, s in zip(reads, scenes)])),
+                   "n": len(scenes)}
+            if objects == 1:
+                row["per_attribute"] = _agreement(reads, scenes)
+            out[f"{objects} object{'s' if objects > 1 else ''}"] = row
+            self.log(f"place, {objects} object(s): {row}")
+        return out
 
     def masked(self) -> dict[str, Any]:
         """Inpainting (a new object in a cell) and outpainting (borders), each painted from the target's caption."""
@@ -317,6 +338,10 @@ def format_table(results: dict[str, Any]) -> str:
             if r.get("per_attribute"):
                 lines.append(f"    {name}, agreement with the prompt by attribute: "
                              + ", ".join(f"{a} {v:.0%}" for a, v in r["per_attribute"].items()))
+    if "place" in results:
+        row("the painter on true detailed captions", "whole scene", "in its cell")
+        for name, r in results["place"].items():
+            row(f"  {name} ({r['n']})", pct(r["success"]), pct(r.get("per_attribute", {}).get("position")))
     if "masked" in results:
         row("inpainting / outpainting", "success", "unchanged*")
         for name, r in results["masked"].items():
