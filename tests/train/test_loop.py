@@ -22,3 +22,26 @@ def test_clipping_covers_every_optimized_parameter_not_only_the_models(tmp_path)
           save_every=10, desc="test")
     after = torch.cat([p.detach().flatten() for p in second.parameters()])
     assert (after - before).norm() <= 1.0 + 1e-5
+
+
+def test_a_resumed_run_goes_on_where_its_data_left_off(tmp_path):
+    seen = []
+
+    def run(total):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(1, 1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+        accelerator = start(tmp_path, 1, "no", 0, None)
+        loader = accelerator.prepare(torch.utils.data.DataLoader(torch.arange(10.0).unsqueeze(1), batch_size=2))
+
+        def loss_fn(model, batch):
+            seen.append(batch[:, 0].tolist())
+            return model(batch).sum()
+
+        train(accelerator, model, optimizer, scheduler, loader, loss_fn, total=total, out=tmp_path, save_every=3,
+              desc="test")
+
+    run(3)
+    run(7)  # resumes at step 3: batches 3 and 4 of the first epoch, then the next epoch
+    assert seen == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [0, 1], [2, 3]]

@@ -38,8 +38,8 @@ def latest_step(out: Path) -> int:
 def resume(accelerator: Any, out: Path) -> int:
     """Load the latest checkpoint under ``out/checkpoints`` if there is one; return its step.
 
-    Model, optimizer, scheduler and RNG states come back; the data order
-    restarts at the beginning of an epoch.
+    Model, optimizer, scheduler and RNG states come back; :func:`train` then skips
+    the batches of the epoch the checkpoint was in that were already trained on.
     """
     checkpoints = _checkpoints(out)
     if not checkpoints:
@@ -70,7 +70,9 @@ def train(
     ``loss_fn(model, batch)`` returns the loss of one micro-batch;
     ``after_step`` runs after each optimizer step (e.g. an EMA update);
     ``keep_last`` checkpoints are kept (all when None). Gradients are clipped over
-    every parameter the optimizer steps, ``model``'s or not.
+    every parameter the optimizer steps, ``model``'s or not. A resumed run goes on
+    where its data left off (a ``loader`` with a length and the same order each
+    epoch start: the batches already used in this epoch are skipped).
     """
     from tqdm.auto import tqdm
 
@@ -78,8 +80,11 @@ def train(
     step = resume(accelerator, out)
     progress = tqdm(total=total, initial=step, desc=desc, disable=not accelerator.is_local_main_process)
     model.train()
+    used = step * accelerator.gradient_accumulation_steps % len(loader) if step and hasattr(loader, "__len__") else 0
     while step < total:
-        for batch in loader:
+        batches = accelerator.skip_first_batches(loader, used) if used else loader
+        used = 0
+        for batch in batches:
             with accelerator.accumulate(model):
                 loss = loss_fn(model, batch)
                 accelerator.backward(loss)
