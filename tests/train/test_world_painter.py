@@ -77,6 +77,30 @@ def test_widened_inpainting_unet_starts_as_the_text_to_image_unet():
     torch.testing.assert_close(wide_out, narrow_out)
 
 
+def test_a_grown_first_convolution_computes_what_it_did_and_the_painter_still_loads(world_parts, tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from llmga.train.world_painter import assemble, enlarge_conv_in
+
+    torch.manual_seed(0)
+    unet = new_unet(cross_attention_dim=32).eval()
+    grown = enlarge_conv_in(unet, 31).eval()
+    latents, cond = torch.randn(1, 4, 16, 16), torch.randn(1, 5, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(grown(latents, 10, encoder_hidden_states=cond).sample,
+                                   unet(latents, 10, encoder_hidden_states=cond).sample)
+    assert grown.conv_in.weight.shape[-2:] == (31, 31)
+    with pytest.raises(InvalidInputError, match="odd size of at least 3"):
+        enlarge_conv_in(unet, 4)
+    start = assemble(tmp_path / "start", world_parts / "clip", world_parts / "vae")
+    final = train_painter(PainterConfig(out=str(tmp_path / "run"), pipeline=str(start), conv_in_kernel=15, steps=1,
+                                        batch_size=2, save_every=10, eval_every=10), log=lambda _: None)
+    assert UNet2DConditionModel.from_pretrained(final / "unet").config.conv_in_kernel == 15
+    painter = TextToImagePainter.load(final, device="cpu")
+    assert painter.paint("a large red star at the top left, on grass under a day sky",
+                         PaintSettings(steps=2, width=32, height=32)).images[0].size == (32, 32)
+
+
 
 
 

@@ -161,6 +161,9 @@ def painter(
                                         "(16, 8, 4, 2 px ...), comma-separated.")] = "32,64,64",
     layers_per_block: Annotated[int, typer.Option("--layers-per-block", help="A new painter's layers per UNet "
                                                   "block.")] = 1,
+    conv_in_kernel: Annotated[Optional[int], typer.Option("--conv-in-kernel", help="The UNet's first convolution "
+                              "size (odd; 31 sees the whole 16x16 latent, so place can be learnt); a continued "
+                              "painter's grows to it, computing what it did.")] = None,
     inpaint: Annotated[bool, typer.Option("--inpaint", help="Train an inpainting UNet (fine-tuned from --pipeline).")] = False,
     captions: Annotated[str, typer.Option("--captions", help="mixed (short and detailed), detailed (stage 2), short.")] = "mixed",
     max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
@@ -185,6 +188,7 @@ def painter(
 
     config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae,
                            widths=tuple(int(w) for w in widths.split(",")), layers_per_block=layers_per_block,
+                           conv_in_kernel=conv_in_kernel,
                            inpaint=inpaint, captions=captions,
                            max_objects=max_objects, only=_choices(only), steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,

@@ -50,14 +50,15 @@ CAPTION_MIXES = ("mixed", "detailed", "short")
 
 
 def new_unet(cross_attention_dim: int, latent_channels: int = LATENT_CHANNELS,
-             widths: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1) -> Any:
+             widths: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1, conv_in_kernel: int = 3) -> Any:
     """An untrained ``UNet2DConditionModel`` for 16x16 latents, with cross-attention at every resolution
-    (each width a resolution: three give 16, 8 and 4 pixels, four go down to 2)."""
+    (each width a resolution: three give 16, 8 and 4 pixels, four go down to 2); ``conv_in_kernel``
+    (odd) is the first convolution's size (:func:`enlarge_conv_in`)."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
         sample_size=16, in_channels=latent_channels, out_channels=latent_channels, block_out_channels=widths,
-        layers_per_block=layers_per_block,
+        layers_per_block=layers_per_block, conv_in_kernel=conv_in_kernel,
         down_block_types=("CrossAttnDownBlock2D",) * len(widths), up_block_types=("CrossAttnUpBlock2D",) * len(widths),
         attention_head_dim=4, cross_attention_dim=cross_attention_dim, norm_num_groups=32)
 
@@ -79,7 +80,7 @@ def new_scheduler(prediction: str = "epsilon") -> Any:
 
 
 def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0,
-             widths: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1) -> Path:
+             widths: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1, conv_in_kernel: int = 3) -> Path:
     """Write an SD-format pipeline directory: the world CLIP's text tower and tokenizer, the VAE, a fresh UNet."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline
     from transformers import CLIPTextModel, CLIPTokenizer
@@ -92,7 +93,8 @@ def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0,
         vae=autoencoder,
         text_encoder=text_encoder,
         tokenizer=CLIPTokenizer.from_pretrained(clip / "tokenizer", local_files_only=True),
-        unet=new_unet(text_encoder.config.hidden_size, autoencoder.config.latent_channels, widths, layers_per_block),
+        unet=new_unet(text_encoder.config.hidden_size, autoencoder.config.latent_channels, widths, layers_per_block,
+                      conv_in_kernel),
         scheduler=new_scheduler(),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(out, safe_serialization=True)
@@ -110,6 +112,8 @@ class PainterConfig:
     #: the UNet's widths, one per resolution, and layers per block (a new painter only)
     widths: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
+    #: the first convolution's size (odd); a continued painter's grows to it (:func:`enlarge_conv_in`)
+    conv_in_kernel: int | None = None
     inpaint: bool = False
     captions: str = "mixed"
     max_objects: int = 1
@@ -168,17 +172,45 @@ def _load_start(config: PainterConfig) -> Any:
         if not (config.clip and config.vae):
             raise InvalidInputError("give --pipeline (a world painter to continue from) or both --clip and --vae")
         source = assemble(out / "start", config.clip, config.vae, config.seed, tuple(config.widths),
-                          config.layers_per_block)
+                          config.layers_per_block, config.conv_in_kernel or 3)
     pipe = StableDiffusionPipeline.from_pretrained(check_diffusers_dir(source), local_files_only=True)
     if pipe.scheduler.config.prediction_type != config.prediction:
         # Continuing an epsilon painter as a v-prediction one (or back): the saved scheduler says which it is.
         pipe.scheduler = type(pipe.scheduler).from_config({**pipe.scheduler.config,
                                                            "prediction_type": config.prediction})
+    if config.conv_in_kernel and config.conv_in_kernel != pipe.unet.config.conv_in_kernel:
+        pipe.unet = enlarge_conv_in(pipe.unet, config.conv_in_kernel)
     if config.inpaint:
         if pipe.unet.config.in_channels == pipe.unet.config.out_channels:
             pipe.unet = widen_for_inpainting(pipe.unet)
         pipe = StableDiffusionInpaintPipeline(**pipe.components, requires_safety_checker=False)
     return pipe
+
+
+def enlarge_conv_in(unet: Any, kernel: int) -> Any:
+    """A copy of ``unet`` whose first convolution is ``kernel`` pixels wide (odd), computing exactly what it did.
+
+    Why: a UNet's convolutions and attention carry no sense of where in the picture they are, except
+    what zero padding at the borders lets them infer, and at 16x16 latents little of that reaches the
+    middle: the world painter learnt up from down (the sky and the ground say it) but not left from
+    right. A first convolution as wide as the latents sees the borders from every pixel, so the
+    network can learn absolute place; it stays a standard diffusers UNet (``conv_in_kernel``). The old
+    kernel sits at the centre of the new one and the rest starts at zero.
+    """
+    from diffusers import UNet2DConditionModel
+
+    old = unet.config.conv_in_kernel
+    if kernel % 2 == 0 or kernel < old:
+        raise InvalidInputError(f"the first convolution can grow to an odd size of at least {old}, not {kernel}")
+    wide = UNet2DConditionModel.from_config({**unet.config, "conv_in_kernel": kernel})
+    state = unet.state_dict()
+    weight = state["conv_in.weight"]
+    grown = weight.new_zeros(*weight.shape[:2], kernel, kernel)
+    edge = (kernel - old) // 2
+    grown[:, :, edge : edge + old, edge : edge + old] = weight
+    state["conv_in.weight"] = grown
+    wide.load_state_dict(state)
+    return wide
 
 
 def widen_for_inpainting(unet: Any) -> Any:
