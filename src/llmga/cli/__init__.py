@@ -1,7 +1,7 @@
 """The ``llmga`` command line: one module per command group, all joining :data:`~.app.app`.
 
 - :mod:`.paint`: ``generate`` and the painting tasks (``inpaint``, ``outpaint``, ``edit``, ``similar``,
-  ``controlnet``, ``expand``); :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.convert_llava`: ``convert-llava``;
+  ``controlnet``, ``expand``); :mod:`.restore`: ``restore``; :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.convert_llava`: ``convert-llava``;
 - :mod:`.data`: ``llmga data …``; :mod:`.train`: ``llmga train …``; :mod:`.eval`: ``llmga eval …``;
   :mod:`.world`: ``llmga world …``.
 
@@ -18,7 +18,7 @@ import warnings
 import typer
 
 from ..errors import LLMGAError
-from . import chat, convert_llava, data, eval, eval_tables, paint, serve, train, world  # noqa: F401  (each adds its commands)
+from . import chat, convert_llava, data, eval, eval_tables, paint, restore, serve, train, world  # noqa: F401  (each adds its commands)
 from .root import app
 
 __all__ = ["app", "main"]

@@ -86,10 +86,11 @@ class Restorer:
         """Load a restorer folder, a released checkpoint file, or a shipped restorer by name."""
         shipped = registry.shipped(str(spec), registry.RESTORER)
         path = Path(shipped or spec).expanduser()
+        kwargs.setdefault("name", str(spec))
         if path.is_dir():
-            return cls(_load_folder(path), name=str(spec), **kwargs)
+            return cls(_load_folder(path), **kwargs)
         if path.is_file():
-            return cls(_load_file(path), name=str(spec), **kwargs)
+            return cls(_load_file(path), **kwargs)
         names = ", ".join(registry.names(registry.RESTORER)) or "none"
         raise ModelNotFoundError(f"no restorer at {path}: give a folder made by `llmga train restore`, a released "
                                  f"DiffRIR checkpoint (.pth), or a shipped name ({names})")

@@ -106,6 +106,7 @@ def _run(config: RestoreTrainConfig, folder: Path, model: nn.Module, loss_fn, st
         load_model(target, str(final), strict=True)
         return model
     accelerator = start(folder, 1, "no", config.seed, config.threads)
+    accelerator.init_trackers(folder.name)
     optimizer = torch.optim.Adam(params if params is not None else model.parameters(), lr=lr or config.lr,
                                  betas=(0.9, 0.99))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
