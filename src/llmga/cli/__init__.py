@@ -1,7 +1,8 @@
 """The ``llmga`` command line: one module per command group, all joining :data:`~.app.app`.
 
 - :mod:`.paint`: ``generate`` and the painting tasks (``inpaint``, ``outpaint``, ``edit``, ``similar``,
-  ``controlnet``, ``expand``); :mod:`.restore`: ``restore``; :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.convert_llava`: ``convert-llava``;
+  ``controlnet``, ``expand``); :mod:`.restore`: ``restore``; :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``;
+  :mod:`.convert_llava`: ``convert-llava``;
 - :mod:`.data`: ``llmga data …``; :mod:`.train`: ``llmga train …``; :mod:`.eval`: ``llmga eval …``;
   :mod:`.world`: ``llmga world …``.
 
