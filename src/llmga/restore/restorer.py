@@ -7,7 +7,8 @@ mask (white: painted), runs the stage-2 network and composites its output back,
 are padded (reflect) to the network's multiple (32, 16, 8 for ×1, ×2, ×4) and
 cropped back. A picture larger than ``tile`` pixels a side is restored in
 overlapping tiles, blended with linear ramps across the overlaps; only tiles
-that touch the mask are run.
+that touch the mask are run, with a progress bar in a terminal (or a
+``progress(done, total)`` callback).
 
 A restorer is a folder written by :func:`save_restorer` (``config.json`` and
 ``model.safetensors``), a checkpoint saved by the released code (a ``.pth``
@@ -138,6 +139,11 @@ class Restorer:
                  if mask[..., b[0] * s:b[1] * s, b[2] * s:b[3] * s].any()]
         total = torch.zeros(1, 3, h * s, w * s)
         weight = torch.zeros(1, 1, h * s, w * s)
+        if progress is None and len(boxes) > 1:  # a bar in a terminal (tqdm stays silent elsewhere)
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(boxes), desc="restoring", unit="tile", disable=None, leave=False)
+            progress = lambda done, total: bar.update(done - bar.n)  # noqa: E731
         for done, (top, bottom, left, right) in enumerate(boxes, 1):
             part = lq[..., top:bottom, left:right]
             ref = None if reference is None else reference[..., top * s:bottom * s, left * s:right * s]
