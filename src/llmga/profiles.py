@@ -9,6 +9,7 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     inpaint_painter = "/models/stable-diffusion-inpainting"   # optional
     edit_painter = "/models/sd15-edit"                        # optional: edits on another checkpoint
     controlnet = ["/models/sd-controlnet-canny"]              # optional; one or several
+    restorer = "/models/diffrir-x1"                           # optional: repairs in/outpainting seams
     max_prompt_tokens = 300
 
     [profiles.sd15.sampling]            # llmga.brain.SamplingSettings fields
@@ -57,6 +58,7 @@ class Profile:
     inpaint_painter: str | None = None
     edit_painter: str | None = None
     controlnet: str | list[str] | None = None
+    restorer: str | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     out_dir: str = "outputs"
     sampling: SamplingSettings = field(default_factory=SamplingSettings)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-PAINTER, ADAPTER, JUDGE, CLIP = "painter", "adapter", "judge", "clip"
+PAINTER, ADAPTER, JUDGE, CLIP, RESTORER = "painter", "adapter", "judge", "clip", "restorer"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ SHIPPED = {
         Shipped("world-llava", ADAPTER, "world-llava"),
         Shipped("world-judge", JUDGE, "world-judge"),
         Shipped("world-clip", CLIP, "world-clip"),
+        Shipped("world-restore", RESTORER, "world-restore"),
     )
 }
 
@@ -60,6 +61,7 @@ DEFAULT_PROFILE = {
     "painter": "world",
     "inpaint_painter": "world-inpaint",
     "edit_painter": "world-edit",
+    "restorer": "world-restore",
     "paint": {"steps": 20, "guidance": 4.0},
 }
 

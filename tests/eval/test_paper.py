@@ -2,16 +2,17 @@
 
 from pathlib import Path
 
-from llmga.cli.eval_tables import train_variant
+from llmga.cli.eval_tables import load_restorers, train_variant
 from llmga.data.world_layouts import export
 from llmga.eval.ablation import AblationConfig, run_ablation, variant_data
 from llmga.eval.backbones import world_backbones
 from llmga.eval.masked import MaskedConfig
 from llmga.eval.metrics import Estimate
-from llmga.eval.paper import direction, write_page
+from llmga.eval.paper import direction, restore_claims, write_page
 from llmga.eval.runs import Run
 from llmga.eval.t2i import T2IConfig
 from llmga.settings import PaintSettings, SamplingSettings
+from llmga.testing.tiny_restorer import build_tiny_restorer
 
 FAST = PaintSettings(steps=2, guidance=2.0)
 
@@ -62,3 +63,18 @@ def test_the_page_sets_the_paper_beside_the_miniature(tmp_path):
     assert "18.5234" in page and "| LLMGA (SD) | 10.0 [9.0, 11.0]" in page
     assert "Refined prompts beat short ones (FID): holds." in page
     assert "## Table 6" in page and "Not run." in page
+
+
+def test_table_4_names_its_restorers_and_says_where_the_papers_direction_holds(tmp_path):
+    restorers = load_restorers([f"DiffIR={build_tiny_restorer(tmp_path / 'a', reference=False)}",
+                                str(build_tiny_restorer(tmp_path / "b"))])
+    assert list(restorers)[0] == "DiffIR" and not restorers["DiffIR"].config.reference
+    worse, better = estimate(10, 1), estimate(5, 1)
+    row = lambda e: {"fid": e, "lpips": e, "seam_colour": e, "seam_brightness": e}  # noqa: E731
+    rows = {"none": row(worse), "DiffIR": row(worse), "DiffRIR1": row(better), "DiffRIR2": row(estimate(5, 3))}
+    lines = restore_claims(rows)
+    assert lines[0] == ("- A reference helps (DiffRIR₁ vs DiffIR): FID holds, LPIPS holds, colour step holds, "
+                        "brightness step holds.")
+    assert "no difference" in lines[1] and lines[2].startswith("- Restoring helps (DiffRIR2 vs none): FID holds")
+    page = Path(write_page({"restore": {"n": 4, "rows": rows}}, tmp_path / "p.md", "llmga eval paper", 60)).read_text()
+    assert "A reference helps" in page and "2.2687" in page

@@ -16,8 +16,10 @@ from llmga.eval.restoration import RestoreConfig, run_restore, seam_step
 from llmga.eval.runs import Run
 from llmga.eval.t2i import T2IConfig, run_t2i
 from llmga.eval.turns import TurnsConfig, run_turns
+from llmga.restore import Restorer
 from llmga.settings import PaintSettings, SamplingSettings
 from llmga.testing.tiny_backbones import build_tiny_clip, build_tiny_dino, build_tiny_inception, build_tiny_lpips
+from llmga.testing.tiny_restorer import build_tiny_restorer
 
 FAST = PaintSettings(steps=2, guidance=2.0, width=64, height=64)
 
@@ -84,10 +86,12 @@ def test_table_3_and_4_paint_and_restore_with_deterministic_masks(tiny, sets, ba
         def restore(self, painted, reference, mask):
             return reference
 
-    restored = run_restore(RestoreConfig(config), run, {"perfect": Perfect()})
-    assert list(restored["rows"]) == ["none", "perfect"]
+    restorer = Restorer.load(build_tiny_restorer(tmp_path / "restorer"))
+    restored = run_restore(RestoreConfig(config), run, {"perfect": Perfect(), "DiffRIR": restorer})
+    assert list(restored["rows"]) == ["none", "perfect", "DiffRIR"]
     assert restored["rows"]["perfect"]["seam_colour"]["value"] == 0
     assert restored["rows"]["perfect"]["lpips"]["value"] == pytest.approx(0, abs=1e-6)
+    assert restored["rows"]["DiffRIR"]["lpips"]["value"] > 0
 
 
 def test_the_seam_step_sees_a_brightness_jump_at_the_mask_edge():

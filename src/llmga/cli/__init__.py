@@ -1,7 +1,8 @@
 """The ``llmga`` command line: one module per command group, all joining :data:`~.app.app`.
 
 - :mod:`.paint`: ``generate`` and the painting tasks (``inpaint``, ``outpaint``, ``edit``, ``similar``,
-  ``controlnet``, ``expand``); :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.worker`: ``worker``;
+  ``controlnet``, ``expand``); :mod:`.restore`: ``restore``; :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``;
+  :mod:`.worker`: ``worker``;
   :mod:`.convert_llava`: ``convert-llava``;
 - :mod:`.data`: ``llmga data …``; :mod:`.train`: ``llmga train …``; :mod:`.eval`: ``llmga eval …``;
   :mod:`.world`: ``llmga world …``.
@@ -20,7 +21,7 @@ import typer
 
 from ..errors import LLMGAError
 # each module adds its commands
-from . import chat, convert_llava, data, eval, eval_tables, paint, serve, train, world, worker  # noqa: F401
+from . import chat, convert_llava, data, eval, eval_tables, paint, restore, serve, train, world, worker  # noqa: F401
 from .root import app
 
 __all__ = ["app", "main"]

@@ -67,6 +67,9 @@ def train_variant(config, data: Path, out: Path) -> Path:
                                      warmup_steps=min(10, config.steps // 10), max_length=512,
                                      save_every=max(1, config.steps // 4), seed=config.seed, threads=1))
 
+#: the shipped world restorer (DiffRIR₂), Table 4's row in the world paper run
+WORLD_RESTORER = "world-restore"
+
 Brain = Annotated[Optional[str], typer.Option("--brain", help="The assistant (directory, adapter, .gguf, URL).")]
 Painter = Annotated[str, typer.Option("--painter", help="Stable Diffusion directory (or a shipped painter).")]
 Stage2 = Annotated[Optional[str], typer.Option("--stage2-painter", help="The stage-2 (fine-tuned) painter.")]
@@ -136,16 +139,35 @@ def outpaint(images: Images, painter: InpaintPainter, stage2_painter: InpaintSta
     _masked("outpaint", images, painter, stage2_painter, brain, options)
 
 
+Restorers = Annotated[Optional[list[str]], typer.Option(
+    "--restorer", help="NAME=DIR: a row restored by this restorer (folder, released .pth or shipped name); repeat "
+    "in the paper's order: DiffIR (no reference), DiffRIR₁ (reference), DiffRIR₂ (reference + colour).")]
+
+
+def load_restorers(specs: list[str]) -> dict:
+    """``NAME=DIR`` pairs as named ×1 restorers (a bare DIR is named by itself)."""
+    from ..restore import Restorer
+
+    restorers = {}
+    for spec in specs:
+        name, _, where = spec.rpartition("=")
+        restorers[name or where] = Restorer.load(where, name=name or where)
+        restorers[name or where].check_scale(1)
+    return restorers
+
+
 @evaluate.command("restore")
 @with_run
-def restore(images: Images, painter: InpaintPainter, brain: Brain = None, *, options: RunOptions) -> None:
+def restore(images: Images, painter: InpaintPainter, brain: Brain = None, restorer: Restorers = None, *,
+            options: RunOptions) -> None:
     """Table 4: restoring outpaintings (wide borders): FID, LPIPS and the seam step, per restorer."""
     from ..eval.masked import MaskedConfig
     from ..eval.restoration import RestoreConfig, run_restore
 
-    context = options.start(painter=painter, brain=brain)
+    restorers = load_restorers(restorer or [])
+    context = options.start(painter=painter, brain=brain, **{f"restorer {k}": v.name for k, v in restorers.items()})
     config = RestoreConfig(MaskedConfig(str(images), painter, None, brain, options.n, options.paint(), options.seed))
-    _done(context, run_restore(config, context, {}))
+    _done(context, run_restore(config, context, restorers))
 
 
 @evaluate.command("turns")
@@ -204,8 +226,11 @@ def paper(
     n_masked: Annotated[int, typer.Option("--n-masked")] = 32,
     n_turns: Annotated[int, typer.Option("--n-turns")] = 24,
     ablation_steps: Annotated[int, typer.Option("--ablation-steps")] = 30,
+    restorer: Restorers = None,
 ) -> None:
-    """All six of the paper's tables in the miniature world, and a page beside the paper's figures."""
+    """All six of the paper's tables in the miniature world, and a page beside the paper's figures.
+
+    Table 4's rows are the restorers given with --restorer, else the shipped world restorer (DiffRIR₂)."""
     import sys
     import time
 
@@ -218,7 +243,8 @@ def paper(
     started = time.time()
     config = WorldPaperConfig(str(out), n_t2i, n_edit, n_masked, n_turns, ablation_steps=ablation_steps,
                               tables=tuple(t.strip() for t in tables.split(",") if t.strip()))
-    results = run_world_paper(config, trainer=train_variant)
+    restorers = load_restorers(restorer or [f"DiffRIR₂ (reference + colour)={WORLD_RESTORER}"])
+    results = run_world_paper(config, trainer=train_variant, restorers=restorers)
     if page is not None and all(results.values()):
         command = "llmga " + " ".join(sys.argv[1:])
         typer.echo(f"wrote {write_page(results, page, command, time.time() - started)}")

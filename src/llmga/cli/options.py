@@ -37,6 +37,11 @@ class AssistantOptions:
         "--edit-painter", "SD directory for instruction edits (else the painter).")] = None
     controlnet: Annotated[Optional[list[str]], _option(
         "--controlnet", "ControlNet directory made for the painter; repeat it for several at once.")] = None
+    restorer: Annotated[Optional[str], _option(
+        "--restorer", "DiffRIR restorer (folder, released .pth or shipped name 'world-restore') that repairs the "
+        "seams of inpainting, outpainting and growth; on by default when the profile names one.")] = None
+    no_restore: Annotated[bool, typer.Option("--no-restore", help="Keep paintings as painted (no restorer).",
+                                             show_default=False)] = False
     out: Annotated[Optional[Path], _option(
         "--out", "Folder for the painted images (default: the profile's, else ./outputs).")] = None
     temperature: Annotated[Optional[float], _option("--temperature", "Brain sampling temperature (0: greedy).")] = None
@@ -109,6 +114,8 @@ class AssistantOptions:
         # A profile's inpainting and edit painters belong with its painter: --painter alone replaces them all.
         inpaint_spec = _given(self.inpaint_painter or (prof.inpaint_painter if self.painter is None else None))
         edit_spec = _given(self.edit_painter or (prof.edit_painter if self.painter is None else None))
+        restorer_spec = None if self.no_restore else _given(
+            self.restorer or (prof.restorer if self.painter is None else None))
         controls = self.controlnet or prof.controlnet or []
         control_specs = [c for c in ([controls] if isinstance(controls, str) else controls) if _given(c)]
         for spec in (painter_spec, inpaint_spec, edit_spec):
@@ -120,7 +127,8 @@ class AssistantOptions:
         from ..painter.suite import PainterSuite
 
         painters = PainterSuite.load(painter_spec, inpaint_spec, control_specs, edit=edit_spec, runtime=runtime,
-                                     max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens)
+                                     max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens,
+                                     restorer=restorer_spec)
         brain = None
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,

@@ -7,6 +7,7 @@ The world's models are trained in this order (each command resumes from its chec
     llmga train painter --out runs/world/painter --clip runs/world/clip --vae runs/world/vae
     llmga train judge --out runs/world/judge           # the judge that reads pictures back
     llmga train assistant --clip runs/world/clip-eye --out runs/world/llava   # then: llmga train stage1
+    llmga train restore --images DIR --out runs/world/restore --painter world-inpaint   # DiffRIR
 
 Each shipped model's card (``src/llmga/assets/*/README.md``) names the exact commands that made it.
 """
@@ -275,3 +276,71 @@ def ship_assistant(
     path = ship_adapter(adapter, out)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(","))
+
+
+@train.command("restore")
+def restore(
+    images: Annotated[Path, typer.Option("--images", help="Folder of pictures (any layout; searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: stage1/, stage2/, gan/ (checkpoints, logs), "
+                                      "painted/, final/ (the restorer).")],
+    painter: Annotated[Optional[str], typer.Option("--painter", help="Inpainting painter whose real seams join the "
+                                                   "data (e.g. world-inpaint); none: D1/D2 only.")] = None,
+    painted: Annotated[int, typer.Option("--painted", help="Pictures the painter inpaints/outpaints once each "
+                                         "(cached under OUT/painted).")] = 0,
+    painted_share: Annotated[float, typer.Option("--painted-share", help="Share of a batch from real seams.")] = 0.5,
+    painted_dir: Annotated[Optional[Path], typer.Option("--painted-dir", help="Cache of the paintings (default "
+                                                        "OUT/painted; runs on the same pictures may share one).")]
+    = None,
+    size: Annotated[int, typer.Option("--size", help="Ground-truth crop side (multiple of 32).")] = 64,
+    scale: Annotated[int, typer.Option("--scale", help="1, 2 or 4.")] = 1,
+    degradation: Annotated[str, typer.Option("--degradation", help="D1's ranges: released or world (gentler, "
+                                             "for 32-pixel pictures).")] = "released",
+    colour: Annotated[bool, typer.Option("--colour/--no-colour", help="D2, the colour degradation (DiffRIR₂; "
+                                         "--no-colour: DiffRIR₁).")] = True,
+    reference: Annotated[bool, typer.Option("--reference/--no-reference", help="Take the masked reference "
+                                            "(DiffRIR) or the painted picture alone (DiffIR).")] = True,
+    dim: Annotated[int, typer.Option("--dim", help="Restorer width (released: 64).")] = 64,
+    blocks: Annotated[str, typer.Option("--blocks", help="Transformer blocks per level.")] = "13,1,1,1",
+    refinement_blocks: Annotated[int, typer.Option("--refinement-blocks")] = 13,
+    heads: Annotated[str, typer.Option("--heads", help="Attention heads per level.")] = "1,2,4,8",
+    ffn_expansion: Annotated[float, typer.Option("--ffn-expansion")] = 2.2,
+    encoder_res: Annotated[int, typer.Option("--encoder-res", help="Residual blocks of the prior extractor.")] = 9,
+    prior_feats: Annotated[int, typer.Option("--prior-feats", help="Prior extractor width (the prior is 4x).")] = 64,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 8,
+    stage1_steps: Annotated[int, typer.Option("--stage1-steps")] = 1000,
+    stage2_steps: Annotated[int, typer.Option("--stage2-steps")] = 1000,
+    encoder_steps: Annotated[int, typer.Option("--encoder-steps", help="Stage-2 steps training the prior "
+                                               "estimator alone.")] = 300,
+    gan_steps: Annotated[int, typer.Option("--gan-steps", help="GAN fine-tune steps (0: none).")] = 500,
+    lr: Annotated[float, typer.Option("--lr")] = 2e-4,
+    gan_lr: Annotated[float, typer.Option("--gan-lr")] = 1e-4,
+    perceptual: Annotated[str, typer.Option("--perceptual", help="judge (the world judge's features), a folder "
+                                            "with LPIPS's alexnet-owt-7be5be79.pth and alex.pth, or none.")]
+    = "judge",
+    gan_weight: Annotated[float, typer.Option("--gan-weight")] = 0.1,
+    save_every: Annotated[int, typer.Option("--save-every")] = 250,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """Train a DiffRIR restorer: stage 1, stage 2 (the prior estimator), the GAN fine-tune; resumes."""
+    from ..restore import NetworkConfig
+    from ..train.diffrir import RestoreTrainConfig, train_restorer
+    from ..train.seam_data import SeamConfig
+
+    if degradation not in ("released", "world"):
+        raise typer.BadParameter("--degradation is released or world")
+    network = NetworkConfig(scale=scale, reference=reference, dim=dim, num_blocks=_ints(blocks),
+                            num_refinement_blocks=refinement_blocks, heads=_ints(heads),
+                            ffn_expansion_factor=ffn_expansion, n_encoder_res=encoder_res, n_feats=prior_feats)
+    data = SeamConfig(str(images), size=size, scale=scale, batch_size=batch_size, degradation=degradation,
+                      colour=colour, painter=painter, painted=painted, painted_share=painted_share,
+                      painted_dir=str(painted_dir) if painted_dir else None, seed=seed)
+    config = RestoreTrainConfig(str(out), data, network, stage1_steps=stage1_steps, stage2_steps=stage2_steps,
+                                encoder_steps=encoder_steps, gan_steps=gan_steps, lr=lr, gan_lr=gan_lr,
+                                perceptual=perceptual, gan_weight=gan_weight, save_every=save_every, seed=seed,
+                                threads=threads)
+    typer.echo(f"restorer saved to {train_restorer(config, log=typer.echo)}")

@@ -235,12 +235,29 @@ def _restore_section(fig: dict | None) -> list[str]:
                      [(n, _fig(r, "fid", 1), _fig(r, "lpips", 3), _fig(r, "seam_colour", 3),
                        _fig(r, "seam_brightness", 3)) for n, r in rows.items()]))
     if len(rows) == 1:
-        return out + ["", "No restorer exists yet: only the unrestored row is measured."]
+        return out + ["", "No restorer was given: only the unrestored row is measured."]
+    return out + ["", f"{fig['n']} outpaintings. Rows after `none` are taken in the paper's order: DiffIR (no "
+                  "reference), DiffRIR₁ (reference), DiffRIR₂ (reference + colour degradation).", ""] + \
+        restore_claims(rows)
+
+
+def restore_claims(rows: dict) -> list[str]:
+    """Table 4's claims, one line per metric: the paper's direction (lower is better) or not, here."""
     names = list(rows)
-    return out + ["", f"- A reference helps (LPIPS): {direction(rows[names[2]]['lpips'], rows[names[1]]['lpips'])}."
-                  if len(names) > 2 else "",
-                  f"- Colour degradation helps (colour step): "
-                  f"{direction(rows[names[3]]['seam_colour'], rows[names[2]]['seam_colour'])}." if len(names) > 3 else ""]
+    claims = []
+    if len(names) > 3:
+        claims.append(("A reference helps (DiffRIR₁ vs DiffIR)", names[2], names[1]))
+        claims.append(("Colour degradation helps (DiffRIR₂ vs DiffRIR₁)", names[3], names[2]))
+    elif len(names) > 2:
+        claims.append((f"{names[2]} vs {names[1]}", names[2], names[1]))
+    claims.append((f"Restoring helps ({names[-1]} vs none)", names[-1], names[0]))
+    lines = []
+    for title, better, worse in claims:
+        verdicts = ", ".join(f"{label} {direction(rows[better][metric], rows[worse][metric])}" for metric, label in
+                             (("fid", "FID"), ("lpips", "LPIPS"), ("seam_colour", "colour step"),
+                              ("seam_brightness", "brightness step")))
+        lines.append(f"- {title}: {verdicts}.")
+    return lines
 
 
 def _turns_section(fig: dict | None) -> list[str]:

@@ -13,6 +13,11 @@ size and composited onto the input through the blend band
 (:func:`~llmga.painter.masks.blend_mask`), so every pixel farther than the
 band from the mask is the input's own pixel. Mask rules are in
 :mod:`llmga.painter.masks`.
+
+With a ``restorer`` (a :class:`llmga.restore.Restorer`, or anything with its
+``restore(painted, reference, mask)``), the painting is first repaired with the
+kept region as reference (DiffRIR: the texture, brightness and contrast of the
+painted part are matched to the kept part) and then composited the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class MaskedPainting(Painting):
 
     task: str = "inpaint"
     details: dict[str, Any] = field(default_factory=dict)
+    #: the paintings at the input's size before any restoration and compositing
+    raw: list[Image.Image] = field(default_factory=list, repr=False)
 
     def metadata(self, index: int = 0) -> dict[str, Any]:
         return {**super().metadata(index), "task": self.task, **self.details}
@@ -58,7 +65,8 @@ class InpaintPainter:
     blend band in working pixels (scaled to the input's pixels; default: a 32nd
     of the working side, 16 px for a 512 px model, 1 px for the 32 px world painter); ``strength``
     is passed to the pipeline (1.0 runs every step from pure noise; the SDXL
-    inpainting model card suggests 0.99, which runs ``int(steps * 0.99)`` steps).
+    inpainting model card suggests 0.99, which runs ``int(steps * 0.99)`` steps); ``restorer`` repairs
+    each painting before it is composited (see the module docstring).
     """
 
     def __init__(
@@ -70,6 +78,7 @@ class InpaintPainter:
         max_pixels: int | None = None,
         blend: int | None = None,
         strength: float = 1.0,
+        restorer: Any = None,
     ) -> None:
         if (blend is not None and blend < 0) or not 0 < strength <= 1:
             raise InvalidInputError(f"need blend >= 0 and 0 < strength <= 1, got {blend=}, {strength=}")
@@ -84,6 +93,7 @@ class InpaintPainter:
         self.max_pixels = max_pixels or 2 * self.working_side**2
         self.blend = self.working_side // 32 if blend is None else blend
         self.strength = strength
+        self.restorer = restorer
 
     @classmethod
     def load(
@@ -135,15 +145,22 @@ class InpaintPainter:
                 **progress_kwargs(progress),
             )
         alpha = blend_mask(binary, band)
-        resized = (painted.resize(original.size, Image.Resampling.LANCZOS) for painted in result.images)
-        images = [composite(painted, original, alpha) for painted in resized]
+        raw = [painted.resize(original.size, Image.Resampling.LANCZOS) for painted in result.images]
+        images = [composite(self._restored(painted, original, binary, band), original, alpha) for painted in raw]
         details = {
             "width": original.width,
             "height": original.height,
             "working_size": list(work),
             "blend_band": band,
+            **({"restorer": getattr(self.restorer, "name", "restorer")} if self.restorer is not None else {}),
         }
-        return MaskedPainting(images, prompt, settings, self.name, embeddings.tokens, details=details)
+        return MaskedPainting(images, prompt, settings, self.name, embeddings.tokens, details=details, raw=raw)
+
+    def _restored(self, painted: Image.Image, original: Image.Image, binary: Image.Image, band: int) -> Image.Image:
+        """The painting repaired by the restorer, the original's kept part (beyond the band) as reference."""
+        if self.restorer is None:
+            return painted
+        return self.restorer.restore(painted, original, dilate(binary, band))
 
 
 def _model_mask(binary: Image.Image, band: int, size: tuple[int, int]) -> Image.Image:

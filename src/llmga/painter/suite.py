@@ -7,7 +7,8 @@ painter is given (another SD checkpoint, loaded on first edit), and inpainting
 falls back to it (diffusers' legacy 4-channel inpainting, weaker than a
 9-channel inpainting model; a notice says so). ControlNet needs its own
 ControlNet weights. Derived painters share the base pipeline's weights and are
-built on first use.
+built on first use. A restorer (:mod:`llmga.restore`), when given, repairs every
+inpainting, outpainting and growth step of the inpainting painter.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class PainterSuite:
     inpaint_model: object | None = None
     controlnet_model: object | None = None
     edit_dir: Path | None = None
+    restorer: object | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     notices: list[str] = field(default_factory=list)
@@ -44,10 +46,12 @@ class PainterSuite:
         max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
         edit: str | Path | None = None,
         runtime: RuntimeSettings | None = None,
+        restorer: str | Path | None = None,
     ) -> PainterSuite:
         """Load the painters from directories or single files (each checked before anything loads; ``edit`` loads
         on first use). ``controlnet`` is one ControlNet directory or several (they steer together); they share
-        the painter's pipeline."""
+        the painter's pipeline. ``restorer`` (a ×1 restorer folder, checkpoint or shipped name) repairs
+        the inpainting painter's results."""
         from ..checkpoints import check_diffusers_dir
         from .controlnet import check_controlnet_dir
 
@@ -57,12 +61,18 @@ class PainterSuite:
         if control_dirs and dirs[0] is None:
             raise ModelNotFoundError("a ControlNet needs a base painter (--painter) to run on")
         suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2], runtime=runtime or RuntimeSettings())
+        if restorer is not None:
+            from ..restore import Restorer
+
+            suite.restorer = Restorer.load(restorer)
+            suite.restorer.check_scale(1)
         if dirs[0] is not None:
             suite.text_to_image = TextToImagePainter.load(dirs[0], runtime=runtime, max_prompt_tokens=max_prompt_tokens)
         if dirs[1] is not None:
             from .inpaint import InpaintPainter
 
-            suite.inpaint_model = InpaintPainter.load(dirs[1], runtime=runtime, max_prompt_tokens=max_prompt_tokens)
+            suite.inpaint_model = InpaintPainter.load(dirs[1], runtime=runtime, max_prompt_tokens=max_prompt_tokens,
+                                                      restorer=suite.restorer)
         if control_dirs:
             from .controlnet import ControlNetPainter
 
@@ -84,7 +94,8 @@ class PainterSuite:
             from .inpaint import InpaintPainter
 
             base = self.base("inpainting")
-            self._inpaint_fallback = InpaintPainter(base.pipeline, name=base.name, max_prompt_tokens=self.max_prompt_tokens)
+            self._inpaint_fallback = InpaintPainter(base.pipeline, name=base.name, max_prompt_tokens=self.max_prompt_tokens,
+                                                    restorer=self.restorer)
             self.notices.append(
                 "no inpainting model is configured (--inpaint-painter); inpainting with the text-to-image model"
             )
@@ -116,4 +127,6 @@ class PainterSuite:
         parts = [p.describe() for p in (self.text_to_image, self.inpaint_model, self.controlnet_model) if p]
         if self.edit_dir is not None:
             parts.append(self._edit.describe() if self._edit else f"{self.edit_dir} (editing, loads on first edit)")
+        if self.restorer is not None:
+            parts.append(f"restorer {self.restorer.describe()}")
         return "; ".join(parts)
