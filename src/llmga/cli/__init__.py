@@ -3,7 +3,7 @@
 - :mod:`.paint`: ``generate`` and the painting tasks (``inpaint``, ``outpaint``, ``edit``, ``similar``,
   ``controlnet``, ``expand``); :mod:`.chat`: ``chat``; :mod:`.serve`: ``serve``; :mod:`.convert_llava`: ``convert-llava``;
 - :mod:`.data`: ``llmga data …``; :mod:`.train`: ``llmga train …``; :mod:`.eval`: ``llmga eval …``;
-  :mod:`.world`: ``llmga world …``.
+  :mod:`.world`: ``llmga world …``; :mod:`.index`: ``llmga index …``.
 
 Modules here import only what their options need; each command imports its work when it runs,
 so ``llmga --help`` stays fast.
@@ -18,7 +18,7 @@ import warnings
 import typer
 
 from ..errors import LLMGAError
-from . import chat, convert_llava, data, eval, eval_tables, paint, serve, train, world  # noqa: F401  (each adds its commands)
+from . import chat, convert_llava, data, eval, eval_tables, index, paint, serve, train, world  # noqa: F401  (each adds its commands)
 from .root import app
 
 __all__ = ["app", "main"]
