@@ -17,7 +17,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-PAINTER, ADAPTER, JUDGE, CLIP = "painter", "adapter", "judge", "clip"
+PAINTER, ADAPTER, JUDGE, CLIP, CONTROL = "painter", "adapter", "judge", "clip", "control"
 
 
 @dataclass(frozen=True)
