@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..errors import InvalidInputError
 from .root import shared_options
 
 
@@ -98,7 +99,6 @@ class AssistantOptions:
         """
         from ..brain import load_brain, resolve_brain
         from ..checkpoints import check_diffusers_dir
-        from ..errors import InvalidInputError
         from ..painter.samplers import check_sampler
         from ..profiles import load_profile
 
