@@ -59,7 +59,7 @@ class ImageTokenRules:
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         new = input_ids[0, self.prompt_length :].tolist()
         first = self.sequence[0]
-        written = len(new) - (len(new) - 1 - new[::-1].index(first)) if first in new else None
+        written = new[::-1].index(first) + 1 if first in new else None  # tokens of the sequence written so far
         if (not new and self.start_with_image) or (written is not None and written < len(self.sequence)):
             out = torch.full_like(scores, -math.inf)
             out[:, self.sequence[written or 0]] = 0.0
@@ -121,11 +121,10 @@ class EmbeddingBrain:
                 starts = [length + s for s in group_starts(full[0, length:], self.ids)]
                 if starts:
                     self.images.extend(self._embeddings(inputs, full, starts))
-        except BrainError:
-            raise
         except Exception as exc:  # torch/transformers errors: one clear line for the user
             raise BrainError(f"{self.name} failed while generating: {exc}") from exc
-        yield (model_prefill if bare and start_with_image else prefill) + self._render(full[0, length:], starts, length)
+        shown_prefill = model_prefill if bare and start_with_image else prefill  # a bare group brings its own tags
+        yield shown_prefill + self._render(full[0, length:], starts, length)
 
     def _as_trained(self, messages: Sequence[Message]) -> list[Message]:
         """The conversation as the model was trained to see it: a bare model never saw the tags it is shown in."""

@@ -277,8 +277,8 @@ def train_gill(config: GillConfig) -> Path:
     accelerator.init_trackers("gill", config={k: v for k, v in asdict(config).items() if not isinstance(v, list)})
     unwrapped = accelerator.unwrap_model(model)
     train(accelerator, model, optimizer, scheduler, loader, lambda m, batch: m(batch), total=total, out=out,
-          save_every=config.save_every, desc="gill", keep_last=2,
-          after_step=lambda: accelerator.log(dict(unwrapped.parts)))
+          save_every=config.save_every, desc="gill", keep_last=2,  # the loss's parts, at the scheduler's step
+          after_step=lambda: accelerator.log(dict(unwrapped.parts), step=scheduler.scheduler.last_epoch))
     final = out / "final"
     if accelerator.is_main_process:
         save_adapter(unwrapped.lm, final / ADAPTER_DIR, config.model)
