@@ -55,3 +55,17 @@ def test_the_mapper_ablation_trains_each_variant_on_the_same_states_and_resumes(
     lines.clear()
     train_mappers(config, log_line=lines.append)
     assert lines == []  # done variants and the state cache are reused
+
+
+def test_a_shipped_copy_has_float16_heads_and_loads_as_the_model_did(tiny, data, tmp_path):
+    from safetensors.torch import load_file
+
+    from llmga.train.gill import ship_control
+
+    model = train(tiny, data, tmp_path / "run", mapper="linear")
+    shipped = ship_control(model, tmp_path / "shipped")
+    assert all(t.dtype == torch.float16 for t in load_file(shipped / "heads.safetensors").values())
+    brain, original = load_control_brain(shipped), load_control_brain(model)
+    states = torch.randn(1, 8, 32)
+    torch.testing.assert_close(brain.heads.embeddings(states, states)[0], original.heads.embeddings(states, states)[0],
+                               atol=2e-2, rtol=2e-2)

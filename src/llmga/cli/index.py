@@ -28,8 +28,9 @@ def build(
 
     library = build_library(folder, clip, out, kind, log=lambda line: typer.echo(line, err=True))
     skipped = len(library.info.skipped)
+    note = f"; skipped {skipped} unreadable" if skipped else ""
     typer.echo(f"indexed {len(library)} pictures of {library.root} ({library.info.kind}, {library.info.dim}-d "
-               f"{library.info.clip} space) in {library.folder}" + (f"; skipped {skipped} unreadable" if skipped else ""))
+               f"{library.info.clip} space) in {library.folder}{note}")
 
 
 @index.command("search")

@@ -87,7 +87,8 @@ class AssistantOptions:
         "--library", "With embedding control: a picture folder indexed by llmga index build; each image is "
         "retrieved from it when the calibrated decision says so, else painted.")] = None
     image_frequency: Annotated[Optional[float], _option(
-        "--image-frequency", "With embedding control: multiplies the odds that the brain answers with an image.")] = None
+        "--image-frequency", "With embedding control: multiplies the odds that the brain answers with an "
+        "image.")] = None
     retrieval_frequency: Annotated[Optional[float], _option(
         "--retrieval-frequency", "With --library: multiplies the odds of retrieving a picture rather than "
         "painting one (0: always paint).")] = None

@@ -326,3 +326,16 @@ def gill_mappers(
                           seed=seed, threads=threads)
     for kind, figures in train_mappers(config, log_line=typer.echo).items():
         typer.echo(f"{kind:12} held-out MSE {figures['held_out_mse']:.4f}  ({figures['parameters']:,} parameters)")
+
+
+@train.command("ship-gill")
+def ship_gill(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="An embedding-control model folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write it (e.g. src/llmga/assets/world-embedding).")],
+) -> None:
+    """Package an embedding-control model small: the heads in float16, the adapter and decision as they are."""
+    from ..train.gill import ship_control
+
+    path = ship_control(model, out)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")

@@ -92,11 +92,13 @@ class ControlHeads(nn.Module):
         query = self.retrieval(states.mean(dim=1))
         return query / query.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, half: bool = False) -> None:
+        """Write ``heads.safetensors`` (float16 with ``half``: half the size; it loads back as float32)."""
         from safetensors.torch import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, folder / HEADS_FILE)
+        tensors = {k: (v.half() if half else v).detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, folder / HEADS_FILE)
         (folder / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
 
     @classmethod

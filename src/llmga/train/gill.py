@@ -289,6 +289,19 @@ def train_gill(config: GillConfig) -> Path:
     return final
 
 
+def ship_control(model: str | Path, out: str | Path) -> Path:
+    """Copy an embedding-control model for shipping: its adapter and decision as they are, its heads in float16."""
+    from ..embedding.decision import DECISION_FILE
+    from ..embedding.embedding_brain import control_folder
+
+    source, out = control_folder(model), Path(out)
+    shutil.copytree(source / ADAPTER_DIR, out / ADAPTER_DIR, dirs_exist_ok=True)
+    ControlHeads.load(source).save(out, half=True)
+    if (source / DECISION_FILE).is_file():
+        shutil.copy(source / DECISION_FILE, out / DECISION_FILE)
+    return out
+
+
 # -- the mapper ablation ---------------------------------------------------------------
 
 

@@ -93,13 +93,15 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
     return TrainableModel(model, tokenizer, processor, spec=spec)
 
 
-def with_adapter(model: Any, rank: int, alpha: int, lora: bool = True, token_indices: list[int] | None = None) -> Any:
+def with_adapter(model: Any, rank: int, alpha: int, lora: bool = True,
+                 token_indices: list[int] | None = None) -> Any:
     """``model`` under a peft adapter: LoRA on the language model's linear layers (the projector trains
     fully), and/or the embeddings of ``token_indices`` alone (new tokens; tied output rows follow)."""
     from peft import LoraConfig, TrainableTokensConfig, get_peft_model
 
     if not lora:
-        return get_peft_model(model, TrainableTokensConfig(target_modules=["embed_tokens"], token_indices=token_indices))
+        tokens = TrainableTokensConfig(target_modules=["embed_tokens"], token_indices=token_indices)
+        return get_peft_model(model, tokens)
     targets = sorted(
         name for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and not any(k in name for k in (_VISION, _PROJECTOR, "lm_head"))
