@@ -111,3 +111,13 @@ def test_img_tokens_follow_gills_rules():
 def test_a_folder_that_is_no_control_model_is_named(tmp_path):
     with pytest.raises(ModelNotFoundError, match="is not an embedding-control model.*llmga train gill"):
         load_control_brain(tmp_path)
+
+
+def test_an_opened_tag_in_a_tagged_reply_is_followed_by_the_group():
+    ids = [10, 11]
+    rules = ImageTokenRules(ids + [20], prompt_length=1, start_with_image=False, frequency=1.0, tokens=2,
+                            opened=lambda new: new[-1] == 5)  # token 5 stands for an opened tag
+    scores = torch.zeros(1, 30)
+    assert rules(torch.tensor([[1, 5]]), scores)[0].argmax() == 10
+    assert rules(torch.tensor([[1, 5, 10]]), scores)[0].argmax() == 11
+    assert rules(torch.tensor([[1, 4]]), scores)[0, 4] == 0  # elsewhere the model writes freely

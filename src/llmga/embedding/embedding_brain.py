@@ -8,7 +8,8 @@ the "prompt" of that image), and the group's embeddings wait in
 :attr:`EmbeddingBrain.images` until the painter (:mod:`.embedding_painter`)
 takes them. Decoding follows GILL: once ``[IMG1]`` is written the other r−1
 tokens are forced (and, in a tagged reply, the closing tag), they are never
-written alone, and ``image_frequency``
+written alone, a tagged reply's opened generation tag is followed by the
+group (never by words: the prompt *is* the embeddings), and ``image_frequency``
 multiplies the odds of ``[IMG1]`` (GILL's "frequency multiplier for returning
 images"). A reply opened with a generation tag (``llmga generate``) starts
 with ``[IMG1]``.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,20 +50,23 @@ class ImageTokenRules:
     """A ``LogitsProcessor`` with GILL's rules for the ``[IMG]`` tokens (batch of one).
 
     ``sequence`` is what ``[IMG1]`` starts: the r tokens, then (tagged replies) the closing tag's tokens.
+    ``opened(new_ids)`` says whether the reply so far ends with an opened generation tag (tagged replies:
+    what follows it is the group, never words).
     """
 
     def __init__(self, sequence: list[int], prompt_length: int, start_with_image: bool, frequency: float,
-                 tokens: int) -> None:
+                 tokens: int, opened: Callable[[list[int]], bool] | None = None) -> None:
         self.sequence, self.prompt_length, self.tokens = sequence, prompt_length, tokens
-        self.start_with_image, self.frequency = start_with_image, frequency
+        self.start_with_image, self.frequency, self.opened = start_with_image, frequency, opened
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         new = input_ids[0, self.prompt_length :].tolist()
         first = self.sequence[0]
         written = new[::-1].index(first) + 1 if first in new else None  # tokens of the sequence written so far
-        if (not new and self.start_with_image) or (written is not None and written < len(self.sequence)):
+        begins = (not new and self.start_with_image) or bool(new and self.opened and self.opened(new))
+        if begins or (written is not None and written < len(self.sequence)):
             out = torch.full_like(scores, -math.inf)
-            out[:, self.sequence[written or 0]] = 0.0
+            out[:, self.sequence[0 if begins else written]] = 0.0
             return out
         scores = scores.clone()
         scores[:, self.sequence[1 : self.tokens]] = -math.inf
@@ -105,7 +109,8 @@ class EmbeddingBrain:
         inputs = self.inner._inputs(self._as_trained(request.messages), request.images, model_prefill)
         length = inputs["input_ids"].shape[1]
         closing = [] if bare else self.tokenizer(CLOSE_TAG, add_special_tokens=False).input_ids
-        rules = ImageTokenRules(self.ids + closing, length, start_with_image, self.image_frequency, len(self.ids))
+        rules = ImageTokenRules(self.ids + closing, length, start_with_image, self.image_frequency, len(self.ids),
+                                None if bare else self._opened)
         kwargs = dict(max_new_tokens=self.inner._room(length, settings.max_new_tokens), logits_processor=[rules],
                       do_sample=settings.temperature > 0, repetition_penalty=settings.repetition_penalty,
                       pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
@@ -125,6 +130,10 @@ class EmbeddingBrain:
             raise BrainError(f"{self.name} failed while generating: {exc}") from exc
         shown_prefill = model_prefill if bare and start_with_image else prefill  # a bare group brings its own tags
         yield shown_prefill + self._render(full[0, length:], starts, length)
+
+    def _opened(self, new: list[int]) -> bool:
+        """Whether the reply so far ends with an opened generation tag."""
+        return self.tokenizer.decode(new[-8:], skip_special_tokens=False).rstrip().endswith(OPEN_TAG)
 
     def _as_trained(self, messages: Sequence[Message]) -> list[Message]:
         """The conversation as the model was trained to see it: a bare model never saw the tags it is shown in."""
