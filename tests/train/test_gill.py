@@ -69,3 +69,15 @@ def test_a_shipped_copy_has_float16_heads_and_loads_as_the_model_did(tiny, data,
     states = torch.randn(1, 8, 32)
     torch.testing.assert_close(brain.heads.embeddings(states, states)[0], original.heads.embeddings(states, states)[0],
                                atol=2e-2, rtol=2e-2)
+
+
+def test_calibration_sets_the_image_bias_that_best_separates_requests_and_the_brain_uses_it(tiny, data, tmp_path):
+    import math
+
+    from llmga.train.gill import calibrate_image_bias
+
+    model = train(tiny, data, tmp_path / "run", lora=False, style="bare", mapper="linear")
+    found = calibrate_image_bias(model, [str(data)], n=10)
+    assert found["records"] == 5 and 0.6 <= found["accuracy"] <= 1.0  # 4 requests, 1 question: at worst all "image"
+    brain = load_control_brain(model)
+    assert brain.config.image_bias == found["image_bias"] and math.isfinite(found["image_bias"])

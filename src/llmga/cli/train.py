@@ -13,6 +13,8 @@ Each shipped model's card (``src/llmga/assets/*/README.md``) names the exact com
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -339,3 +341,18 @@ def ship_gill(
     path = ship_control(model, out)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")
+
+
+@train.command("gill-calibrate")
+def gill_calibrate(
+    model: Annotated[str, typer.Option("--model", help="A trained embedding-control model (bare replies).")],
+    data: Annotated[list[Path], typer.Option("--data", help="Records with image requests and other turns.")],
+    n: Annotated[int, typer.Option("--n", help="Records to calibrate on.")] = 200,
+) -> None:
+    """GILL's frequency multiplier, calibrated: the log-odds bias on [IMG1] that best tells image requests from
+    other turns at the reply's first token (a frozen LM learns its [IMG1] embedding slowly); saved in the model."""
+    from ..train.gill import calibrate_image_bias
+
+    found = calibrate_image_bias(model, [str(d) for d in data], n)
+    typer.echo(f"image bias {found['image_bias']:+.2f} (odds x{math.exp(found['image_bias']):.3g}): "
+               f"{found['accuracy']:.1%} of {found['records']} records answered as asked")

@@ -11,8 +11,8 @@ tokens are forced (and, in a tagged reply, the closing tag), they are never
 written alone, a tagged reply's opened generation tag is followed by the
 group (never by words: the prompt *is* the embeddings), and ``image_frequency``
 multiplies the odds of ``[IMG1]`` (GILL's "frequency multiplier for returning
-images"). A reply opened with a generation tag (``llmga generate``) starts
-with ``[IMG1]``.
+images"), on top of the model's calibrated ``image_bias``. A reply opened with
+a generation tag (``llmga generate``) starts with ``[IMG1]``.
 
 The hidden states are read in one forward pass over the finished reply: the
 last layer's states at the r positions, as in training.
@@ -109,7 +109,8 @@ class EmbeddingBrain:
         inputs = self.inner._inputs(self._as_trained(request.messages), request.images, model_prefill)
         length = inputs["input_ids"].shape[1]
         closing = [] if bare else self.tokenizer(CLOSE_TAG, add_special_tokens=False).input_ids
-        rules = ImageTokenRules(self.ids + closing, length, start_with_image, self.image_frequency, len(self.ids),
+        frequency = self.image_frequency * math.exp(self.config.image_bias)  # the user's, and the calibrated one
+        rules = ImageTokenRules(self.ids + closing, length, start_with_image, frequency, len(self.ids),
                                 None if bare else self._opened)
         kwargs = dict(max_new_tokens=self.inner._room(length, settings.max_new_tokens), logits_processor=[rules],
                       do_sample=settings.temperature > 0, repetition_penalty=settings.repetition_penalty,

@@ -62,6 +62,10 @@ class EmbeddingPainter(TextToImagePainter):
         if library is not None:
             check_library(brain, library, decision)
 
+    def describe(self) -> str:
+        shelf = f", or retrieves from {self.library.root} ({len(self.library)} pictures)" if self.library else ""
+        return f"{super().describe()}: paints [IMG] embeddings{shelf}"
+
     def paint(self, prompt: str, settings: PaintSettings = PaintSettings(), progress=None) -> Painting:
         if prompt != self.brain.config.group:
             return super().paint(prompt, settings, progress)

@@ -49,6 +49,8 @@ class ControlConfig:
     mapper_heads: int = 4
     retrieval_dim: int | None = None
     retrieval_clip: str | None = None
+    #: log-odds added to ``[IMG1]`` (GILL's frequency multiplier, calibrated: ``llmga train gill-calibrate``)
+    image_bias: float = 0.0
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:

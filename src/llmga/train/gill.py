@@ -414,3 +414,43 @@ def train_mappers(config: MapperConfig, log_line=print) -> dict[str, dict]:
         heads.save(folder)
         (out / "mappers.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+# -- when to answer with an image --------------------------------------------------------
+
+
+def calibrate_image_bias(model: str | Path, data: list[str], n: int = 200) -> dict[str, float]:
+    """GILL's frequency multiplier, calibrated for a bare (GILL-style) model: the log-odds added to ``[IMG1]``
+    that best tells, at the first token of the reply, the records that ask for an image from the rest. A frozen
+    LM learns the ``[IMG1]`` embedding slowly; this sets when it answers with an image. Written into the
+    model's ``control.json``; returns the bias and its accuracy on the records."""
+    from ..embedding.embedding_brain import control_folder, load_control_brain
+    from ..embedding.heads import CONFIG_FILE
+    from .chat_data import to_messages
+
+    folder = control_folder(model)
+    brain = load_control_brain(model)
+    gaps, wanted = [], []
+    with torch.inference_mode():
+        for record, _ in load_records(data)[:n]:
+            messages = to_messages(record, False)
+            while messages[-1]["role"] == "assistant":
+                messages.pop()
+            logits = brain.model(**brain.inner._inputs(messages, [], "")).logits[0, -1].log_softmax(-1)
+            image = logits[brain.ids[0]].item()
+            logits[brain.ids] = -math.inf
+            gaps.append(image - logits.max().item())
+            wanted.append(bool(control_record(record, brain.config)[1]))
+    ordered = sorted(gaps)
+    cuts = [ordered[0] - 1] + [(a + b) / 2 for a, b in zip(ordered, ordered[1:])] + [ordered[-1] + 1]
+
+    def accuracy(cut: float) -> float:
+        return sum((g > cut) == w for g, w in zip(gaps, wanted)) / len(gaps)
+
+    best = max(accuracy(c) for c in cuts)
+    chosen = [c for c in cuts if accuracy(c) == best]
+    bias = -(chosen[0] + chosen[-1]) / 2  # the middle of the best cuts
+    config = json.loads((folder / CONFIG_FILE).read_text())
+    config["image_bias"] = bias
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return {"image_bias": bias, "accuracy": best, "records": len(gaps)}
