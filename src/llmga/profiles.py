@@ -11,6 +11,11 @@ Profiles live in a TOML file: ``--config PATH``, else ``$LLMGA_CONFIG``, else
     controlnet = ["/models/sd-controlnet-canny"]              # optional; one or several
     restorer = "/models/diffrir-x1"                           # optional: repairs in/outpainting seams
     max_prompt_tokens = 300
+    # control = "embedding"               # paint through [IMG] embeddings (GILL) instead of language prompts
+    # control_model = "/runs/gill/final"  # the embedding-control model (llmga train gill)
+    # library = "/photos"                 # retrieve from this picture folder (llmga index build) or paint
+    # image_frequency = 1.0               # odds multiplier: the brain answers with an image
+    # retrieval_frequency = 1.0           # odds multiplier: a library picture is retrieved rather than painted
 
     [profiles.sd15.sampling]            # llmga.brain.SamplingSettings fields
     temperature = 0.2
@@ -61,6 +66,11 @@ class Profile:
     restorer: str | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     out_dir: str = "outputs"
+    control: str = "language"
+    control_model: str | None = None
+    library: str | None = None
+    image_frequency: float = 1.0
+    retrieval_frequency: float = 1.0
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     paint: PaintSettings = field(default_factory=PaintSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-PAINTER, ADAPTER, JUDGE, CLIP, RESTORER = "painter", "adapter", "judge", "clip", "restorer"
+PAINTER, ADAPTER, JUDGE, CLIP, RESTORER, CONTROL = "painter", "adapter", "judge", "clip", "restorer", "control"
 
 
 @dataclass(frozen=True)

@@ -9,38 +9,15 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from llmga.data.world_layouts import export
 from llmga.eval.editing import EditConfig, run_edit
 from llmga.eval.masked import MaskedConfig, draw_mask, run_masked
 from llmga.eval.restoration import RestoreConfig, run_restore, seam_step
-from llmga.eval.runs import Run
 from llmga.eval.t2i import T2IConfig, run_t2i
 from llmga.eval.turns import TurnsConfig, run_turns
 from llmga.restore import Restorer
-from llmga.settings import PaintSettings, SamplingSettings
-from llmga.testing.tiny_backbones import build_tiny_clip, build_tiny_dino, build_tiny_inception, build_tiny_lpips
 from llmga.testing.tiny_restorer import build_tiny_restorer
 
-FAST = PaintSettings(steps=2, guidance=2.0, width=64, height=64)
-
-
-@pytest.fixture(scope="module")
-def sets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("world-sets")
-    return {layout: export(layout, root / layout, 3, seed=0) for layout in ("coco", "magicbrush", "places")}
-
-
-@pytest.fixture(scope="module")
-def backbone_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("backbones")
-    return {"inception": build_tiny_inception(root / "inception-2015-12-05.pt"), "clip": build_tiny_clip(root / "clip"),
-            "dino": build_tiny_dino(root / "dino"), "lpips": build_tiny_lpips(root / "lpips")}
-
-
-def new_run(path, files):
-    from llmga.eval.backbones import real_backbones
-
-    return Run(path, real_backbones(**files), sampling=SamplingSettings(temperature=0, max_new_tokens=12))
+from tests.eval.conftest import FAST, new_run
 
 
 def test_table_1_reports_every_row_and_resumes_without_painting_again(tiny, sets, backbone_files, tmp_path):

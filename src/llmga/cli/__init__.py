@@ -5,7 +5,7 @@
   :mod:`.worker`: ``worker``;
   :mod:`.convert_llava`: ``convert-llava``;
 - :mod:`.data`: ``llmga data …``; :mod:`.train`: ``llmga train …``; :mod:`.eval`: ``llmga eval …``;
-  :mod:`.world`: ``llmga world …``.
+  :mod:`.world`: ``llmga world …``; :mod:`.index`: ``llmga index …``.
 
 Modules here import only what their options need; each command imports its work when it runs,
 so ``llmga --help`` stays fast.
@@ -21,7 +21,7 @@ import typer
 
 from ..errors import LLMGAError
 # each module adds its commands
-from . import chat, convert_llava, data, eval, eval_tables, paint, restore, serve, train, world, worker  # noqa: F401
+from . import chat, convert_llava, data, eval, eval_tables, index, paint, restore, serve, train, world, worker  # noqa: F401
 from .root import app
 
 __all__ = ["app", "main"]

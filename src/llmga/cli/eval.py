@@ -157,3 +157,39 @@ def llava(
             typer.echo(f"{kind:10} {score.well_formed:12.1%} {score.faithful:9.1%}   {by_aspect}")
     if json_out:
         json_out.write_text(json.dumps(scores_as_dict(scores), indent=2))
+
+
+@evaluate.command("decision")
+def decision(
+    model: Annotated[str, typer.Option("--model", help="The embedding-control model (with a retrieval head).")],
+    library: Annotated[Path, typer.Option("--library", help="A world picture folder indexed by llmga index build "
+                                          "with the model's retrieval CLIP.")],
+    n: Annotated[int, typer.Option("--n", help="Cases: half calibrate the decision, half measure it.")] = 200,
+    save: Annotated[bool, typer.Option("--save", help="Write the calibrated decision into the model's folder.")]
+    = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON.")] = None,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """Retrieve or generate in the world: calibrate the decision on half the cases, its accuracy on the rest."""
+    import torch
+
+    from ..embedding.embedding_brain import load_control_brain
+    from ..embedding.embedding_painter import check_library
+    from ..eval.retrieval import fit_decision, library_scenes, measure_cases, world_cases
+    from ..library import ImageLibrary
+    from ..world.judge import Judge
+
+    torch.set_num_threads(threads)
+    brain, shelf, judge = load_control_brain(model), ImageLibrary.open(library), Judge.load()
+    check_library(brain, shelf, None, need_decision=False)
+    cases = measure_cases(brain, shelf, judge, world_cases(library_scenes(shelf, judge), n, seed))
+    chosen, report = fit_decision(cases, str(shelf.root))
+    typer.echo(f"{model} on {shelf.root} ({len(shelf)} pictures): {report['held_out']} held-out cases, "
+               f"retrieving right for {report['retrieving_right']:.1%} of them")
+    typer.echo(f"decision (retrieve above similarity {report['threshold']:.3f}): {report['accuracy']:.1%} right; "
+               f"always paint {report['always_paint']:.1%}, always retrieve {report['always_retrieve']:.1%}")
+    if save:
+        typer.echo(f"saved {chosen.save(brain.folder)}")
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -170,6 +170,18 @@ def restore(images: Images, painter: InpaintPainter, brain: Brain = None, restor
     _done(context, run_restore(config, context, restorers))
 
 
+Controls = Annotated[Optional[list[str]], typer.Option("--control", help="NAME=MODEL: a row for an embedding-control "
+                                                       "model (llmga train gill); repeat for several.")]
+
+
+def _named(pairs: list[str] | None) -> dict[str, str]:
+    from ..errors import InvalidInputError
+
+    if any("=" not in pair for pair in pairs or []):
+        raise InvalidInputError("give each --control as NAME=MODEL, e.g. LLMGA-Embedding=runs/gill/final")
+    return dict(pair.split("=", 1) for pair in pairs or [])
+
+
 @evaluate.command("turns")
 @with_run
 def turns(captions: Annotated[Path, typer.Option("--captions", help="COCO captions JSON or JSONL.")],
@@ -177,14 +189,15 @@ def turns(captions: Annotated[Path, typer.Option("--captions", help="COCO captio
           images: Annotated[Optional[Path], typer.Option("--images", help="Image folder.")] = None,
           count: Annotated[int, typer.Option("--turns", help="Times each request is asked.")] = 5,
           interleave: Annotated[bool, typer.Option("--interleave", help="Ask a plain question between repeats.")]
-          = False, *, options: RunOptions) -> None:
+          = False, controls: Controls = None, *, options: RunOptions) -> None:
     """Table 5: the same request over turns of one conversation: FID and CLIP-T per turn."""
-    from ..eval.turns import TurnsConfig, run_turns
+    from ..eval.turns import TurnsConfig, embedding_control, run_turns
 
     context = options.start(painter=painter, brain=brain)
     config = TurnsConfig(str(captions), str(images) if images else None, painter, brain, options.n, count, interleave,
                          options.paint(), options.seed)
-    _done(context, run_turns(config, context))
+    extra = {name: embedding_control(model, config, context) for name, model in _named(controls).items()}
+    _done(context, run_turns(config, context, extra))
 
 
 @evaluate.command("ablation")
@@ -227,6 +240,7 @@ def paper(
     n_turns: Annotated[int, typer.Option("--n-turns")] = 24,
     ablation_steps: Annotated[int, typer.Option("--ablation-steps")] = 30,
     restorer: Restorers = None,
+    controls: Controls = None,
 ) -> None:
     """All six of the paper's tables in the miniature world, and a page beside the paper's figures.
 
@@ -243,8 +257,12 @@ def paper(
     started = time.time()
     config = WorldPaperConfig(str(out), n_t2i, n_edit, n_masked, n_turns, ablation_steps=ablation_steps,
                               tables=tuple(t.strip() for t in tables.split(",") if t.strip()))
+    from ..eval.turns import embedding_control
+
     restorers = load_restorers(restorer or [f"DiffRIR₂ (reference + colour)={WORLD_RESTORER}"])
-    results = run_world_paper(config, trainer=train_variant, restorers=restorers)
+    extra = {name: (lambda turns, run, model=model: embedding_control(model, turns, run))
+             for name, model in _named(controls).items()}
+    results = run_world_paper(config, trainer=train_variant, restorers=restorers, extra_turns=extra)
     if page is not None and all(results.values()):
         command = "llmga " + " ".join(sys.argv[1:])
         typer.echo(f"wrote {write_page(results, page, command, time.time() - started)}")

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..errors import InvalidInputError
 from .root import shared_options
 
 
@@ -84,6 +85,21 @@ class AssistantOptions:
     brain_timeout: Annotated[Optional[float], _option(
         "--brain-timeout", "Seconds the brain may take for a reply before it is stopped (default: no limit; "
         "a server brain waits at most 60 s for each piece).")] = None
+    control: Annotated[Optional[str], _option(
+        "--control", "How the brain drives the painter: language (a generation prompt in words, the default) or "
+        "embedding ([IMG] tokens mapped to prompt embeddings, GILL-style; needs --control-model).")] = None
+    control_model: Annotated[Optional[str], _option(
+        "--control-model", "The embedding-control model (made by llmga train gill; it names its own base brain, "
+        "so --brain is not used).")] = None
+    library: Annotated[Optional[str], _option(
+        "--library", "With embedding control: a picture folder indexed by llmga index build; each image is "
+        "retrieved from it when the calibrated decision says so, else painted.")] = None
+    image_frequency: Annotated[Optional[float], _option(
+        "--image-frequency", "With embedding control: multiplies the odds that the brain answers with an "
+        "image.")] = None
+    retrieval_frequency: Annotated[Optional[float], _option(
+        "--retrieval-frequency", "With --library: multiplies the odds of retrieving a picture rather than "
+        "painting one (0: always paint).")] = None
 
     def build(self, need_brain: bool = True, saves: bool = True):
         """Build an Assistant from the profile with these overrides.
@@ -121,7 +137,13 @@ class AssistantOptions:
         for spec in (painter_spec, inpaint_spec, edit_spec):
             if spec:
                 check_diffusers_dir(spec)
-        brain_spec = resolve_brain(self.brain or prof.brain) if need_brain else None
+        control = self.control or prof.control
+        embedding = control == "embedding" and need_brain
+        if control not in ("language", "embedding"):
+            raise InvalidInputError(f"unknown control {control!r}; choose language or embedding")
+        if embedding:
+            control_model = self._control_model(prof)
+        brain_spec = resolve_brain(self.brain or prof.brain) if need_brain and not embedding else None
 
         from ..assistant import Assistant
         from ..painter.suite import PainterSuite
@@ -133,8 +155,25 @@ class AssistantOptions:
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
                                runtime=runtime, timeout=self.brain_timeout)
+        if embedding:
+            from ..embedding.control import load_embedding_control
+
+            brain, painters = load_embedding_control(
+                control_model, painters, runtime, self.library or prof.library,
+                _first(self.image_frequency, prof.image_frequency),
+                _first(self.retrieval_frequency, prof.retrieval_frequency))
         return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=out_dir,
                          brain_seconds=self.brain_timeout)
+
+    def _control_model(self, prof) -> Path:
+        """The embedding-control model, checked; a language brain given instead is named in the refusal."""
+        from ..embedding.control import check_control_model
+
+        spec = self.control_model or prof.control_model
+        if spec is None:
+            raise InvalidInputError("--control embedding needs an embedding-control model: --control-model DIR "
+                                    "(made by llmga train gill), or control_model in the profile")
+        return check_control_model(spec)
 
 
 #: decorator: the command takes every :class:`AssistantOptions` option and receives them as ``opts``
@@ -144,6 +183,10 @@ assistant_options = shared_options(AssistantOptions)
 def _given(spec: str | None) -> str | None:
     """A model spec, or None where none is given ("none" or empty says so explicitly)."""
     return None if spec in (None, "", "none") else spec
+
+
+def _first(value, default):
+    return default if value is None else value
 
 
 def _override(settings, **changes):

@@ -117,7 +117,7 @@ def similar(
 @app.command()
 @assistant_options
 def controlnet(
-    control: Annotated[Path, typer.Argument(metavar="CONTROL", help="A control map (edges, depth, ...) or, with --from-photo, a photo.")],
+    control_image: Annotated[Path, typer.Argument(metavar="CONTROL", help="A control map (edges, depth, ...) or, with --from-photo, a photo.")],
     text: Annotated[str, typer.Argument(metavar="TEXT", help="What to paint.")],
     from_photo: Annotated[bool, typer.Option("--from-photo", help="Compute the control map (canny edges) from a photo.")] = False,
     no_refine: NoRefine = False,
@@ -128,7 +128,7 @@ def controlnet(
     from ..images import load_image
     from ..tasks import TurnRequest
 
-    request = TurnRequest(control=load_image(control), control_from_photo=from_photo, task="controlnet")
+    request = TurnRequest(control=load_image(control_image), control_from_photo=from_photo, task="controlnet")
     _one_shot(opts, text, request, no_refine)
 
 

@@ -14,6 +14,7 @@ Each shipped model's card (``src/llmga/assets/*/README.md``) names the exact com
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -344,3 +345,112 @@ def restore(
                                 perceptual=perceptual, gan_weight=gan_weight, save_every=save_every, seed=seed,
                                 threads=threads)
     typer.echo(f"restorer saved to {train_restorer(config, log=typer.echo)}")
+
+
+@train.command("gill")
+def gill(
+    model: Annotated[str, typer.Option("--model", help="Base brain: directory, .gguf file or 'smollm2'.")],
+    painter: Annotated[str, typer.Option("--painter", help="The painter whose text-encoder space the mapper writes "
+                                         "into (SD 1.x/2.x/XL directory or a shipped painter).")],
+    data: Annotated[list[Path], typer.Option("--data", help="LLaVA-format JSON/JSONL with tagged prompts "
+                                             "(repeat for several).")],
+    out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, logs/, final/.")],
+    lora: Annotated[bool, typer.Option("--lora/--frozen", help="LLMGA-Embedding: train the LM with LoRA too; "
+                                       "GILL-style (--frozen): only the [IMG] embeddings and the heads.")] = True,
+    style: Annotated[Optional[str], typer.Option("--style", help="Replies: 'tagged' (the reply with [IMG] tokens "
+                                                 "in the tags) or 'bare' (the tokens alone). Default: tagged with "
+                                                 "--lora, bare with --frozen.")] = None,
+    tokens: Annotated[int, typer.Option("--tokens", help="r, the number of [IMG] tokens.")] = 8,
+    mapper: Annotated[str, typer.Option("--mapper", help="linear, mlp, encoder or gillmapper.")] = "gillmapper",
+    mapper_width: Annotated[int, typer.Option("--mapper-width", help="The mapper's inner width.")] = 512,
+    mapper_layers: Annotated[int, typer.Option("--mapper-layers", help="Transformer layers (encoder and decoder "
+                                               "each).")] = 4,
+    mapper_heads: Annotated[int, typer.Option("--mapper-heads", help="Attention heads of the mapper.")] = 4,
+    retrieval_clip: Annotated[Optional[str], typer.Option("--retrieval-clip", help="CLIP folder (or 'world-clip') "
+                                                          "whose image space the retrieval head learns.")] = None,
+    retrieval_target: Annotated[str, typer.Option("--retrieval-target", help="world (the pictures the world "
+                                                  "renders for the prompts) or text (the prompts' CLIP text "
+                                                  "embeddings).")] = "text",
+    lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
+    lora_alpha: Annotated[int, typer.Option(help="LoRA alpha.")] = 32,
+    epochs: Annotated[int, typer.Option(help="Passes over the data (unless --max-steps).")] = 1,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to run in all.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Samples per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = 1e-3,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warm-up steps.")] = 10,
+    max_length: Annotated[int, typer.Option(help="Refuse samples longer than this many tokens.")] = 2048,
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 100,
+    seed: Seed = 0,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (1 when the CPU is shared).")] = None,
+) -> None:
+    """Embedding control (GILL): [IMG] tokens whose hidden states a mapper turns into the painter's prompt
+    embeddings (MSE against its text encoder), with a retrieval head (contrastive) if asked."""
+    from ..train.gill import GillConfig, train_gill
+
+    config = GillConfig(model=model, painter=painter, data=[str(d) for d in data], out=str(out),
+                        style=style or ("tagged" if lora else "bare"), lora=lora, lora_rank=lora_rank,
+                        lora_alpha=lora_alpha, tokens=tokens, mapper=mapper, mapper_inner=mapper_width,
+                        mapper_layers=mapper_layers, mapper_heads=mapper_heads, retrieval_clip=retrieval_clip,
+                        retrieval_target=retrieval_target, epochs=epochs, max_steps=max_steps,
+                        batch_size=batch_size, grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps,
+                        max_length=max_length, save_every=save_every, seed=seed, threads=threads)
+    typer.echo(f"trained embedding control: {train_gill(config)}")
+
+
+@train.command("gill-mappers")
+def gill_mappers(
+    model: Annotated[str, typer.Option("--model", help="A trained embedding-control model (llmga train gill).")],
+    data: Annotated[list[Path], typer.Option("--data", help="The records it was trained on (repeat for several).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder: states.safetensors (the cache), one model per mapper, "
+                                      "mappers.json.")],
+    mappers: Annotated[str, typer.Option("--mappers", help="Comma-separated: linear, mlp, encoder, gillmapper.")]
+    = "linear,mlp,encoder,gillmapper",
+    steps: Annotated[int, typer.Option("--steps", help="Optimizer steps per mapper.")] = 600,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per step.")] = 32,
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate (cosine schedule).")] = 1e-3,
+    max_records: Annotated[Optional[int], typer.Option("--max-records", help="Use the first N records with "
+                                                       "images.")] = None,
+    continue_mapper: Annotated[bool, typer.Option("--continue", help="Start the model's own mapper kind from its "
+                                                  "trained weights (a refinement) instead of afresh.")] = False,
+    seed: Seed = 0,
+    threads: Threads = 1,
+) -> None:
+    """GILL's mapper ablation: each mapper trained on the same cached [IMG] states of a trained model (its LM and
+    [IMG] embeddings frozen), with its held-out MSE; each result is a whole embedding-control model."""
+    from ..train.gill import MapperConfig, train_mappers
+
+    config = MapperConfig(model=model, data=[str(d) for d in data], out=str(out),
+                          mappers=tuple(m.strip() for m in mappers.split(",") if m.strip()), steps=steps,
+                          batch_size=batch_size, lr=lr, max_records=max_records, continue_mapper=continue_mapper,
+                          seed=seed, threads=threads)
+    for kind, figures in train_mappers(config, log_line=typer.echo).items():
+        typer.echo(f"{kind:12} held-out MSE {figures['held_out_mse']:.4f}  ({figures['parameters']:,} parameters)")
+
+
+@train.command("ship-gill")
+def ship_gill(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="An embedding-control model folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write it (e.g. src/llmga/assets/world-embedding).")],
+) -> None:
+    """Package an embedding-control model small: the heads in float16, the adapter and decision as they are."""
+    from ..train.gill import ship_control
+
+    path = ship_control(model, out)
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")
+
+
+@train.command("gill-calibrate")
+def gill_calibrate(
+    model: Annotated[str, typer.Option("--model", help="A trained embedding-control model (bare replies).")],
+    data: Annotated[list[Path], typer.Option("--data", help="Records with image requests and other turns.")],
+    n: Annotated[int, typer.Option("--n", help="Records to calibrate on.")] = 200,
+) -> None:
+    """GILL's frequency multiplier, calibrated: the log-odds bias on [IMG1] that best tells image requests from
+    other turns at the reply's first token (a frozen LM learns its [IMG1] embedding slowly); saved in the model."""
+    from ..train.gill import calibrate_image_bias
+
+    found = calibrate_image_bias(model, [str(d) for d in data], n)
+    typer.echo(f"image bias {found['image_bias']:+.2f} (odds x{math.exp(found['image_bias']):.3g}): "
+               f"{found['accuracy']:.1%} of {found['records']} records answered as asked")

@@ -6,7 +6,7 @@ paper's claim: pictures made through embeddings decay as the conversation
 grows, pictures made through language prompts do not. Each control is a
 factory of something that takes turns like :class:`~llmga.assistant.Assistant`
 (``chat(text)`` returning paintings); language prompts are the default row,
-an embedding-control row is added by the caller. In the world, the judge also
+embedding-control rows (:func:`embedding_control`) are added by the caller. In the world, the judge also
 says per turn whether the picture shows the colour and shape asked for.
 """
 
@@ -52,6 +52,19 @@ def language_control(config: TurnsConfig, run: Run) -> Callable[[int], Any]:
     painter = TextToImagePainter.load(config.painter)
     return lambda index: Assistant(run.brain(config.brain), painter, sampling=run.sampling,
                                    paint=replace(config.paint, seed=config.seed + index))
+
+
+def embedding_control(model: str, config: TurnsConfig, run: Run) -> tuple[Callable[[int], Any], dict]:
+    """A row for an embedding-control model (LLMGA-Embedding, GILL-style): the same assistant loop, its
+    ``[IMG]`` embeddings painted by the same painter; and the row's cache key."""
+    from ..assistant import Assistant
+    from ..embedding.control import load_embedding_control
+    from ..painter.suite import PainterSuite
+
+    brain, painters = load_embedding_control(model, PainterSuite.load(config.painter))
+    factory = lambda index: Assistant(brain, painters, sampling=run.sampling,  # noqa: E731
+                                      paint=replace(config.paint, seed=config.seed + index))
+    return factory, {"control": identity(model), "painter": identity(config.painter)}
 
 
 def run_turns(config: TurnsConfig, run: Run, extra: dict[str, tuple[Callable[[int], Any], dict]] | None = None) -> dict:

@@ -8,6 +8,7 @@ reach the UNet whole.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import torch
 from PIL import Image
 
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, RuntimeSettings
-from .long_prompt import LongPromptEncoder
+from .long_prompt import LongPromptEncoder, PromptEmbeddings
 from .runtime import ProgressCallback, load_pipeline, prepared, progress_kwargs
 
 
@@ -66,9 +67,18 @@ class TextToImagePainter:
         self, prompt: str, settings: PaintSettings = PaintSettings(), progress: ProgressCallback | None = None
     ) -> Painting:
         """Paint ``settings.num_images`` images of ``prompt``."""
+        return self.paint_encoded(prompt, lambda: self.encoder.encode(prompt, settings.negative_prompt), settings,
+                                  progress)
+
+    def paint_encoded(
+        self, prompt: str, encode: Callable[[], PromptEmbeddings], settings: PaintSettings = PaintSettings(),
+        progress: ProgressCallback | None = None,
+    ) -> Painting:
+        """Paint from the prompt embeddings ``encode()`` returns (called once the pipeline is set up for
+        ``settings``, whose LoRAs change the text encoders); ``prompt`` is what the painting records."""
         generator = torch.Generator(device="cpu").manual_seed(settings.seed)
         with prepared(self.pipeline, settings) as pipeline:
-            embeddings = self.encoder.encode(prompt, settings.negative_prompt)
+            embeddings = encode()
             result = pipeline(
                 **embeddings.pipeline_kwargs(),
                 num_inference_steps=settings.steps,

@@ -53,7 +53,7 @@ class TrainableModel:
 
 def save_adapter(model: Any, path: Path, base: str) -> None:
     """Write a peft model's adapter (float16 safetensors) and the brain spec of its base model."""
-    model.save_pretrained(path, safe_serialization=True)
+    model.save_pretrained(path, safe_serialization=True, save_embedding_layers=False)  # new token rows are saved alone
     weights = path / "adapter_model.safetensors"
     from safetensors.torch import load_file, save_file
 
@@ -94,18 +94,25 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
     for name, param in model.named_parameters():
         param.requires_grad = _VISION not in name
     if lora:
-        model = _with_lora(model, rank, alpha)
+        model = with_adapter(model, rank, alpha)
     return TrainableModel(model, tokenizer, processor, spec=spec)
 
 
-def _with_lora(model: Any, rank: int, alpha: int) -> Any:
-    from peft import LoraConfig, get_peft_model
+def with_adapter(model: Any, rank: int, alpha: int, lora: bool = True,
+                 token_indices: list[int] | None = None) -> Any:
+    """``model`` under a peft adapter: LoRA on the language model's linear layers (the projector trains
+    fully), and/or the embeddings of ``token_indices`` alone (new tokens; tied output rows follow)."""
+    from peft import LoraConfig, TrainableTokensConfig, get_peft_model
 
+    if not lora:
+        tokens = TrainableTokensConfig(target_modules=["embed_tokens"], token_indices=token_indices)
+        return get_peft_model(model, tokens)
     targets = sorted(
         name for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and not any(k in name for k in (_VISION, _PROJECTOR, "lm_head"))
     )
     has_projector = any(_PROJECTOR in name for name, _ in model.named_modules())
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
-                        modules_to_save=[_PROJECTOR] if has_projector else None, task_type="CAUSAL_LM")
+                        modules_to_save=[_PROJECTOR] if has_projector else None, task_type="CAUSAL_LM",
+                        trainable_token_indices=token_indices)
     return get_peft_model(model, config)
