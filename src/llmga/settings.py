@@ -92,6 +92,7 @@ class PaintSettings:
     :data:`llmga.painter.samplers.SAMPLERS`); ``karras`` uses Karras sigmas;
     ``timestep_spacing`` None keeps the scheduler's. ``loras`` apply to this
     call only. ``preset`` names the few-step settings applied (see :meth:`with_preset`).
+    ``restore`` False leaves an inpainting or outpainting unrepaired by the configured restorer.
     """
 
     seed: int = 0
@@ -106,6 +107,7 @@ class PaintSettings:
     timestep_spacing: str | None = None
     loras: tuple[LoraSpec, ...] = ()
     preset: str | None = None
+    restore: bool = True
 
     def __post_init__(self) -> None:
         if self.steps < 1:

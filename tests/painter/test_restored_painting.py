@@ -1,5 +1,7 @@
 """Inpainting, outpainting and growth with a restorer: each painting is repaired, then composited as before."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,6 +55,10 @@ def test_inpainting_is_repaired_inside_the_band_and_kept_beyond_it(painters):
     assert not np.array_equal(np.asarray(a.images[0]), np.asarray(b.images[0]))
     assert np.array_equal(np.asarray(a.raw[0]), np.asarray(b.raw[0]))  # the same painting, repaired
     assert b.details["restorer"] and "restorer" not in a.details
+    Counting.calls = 0
+    skipped = restored.paint(original, mask, "a cat", replace(FAST, restore=False))  # this call only
+    assert Counting.calls == 0 and "restorer" not in skipped.details
+    assert np.array_equal(np.asarray(skipped.images[0]), np.asarray(a.images[0]))
 
 
 def test_outpainting_and_each_step_of_growth_are_repaired(painters):

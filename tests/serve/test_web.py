@@ -41,6 +41,7 @@ def test_the_advanced_panel_maps_to_paint_settings():
     assert paint_settings(None, None, None, "default", "default", "") == {}
     assert paint_settings(7, 20.0, 5.5, "512", "384", "blurry") == {
         "seed": 7, "steps": 20, "guidance": 5.5, "width": 512, "height": 384, "negative_prompt": "blurry"}
+    assert paint_settings(None, None, None, "default", "default", "", False) == {"restore": False}  # seams left
 
 
 def test_strokes_on_the_editor_become_the_mask(web):
@@ -108,7 +109,7 @@ def test_the_mounted_app_works_through_gradio_client(tmp_path):
             client = Client(f"{url}/ui/", verbose=False)
             editor = {"background": handle_file(str(picture)), "layers": [handle_file(str(stroke))], "composite": None}
             _, _, gallery, prompt, status = client.predict(
-                "what is this?", editor, "answer", None, None, None, "default", "default", "", "", "", None, False, "",
+                "what is this?", editor, "answer", None, None, None, "default", "default", "", True, "", "", None, False, "",
                 api_name="/send")
             assert status.startswith("done") and prompt == "what is this?" and len(gallery) == 1
             [session] = studio.sessions()

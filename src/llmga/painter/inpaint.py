@@ -146,24 +146,28 @@ class InpaintPainter:
             )
         alpha = blend_mask(binary, band)
         raw = [painted.resize(original.size, Image.Resampling.LANCZOS) for painted in result.images]
-        images = [composite(self._restored(painted, original, binary, band), original, alpha) for painted in raw]
+        restorer = self.restorer if settings.restore else None
+        images = [composite(_restored(restorer, painted, original, binary, band), original, alpha) for painted in raw]
         details = {
             "width": original.width,
             "height": original.height,
             "working_size": list(work),
             "blend_band": band,
-            **({"restorer": getattr(self.restorer, "name", "restorer")} if self.restorer is not None else {}),
+            **({"restorer": getattr(restorer, "name", "restorer")} if restorer is not None else {}),
         }
         return MaskedPainting(images, prompt, settings, self.name, embeddings.tokens, details=details, raw=raw)
 
-    def _restored(self, painted: Image.Image, original: Image.Image, binary: Image.Image, band: int) -> Image.Image:
-        """The painting repaired by the restorer, the original's kept part (beyond the band) as reference."""
-        if self.restorer is None:
-            return painted
-        return self.restorer.restore(painted, original, dilate(binary, band))
 
 
 def _model_mask(binary: Image.Image, band: int, size: tuple[int, int]) -> Image.Image:
     """What the model repaints: the mask grown by half the band, so the blend ramp crosses fresh pixels."""
     grown = dilate(binary, band // 2).resize(size, Image.Resampling.BILINEAR)
     return grown.point(lambda v: 255 if v else 0)
+
+
+def _restored(restorer: Any, painted: Image.Image, original: Image.Image, binary: Image.Image,
+              band: int) -> Image.Image:
+    """The painting repaired by ``restorer`` (if any), the original's kept part (beyond the band) as reference."""
+    if restorer is None:
+        return painted
+    return restorer.restore(painted, original, dilate(binary, band))

@@ -44,6 +44,7 @@ class PaintOptions(_Strict):
     height: int | None = Field(None, ge=8)
     negative_prompt: Text | None = None
     num_images: int | None = Field(None, ge=1)
+    restore: bool | None = Field(None, description="false: leave in/outpaintings unrepaired by the restorer")
 
 
 class SamplingOptions(_Strict):

@@ -178,12 +178,14 @@ def chat_messages(turns: list[TurnRecord], url_for: Callable[[str, str], str]) -
     return messages
 
 
-def paint_settings(seed: Any, steps: Any, guidance: Any, width: str, height: str, negative: str) -> dict[str, Any]:
-    """The advanced panel as paint overrides (empty fields: the server's defaults)."""
+def paint_settings(seed: Any, steps: Any, guidance: Any, width: str, height: str, negative: str,
+                   restore: bool = True) -> dict[str, Any]:
+    """The advanced panel as paint overrides (empty fields: the server's defaults; ``restore`` unticked: no
+    seam repair for this turn)."""
     settings = {"seed": _int(seed), "steps": _int(steps), "guidance": guidance if guidance not in ("", None) else None,
                 "width": None if width in (None, "default") else int(width),
                 "height": None if height in (None, "default") else int(height),
-                "negative_prompt": negative or None}
+                "negative_prompt": negative or None, "restore": None if restore else False}
     return {k: v for k, v in settings.items() if v is not None}
 
 
@@ -265,6 +267,7 @@ def build_blocks(web: StudioWeb) -> Any:
                     width = gr.Dropdown(SIZES, value="default", label="Width")
                     height = gr.Dropdown(SIZES, value="default", label="Height")
                     negative = gr.Textbox(label="Negative prompt")
+                    restore = gr.Checkbox(True, label="Repair in/outpainting seams (when a restorer is configured)")
                     outpaint = gr.Textbox(label="Outpaint: pixels LEFT RIGHT TOP BOTTOM, or an aspect like 16:9")
                     grow = gr.Textbox(label="Grow to WIDTHxHEIGHT, step by step (e.g. 2048x512)")
                     control = gr.Image(label="Control map (ControlNet)", type="filepath", image_mode=None, height=160)
@@ -287,7 +290,7 @@ def build_blocks(web: StudioWeb) -> Any:
                                      elem_id="studio-gallery")
 
         view = [chat, gallery, prompt, status, images]
-        advanced = [task, seed, steps, guidance, width, height, negative, outpaint, grow, control, from_photo, source]
+        advanced = [task, seed, steps, guidance, width, height, negative, restore, outpaint, grow, control, from_photo, source]
 
         def choices(session_id):
             return gr.update(choices=web.session_choices(), value=session_id)
@@ -297,11 +300,11 @@ def build_blocks(web: StudioWeb) -> Any:
                 yield session_id, choices(session_id), *web.view(session_id, "type a message first")
                 return
             try:
-                extras = task_extras(*fields[6:], web.studio)
+                extras = task_extras(*fields[7:], web.studio)
             except LLMGAError as exc:
                 yield session_id, choices(session_id), *web.view(session_id, f"⚠ {exc}")
                 return
-            for current, values in web.send(session_id, message, picture, task_name, paint_settings(*fields[:6]),
+            for current, values in web.send(session_id, message, picture, task_name, paint_settings(*fields[:7]),
                                             refine=refine, extras=extras):
                 yield current, choices(current), *values
 
