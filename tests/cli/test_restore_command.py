@@ -44,6 +44,11 @@ def test_restore_refuses_a_wrong_mask_or_scale_in_one_line(tmp_path):
                 "--restorer", restorer, "--scale", "2")
     assert run.returncode == 2 and "×1 checkpoint but this restores at ×2" in run.stderr
     assert all(len(r.stderr.strip().splitlines()) == 1 for r in [run])
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    run = llmga("restore", paths["painted"], "--mask", paths["mask"], "--reference", paths["original"],
+                "--restorer", tmp_path / "nowhere", "--out", blocked / "out.png")
+    assert run.returncode == 2 and "cannot save images in" in run.stderr  # said before the restorer is looked for
 
 
 def test_inpaint_restores_with_a_restorer_unless_told_not_to(tiny, tmp_path):

@@ -30,11 +30,13 @@ def restore(
     from tqdm.auto import tqdm
 
     from ..errors import ModelNotFoundError
-    from ..images import load_image, write_png
+    from ..images import check_writable, load_image, write_png
     from ..masks import load_mask
     from ..profiles import load_profile
     from ..restore import Restorer
 
+    target = out or Path("outputs") / f"{image.stem}-restored.png"
+    check_writable(target.parent)  # before any work, so none is lost
     spec = restorer or load_profile(profile, config).restorer
     if not spec:
         raise ModelNotFoundError("no restorer is configured; give one with --restorer DIR")
@@ -49,7 +51,5 @@ def restore(
             bar.update(done - bar.n)
 
         restored = model.restore(painted, original, drawn, progress=progress)
-    target = out or Path("outputs") / f"{image.stem}-restored.png"
-    target.parent.mkdir(parents=True, exist_ok=True)
     write_png(restored, target, {"task": "restore", "restorer": str(spec), "scale": scale, "source": str(image)})
     typer.echo(f"image saved: {target}")
