@@ -80,19 +80,34 @@ def _done(context, figures: dict) -> None:
         typer.echo((context.out / "report.md").read_text())
 
 
+Controls = Annotated[Optional[list[str]], typer.Option("--control", help="NAME=MODEL: a row for an embedding-control "
+                                                       "model (llmga train gill); repeat for several.")]
+
+
+def _named(pairs: list[str] | None) -> dict[str, str]:
+    from ..errors import InvalidInputError
+
+    if any("=" not in pair for pair in pairs or []):
+        raise InvalidInputError("give each --control as NAME=MODEL, e.g. LLMGA-Embedding=runs/gill/final")
+    return dict(pair.split("=", 1) for pair in pairs or [])
+
+
 @evaluate.command("t2i")
 @with_run
 def t2i(captions: Annotated[Path, typer.Option("--captions", help="COCO captions JSON or JSONL of {image, caption}.")],
         painter: Painter, images: Annotated[Optional[Path], typer.Option("--images", help="Image folder (default: "
                                                                           "beside the captions).")] = None,
-        stage2_painter: Stage2 = None, brain: Brain = None, *, options: RunOptions) -> None:
-    """Table 1: text-to-image: FID, IS, KID and CLIP-T for short captions, refined prompts, the stage-2 painter."""
-    from ..eval.t2i import T2IConfig, run_t2i
+        stage2_painter: Stage2 = None, brain: Brain = None, controls: Controls = None, *,
+        options: RunOptions) -> None:
+    """Table 1: text-to-image: FID, IS, KID and CLIP-T for short captions, refined prompts, the stage-2 painter
+    and embedding-control models."""
+    from ..eval.t2i import T2IConfig, embedding_row, run_t2i
 
     context = options.start(painter=painter, stage2_painter=stage2_painter, brain=brain)
     config = T2IConfig(str(captions), str(images) if images else None, painter, stage2_painter, brain, options.n,
                        options.paint(), options.seed)
-    _done(context, run_t2i(config, context))
+    extra = [embedding_row(name, model, config, context) for name, model in _named(controls).items()]
+    _done(context, run_t2i(config, context, extra))
 
 
 @evaluate.command("edit")
@@ -170,18 +185,6 @@ def restore(images: Images, painter: InpaintPainter, brain: Brain = None, restor
     _done(context, run_restore(config, context, restorers))
 
 
-Controls = Annotated[Optional[list[str]], typer.Option("--control", help="NAME=MODEL: a row for an embedding-control "
-                                                       "model (llmga train gill); repeat for several.")]
-
-
-def _named(pairs: list[str] | None) -> dict[str, str]:
-    from ..errors import InvalidInputError
-
-    if any("=" not in pair for pair in pairs or []):
-        raise InvalidInputError("give each --control as NAME=MODEL, e.g. LLMGA-Embedding=runs/gill/final")
-    return dict(pair.split("=", 1) for pair in pairs or [])
-
-
 @evaluate.command("turns")
 @with_run
 def turns(captions: Annotated[Path, typer.Option("--captions", help="COCO captions JSON or JSONL.")],
@@ -257,12 +260,8 @@ def paper(
     started = time.time()
     config = WorldPaperConfig(str(out), n_t2i, n_edit, n_masked, n_turns, ablation_steps=ablation_steps,
                               tables=tuple(t.strip() for t in tables.split(",") if t.strip()))
-    from ..eval.turns import embedding_control
-
     restorers = load_restorers(restorer or [f"DiffRIR₂ (reference + colour)={WORLD_RESTORER}"])
-    extra = {name: (lambda turns, run, model=model: embedding_control(model, turns, run))
-             for name, model in _named(controls).items()}
-    results = run_world_paper(config, trainer=train_variant, restorers=restorers, extra_turns=extra)
+    results = run_world_paper(config, trainer=train_variant, restorers=restorers, controls=_named(controls))
     if page is not None and all(results.values()):
         command = "llmga " + " ".join(sys.argv[1:])
         typer.echo(f"wrote {write_page(results, page, command, time.time() - started)}")

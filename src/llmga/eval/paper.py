@@ -56,11 +56,11 @@ class WorldPaperConfig:
 
 
 def run_world_paper(config: WorldPaperConfig, trainer=None, restorers: dict | None = None,
-                    extra_turns: dict | None = None) -> dict:
+                    controls: dict[str, str] | None = None) -> dict:
     """Run the chosen tables in the world (under ``accelerate launch`` each process takes a share).
 
     ``trainer`` trains Table 6's variants (:data:`llmga.eval.ablation.Trainer`); restorers and extra turn
-    controls join Tables 4 and 5.
+    embedding-control models (name → model) join Tables 1 and 5.
     """
     from ..data.world_layouts import export
     from .backbones import world_backbones
@@ -78,21 +78,21 @@ def run_world_paper(config: WorldPaperConfig, trainer=None, restorers: dict | No
     run.wait()
     results: dict[str, Any] = {}
     for name in config.tables:
-        results[name] = _table(name, config, data, out, trainer, restorers or {}, extra_turns or {})
+        results[name] = _table(name, config, data, out, trainer, restorers or {}, controls or {})
     if run.is_main:
         (out / "paper.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     return results
 
 
 def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path, trainer, restorers: dict,
-           extra_turns: dict) -> dict:
+           controls: dict[str, str]) -> dict:
     from .ablation import AblationConfig, run_ablation
     from .backbones import world_backbones
     from .editing import EditConfig, run_edit
     from .masked import MaskedConfig, run_masked
     from .restoration import RestoreConfig, run_restore
-    from .t2i import T2IConfig, run_t2i
-    from .turns import TurnsConfig, run_turns
+    from .t2i import T2IConfig, embedding_row, run_t2i
+    from .turns import TurnsConfig, embedding_control, run_turns
 
     run = Run(out / name, world_backbones(), seed=config.seed)
     coco = str(data["coco"] / "captions.json")
@@ -101,7 +101,7 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
     masked = MaskedConfig(str(data["places"]), painter="world-inpaint", brain="world-llava", n=config.n_masked,
                           paint=config.paint, seed=config.seed)
     if name == "t2i":
-        return run_t2i(t2i, run)
+        return run_t2i(t2i, run, [embedding_row(k, model, t2i, run) for k, model in controls.items()])
     if name == "edit":
         return run_edit(EditConfig(str(data["magicbrush"]), painter="world", edit_painter="world-edit",
                                    brain="world-llava", n=config.n_edit, paint=config.paint, seed=config.seed), run)
@@ -112,10 +112,10 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
     if name == "turns":
         turns = TurnsConfig(coco, painter="world", brain="smollm2-world", n=config.n_turns, turns=config.turns,
                             paint=config.paint, seed=config.seed)
-        plain = run_turns(turns, run, {k: v(turns, run) for k, v in extra_turns.items()})
+        plain = run_turns(turns, run, {k: embedding_control(model, turns, run) for k, model in controls.items()})
         between = replace(turns, interleave=True)
         interleaved = run_turns(between, Run(out / "turns-interleaved", run.backbones, seed=config.seed),
-                                {k: v(between, run) for k, v in extra_turns.items()})
+                                {k: embedding_control(model, between, run) for k, model in controls.items()})
         return {"back to back": plain, "with questions between": interleaved}
     if name == "ablation":
         from .. import registry
@@ -181,10 +181,13 @@ def _t2i_section(fig: dict | None) -> list[str]:
                      [(n, _fig(r, "fid", 1), _fig(r, "is"), _fig(r, "kid", 3), _fig(r, "clip_t", 3))
                       for n, r in rows.items()]))
     sd, llmga, ft = rows.get("SD (short caption)"), rows.get("LLMGA (SD)"), rows.get("LLMGA (SD-ft)")
+    embedding = [n for n in rows if n not in ("SD (short caption)", "LLMGA (SD)", "LLMGA (SD-ft)")]
     return out + ["", f"{fig['n']} captions.", "",
                   f"- Refined prompts beat short ones (FID): {direction(llmga and llmga['fid'], sd and sd['fid'])}.",
                   f"- Refined prompts beat short ones (IS): {direction(llmga and llmga['is'], sd and sd['is'], False)}.",
-                  f"- Stage 2 helps (FID): {direction(ft and ft['fid'], llmga and llmga['fid'])}."]
+                  f"- Stage 2 helps (FID): {direction(ft and ft['fid'], llmga and llmga['fid'])}."] + \
+        [f"- The language prompt beats {n} (FID): {direction(llmga and llmga['fid'], rows[n]['fid'])}."
+         for n in embedding]
 
 
 def _edit_section(fig: dict | None) -> list[str]:

@@ -86,6 +86,26 @@ def rows(config: T2IConfig, run: Run) -> list[Row]:
     return out
 
 
+def embedding_row(name: str, model: str, config: T2IConfig, run: Run) -> Row:
+    """A row for an embedding-control model: each caption asked as ``llmga generate`` asks it, the reply's
+    ``[IMG]`` embeddings painted by the row's painter (loaded on first use)."""
+    loaded: list = []
+
+    def paint(caption: str, index: int) -> Image.Image:
+        from ..assistant import Assistant
+        from ..embedding.control import load_embedding_control
+        from ..painter.suite import PainterSuite
+
+        if not loaded:
+            loaded.extend(load_embedding_control(model, PainterSuite.load(config.painter)))
+        brain, painters = loaded
+        settings = replace(config.paint, seed=config.seed + index)
+        result = Assistant(brain, painters, sampling=run.sampling, paint=settings).generate(caption)
+        return result.paintings[0].images[0]
+
+    return Row(name, paint, {"control": identity(model), "painter": identity(config.painter)})
+
+
 def run_t2i(config: T2IConfig, run: Run, extra: list[Row] = ()) -> dict:
     """Paint every row's pictures (resumable, sharded), then score them; returns the figures."""
     run.backbones.need("features", "classifier", "clip")
