@@ -77,3 +77,37 @@ def test_libraries_the_model_cannot_search_are_refused_by_name(calibrated, contr
         assistant(calibrated, tiny, other.folder, 1.0)
     with pytest.raises(InvalidInputError, match="has no retrieval head"):
         load_embedding_control(bare_model, PainterSuite.load(tiny.sd("sdxl")), library=library)
+
+
+def test_the_studio_gallery_is_a_live_library_a_new_picture_is_found_on_the_next_request(calibrated, tiny, tmp_path):
+    from llmga.library import ImageLibrary, vectors
+
+    gallery = tmp_path / "images"  # the studio's folder: nothing there yet
+    brain, painters = load_embedding_control(calibrated, PainterSuite.load(tiny.sd("sd15")), library="gallery",
+                                             retrieval_frequency=1e12, gallery=gallery)
+    helper = Assistant(brain, painters, sampling=GREEDY, paint=FAST)
+    assert "painted from the [IMG] embeddings (the library is empty)" in helper.generate("a red star").notices
+    (gallery / "ab").mkdir()
+    render(Scene((Obj("star", "red", "large", "center"),), Background("day", "grass"))).save(gallery / "ab" / "c.png")
+    (gallery / "ab" / "broken.png").write_bytes(b"not a picture")
+    vectors.SYNC_SECONDS, before = 0.0, vectors.SYNC_SECONDS
+    try:
+        result = helper.generate("a red star")
+    finally:
+        vectors.SYNC_SECONDS = before
+    [notice] = [n for n in result.notices if n.startswith("retrieved")]
+    assert str(gallery.resolve() / "ab" / "c.png") in notice
+    library = painters.text_to_image.library
+    assert len(library) == 1 and [s["path"].endswith("broken.png") for s in library.info.skipped] == [True]
+    assert ImageLibrary.open(gallery).paths == ["ab/c.png"]  # on disk: a restarted studio embeds nothing again
+    (gallery / "ab" / "c.png").unlink()  # its session was deleted
+    vectors.SYNC_SECONDS = 0.0
+    try:
+        assert "painted from the [IMG] embeddings (the library is empty)" in helper.generate("a red star").notices
+    finally:
+        vectors.SYNC_SECONDS = before
+
+
+def test_the_gallery_is_only_the_studios(calibrated, tiny):
+    with pytest.raises(InvalidInputError, match="use it with llmga serve"):
+        load_embedding_control(calibrated, PainterSuite.load(tiny.sd("sd15")), library="gallery")

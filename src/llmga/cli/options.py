@@ -92,7 +92,8 @@ class AssistantOptions:
         "--control-model", "The embedding-control model (made by llmga train gill; it names its own base brain, "
         "so --brain is not used).")] = None
     library: Annotated[Optional[str], _option(
-        "--library", "With embedding control: a picture folder indexed by llmga index build; each image is "
+        "--library", "With embedding control: a picture folder indexed by llmga index build, or 'gallery' (the "
+        "studio's own pictures, indexed as they come); each image is "
         "retrieved from it when the calibrated decision says so, else painted.")] = None
     image_frequency: Annotated[Optional[float], _option(
         "--image-frequency", "With embedding control: multiplies the odds that the brain answers with an "
@@ -101,8 +102,9 @@ class AssistantOptions:
         "--retrieval-frequency", "With --library: multiplies the odds of retrieving a picture rather than "
         "painting one (0: always paint).")] = None
 
-    def build(self, need_brain: bool = True, saves: bool = True):
-        """Build an Assistant from the profile with these overrides.
+    def build(self, need_brain: bool = True, saves: bool = True, gallery: Path | None = None):
+        """Build an Assistant from the profile with these overrides (``gallery``: the studio's picture folder,
+        the library ``--library gallery`` names).
 
         The output folder (when it ``saves`` images) is checked to be writable and
         both models are checked before either loads, so any of these fails at once.
@@ -161,7 +163,7 @@ class AssistantOptions:
             brain, painters = load_embedding_control(
                 control_model, painters, runtime, self.library or prof.library,
                 _first(self.image_frequency, prof.image_frequency),
-                _first(self.retrieval_frequency, prof.retrieval_frequency))
+                _first(self.retrieval_frequency, prof.retrieval_frequency), gallery)
         return Assistant(brain, painters, sampling=sampling, paint=paint, out_dir=out_dir,
                          brain_seconds=self.brain_timeout)
 

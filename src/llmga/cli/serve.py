@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -70,11 +71,12 @@ def serve(
                          image_url_seconds=image_url_ttl, retention_days=retention_days)
     from ..serve.server import run_server
 
-    run_server(config, None if broker else assistant_factory(factory, opts))  # with a broker the workers paint
+    run_server(config, None if broker else assistant_factory(factory, opts, Path(config.data) / "images"))  # with a broker the workers paint
 
 
-def assistant_factory(path: str | None, opts: AssistantOptions) -> Callable[[], Any]:
-    """The assistant builder: ``--factory`` if given, else the model options (or the default profile)."""
+def assistant_factory(path: str | None, opts: AssistantOptions, gallery: Path | None = None) -> Callable[[], Any]:
+    """The assistant builder: ``--factory`` if given, else the model options (or the default profile);
+    ``gallery`` is the studio's picture folder (``--library gallery``)."""
     if path is not None:
         module, _, name = path.partition(":")
         if not module or not name:
@@ -83,4 +85,4 @@ def assistant_factory(path: str | None, opts: AssistantOptions) -> Callable[[], 
             return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
             raise InvalidInputError(f"cannot load the factory {path}: {exc}") from exc
-    return functools.partial(opts.build, saves=False)  # the studio keeps images in its own store
+    return functools.partial(opts.build, saves=False, gallery=gallery)  # the studio keeps images in its own store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -34,4 +35,5 @@ def worker(
     config.check()
     from ..serve.broker_worker import run_worker
 
-    run_worker(config, assistant_factory(factory, opts), lambda line: typer.echo(line), name=name)
+    run_worker(config, assistant_factory(factory, opts, Path(config.data) / "images"), lambda line: typer.echo(line),
+               name=name)

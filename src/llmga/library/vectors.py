@@ -16,12 +16,16 @@ better choice once the pictures already live in PostgreSQL beside other
 records shared by many servers; nothing here does.
 
 Pictures that cannot be read are named and skipped; an empty library is
-valid (a search finds nothing, so embedding control generates).
+valid (a search finds nothing, so embedding control generates). A *live*
+library (:func:`open_gallery`, the studio's own pictures) indexes the pictures
+added to its folder since the last search before it searches.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,8 @@ INDEX_DIR = ".llmga-index"
 SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 #: past this many pictures ``auto`` builds an HNSW graph instead of the exact index
 HNSW_FROM = 100_000
+#: a live library looks for new pictures at most this often (seconds)
+SYNC_SECONDS = 1.0
 
 
 @dataclass
@@ -58,8 +64,11 @@ class Hit:
 class ImageLibrary:
     """A built library: :meth:`search` finds the pictures nearest to unit query vectors."""
 
-    def __init__(self, folder: Path, info: LibraryInfo, index, paths: list[str]) -> None:
-        self.folder, self.info, self.index, self.paths = folder, info, index, paths
+    def __init__(self, folder: Path, info: LibraryInfo, index, paths: list[str], live: bool = False) -> None:
+        self.folder, self.info, self.index, self.paths, self.live = folder, info, index, paths, live
+        self._space = None
+        self._synced = 0.0
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -71,11 +80,66 @@ class ImageLibrary:
     def search(self, queries, k: int = 1) -> list[list[Hit]]:
         """The ``k`` nearest pictures of each query (rows of a ``(n, dim)`` array); none in an empty library."""
         queries = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.info.dim))
-        if not self.paths:
-            return [[] for _ in queries]
-        scores, found = self.index.search(queries, min(k, len(self.paths)))
-        return [[Hit(self.root / self.paths[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
+        with self._lock:
+            if self.live and time.monotonic() - self._synced >= SYNC_SECONDS:
+                self.sync()
+            if not self.paths:
+                return [[] for _ in queries]
+            scores, found = self.index.search(queries, min(k, len(self.paths)))
+        hits = [[Hit(self.root / self.paths[i], float(s)) for s, i in zip(row_s, row_i) if i >= 0]
                 for row_s, row_i in zip(scores, found)]
+        return [[h for h in row if h.path.is_file()] for row in hits] if self.live else hits
+
+    def add(self, files: list[Path], batch_size: int = 64, log=lambda line: None) -> int:
+        """Embed ``files`` (pictures under the library's folder) and add them; unreadable ones are named in
+        ``info.skipped``. Returns how many were added."""
+        from ..images import load_image
+        from .clip_space import ClipSpace
+
+        if self._space is None:
+            self._space = ClipSpace(self.info.clip, batch_size)
+        before = len(self.paths)
+        for start in range(0, len(files), batch_size):
+            pictures, names = [], []
+            for path in files[start : start + batch_size]:
+                try:
+                    pictures.append(load_image(path))
+                    names.append(str(path.relative_to(self.root)))
+                except (LLMGAError, OSError) as exc:
+                    self.info.skipped.append({"path": str(path), "reason": str(exc)})
+                    log(f"skipped {path}: {exc}")
+            if pictures:
+                self.index.add(self._space.images(pictures).numpy().astype(np.float32))
+                self.paths += names
+        self.info.count = len(self.paths)
+        return len(self.paths) - before
+
+    def sync(self) -> int:
+        """Follow the folder: drop the pictures deleted since the last look (exact index), index the new ones,
+        and save; returns how many were added."""
+        files = pictures_in(self.root)
+        present = {str(p.relative_to(self.root)) for p in files}
+        gone = [i for i, name in enumerate(self.paths) if name not in present]
+        if gone and self.info.kind == "flat":  # an HNSW graph cannot forget; its hits are checked instead
+            self.index.remove_ids(np.array(gone, dtype=np.int64))
+            self.paths = [name for name in self.paths if name in present]
+        known = set(self.paths) | {str(Path(s["path"]).relative_to(self.root)) for s in self.info.skipped}
+        new = [p for p in files if str(p.relative_to(self.root)) not in known]
+        added = self.add(new) if new else 0
+        if gone or new:
+            self.info.count = len(self.paths)
+            self.save()
+        self._synced = time.monotonic()
+        return added
+
+    def save(self) -> None:
+        """Write the index, the paths and ``library.json`` into the library's index folder."""
+        import faiss
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(self.index, str(self.folder / "index.faiss"))
+        (self.folder / "paths.json").write_text(json.dumps(self.paths))
+        (self.folder / "library.json").write_text(json.dumps(asdict(self.info), indent=2) + "\n")
 
     @classmethod
     def open(cls, path: str | Path) -> ImageLibrary:
@@ -105,7 +169,6 @@ def build_library(folder: str | Path, clip: str, out: str | Path | None = None, 
     """
     import faiss
 
-    from ..images import load_image
     from .clip_space import ClipSpace
 
     folder = Path(folder).expanduser().resolve()
@@ -118,24 +181,20 @@ def build_library(folder: str | Path, clip: str, out: str | Path | None = None, 
     kind = ("hnsw" if len(files) > HNSW_FROM else "flat") if kind == "auto" else kind
     index = faiss.IndexHNSWFlat(space.dim, 32, faiss.METRIC_INNER_PRODUCT) if kind == "hnsw" \
         else faiss.IndexFlatIP(space.dim)
-    info = LibraryInfo(clip=clip, dim=space.dim, kind=kind, root=str(folder))
-    paths: list[str] = []
-    for start in range(0, len(files), batch_size):
-        pictures, names = [], []
-        for path in files[start : start + batch_size]:
-            try:
-                pictures.append(load_image(path))
-                names.append(str(path.relative_to(folder)))
-            except (LLMGAError, OSError) as exc:
-                info.skipped.append({"path": str(path), "reason": str(exc)})
-                log(f"skipped {path}: {exc}")
-        if pictures:
-            index.add(space.images(pictures).numpy().astype(np.float32))
-            paths += names
-    info.count = len(paths)
     target = Path(out).expanduser() if out else folder / INDEX_DIR
-    target.mkdir(parents=True, exist_ok=True)
-    faiss.write_index(index, str(target / "index.faiss"))
-    (target / "paths.json").write_text(json.dumps(paths))
-    (target / "library.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
-    return ImageLibrary(target, info, index, paths)
+    library = ImageLibrary(target, LibraryInfo(clip=clip, dim=space.dim, kind=kind, root=str(folder)), index, [])
+    library._space = space
+    library.add(files, batch_size, log)
+    library.save()
+    return library
+
+
+def open_gallery(folder: str | Path, clip: str) -> ImageLibrary:
+    """A live library of ``folder`` (made if missing) in the space of ``clip``: its index is built on first
+    use, then kept up to date with each search (the studio's own pictures)."""
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    index = folder / INDEX_DIR
+    library = ImageLibrary.open(folder) if (index / "library.json").is_file() else build_library(folder, clip)
+    library.live = True
+    return library
