@@ -66,6 +66,12 @@ def test_one_bad_prompt_does_not_lose_the_others(painter):
     assert result.notices == ["1 empty generation prompt(s) skipped"]
 
 
+def test_a_reply_in_words_alone_runs_no_task(painter):
+    routes = []
+    result = Assistant(ScriptedBrain("Hello! I draw shapes."), painter).chat("hello", on_route=routes.append)
+    assert result.route is None and routes == [] and result.paintings == []
+
+
 def test_brain_failure_takes_the_user_turn_back():
     assistant = Assistant(ScriptedBrain(fail=BrainError("server went away")))
     with pytest.raises(BrainError):

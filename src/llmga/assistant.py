@@ -126,7 +126,7 @@ class Assistant:
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
             notices += [notice] if notice else []
-        if on_route:
+        if on_route and _runs(reply, chosen):
             on_route(chosen)
         result = self._paint(reply, chosen, request, self._target(chosen, request), progress)
         result.notices[:0] = notices + reply.notices
@@ -233,7 +233,7 @@ class Assistant:
         self, reply: Reply, chosen: Route, request: TurnRequest, target: Image.Image | None,
         progress: ProgressCallback | None,
     ) -> TurnResult:
-        result = TurnResult(reply, route=chosen)
+        result = TurnResult(reply, route=chosen if _runs(reply, chosen) else None)
         if reply.empty_prompts:
             result.notices.append(f"{reply.empty_prompts} empty generation prompt(s) skipped")
         if not reply.prompts:
@@ -302,3 +302,8 @@ class Assistant:
 def _check_message(text: str) -> None:
     if not text.strip():
         raise InvalidInputError("the message is empty: say what to draw, or ask something")
+
+
+def _runs(reply: Reply, chosen: Route) -> bool:
+    """Whether the turn runs its task: a reply in words alone paints nothing (unless it answers about a picture)."""
+    return bool(reply.prompts) or chosen.task == Task.ANSWER

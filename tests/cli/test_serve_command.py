@@ -2,6 +2,8 @@
 
 import socket
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -48,10 +50,11 @@ def test_the_factory_comes_from_the_option_or_the_model_options():
     assert assistant_factory("llmga.testing.doubles:double_assistant", None) is double_assistant
 
     class Options:
-        def build(self, saves=True):
-            return "assistant" if not saves else "writes to ./outputs"
+        def build(self, saves=True, gallery=None):
+            return ("assistant", gallery) if not saves else "writes to ./outputs"
 
-    assert assistant_factory(None, Options())() == "assistant"
+    assert assistant_factory(None, Options())() == ("assistant", None)
+    assert assistant_factory(None, Options(), Path("data/images"))() == ("assistant", Path("data/images"))
     for bad in ("no_colon", "llmga.nowhere:make", "llmga.testing.doubles:missing"):
         with pytest.raises(InvalidInputError, match="factory"):
             assistant_factory(bad, None)
