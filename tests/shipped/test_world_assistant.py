@@ -1,27 +1,48 @@
-"""The shipped text-only world assistant."""
+"""The shipped text-only world assistant (`smollm2-world`), asked as the chat asks it (its own system prompt)."""
 
 import pytest
-
-from llmga.brain import BrainRequest
-from llmga.protocol import parse_reply
 
 pytestmark = pytest.mark.shipped
 
 
-def test_the_shipped_world_assistant_asks_for_what_was_requested():
-    """`smollm2-world`: its prompt for a blue square renders (oracle) as a blue square, as the judge reads it."""
-    from llmga.brain import complete, load_brain
+@pytest.fixture(scope="module")
+def ask():
+    from llmga.brain import BrainRequest, complete, load_brain
     from llmga.conversation import Conversation
+    from llmga.protocol import parse_reply
     from llmga.settings import SamplingSettings
+
+    brain = load_brain("smollm2-world")
+
+    def reply(text):
+        conv = Conversation.for_brain(brain)
+        conv.add_user(text)
+        messages, _ = conv.to_messages(False)
+        request = BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=80))
+        return parse_reply(complete(brain, request), brain.end_markers)
+
+    return reply
+
+
+def seen(prompt):
     from llmga.world.captions import oracle_paint
     from llmga.world.judge import Judge
 
-    brain = load_brain("smollm2-world")
-    conv = Conversation()
-    conv.add_user("Draw a blue square.")
-    messages, _ = conv.to_messages(False)
-    reply = parse_reply(complete(brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=60))),
-                        brain.end_markers)
-    assert len(reply.prompts) == 1
-    seen = Judge.load().read([oracle_paint(reply.prompts[0])])[0]
-    assert [(o.colour, o.shape) for o in seen.objects] == [("blue", "square")]
+    return [(o.colour, o.shape) for o in Judge.load().read([oracle_paint(prompt)])[0].objects]
+
+
+def test_its_prompt_for_a_blue_square_renders_as_a_blue_square(ask):
+    reply = ask("Draw a blue square.")
+    assert len(reply.prompts) == 1 and seen(reply.prompts[0]) == [("blue", "square")]
+
+
+def test_it_keeps_a_count(ask):
+    [prompt] = ask("Could you draw two green circles on sand at night?").prompts
+    assert seen(prompt) == [("green", "circle"), ("green", "circle")] and "sand" in prompt and "night" in prompt
+
+
+def test_a_chinese_request_is_painted_and_a_greeting_is_answered_in_words(ask):
+    [prompt] = ask("画一个红色的星星").prompts
+    assert seen(prompt) == [("red", "star")]
+    hello = ask("hello!")
+    assert hello.prompts == [] and hello.text.strip()
