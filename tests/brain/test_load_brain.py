@@ -1,7 +1,6 @@
 """Transformers brains: tiny text-only and LLaVA models, and the real SmolLM2."""
 
 import json
-import time
 
 import pytest
 import torch
@@ -124,8 +123,7 @@ def test_model_without_chat_template_is_refused(tmp_path):
         load_brain(str(path))
 
 
-def test_missing_or_incomplete_models_fail_fast(tmp_path):
-    start = time.perf_counter()
+def test_missing_or_incomplete_models_fail_naming_the_problem(tmp_path):
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         load_brain(str(tmp_path / "missing"))
     with pytest.raises(ModelNotFoundError, match="does not exist"):
@@ -135,7 +133,6 @@ def test_missing_or_incomplete_models_fail_fast(tmp_path):
         weights.unlink()
     with pytest.raises(ModelNotFoundError, match="no weights"):
         load_brain(str(path))
-    assert time.perf_counter() - start < 1.0
 
 
 
