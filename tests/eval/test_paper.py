@@ -78,3 +78,16 @@ def test_table_4_names_its_restorers_and_says_where_the_papers_direction_holds(t
     assert "no difference" in lines[1] and lines[2].startswith("- Restoring helps (DiffRIR2 vs none): FID holds")
     page = Path(write_page({"restore": {"n": 4, "rows": rows}}, tmp_path / "p.md", "llmga eval paper", 60)).read_text()
     assert "A reference helps" in page and "2.2687" in page
+
+
+def test_table_5_says_whether_each_control_degrades_over_turns_by_fid_and_by_success(tmp_path):
+    def turn(fid, success):
+        return {"fid": estimate(fid, 5), "success": estimate(success, 0.05)}
+
+    rows = {"language": [turn(100, 0.9), turn(100, 0.9)], "embedding": [turn(100, 0.9), turn(104, 0.1)],
+            "blurred": [turn(100, 0.9), turn(200, 0.9)]}
+    results = {"turns": {"back to back": {"n": 8, "turns": 2, "interleave": False, "rows": rows}}}
+    page = Path(write_page(results, tmp_path / "p.md", "llmga eval paper", 60)).read_text()
+    assert "- language: turn 2 is no worse than turn 1: FID yes; whole-scene success yes." in page
+    assert "- embedding: turn 2 is no worse than turn 1: FID yes; whole-scene success no, it degrades." in page
+    assert "- blurred: turn 2 is no worse than turn 1: FID no, it degrades; whole-scene success yes." in page

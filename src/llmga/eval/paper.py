@@ -281,15 +281,17 @@ def _turns_section(fig: dict | None) -> list[str]:
                               [(n, *(_fig(r[t - 1], "success") for t in turns)) for n, r in result["rows"].items()])]
         out.append("")
         for name, r in result["rows"].items():
-            out.append(f"- {name}: turn {result['turns']} is no worse than turn 1 (FID): "
-                       f"{_no_worse(r[-1]['fid'], r[0]['fid'])}.")
+            line = f"- {name}: turn {result['turns']} is no worse than turn 1: FID {_no_worse(r[-1]['fid'], r[0]['fid'])}"
+            if "success" in r[0]:
+                line += f"; whole-scene success {_no_worse(r[-1]['success'], r[0]['success'], lower_is_better=False)}"
+            out.append(line + ".")
         out.append("")
     return out
 
 
-def _no_worse(last: dict, first: dict) -> str:
+def _no_worse(last: dict, first: dict, lower_is_better: bool = True) -> str:
     a, b = Estimate(**last), Estimate(**first)
-    if a.overlaps(b) or a.value < b.value:
+    if a.overlaps(b) or (a.value < b.value) == lower_is_better:
         return "yes"
     return "no, it degrades"
 
