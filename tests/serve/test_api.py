@@ -164,8 +164,10 @@ def test_session_turns_undo_and_branch(served):
     client, _, brain = served
     session = client.post("/api/sessions", json={"title": "foxes"}).json()
     turns_url = f"/api/sessions/{session['id']}/turns"
-    first = client.post(turns_url, json={"text": "a fox", "wait": True, "paint": {"seed": 5, "num_images": 2}})
+    first = client.post(turns_url, json={"text": "a fox", "wait": True,
+                                         "paint": {"seed": 5, "num_images": 2, "restore": False}})
     assert first.status_code == 200 and first.json()["turn"]["request"]["paint"]["seed"] == 5
+    assert first.json()["turn"]["request"]["paint"]["restore"] is False  # seams left unrepaired, this turn only
     first = first.json()["turn"]
     second = client.post(turns_url, json={"text": "a fox at night", "wait": True}).json()["turn"]
     assert len(brain.requests[-1].images) == 1  # the follow-up saw the last image
