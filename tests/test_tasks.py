@@ -167,18 +167,24 @@ def test_one_shot_commands(dirs, tmp_path):
         assert Image.open(saved[0]).size == sizes[name], name
 
 
+def spy_edits(suite, monkeypatch) -> list:
+    """Record each edit's (image, source prompt, target prompt) while it still runs."""
+    calls = []
+    original = type(suite.edit).edit
+
+    def spy(self, image, source, target, *rest):
+        calls.append((image, source, target))
+        return original(self, image, source, target, *rest)
+
+    monkeypatch.setattr(type(suite.edit), "edit", spy)
+    return calls
+
+
 def test_follow_up_edits_the_last_image_from_its_own_prompt(suite, monkeypatch):
     brain = ScriptedBrain("<gen_img>a red fox in the snow</gen_img>", "<gen_img>a red fox in the snow at night</gen_img>")
     assistant = Assistant(brain, suite, paint=FAST)
     first = assistant.chat("draw a fox")
-    calls = []
-    original = type(suite.edit).edit
-
-    def spy(self, image, source, target, settings, progress=None):
-        calls.append((image, source, target))
-        return original(self, image, source, target, settings, progress)
-
-    monkeypatch.setattr(type(suite.edit), "edit", spy)
+    calls = spy_edits(suite, monkeypatch)
     second = assistant.chat("make it night")
     assert second.route.task is Task.EDIT and second.route.uses_last_image
     assert calls == [(first.paintings[0].images[0], "a red fox in the snow", "a red fox in the snow at night")]
@@ -223,10 +229,7 @@ def test_the_assistant_can_name_the_task_the_rules_miss(suite, monkeypatch):
     brain = ScriptedBrain("<gen_img>a small blue square</gen_img>", '<gen_img task="edit">a small red square</gen_img>')
     assistant = Assistant(brain, suite, paint=FAST)
     first = assistant.chat("draw a small blue square")
-    calls = []
-    original = type(suite.edit).edit
-    monkeypatch.setattr(type(suite.edit), "edit", lambda self, image, source, target, *rest:
-                        calls.append((image, source, target)) or original(self, image, source, target, *rest))
+    calls = spy_edits(suite, monkeypatch)
     second = assistant.chat("could the square be red instead?")
     assert second.route.task is Task.EDIT and second.route.reason == "the assistant chose it"
     assert calls == [(first.paintings[0].images[0], "a small blue square", "a small red square")]
