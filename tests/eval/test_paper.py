@@ -44,6 +44,22 @@ def test_the_ablation_trains_each_variant_and_measures_it(tiny, tmp_path):
     assert "| edit | ✓ | ✓ | ✓ | 10% |" in (tmp_path / "run" / "report.md").read_text()
 
 
+def test_under_several_processes_each_trains_on_its_share_of_a_batch(monkeypatch, tmp_path):
+    import accelerate
+
+    import llmga.train.stage1 as stage1
+
+    class TwoProcesses:
+        num_processes = 2
+
+    seen = []
+    monkeypatch.setattr(accelerate, "PartialState", TwoProcesses)
+    monkeypatch.setattr(stage1, "train_stage1", lambda config: seen.append(config) or Path(config.out))
+    config = AblationConfig("base", T2IConfig("x"), MaskedConfig("x", "unused"), batch_size=8, steps=4)
+    train_variant(config, tmp_path / "data.json", tmp_path / "run")
+    assert seen[0].batch_size == 4 and seen[0].max_steps == 4 and seen[0].threads is None
+
+
 def estimate(value, half):
     return Estimate(value, value - half, value + half, 10).as_dict()
 

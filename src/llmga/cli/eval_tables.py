@@ -59,13 +59,19 @@ with_run = shared_options(RunOptions, "options")
 
 
 def train_variant(config, data: Path, out: Path) -> Path:
-    """Table 6's trainer: stage 1 with a LoRA on the variant's data, within the ablation's budget."""
+    """Table 6's trainer: stage 1 with a LoRA on the variant's data, within the ablation's budget.
+
+    Under several processes each takes its share of every batch, so the recipe (``config.batch_size`` samples
+    a step) is the same however many run it."""
+    from accelerate import PartialState
+
     from ..train.stage1 import Stage1Config, train_stage1
 
+    share = max(1, config.batch_size // PartialState().num_processes)
     return train_stage1(Stage1Config(model=config.model, data=[str(data)], out=str(out), lora=True,
-                                     max_steps=config.steps, batch_size=config.batch_size, lr=config.lr,
+                                     max_steps=config.steps, batch_size=share, lr=config.lr,
                                      warmup_steps=min(10, config.steps // 10), max_length=512,
-                                     save_every=max(1, config.steps // 4), seed=config.seed, threads=1))
+                                     save_every=max(1, config.steps // 4), seed=config.seed))
 
 #: the shipped world restorer (DiffRIR₂), Table 4's row in the world paper run
 WORLD_RESTORER = "world-restore"
