@@ -20,6 +20,7 @@ def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: 
     if threads:
         torch.set_num_threads(threads)
     accelerator = Accelerator(gradient_accumulation_steps=grad_accum, mixed_precision=mixed_precision,
+                              cpu=not torch.cuda.is_available(),  # torchrun on CPUs: data-parallel processes
                               log_with="tensorboard", project_dir=str(out / "logs"))
     set_seed(seed)
     return accelerator
@@ -109,4 +110,5 @@ def train(
             if step >= total:
                 break
     progress.close()
-    accelerator.end_training()
+    for tracker in accelerator.trackers:  # not end_training(): that also ends the process group, which callers
+        tracker.finish()                  # still use (the final save's barrier, an evaluation after training)
