@@ -20,10 +20,18 @@ def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: 
     if threads:
         torch.set_num_threads(threads)
     accelerator = Accelerator(gradient_accumulation_steps=grad_accum, mixed_precision=mixed_precision,
-                              cpu=not torch.cuda.is_available(),  # torchrun on CPUs: data-parallel processes
+                              cpu=_cpu_processes(),
                               log_with="tensorboard", project_dir=str(out / "logs"))
     set_seed(seed)
     return accelerator
+
+
+def _cpu_processes() -> bool:
+    """Whether this is one of several CPU processes (``torchrun`` without GPUs): accelerate then trains them
+    data-parallel only when told ``cpu=True``; a single process keeps any accelerator it finds (MPS included)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
 def _checkpoints(out: Path) -> list[Path]:
