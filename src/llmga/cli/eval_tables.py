@@ -254,6 +254,7 @@ def paper(
     """All six of the paper's tables in the miniature world, and a page beside the paper's figures.
 
     Table 4's rows are the restorers given with --restorer, else the shipped world restorer (DiffRIR₂)."""
+    import shlex
     import sys
     import time
 
@@ -269,5 +270,9 @@ def paper(
     restorers = load_restorers(restorer or [f"DiffRIR₂ (reference + colour)={WORLD_RESTORER}"])
     results = run_world_paper(config, trainer=train_variant, restorers=restorers, controls=_named(controls))
     if page is not None and all(results.values()):
-        command = "llmga " + " ".join(sys.argv[1:])
+        from accelerate import PartialState
+
+        processes = PartialState().num_processes
+        launcher = f"torchrun --nproc_per_node {processes} -m llmga" if processes > 1 else "llmga"
+        command = f"{launcher} {shlex.join(sys.argv[1:])}"
         typer.echo(f"wrote {write_page(results, page, command, time.time() - started)}")

@@ -11,6 +11,7 @@ difference smaller than its intervals is reported as no difference.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def write_page(results: dict, path: str | Path, command: str, seconds: float) ->
     parts = [
         "# The paper's tables in the miniature world",
         "",
-        f"Made by `{command}` in {seconds / 60:.0f} min on this 2-core machine (world backbones: the judge's",
+        f"Made by `{command}` in {seconds / 60:.0f} min on {os.cpu_count()} CPU cores (world backbones: the judge's",
         "features for FID/KID/LPIPS/DINO and its colour × shape reading for IS, the world CLIP for CLIP-I/T).",
         "Figures are shown with 95% intervals (bootstrap for set metrics, t-interval for means, Wilson for",
         "shares); a difference smaller than its intervals is reported as no difference. World FIDs are on",
