@@ -225,6 +225,17 @@ def test_an_edit_painter_runs_the_edits_on_its_own_checkpoint(dirs, tmp_path):
     assert suite.edit.name == str(edit_dir) and suite.edit.pipeline is not suite.text_to_image.pipeline
 
 
+def test_an_inpainting_model_is_checked_at_once_and_loaded_on_first_inpainting(dirs, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="no-such-inpaint-model"):
+        PainterSuite.load(dirs["sd"], inpaint=tmp_path / "no-such-inpaint-model")
+    suite = PainterSuite.load(dirs["sd"], inpaint=dirs["inpaint"])
+    assert suite.inpaint_model is None and "(inpainting, loads on first inpainting)" in suite.describe()
+    brain = ScriptedBrain("<gen_img>a dog on a sofa</gen_img>")
+    result = Assistant(brain, suite, paint=FAST).chat("fill the hole", [photo()], request=TurnRequest(mask=square_mask()))
+    assert result.route.task is Task.INPAINT and result.paintings
+    assert suite.inpaint.name == str(dirs["inpaint"]) and not suite.notices
+
+
 def test_the_assistant_can_name_the_task_the_rules_miss(suite, monkeypatch):
     brain = ScriptedBrain("<gen_img>a small blue square</gen_img>", '<gen_img task="edit">a small red square</gen_img>')
     assistant = Assistant(brain, suite, paint=FAST)

@@ -238,7 +238,7 @@ class Assistant:
             result.notices.append(f"{reply.empty_prompts} empty generation prompt(s) skipped")
         if not reply.prompts:
             return result
-        if self.painters.text_to_image is None and self.painters.inpaint_model is None:
+        if not self.painters.has_painter:
             result.notices.append("no painter is configured, so no image was painted (see --painter)")
             return result
         images: list[Image.Image] = []

@@ -3,10 +3,11 @@
 A text-to-image pipeline is required for everything but a dedicated
 inpainting model; the rest derive from it where a dedicated model is absent:
 instruction editing runs on the text-to-image pipeline itself unless an edit
-painter is given (another SD checkpoint, loaded on first edit), and inpainting
-falls back to it (diffusers' legacy 4-channel inpainting, weaker than a
-9-channel inpainting model; a notice says so). ControlNet needs its own
-ControlNet weights. Derived painters share the base pipeline's weights and are
+painter is given (another SD checkpoint), and inpainting runs on a dedicated
+inpainting model when one is given, else falls back to it (diffusers' legacy 4-channel inpainting, weaker than a
+9-channel inpainting model; a notice says so). Dedicated edit and inpainting
+models are checked at once and loaded on first use, so a text-to-image request
+never waits for them. ControlNet needs its own ControlNet weights. Derived painters share the base pipeline's weights and are
 built on first use. A restorer (:mod:`llmga.restore`), when given, repairs every
 inpainting, outpainting and growth step of the inpainting painter.
 """
@@ -30,6 +31,7 @@ class PainterSuite:
     inpaint_model: object | None = None
     controlnet_model: object | None = None
     edit_dir: Path | None = None
+    inpaint_dir: Path | None = None
     restorer: object | None = None
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
@@ -48,8 +50,8 @@ class PainterSuite:
         runtime: RuntimeSettings | None = None,
         restorer: str | Path | None = None,
     ) -> PainterSuite:
-        """Load the painters from directories or single files (each checked before anything loads; ``edit`` loads
-        on first use). ``controlnet`` is one ControlNet directory or several (they steer together); they share
+        """Load the painters from directories or single files (each checked before anything loads; ``edit`` and
+        ``inpaint`` load on first use). ``controlnet`` is one ControlNet directory or several (they steer together); they share
         the painter's pipeline. ``restorer`` (a ×1 restorer folder, checkpoint or shipped name) repairs
         the inpainting painter's results."""
         from ..checkpoints import check_diffusers_dir
@@ -60,7 +62,8 @@ class PainterSuite:
         control_dirs = [check_controlnet_dir(c) for c in nets]
         if control_dirs and dirs[0] is None:
             raise ModelNotFoundError("a ControlNet needs a base painter (--painter) to run on")
-        suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2], runtime=runtime or RuntimeSettings())
+        suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2], inpaint_dir=dirs[1],
+                    runtime=runtime or RuntimeSettings())
         if restorer is not None:
             from ..restore import Restorer
 
@@ -68,11 +71,6 @@ class PainterSuite:
             suite.restorer.check_scale(1)
         if dirs[0] is not None:
             suite.text_to_image = TextToImagePainter.load(dirs[0], runtime=runtime, max_prompt_tokens=max_prompt_tokens)
-        if dirs[1] is not None:
-            from .inpaint import InpaintPainter
-
-            suite.inpaint_model = InpaintPainter.load(dirs[1], runtime=runtime, max_prompt_tokens=max_prompt_tokens,
-                                                      restorer=suite.restorer)
         if control_dirs:
             from .controlnet import ControlNetPainter
 
@@ -86,8 +84,18 @@ class PainterSuite:
         return self.text_to_image
 
     @property
+    def has_painter(self) -> bool:
+        """Whether any painter is configured (a text-to-image or a dedicated inpainting model)."""
+        return self.text_to_image is not None or self.inpaint_model is not None or self.inpaint_dir is not None
+
+    @property
     def inpaint(self):
         """The inpainting painter: the dedicated model, else the text-to-image pipeline's legacy inpainting."""
+        if self.inpaint_model is None and self.inpaint_dir is not None:
+            from .inpaint import InpaintPainter
+
+            self.inpaint_model = InpaintPainter.load(self.inpaint_dir, runtime=self.runtime,
+                                                     max_prompt_tokens=self.max_prompt_tokens, restorer=self.restorer)
         if self.inpaint_model is not None:
             return self.inpaint_model
         if self._inpaint_fallback is None:
@@ -122,9 +130,11 @@ class PainterSuite:
 
     def describe(self) -> str:
         """One line per configured painter."""
-        if self.text_to_image is None and self.inpaint_model is None:
+        if not self.has_painter:
             return "none configured - prompts are shown but not painted (use --painter DIR)"
         parts = [p.describe() for p in (self.text_to_image, self.inpaint_model, self.controlnet_model) if p]
+        if self.inpaint_dir is not None and self.inpaint_model is None:
+            parts.append(f"{self.inpaint_dir} (inpainting, loads on first inpainting)")
         if self.edit_dir is not None:
             parts.append(self._edit.describe() if self._edit else f"{self.edit_dir} (editing, loads on first edit)")
         if self.restorer is not None:
