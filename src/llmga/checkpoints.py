@@ -9,6 +9,7 @@ provide it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -39,6 +40,22 @@ LM_HOWTO = (
 def cache_dir() -> Path:
     """Where llmga keeps converted models and written configs (``$LLMGA_CACHE``, else ``~/.cache/llmga``)."""
     return Path(os.environ.get("LLMGA_CACHE", Path.home() / ".cache" / "llmga")).expanduser()
+
+
+def fingerprint(path: Path, edge: int = 1 << 16) -> str:
+    """A short digest of the files at ``path``: their names, sizes and first and last ``edge`` bytes (cheap
+    for checkpoints of many GB, and changed by any retraining)."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(path) if file != path else file.name}:{size}\n".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read(edge))
+            if size > 2 * edge:
+                handle.seek(-edge, 2)
+                digest.update(handle.read(edge))
+    return digest.hexdigest()[:16]
 
 
 def _missing_file(path: Path, howto: str) -> ModelNotFoundError:

@@ -52,15 +52,26 @@ def test_llava_sample_carries_the_image(tiny, tmp_path):
     assert (sample.labels[sample.input_ids == image_id] == IGNORE).all()
 
 
-def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tiny, tmp_path):
+def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
     data = write_data(tmp_path / "d.json", [refine_record(i) for i in range(4)])
     final = train_stage1(Stage1Config(model=str(tiny.causal_lm()), data=[data],
                                       out=str(tmp_path / "run"), lora=True, lora_rank=8, max_steps=60,
                                       batch_size=4, lr=1e-2, warmup_steps=0, save_every=20))
     greedy = SamplingSettings(temperature=0, max_new_tokens=30)
-    for brain in (load_brain(str(final)), load_brain(str(final / "adapter"))):  # merged, or base + small adapter
+    adapter = final / "adapter"
+    # merged; base + small adapter (merged by peft and kept); the same adapter again (read from the cache)
+    for brain in (load_brain(str(final)), load_brain(str(adapter)), load_brain(str(adapter))):
         result = Assistant(brain, sampling=greedy).chat("draw a red fox")
         assert result.reply.prompts == ["a red fox in the snow"]
+    merged = tmp_path / "cache" / "merged"
+    assert len(list(merged.iterdir())) == 1
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(adapter / "adapter_model.safetensors")  # the adapter changed in place: merged anew
+    save_file({k: v * 0 if "lora_B" in k else v for k, v in weights.items()}, adapter / "adapter_model.safetensors")
+    result = Assistant(load_brain(str(adapter)), sampling=greedy).chat("draw a red fox")
+    assert result.reply.prompts != ["a red fox in the snow"] and len(list(merged.iterdir())) == 2
     assert (final / "adapter" / "adapter_model.safetensors").stat().st_size < (final / "model.safetensors").stat().st_size
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000020", "step-0000040", "step-0000060"]
     assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))

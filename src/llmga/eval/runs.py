@@ -44,28 +44,11 @@ def identity(spec: str | None) -> str | None:
     if spec is None:
         return None
     from .. import registry
+    from ..checkpoints import fingerprint
 
     model = registry.SHIPPED.get(spec)
     path = model.path if model is not None else Path(spec).expanduser()
     return f"{spec}:{path.resolve()}:{fingerprint(path)}" if path.exists() else spec
-
-
-def fingerprint(path: Path, edge: int = 1 << 16) -> str:
-    """A short digest of the files at ``path``: their names, sizes and first and last ``edge`` bytes (cheap
-    for checkpoints of many GB, and changed by any retraining)."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        size = file.stat().st_size
-        digest.update(f"{file.relative_to(path) if file != path else file.name}:{size}\n".encode())
-        with open(file, "rb") as handle:
-            digest.update(handle.read(edge))
-            if size > 2 * edge:
-                handle.seek(-edge, 2)
-                digest.update(handle.read(edge))
-    return digest.hexdigest()[:16]
 
 
 @dataclass
