@@ -168,6 +168,7 @@ def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Pat
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         brain.model.save_pretrained(tmp, safe_serialization=True)
         (brain.processor or brain.tokenizer).save_pretrained(tmp)
+        tmp.chmod(0o755)  # mkdtemp's private mode would stay on the kept copy
         tmp.rename(target)
     except OSError as exc:  # an unwritable cache, or another process finished the same copy first
         log.info("the merged model was not kept (%s); the next load merges again", exc)
