@@ -138,14 +138,15 @@ def test_length_grouped_batches_cover_every_sample_once_a_pass_with_little_paddi
     assert padded / sum(lengths) < 0.05  # shuffled batches of these lengths pad 73%
 
 
-def test_two_processes_train_to_the_end_and_save_the_model(tiny, tmp_path):
+@pytest.mark.parametrize("model", ["causal_lm", "llava"])  # text-only batches leave the LLaVA projector unused
+def test_two_processes_train_to_the_end_and_save_the_model(tiny, tmp_path, model):
     import os
     import subprocess
     import sys
 
     data = write_data(tmp_path / "d.json", [refine_record(i) for i in range(4)])
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "llmga",
-                           "train", "stage1", "--model", str(tiny.causal_lm()), "--data", data, "--out",
+                           "train", "stage1", "--model", str(getattr(tiny, model)()), "--data", data, "--out",
                            str(tmp_path / "run"), "--lora", "--max-steps", "2", "--batch-size", "1"],
                           env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"), capture_output=True,
                           text=True, timeout=300)

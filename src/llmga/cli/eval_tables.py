@@ -246,8 +246,11 @@ def paper(
     n_t2i: Annotated[int, typer.Option("--n-t2i")] = 96,
     n_edit: Annotated[int, typer.Option("--n-edit")] = 48,
     n_masked: Annotated[int, typer.Option("--n-masked")] = 32,
-    n_turns: Annotated[int, typer.Option("--n-turns")] = 24,
-    ablation_steps: Annotated[int, typer.Option("--ablation-steps")] = 30,
+    n_turns: Annotated[int, typer.Option("--n-turns")] = 16,
+    ablation_steps: Annotated[int, typer.Option("--ablation-steps", help="Table 6: stage-1 steps per variant "
+                                                "(8 conversations a step).")] = 16,
+    ablation_n: Annotated[int, typer.Option("--ablation-n", help="Table 6: captions and outpaintings each "
+                                            "variant is measured on.")] = 32,
     restorer: Restorers = None,
     controls: Controls = None,
 ) -> None:
@@ -266,7 +269,7 @@ def paper(
                                 "llmga eval t2i, edit, inpaint, outpaint, restore, turns and ablation one by one")
     started = time.time()
     config = WorldPaperConfig(str(out), n_t2i, n_edit, n_masked, n_turns, ablation_steps=ablation_steps,
-                              tables=tuple(t.strip() for t in tables.split(",") if t.strip()))
+                              ablation_n=ablation_n, tables=tuple(t.strip() for t in tables.split(",") if t.strip()))
     restorers = load_restorers(restorer or [f"DiffRIR₂ (reference + colour)={WORLD_RESTORER}"])
     results = run_world_paper(config, trainer=train_variant, restorers=restorers, controls=_named(controls))
     if page is not None and all(results.values()):

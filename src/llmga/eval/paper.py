@@ -47,10 +47,12 @@ class WorldPaperConfig:
     n_t2i: int = 96
     n_edit: int = 48
     n_masked: int = 32
-    n_turns: int = 24
+    n_turns: int = 16
     turns: int = 5
-    ablation_steps: int = 30
+    ablation_steps: int = 16
     ablation_n_train: int = 600
+    #: captions and outpaintings each variant of Table 6 is measured on
+    ablation_n: int = 32
     tables: tuple[str, ...] = ("t2i", "edit", "masked", "restore", "turns", "ablation")
     paint: PaintSettings = field(default_factory=lambda: PaintSettings(steps=20, guidance=4.0))
     seed: int = 0
@@ -123,6 +125,7 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
         from ..brain import adapter_base
 
         base = adapter_base(registry.shipped("world-llava", registry.ADAPTER))  # built on demand, as when loaded
+        t2i, masked = replace(t2i, n=config.ablation_n), replace(masked, n=config.ablation_n)
         return run_ablation(AblationConfig(base, t2i, masked, n_train=config.ablation_n_train,
                                            steps=config.ablation_steps, seed=config.seed), run, trainer)
     raise ValueError(f"unknown table {name!r}")

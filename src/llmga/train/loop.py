@@ -15,12 +15,13 @@ LossFn = Callable[[Any, dict], torch.Tensor]
 def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: int | None) -> Any:
     """An ``accelerate.Accelerator`` logging to TensorBoard under ``out/logs``, seeded, with ``threads`` CPU threads."""
     from accelerate import Accelerator
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
 
     if threads:
         torch.set_num_threads(threads)
     accelerator = Accelerator(gradient_accumulation_steps=grad_accum, mixed_precision=mixed_precision,
-                              cpu=_cpu_processes(),
+                              cpu=_cpu_processes(),  # a batch without images leaves a LLaVA projector unused:
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
                               log_with="tensorboard", project_dir=str(out / "logs"))
     set_seed(seed)
     return accelerator
