@@ -13,6 +13,9 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from . import registry
@@ -40,6 +43,25 @@ LM_HOWTO = (
 def cache_dir() -> Path:
     """Where llmga keeps converted models and written configs (``$LLMGA_CACHE``, else ``~/.cache/llmga``)."""
     return Path(os.environ.get("LLMGA_CACHE", Path.home() / ".cache" / "llmga")).expanduser()
+
+
+def write_once(target: Path, write: Callable[[Path], None]) -> Path:
+    """Make the cache folder ``target`` with ``write(folder)`` into a private folder beside it, renamed into
+    place only when complete, so no process reads a half-written copy; where another process finished the same
+    folder first, its copy stays. Nothing partial is left behind. Returns ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        write(tmp)
+        tmp.chmod(0o755)  # mkdtemp's private mode would stay on the kept copy
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another process's finished copy: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
+    return target
 
 
 def fingerprint(path: Path, edge: int = 1 << 16) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..checkpoints import check_transformers_dir
+from ..checkpoints import check_transformers_dir, write_once
 from ..conversation import Message
 from ..errors import BrainError, BrainFailedError
 from ..protocol import END_MARKERS
@@ -251,7 +250,6 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
     target = cache_dir / f"{gguf_path.stem}-{key}"
     if (target / "config.json").is_file():
         return target
-    tmp = cache_dir / f".{target.name}.partial-{threading.get_ident()}"
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
     # transformers refuses to save a model it loaded from GGUF; the weights are plain float32 now.
@@ -259,10 +257,9 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished the same copy first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+
+    return write_once(target, save)

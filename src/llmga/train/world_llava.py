@@ -46,13 +46,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
 from ..brain import SYSTEM_PROMPT_FILE
+from ..checkpoints import write_once
 from ..errors import InvalidInputError
 from .world_clip import FEATURE_LAYER
 
@@ -179,13 +178,7 @@ def cached_world_llava(vision_tower_dir: str | Path, lm: str = "smollm2", seed: 
     target = cache_dir() / f"world-llava-{_build_key(vision_dir, lm, seed)}"
     if (target / "config.json").is_file():
         return target
-    tmp = target.with_name(f".{target.name}.partial-{os.getpid()}-{threading.get_ident()}")
-    build_world_llava(tmp, vision_dir, lm, seed)
-    try:
-        tmp.rename(target)
-    except OSError:  # another process finished the same build first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return write_once(target, lambda folder: build_world_llava(folder, vision_dir, lm, seed))
 
 
 def _build_key(vision_dir: Path, lm: str, seed: int) -> str:

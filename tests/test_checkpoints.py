@@ -1,0 +1,20 @@
+"""The cache's folders are written whole or not at all."""
+
+import pytest
+
+from llmga.checkpoints import write_once
+
+
+def test_a_cache_folder_appears_only_when_complete_and_a_failure_leaves_nothing(tmp_path):
+    def fail(folder):
+        (folder / "half.bin").write_bytes(b"x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_once(tmp_path / "model", fail)
+    assert list(tmp_path.iterdir()) == []
+    assert write_once(tmp_path / "model", lambda f: (f / "config.json").write_text("{}")) == tmp_path / "model"
+    # another process finished the same folder first: its copy stays, this one is dropped
+    write_once(tmp_path / "model", lambda f: (f / "other.json").write_text("{}"))
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["config.json"]
