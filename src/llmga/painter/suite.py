@@ -4,12 +4,13 @@ A text-to-image pipeline is required for everything but a dedicated
 inpainting model; the rest derive from it where a dedicated model is absent:
 instruction editing runs on the text-to-image pipeline itself unless an edit
 painter is given (another SD checkpoint), and inpainting runs on a dedicated
-inpainting model when one is given, else falls back to it (diffusers' legacy 4-channel inpainting, weaker than a
-9-channel inpainting model; a notice says so). Dedicated edit and inpainting
-models are checked at once and loaded on first use, so a text-to-image request
-never waits for them. ControlNet needs its own ControlNet weights. Derived painters share the base pipeline's weights and are
-built on first use. A restorer (:mod:`llmga.restore`), when given, repairs every
-inpainting, outpainting and growth step of the inpainting painter.
+inpainting model when one is given, else falls back to it (diffusers' legacy
+4-channel inpainting, weaker than a 9-channel inpainting model; a notice says
+so). Dedicated edit and inpainting models are checked at once and loaded on
+first use, so a text-to-image request never waits for them. ControlNet needs
+its own ControlNet weights. Derived painters share the base pipeline's weights
+and are built on first use. A restorer (:mod:`llmga.restore`), when given,
+repairs every inpainting, outpainting and growth step of the inpainting painter.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class PainterSuite:
         restorer: str | Path | None = None,
     ) -> PainterSuite:
         """Load the painters from directories or single files (each checked before anything loads; ``edit`` and
-        ``inpaint`` load on first use). ``controlnet`` is one ControlNet directory or several (they steer together); they share
-        the painter's pipeline. ``restorer`` (a ×1 restorer folder, checkpoint or shipped name) repairs
+        ``inpaint`` load on first use). ``controlnet`` is one ControlNet directory or several (they steer
+        together); they share the painter's pipeline. ``restorer`` (a ×1 restorer folder, checkpoint or shipped name) repairs
         the inpainting painter's results."""
         from ..checkpoints import check_diffusers_dir
         from .controlnet import check_controlnet_dir

@@ -20,7 +20,8 @@ def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: 
     if threads:
         torch.set_num_threads(threads)
     accelerator = Accelerator(gradient_accumulation_steps=grad_accum, mixed_precision=mixed_precision,
-                              cpu=_cpu_processes(),  # a batch without images leaves a LLaVA projector unused:
+                              cpu=_cpu_processes(),
+                              # a batch without images leaves a LLaVA projector unused
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
                               log_with="tensorboard", project_dir=str(out / "logs"))
     set_seed(seed)
