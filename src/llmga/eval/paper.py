@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..settings import PaintSettings
+from ..settings import PaintSettings, SamplingSettings
 from .metrics import Estimate
 from .runs import Run, table
 
@@ -53,6 +53,9 @@ class WorldPaperConfig:
     ablation_n_train: int = 600
     #: captions and outpaintings each variant of Table 6 is measured on
     ablation_n: int = 32
+    #: the longest reply a brain may write: the world's prompts take under 64 tokens, and Table 6's briefly
+    #: trained variants, left at the real runners' 256, ramble for 10-20 s a picture
+    max_new_tokens: int = 96
     tables: tuple[str, ...] = ("t2i", "edit", "masked", "restore", "turns", "ablation")
     paint: PaintSettings = field(default_factory=lambda: PaintSettings(steps=20, guidance=4.0))
     seed: int = 0
@@ -69,7 +72,7 @@ def run_world_paper(config: WorldPaperConfig, trainer=None, restorers: dict | No
     from .backbones import world_backbones
 
     out = Path(config.out)
-    run = Run(out / "run", world_backbones(), seed=config.seed,
+    run = Run(out / "run", world_backbones(), seed=config.seed, sampling=_sampling(config),
               models={"brain": "smollm2-world", "seeing brain": "world-llava", "painter": "world",
                       "stage-2 painter": "world-stage2", "inpaint painter": "world-inpaint", "edit painter": "world-edit"})
     data = {layout: out / "data" / layout for layout in ("coco", "magicbrush", "places")}
@@ -97,7 +100,7 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
     from .t2i import T2IConfig, embedding_row, run_t2i
     from .turns import TurnsConfig, embedding_control, run_turns
 
-    run = Run(out / name, world_backbones(), seed=config.seed)
+    run = Run(out / name, world_backbones(), seed=config.seed, sampling=_sampling(config))
     coco = str(data["coco"] / "captions.json")
     t2i = T2IConfig(coco, painter="world", stage2_painter="world-stage2", brain="smollm2-world", n=config.n_t2i,
                     paint=config.paint, seed=config.seed)
@@ -117,7 +120,8 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
                             paint=config.paint, seed=config.seed)
         plain = run_turns(turns, run, {k: embedding_control(model, turns, run) for k, model in controls.items()})
         between = replace(turns, interleave=True)
-        interleaved = run_turns(between, Run(out / "turns-interleaved", run.backbones, seed=config.seed),
+        interleaved = run_turns(between, Run(out / "turns-interleaved", run.backbones, seed=config.seed,
+                                             sampling=run.sampling),
                                 {k: embedding_control(model, between, run) for k, model in controls.items()})
         return {"back to back": plain, "with questions between": interleaved}
     if name == "ablation":
@@ -129,6 +133,11 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
         return run_ablation(AblationConfig(base, t2i, masked, n_train=config.ablation_n_train,
                                            steps=config.ablation_steps, seed=config.seed), run, trainer)
     raise ValueError(f"unknown table {name!r}")
+
+
+def _sampling(config: WorldPaperConfig) -> SamplingSettings:
+    """Greedy (so reruns and the answer caches agree), capped at ``config.max_new_tokens``."""
+    return SamplingSettings(temperature=0, max_new_tokens=config.max_new_tokens)
 
 
 # -- the page ------------------------------------------------------------------------
