@@ -136,3 +136,25 @@ def test_missing_dir_and_non_pipeline_dir(tmp_path):
         check_diffusers_dir(tmp_path / "nope")
     with pytest.raises(ModelNotFoundError, match="no model_index.json"):
         check_diffusers_dir(tmp_path)
+
+
+@pytest.mark.parametrize(("kind", "task", "expected"), [
+    ("sd15", "text2image", "StableDiffusionPipeline"), ("sdxl", "text2image", "StableDiffusionXLPipeline"),
+    ("sd15", "inpainting", "AutoPipelineForInpainting"), ("sd15-inpaint", "inpainting", "StableDiffusionInpaintPipeline"),
+])
+def test_a_folder_already_saved_for_the_task_loads_with_its_own_class(tiny, kind, task, expected):
+    from llmga.painter.runtime import pipeline_class
+
+    assert pipeline_class(task, check_diffusers_dir(tiny.sd(kind))).__name__ == expected
+    assert pipeline_class(task, check_diffusers_dir(tiny.sd(kind)), extra_components=True).__name__.startswith("Auto")
+
+
+def test_loading_a_text_to_image_folder_imports_no_other_pipeline(tiny):
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmga.painter.text_to_image import TextToImagePainter; "
+            f"p = TextToImagePainter.load({str(tiny.sd())!r}, device='cpu'); "
+            "print(type(p.pipeline).__name__, 'diffusers.pipelines.auto_pipeline' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["StableDiffusionPipeline", "False"]

@@ -179,7 +179,7 @@ class ControlNetPainter:
 
         ``control_type`` None guesses each kind from its ControlNet's directory name.
         """
-        from diffusers import AutoPipelineForText2Image, ControlNetModel
+        from diffusers import ControlNetModel
 
         from .single_file import is_single_file
 
@@ -192,7 +192,7 @@ class ControlNetPainter:
         runtime = runtime or RuntimeSettings()
         dtype = device_and_dtype(device or runtime.painter_device, runtime.dtype)[1]
         models = [ControlNetModel.from_pretrained(p, local_files_only=True, dtype=dtype) for p in paths]
-        pipe = load_pipeline(AutoPipelineForText2Image, base, device, runtime,
+        pipe = load_pipeline("text2image", base, device, runtime,
                              controlnet=models[0] if len(models) == 1 else models)
         if unet is None:
             for path, model in zip(paths, models):

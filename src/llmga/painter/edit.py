@@ -276,9 +276,7 @@ class EditPainter:
     @classmethod
     def load(cls, path: str | Path, device: str | None = None, runtime: Any = None, **kwargs: Any) -> EditPainter:
         """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory (checked before anything loads)."""
-        from diffusers import AutoPipelineForText2Image
-
-        return cls(load_pipeline(AutoPipelineForText2Image, path, device, runtime), name=str(Path(path)), **kwargs)
+        return cls(load_pipeline("text2image", path, device, runtime), name=str(Path(path)), **kwargs)
 
     @classmethod
     def from_painter(cls, painter: TextToImagePainter) -> EditPainter:

@@ -100,9 +100,7 @@ class InpaintPainter:
         cls, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None, **kwargs: Any
     ) -> InpaintPainter:
         """Load an inpainting (or text-to-image) SD 1.x/2.x or XL pipeline directory or single-file checkpoint."""
-        from diffusers import AutoPipelineForInpainting
-
-        return cls(load_pipeline(AutoPipelineForInpainting, path, device, runtime), name=str(Path(path)), **kwargs)
+        return cls(load_pipeline("inpainting", path, device, runtime), name=str(Path(path)), **kwargs)
 
     def describe(self) -> str:
         return f"{self.name} ({type(self.pipeline).__name__}, {self.pipeline.device})"

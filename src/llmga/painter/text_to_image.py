@@ -1,7 +1,7 @@
 """Text-to-image painting with a diffusers Stable Diffusion pipeline.
 
-The painter composes a diffusers pipeline (SD 1.x/2.x or SDXL, loaded with
-``AutoPipelineForText2Image`` from a local directory) with the
+The painter composes a diffusers pipeline (SD 1.x/2.x or SDXL, loaded as
+``AutoPipelineForText2Image`` would from a local directory) with the
 :class:`~llmga.painter.long_prompt.LongPromptEncoder`, so prompts of any length
 reach the UNet whole.
 """
@@ -55,9 +55,7 @@ class TextToImagePainter:
         cls, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None, **kwargs: Any
     ) -> TextToImagePainter:
         """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory or single-file checkpoint."""
-        from diffusers import AutoPipelineForText2Image
-
-        pipeline = load_pipeline(AutoPipelineForText2Image, path, device, runtime)
+        pipeline = load_pipeline("text2image", path, device, runtime)
         return cls(pipeline, name=str(Path(path)), **kwargs)
 
     def describe(self) -> str:
