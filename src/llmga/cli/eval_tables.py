@@ -246,11 +246,11 @@ def paper(
     n_t2i: Annotated[int, typer.Option("--n-t2i")] = 96,
     n_edit: Annotated[int, typer.Option("--n-edit")] = 48,
     n_masked: Annotated[int, typer.Option("--n-masked")] = 32,
-    n_turns: Annotated[int, typer.Option("--n-turns")] = 16,
+    n_turns: Annotated[int, typer.Option("--n-turns")] = 12,
     ablation_steps: Annotated[int, typer.Option("--ablation-steps", help="Table 6: stage-1 steps per variant "
-                                                "(8 conversations a step).")] = 16,
+                                                "(8 conversations a step).")] = 12,
     ablation_n: Annotated[int, typer.Option("--ablation-n", help="Table 6: captions and outpaintings each "
-                                            "variant is measured on.")] = 32,
+                                            "variant is measured on.")] = 24,
     restorer: Restorers = None,
     controls: Controls = None,
 ) -> None:

@@ -47,12 +47,12 @@ class WorldPaperConfig:
     n_t2i: int = 96
     n_edit: int = 48
     n_masked: int = 32
-    n_turns: int = 16
+    n_turns: int = 12
     turns: int = 5
-    ablation_steps: int = 16
+    ablation_steps: int = 12
     ablation_n_train: int = 600
     #: captions and outpaintings each variant of Table 6 is measured on
-    ablation_n: int = 32
+    ablation_n: int = 24
     #: the longest reply a brain may write: the world's prompts take under 64 tokens, and Table 6's briefly
     #: trained variants, left at the real runners' 256, ramble for 10-20 s a picture
     max_new_tokens: int = 96
