@@ -121,3 +121,22 @@ def test_an_opened_tag_in_a_tagged_reply_is_followed_by_the_group():
     assert rules(torch.tensor([[1, 5]]), scores)[0].argmax() == 10
     assert rules(torch.tensor([[1, 5, 10]]), scores)[0].argmax() == 11
     assert rules(torch.tensor([[1, 4]]), scores)[0, 4] == 0  # elsewhere the model writes freely
+
+
+def test_group_states_read_on_generations_cache_match_a_pass_over_the_whole_reply(control_model):
+    brain = load_control_brain(control_model)
+    conversation = Conversation()
+    conversation.add_user("Generate an image: a red star")
+    inputs = brain.inner._inputs(conversation.to_messages(False)[0], [], "Here you are. ")
+    words = brain.tokenizer(" and another", add_special_tokens=False, return_tensors="pt").input_ids
+    group = torch.tensor([brain.ids])
+    full = torch.cat([inputs["input_ids"], group, words, group, words], dim=1)
+    starts = [inputs["input_ids"].shape[1], inputs["input_ids"].shape[1] + len(brain.ids) + words.shape[1]]
+    with torch.inference_mode():
+        cache = brain.model(input_ids=full[:, :-1], use_cache=True).past_key_values  # what generation leaves
+        cached, cached_embedded = brain.states(inputs, full, starts, cache)
+        whole, whole_embedded = brain.states(inputs, full, starts)
+    assert cache.get_seq_length() == full.shape[1]  # cut back to the first group, then the rest run on it
+    assert cached.shape == (2, len(brain.ids), whole.shape[-1])
+    torch.testing.assert_close(cached, whole, atol=1e-4, rtol=1e-4)
+    assert torch.equal(cached_embedded, whole_embedded)

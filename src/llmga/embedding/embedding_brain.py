@@ -14,8 +14,10 @@ multiplies the odds of ``[IMG1]`` (GILL's "frequency multiplier for returning
 images"), on top of the model's calibrated ``image_bias``. A reply opened with
 a generation tag (``llmga generate``) starts with ``[IMG1]``.
 
-The hidden states are read in one forward pass over the finished reply: the
-last layer's states at the r positions, as in training.
+The hidden states are the last layer's at the r positions, as in training:
+read by running the groups' tokens again on generation's own key/value cache
+(cut back to the first group), so the prompt is not computed twice; a model
+whose cache cannot be cut is run once more over the whole finished reply.
 """
 
 from __future__ import annotations
@@ -123,10 +125,11 @@ class EmbeddingBrain:
             if settings.seed is not None:
                 torch.manual_seed(settings.seed)
             with torch.inference_mode():
-                full = self.model.generate(**inputs, **kwargs)
+                generated = self.model.generate(**inputs, **kwargs, return_dict_in_generate=True)
+                full = generated.sequences
                 starts = [length + s for s in group_starts(full[0, length:], self.ids)]
                 if starts:
-                    self.images.extend(self._embeddings(inputs, full, starts))
+                    self.images.extend(self._embeddings(inputs, full, starts, generated.past_key_values))
         except Exception as exc:  # torch/transformers errors: one clear line for the user
             raise BrainError(f"{self.name} failed while generating: {exc}") from exc
         shown_prefill = model_prefill if bare and start_with_image else prefill  # a bare group brings its own tags
@@ -159,22 +162,41 @@ class EmbeddingBrain:
         pieces.append(self.tokenizer.decode(new[at:], skip_special_tokens=False))
         return "".join(pieces)
 
-    def _embeddings(self, inputs: dict, full: torch.Tensor, starts: list[int]) -> list[ImageEmbeddings]:
+    def _embeddings(self, inputs: dict, full: torch.Tensor, starts: list[int], cache=None) -> list[ImageEmbeddings]:
         """Each group's states through the heads."""
-        states, embedded = self.states(inputs, full, starts)
+        states, embedded = self.states(inputs, full, starts, cache)
         sequence, pooled = self.heads.embeddings(states, embedded)
         queries = self.heads.query(states) if self.heads.retrieval is not None else [None] * len(starts)
         return [ImageEmbeddings(sequence[i : i + 1], None if pooled is None else pooled[i : i + 1], queries[i])
                 for i in range(len(starts))]
 
-    def states(self, inputs: dict, full: torch.Tensor, starts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One forward pass over the finished reply: the last-layer states and the input embeddings of the
-        groups starting at ``starts``, two ``(g, r, hidden)``."""
-        run = {**inputs, "input_ids": full, "attention_mask": torch.ones_like(full)}
+    def states(self, inputs: dict, full: torch.Tensor, starts: list[int], cache=None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last-layer states and the input embeddings of the groups starting at ``starts`` in the finished
+        reply ``full``, two ``(g, r, hidden)``: from the tokens after ``starts[0]`` run on generation's ``cache``
+        cut back to there (it is changed), else (no cache, or one that cannot be cut) from the whole reply."""
+        first = starts[0]
+        if _cut(cache, first):
+            run = {"input_ids": full[:, first:], "attention_mask": torch.ones_like(full), "past_key_values": cache}
+        else:
+            first, run = 0, {**inputs, "input_ids": full, "attention_mask": torch.ones_like(full)}
         hidden = self.model(**run, output_hidden_states=True).hidden_states[-1][0]
-        positions = torch.tensor(starts, device=full.device)[:, None] + torch.arange(self.config.tokens,
-                                                                                    device=full.device)
-        return hidden[positions].float(), self.model.get_input_embeddings()(full[0, positions]).float()
+        offsets = torch.tensor(starts, device=full.device)[:, None] + torch.arange(self.config.tokens,
+                                                                                  device=full.device)
+        return hidden[offsets - first].float(), self.model.get_input_embeddings()(full[0, offsets]).float()
+
+
+def _cut(cache, length: int) -> bool:
+    """Cut a dynamic key/value ``cache`` back to its first ``length`` positions; whether it could be."""
+    from transformers import DynamicCache
+
+    if not isinstance(cache, DynamicCache) or cache.get_seq_length() < length:
+        return False
+    try:
+        cache.crop(length - cache.get_seq_length())  # a negative count removes that many from the end
+    except (ValueError, RuntimeError):  # a sliding-window layer past its window keeps no way back
+        return False
+    return cache.get_seq_length() == length
 
 
 def control_folder(spec: str | Path) -> Path:
