@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from .brain.base import Brain, BrainRequest, stream_within
-from .conversation import Conversation
+from .conversation import Conversation, check_message
 from .errors import InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -110,7 +110,7 @@ class Assistant:
         user's turn is taken back out of the conversation, so it can be sent again.
         An empty message is refused (:class:`~llmga.errors.InvalidInputError`).
         """
-        _check_message(text)
+        check_message(text)
         request = request or TurnRequest()
         if request.image is None and images:
             request.image = images[0]
@@ -152,7 +152,7 @@ class Assistant:
         is started inside a generation tag, so it always writes a prompt; if a
         brain still writes none, the user's text is painted and a notice says so.
         """
-        _check_message(text)
+        check_message(text)
         chosen = Route(Task.GENERATE, "a one-shot generation")
         if not refine:
             return self._paint_as_is(text, chosen, TurnRequest(), None, on_prompt, progress)
@@ -297,11 +297,6 @@ class Assistant:
 
     def _brain_stream(self, request: BrainRequest):
         return stream_within(self.brain, request, self.brain_seconds, self.stop)
-
-
-def _check_message(text: str) -> None:
-    if not text.strip():
-        raise InvalidInputError("the message is empty: say what to draw, or ask something")
 
 
 def _runs(reply: Reply, chosen: Route) -> bool:

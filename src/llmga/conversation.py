@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from .errors import BrainError
+from .errors import BrainError, InvalidInputError
 
 Message = dict[str, Any]
 
@@ -152,3 +152,9 @@ class Conversation:
         content: list[dict[str, str]] = [{"type": "image"} for _ in range(n_images)]
         content.append({"type": "text", "text": text})
         return {"role": role, "content": content}
+
+
+def check_message(text: str) -> None:
+    """Refuse an empty (or blank) user message, before any model is asked."""
+    if not text.strip():
+        raise InvalidInputError("the message is empty: say what to draw, or ask something")

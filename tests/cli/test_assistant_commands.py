@@ -148,6 +148,7 @@ def test_every_failure_is_one_line_and_a_non_zero_exit_and_nothing_painted_is_lo
         (["generate", "x", "--steps", "many"], 2, "Invalid value for '--steps'"),
         (["generate"], 2, "Missing argument 'TEXT'"),
         (["generate", "  ", "--no-refine", "--painter", sd, "--out", out, *SMALL], 2, "the message is empty"),
+        (["generate", "", "--painter", tmp_path / "no-painter"], 2, "the message is empty"),  # before any model
     ]
     for args, code, message in cases:
         run = llmga(*args)

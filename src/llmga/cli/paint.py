@@ -23,6 +23,9 @@ def generate(
     opts: AssistantOptions,
 ) -> None:
     """One shot: the assistant refines TEXT into a detailed prompt, then it is painted."""
+    from ..conversation import check_message
+
+    check_message(text)  # before the models load
     assistant = opts.build(need_brain=not no_refine)
     describe(assistant)
     result = assistant.generate(text, refine=not no_refine, on_prompt=show_prompt)
@@ -31,6 +34,9 @@ def generate(
 
 def _one_shot(opts: AssistantOptions, text: str, request, no_refine: bool, image=None) -> None:
     """Run one routed turn from a one-shot command and report it."""
+    from ..conversation import check_message
+
+    check_message(text)  # before the models load
     assistant = opts.build(need_brain=not no_refine)
     describe(assistant)
     result = assistant.chat(text, [image] if image is not None else [], on_text=say, on_prompt=show_prompt,
