@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..conversation import check_message
 from .options import AssistantOptions, assistant_options
 from .output import describe, report_one_shot, say, show_prompt, show_route
 from .root import app
@@ -23,8 +24,6 @@ def generate(
     opts: AssistantOptions,
 ) -> None:
     """One shot: the assistant refines TEXT into a detailed prompt, then it is painted."""
-    from ..conversation import check_message
-
     check_message(text)  # before the models load
     assistant = opts.build(need_brain=not no_refine)
     describe(assistant)
@@ -34,8 +33,6 @@ def generate(
 
 def _one_shot(opts: AssistantOptions, text: str, request, no_refine: bool, image=None) -> None:
     """Run one routed turn from a one-shot command and report it."""
-    from ..conversation import check_message
-
     check_message(text)  # before the models load
     assistant = opts.build(need_brain=not no_refine)
     describe(assistant)
