@@ -6,7 +6,7 @@ import re
 import pytest
 
 from llmga.data import world_chinese, world_english
-from llmga.data.world_chat import KINDS, build_world_chat, held_out_chat, training_items
+from llmga.data.world_chat import CHINESE_SHARE, KINDS, build_world_chat, held_out_chat, training_items
 from llmga.data.world_chat import colour_shapes, held_out_pairs
 from llmga.data.world_wording import Phrasings, phrasings
 from llmga.protocol import parse_reply
@@ -62,7 +62,7 @@ def test_every_taught_reply_paints_what_was_asked_and_states_its_task():
 def test_the_set_covers_every_kind_both_languages_and_every_task():
     assert {item.kind for item in TRAINING} == set(KINDS)
     chinese = [item for item in TRAINING if item.language == "zh"]
-    assert 0.1 < len(chinese) / len(TRAINING) < 0.3
+    assert abs(len(chinese) / len(TRAINING) - CHINESE_SHARE) < 0.05
     assert all(re.search(r"[\u4e00-\u9fff]", item.request) for item in chinese)
     assert {item.task for item in TRAINING} == {None, "generate", "edit", "similar"}
     named = {attribute for item in TRAINING if item.wanted for attribute in item.wanted.attributes}

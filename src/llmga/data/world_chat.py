@@ -50,9 +50,9 @@ HELD_OUT_SHARE = 0.2
 LANGUAGES: dict[str, ModuleType] = {"en": world_english, "zh": world_chinese}
 KINDS = ("request", "count", "several", "anything", "followup", "chat", "question", "outside")
 #: how often each kind comes up in training, and the share of Chinese items
-SHARES = {"request": 0.27, "count": 0.08, "several": 0.14, "anything": 0.03, "followup": 0.25, "chat": 0.08,
-          "question": 0.08, "outside": 0.07}
-CHINESE_SHARE = 0.2
+SHARES = {"request": 0.24, "count": 0.08, "several": 0.14, "anything": 0.05, "followup": 0.25, "chat": 0.08,
+          "question": 0.07, "outside": 0.09}
+CHINESE_SHARE = 0.3
 #: what the world assistant is trained and asked under (short: it is in every sample the model reads)
 SYSTEM_PROMPT = (
     "You are LLMGA and you draw simple shapes. For a picture, write one short sentence, then the whole scene "

@@ -13,32 +13,38 @@ from ..world.edits import EditPair
 from ..world.scene import Obj, Scene
 from .world_wording import Ask, Mention, phrasings
 
-SIZE = {"small": phrasings("小|小小的", "迷你"), "large": phrasings("大|大大的", "巨大的")}
+SIZE = {"small": phrasings("小|小小的|很小的|微小的", "迷你"), "large": phrasings("大|大大的|很大的|超大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
           "pink": "粉色"}
 SHAPE = {"circle": phrasings("圆形|圆"), "square": phrasings("正方形|方块"), "triangle": phrasings("三角形"),
          "star": phrasings("星星|五角星"), "diamond": phrasings("菱形"), "cross": phrasings("十字|十字形")}
 PLACE = {
-    "top left": phrasings("在左上角", "位于左上方"), "top middle": phrasings("在上方中间|在顶部中间", "在正上方"),
-    "top right": phrasings("在右上角", "位于右上方"), "middle left": phrasings("在左边|在左侧中间", "在左边的中部"),
-    "center": phrasings("在中间|在正中间", "在画面中央"), "middle right": phrasings("在右边|在右侧中间", "在右边的中部"),
-    "bottom left": phrasings("在左下角", "位于左下方"), "bottom middle": phrasings("在下方中间|在底部中间", "在正下方"),
-    "bottom right": phrasings("在右下角", "位于右下方"),
+    "top left": phrasings("在左上角|在画面的左上角|靠近左上角", "位于左上方"),
+    "top middle": phrasings("在上方中间|在顶部中间|在画面顶部的中间", "在正上方"),
+    "top right": phrasings("在右上角|在画面的右上角|靠近右上角", "位于右上方"),
+    "middle left": phrasings("在左边|在左侧中间|在画面左侧", "在左边的中部"),
+    "center": phrasings("在中间|在正中间|在画面的中心|在中心", "在画面中央"),
+    "middle right": phrasings("在右边|在右侧中间|在画面右侧", "在右边的中部"),
+    "bottom left": phrasings("在左下角|在画面的左下角|靠近左下角", "位于左下方"),
+    "bottom middle": phrasings("在下方中间|在底部中间|在画面底部的中间", "在正下方"),
+    "bottom right": phrasings("在右下角|在画面的右下角|靠近右下角", "位于右下方"),
 }
-RELATION = {"below": phrasings("在它下面|在它的下方", "在它正下方"), "above": phrasings("在它上面|在它的上方", "在它正上方"),
-            "right": phrasings("在它右边|在它的右侧", "在它右手边"), "left": phrasings("在它左边|在它的左侧", "在它左手边")}
-TIME = {"day": phrasings("白天|在白天", "阳光明媚的白天"), "sunset": phrasings("日落时|黄昏时", "傍晚"),
-        "night": phrasings("夜晚|晚上", "深夜")}
+RELATION = {"below": phrasings("在它下面|在它的下方|在它下边", "在它正下方"),
+            "above": phrasings("在它上面|在它的上方|在它上边", "在它正上方"),
+            "right": phrasings("在它右边|在它的右侧|在它的右边", "在它右手边"),
+            "left": phrasings("在它左边|在它的左侧|在它的左边", "在它左手边")}
+TIME = {"day": phrasings("白天|在白天|中午", "阳光明媚的白天"), "sunset": phrasings("日落时|黄昏时|太阳落山时", "傍晚"),
+        "night": phrasings("夜晚|晚上|夜里", "深夜")}
 TERRAIN = {"grass": phrasings("在草地上", "在绿草地上"), "sand": phrasings("在沙地上|在沙滩上", "在沙漠里"),
            "snow": phrasings("在雪地上", "在积雪上"), "water": phrasings("在水面上|在水上", "在湖面上")}
 GROUND = {"grass": "草地", "sand": "沙地", "snow": "雪地", "water": "水面"}
 TIME_NOUN = {"day": "白天", "sunset": "日落", "night": "夜晚"}
 COUNT = {1: "一个", 2: "两个", 3: "三个"}
 JOIN = phrasings("，还有|，再画|，以及", "，另外还有")
-FRAME = phrasings("画{x}|请画{x}|帮我画{x}|我想要{x}|生成一张图片：{x}|给我画{x}",
+FRAME = phrasings("画{x}|请画{x}|帮我画{x}|我想要{x}|生成一张图片：{x}|给我画{x}|请帮我画{x}|我想看{x}",
                   "能不能画{x}？|麻烦画{x}|来一张图：{x}")
 NEXT_FRAME = phrasings("现在画{x}|再画一张新的：{x}", "接下来画{x}")
-ANYTHING = phrasings("随便画点什么|给我一个惊喜", "画一张你喜欢的图")
+ANYTHING = phrasings("随便画点什么|给我一个惊喜|画什么都行|你来决定画什么|随便给我画一张", "画一张你喜欢的图")
 
 EDIT = {
     "recolour": phrasings("把{obj}变成{colour}|把{obj}改成{colour}", "{obj}能换成{colour}吗？"),

@@ -46,7 +46,8 @@ EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} 
                      "centred at the {v}|at the {v}, in the middle|along the {v} edge, centred")
 EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side",
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
-CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered",
+CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
+                   "exactly in the middle|in the middle of the image|at the exact centre",
                    "right in the middle|dead centre|in the very middle|smack in the middle")
 RELATION = {
     "below": phrasings("below it|under it|beneath it", "just underneath it|directly below that one"),
@@ -64,7 +65,9 @@ FRAME = phrasings(
     "Can I get {x}?|Imagine {x}.|Give me {x}, would you?")
 NEXT_FRAME = phrasings("Now draw {x}.|Next, paint {x}.|New picture: {x}.|Now {x}, please.",
                        "Okay, now {x}.|Let's do {x} next.|And another picture: {x}.")
-ANYTHING = phrasings("Draw something.|Surprise me.|Paint anything you like.|Draw a random picture.",
+ANYTHING = phrasings("Draw something.|Surprise me.|Paint anything you like.|Draw a random picture.|"
+                     "Paint me a picture of your choice.|Create something for me.|Give me any picture.|"
+                     "Draw me something pretty.|Pick a scene and paint it.|Make something up.",
                      "Make me whatever you want.|Show me something nice.")
 
 EDIT = {
