@@ -89,3 +89,24 @@ def test_min_snr_weights_scale_each_sample_by_its_timestep():
     expected = (torch.clamp(snr, max=5.0) / snr).mean().item()  # the easy (low-noise) sample weighs less
     assert weighted_mse(prediction, target, scheduler, t, 5.0).item() == pytest.approx(expected, rel=1e-5)
     assert expected < 1.0
+
+
+def test_hole_weights_make_an_error_in_the_hole_count_more():
+    from diffusers import DDPMScheduler
+
+    from llmga.train.stage2 import hole_weights, weighted_mse
+
+    scheduler = DDPMScheduler()
+    t = torch.tensor([500])
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :2] = 1  # a hole of 4 pixels out of 16
+    target = torch.zeros(1, 4, 4, 4)
+    in_hole, outside = target.clone(), target.clone()
+    in_hole[..., 0, 0] = 1.0
+    outside[..., 3, 3] = 1.0
+    plain = hole_weights(mask, 1.0)
+    assert weighted_mse(in_hole, target, scheduler, t, None, plain).item() == pytest.approx(1 / 16)
+    assert weighted_mse(outside, target, scheduler, t, None, plain).item() == pytest.approx(1 / 16)
+    weights = hole_weights(mask, 5.0)  # 4 hole pixels weigh 5 each, 12 others 1: 32 in all
+    assert weighted_mse(in_hole, target, scheduler, t, None, weights).item() == pytest.approx(5 / 32)
+    assert weighted_mse(outside, target, scheduler, t, None, weights).item() == pytest.approx(1 / 32)

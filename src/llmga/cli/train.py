@@ -167,6 +167,8 @@ def painter(
                               "size (odd; 31 sees the whole 16x16 latent, so place can be learnt); a continued "
                               "painter's grows to it, computing what it did.")] = None,
     inpaint: Annotated[bool, typer.Option("--inpaint", help="Train an inpainting UNet (fine-tuned from --pipeline).")] = False,
+    hole_weight: Annotated[float, typer.Option("--hole-weight", help="With --inpaint: the loss weight of the "
+                                               "masked hole relative to the rest of the picture.")] = 1.0,
     captions: Annotated[str, typer.Option("--captions", help="mixed (short and detailed), detailed (stage 2), short.")] = "mixed",
     max_objects: Annotated[int, typer.Option("--max-objects", help="Most objects per training scene.")] = 1,
     only: Annotated[Optional[list[str]], typer.Option("--only", help="Train on part of the world: ATTRIBUTE=V1,V2 "
@@ -191,7 +193,7 @@ def painter(
     config = PainterConfig(out=str(out), pipeline=pipeline, clip=clip, vae=vae,
                            widths=tuple(int(w) for w in widths.split(",")), layers_per_block=layers_per_block,
                            conv_in_kernel=conv_in_kernel,
-                           inpaint=inpaint, captions=captions,
+                           inpaint=inpaint, hole_weight=hole_weight, captions=captions,
                            max_objects=max_objects, only=_choices(only), steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,
                            train_text_encoder=train_text_encoder, eval_every=eval_every,

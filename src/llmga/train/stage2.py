@@ -188,10 +188,11 @@ def _to_tensor(image: Image.Image, size: int) -> torch.Tensor:
 
 def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_scheduler: Any,
                    snr_gamma: float | None, extra: tuple[torch.Tensor, ...] = (),
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     """The UNet's loss on ``latents`` noised at random timesteps (epsilon or v target, per the scheduler).
 
-    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents).
+    ``extra`` is concatenated to the noisy latents (an inpainting UNet's mask and masked-image latents);
+    ``pixel_weights`` (``(n, 1, h, w)``) weigh each latent pixel's error (:func:`hole_weights`).
     """
     noise = torch.randn(latents.shape, generator=generator, dtype=latents.dtype, device=latents.device)
     t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator,
@@ -199,7 +200,16 @@ def denoising_loss(model: Any, latents: torch.Tensor, cond: torch.Tensor, noise_
     model_input = torch.cat([noise_scheduler.add_noise(latents, noise, t), *extra], dim=1)
     prediction = model(model_input, t, encoder_hidden_states=cond).sample
     target = noise_scheduler.get_velocity(latents, noise, t) if _v_prediction(noise_scheduler) else noise
-    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma)
+    return weighted_mse(prediction, target, noise_scheduler, t, snr_gamma, pixel_weights)
+
+
+def hole_weights(latent_mask: torch.Tensor, hole_weight: float) -> torch.Tensor:
+    """Per-pixel loss weights that count the hole (``latent_mask`` 1) ``hole_weight`` times the rest.
+
+    An inpainting UNet can copy most of its picture from the masked-image latents, so with equal weights
+    the hole (what it must paint from the prompt) is a small part of its loss.
+    """
+    return 1 + (hole_weight - 1) * latent_mask
 
 
 def _box_masks(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -228,9 +238,15 @@ def _v_prediction(scheduler: Any) -> bool:
 
 
 def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, scheduler: Any, t: torch.Tensor,
-                 snr_gamma: float | None) -> torch.Tensor:
-    """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023)."""
-    loss = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+                 snr_gamma: float | None, pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """MSE, optionally with min-SNR-gamma weights per sample (Hang et al. 2023) and a weighted mean over
+    each sample's pixels (``pixel_weights``, ``(n, 1, h, w)``)."""
+    error = F.mse_loss(prediction.float(), target.float(), reduction="none")
+    if pixel_weights is None:
+        loss = error.mean(dim=(1, 2, 3))
+    else:
+        weights = pixel_weights.expand_as(error)
+        loss = (error * weights).sum(dim=(1, 2, 3)) / weights.sum(dim=(1, 2, 3))
     if snr_gamma is None:
         return loss.mean()
     from diffusers.training_utils import compute_snr

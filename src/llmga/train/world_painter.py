@@ -42,7 +42,7 @@ from ..world.render import render_batch
 from ..world.requests import EVERYTHING, SHORT, single_object_requests
 from ..world.scene import Scene, sample_scene, sub_world
 from .loop import latest_step, start, train
-from .stage2 import denoising_loss, masked_inputs, new_ema
+from .stage2 import denoising_loss, hole_weights, masked_inputs, new_ema
 from .world_clip import pixels
 from .world_vae import LATENT_CHANNELS
 
@@ -115,6 +115,8 @@ class PainterConfig:
     #: the first convolution's size (odd); a continued painter's grows to it (:func:`enlarge_conv_in`)
     conv_in_kernel: int | None = None
     inpaint: bool = False
+    #: an inpainting run's loss weight on the hole, relative to the rest of the picture
+    hole_weight: float = 1.0
     captions: str = "mixed"
     max_objects: int = 1
     #: a part of the world to train on: attribute -> the values allowed (all where not named)
@@ -282,7 +284,8 @@ def train_painter(config: PainterConfig, log=print) -> Path:
             mean, std = posteriors(scenes).unbind(1)
             latents = (mean + std * torch.randn(mean.shape, generator=generator)) * scale
             extra = masked_inputs(x, _world_masks(x, scenes, rng), vae, generator) if config.inpaint else ()
-        return denoising_loss(model, latents, cond, noise_scheduler, config.snr_gamma, extra, generator)
+        weights = hole_weights(extra[0], config.hole_weight) if extra and config.hole_weight != 1 else None
+        return denoising_loss(model, latents, cond, noise_scheduler, config.snr_gamma, extra, generator, weights)
 
     started = time.time()
     step = first_step
