@@ -190,3 +190,58 @@ def test_the_text_encoder_is_frozen_unless_asked_to_train_and_then_resumes_with_
         return len(list((tmp_path / run / "checkpoints" / "step-0000001").glob("model*.safetensors")))
 
     assert (saved_models("frozen"), saved_models("tuned")) == (1, 2)
+
+
+def test_the_place_head_reads_the_cell_of_one_object_detailed_captions_only():
+    from llmga.train.world_painter import PlaceHead
+
+    scenes = [Scene((Obj("star", "red", "large", "top right"),), Background("night", "snow")),
+              Scene((Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
+                    Background("day", "grass"))]
+    captions = [detailed_caption(scenes[0]), detailed_caption(scenes[1])]
+    head = PlaceHead(8)
+    states = torch.zeros(2, 5, 8)
+    states[0, :, 0] = 1.0
+    with torch.no_grad():
+        head.cells.weight.zero_()
+        head.cells.bias.zero_()
+        head.cells.weight[2, 0] = 10.0  # feature 0 says "top right" (cell 2)
+    assert head.loss(states, captions, scenes).item() < 1e-3  # only the one-object caption counts
+    assert head.loss(states, ["a red star", captions[1]], scenes).item() == 0.0  # a short caption names no cell
+    with torch.no_grad():
+        head.cells.weight[2, 0] = -10.0
+    assert head.loss(states, captions, scenes).item() > 10
+
+
+def test_place_loss_needs_the_text_encoder_trained_and_its_head_resumes_with_the_run(world_parts, tmp_path):
+    with pytest.raises(InvalidInputError, match="--train-text-encoder"):
+        PainterConfig(out=str(tmp_path / "x"), place_loss=1.0)
+    config = PainterConfig(out=str(tmp_path / "run"), clip=str(world_parts / "clip"), vae=str(world_parts / "vae"),
+                           steps=2, batch_size=4, save_every=1, eval_every=2, eval_n=2, eval_steps=2,
+                           train_text_encoder=True, place_loss=1.0, captions="detailed")
+    final = train_painter(config, log=lambda _: None)
+    step = tmp_path / "run" / "checkpoints" / "step-0000002"
+    assert len(list(step.glob("model*.safetensors"))) == 3  # the UNet, the text encoder and the head
+    assert not list(final.rglob("*cells*"))
+    curve = json.loads((tmp_path / "run" / "curve.jsonl").read_text().splitlines()[0])
+    assert 0 <= curve["text_column_separation"]
+
+
+def test_column_separation_is_zero_for_an_encoder_blind_to_the_column():
+    from llmga.train.world_painter import column_separation
+
+    vocabulary = {}
+
+    class Tokens:  # each word its own id
+        def __call__(self, captions, return_tensors):
+            ids = [vocabulary.setdefault(w, len(vocabulary)) for w in captions[0].replace(",", "").split()]
+            return type("T", (), {"input_ids": torch.tensor([ids])})
+
+    def seeing(ids):
+        return (torch.nn.functional.one_hot(ids, 64).float(),)
+
+    def blind(ids):  # "right" written as "left"
+        return seeing(torch.where(ids == vocabulary.get("right", -1), vocabulary.get("left", -1), ids))
+
+    assert column_separation(seeing, Tokens()) > 0.1
+    assert column_separation(blind, Tokens()) == 0.0
