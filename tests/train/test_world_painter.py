@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -119,18 +120,36 @@ def test_decoder_only_vae_training_keeps_the_latents_a_unet_learnt(world_parts, 
 
 def test_a_painter_takes_only_a_decoder_that_keeps_its_latents(world_parts, tmp_path):
     from llmga.train.world_painter import assemble
-    from llmga.train.world_vae import with_decoder
+    from llmga.train.world_vae import ship_painter
 
     pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
     index = pipeline / "model_index.json"  # as a training run saves it: diffusers' default asks for a checker
     index.write_text(index.read_text().replace('"requires_safety_checker": false', '"requires_safety_checker": true'))
     train_vae(tmp_path / "dec", steps=1, batch_size=2, decoder_of=world_parts / "vae", eval_n=8, log=lambda _: None)
-    shipped = with_decoder(pipeline, tmp_path / "dec", tmp_path / "shipped")
+    shipped = ship_painter(pipeline, tmp_path / "shipped", tmp_path / "dec")
     assert json.loads((shipped / "model_index.json").read_text())["requires_safety_checker"] is False
     assert TextToImagePainter.load(shipped).paint("a red star", PaintSettings(steps=1)).images[0].size == (32, 32)
     train_vae(tmp_path / "other", steps=1, batch_size=2, seed=1, eval_n=8, log=lambda _: None)
     with pytest.raises(InvalidInputError, match="encodes differently"):
-        with_decoder(pipeline, tmp_path / "other", tmp_path / "bad")
+        ship_painter(pipeline, tmp_path / "bad", tmp_path / "other")
+
+
+def test_a_half_painter_is_half_the_size_and_paints_as_the_full_one(world_parts, tmp_path):
+    from llmga.train.world_painter import assemble
+    from llmga.train.world_vae import ship_painter
+
+    pipeline = assemble(tmp_path / "p", world_parts / "clip", world_parts / "vae")
+    full, half = ship_painter(pipeline, tmp_path / "full"), ship_painter(pipeline, tmp_path / "half", half=True)
+
+    def size(folder, part):
+        return sum(f.stat().st_size for f in (folder / part).glob("*.safetensors"))
+
+    assert size(half, "unet") < 0.6 * size(full, "unet") and size(half, "vae") < 0.6 * size(full, "vae")
+    assert size(half, "text_encoder") == size(full, "text_encoder")
+    settings = PaintSettings(steps=2, seed=3)
+    a, b = (np.asarray(TextToImagePainter.load(f).paint("a red star", settings).images[0], dtype=float)
+            for f in (full, half))
+    assert np.abs(a - b).mean() < 2.0  # out of 255: float16 storage barely moves the picture
 
 
 def test_batch_cache_computes_each_key_once_and_keeps_the_latest():

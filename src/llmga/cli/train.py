@@ -243,13 +243,15 @@ def judge(
 @train.command("ship-painter")
 def ship_painter(
     pipeline: Annotated[str, typer.Argument(metavar="PIPELINE", help="A trained world painter (a run's final/ or latest/).")],
-    vae: Annotated[Path, typer.Option("--vae", help="A decoder-only refinement of its VAE (llmga train vae --decoder-of).")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the painter (e.g. src/llmga/assets/world-painter).")],
+    vae: Annotated[Optional[Path], typer.Option("--vae", help="A decoder-only refinement of its VAE "
+                                                "(llmga train vae --decoder-of).")] = None,
+    half: Annotated[bool, typer.Option("--half", help="Store the UNet and VAE in float16 (half the size).")] = False,
 ) -> None:
-    """Write a world painter with a sharper decoder (the UNet's latents are unchanged)."""
-    from ..train.world_vae import with_decoder
+    """Write a world painter for shipping: a sharper decoder (the UNet's latents are unchanged), float16."""
+    from ..train.world_vae import ship_painter as ship
 
-    typer.echo(f"saved to {with_decoder(pipeline, vae, out)}")
+    typer.echo(f"saved to {ship(pipeline, out, vae, half)}")
 
 
 @train.command("assistant")

@@ -1,7 +1,7 @@
 """The world VAE: 32 px pictures to 16x16x4 latents, trained on rendered scenes (``llmga train vae``).
 
 ``--decoder-of`` trains a trained VAE's decoder alone further (its latents stay,
-so a UNet trained on them still fits), and :func:`with_decoder` puts such a
+so a UNet trained on them still fits), and :func:`ship_painter` puts such a
 sharper decoder into a painter (``llmga train ship-painter``).
 """
 
@@ -113,21 +113,27 @@ def _start_with_little_noise(vae: Any) -> None:
         vae.quant_conv.bias[latent:] = -10
 
 
-def with_decoder(pipeline: str | Path, vae: str | Path, out: str | Path) -> Path:
-    """Save ``pipeline`` with the VAE ``vae`` (a decoder-only refinement of its own) to ``out``.
+def ship_painter(pipeline: str | Path, out: str | Path, vae: str | Path | None = None, half: bool = False) -> Path:
+    """Save ``pipeline`` for shipping to ``out``: with the VAE ``vae`` (a decoder-only refinement of its own) if
+    given, and its UNet and VAE stored in float16 with ``half`` (half the size; loaders cast them back).
 
-    Refuses a VAE whose encoder differs: the UNet was trained on the old encoder's latents.
+    Refuses a VAE whose encoder differs: the UNet was trained on the old encoder's latents. The text
+    encoder stays in float32: transformers loads a float16 one as float16 unless told otherwise.
     """
     from diffusers import AutoencoderKL, DiffusionPipeline
 
     pipe = DiffusionPipeline.from_pretrained(check_diffusers_dir(pipeline), local_files_only=True)
-    new = AutoencoderKL.from_pretrained(vae, local_files_only=True)
-    old_state, new_state = pipe.vae.state_dict(), new.state_dict()
-    encoder = [k for k in old_state if k.startswith(("encoder.", "quant_conv."))]
-    if any(not torch.equal(old_state[k], new_state[k]) for k in encoder) or (
-            new.config.scaling_factor != pipe.vae.config.scaling_factor):
-        raise InvalidInputError(f"{vae} encodes differently from {pipeline}'s VAE; only a retrained decoder fits")
-    pipe.vae = new
+    if vae is not None:
+        new = AutoencoderKL.from_pretrained(vae, local_files_only=True)
+        old_state, new_state = pipe.vae.state_dict(), new.state_dict()
+        encoder = [k for k in old_state if k.startswith(("encoder.", "quant_conv."))]
+        if any(not torch.equal(old_state[k], new_state[k]) for k in encoder) or (
+                new.config.scaling_factor != pipe.vae.config.scaling_factor):
+            raise InvalidInputError(f"{vae} encodes differently from {pipeline}'s VAE; only a retrained decoder fits")
+        pipe.vae = new
+    if half:
+        pipe.unet.half()
+        pipe.vae.half()
     pipe.register_to_config(requires_safety_checker=False)  # world painters have none; loading would warn
     pipe.save_pretrained(out, safe_serialization=True)
     return Path(out)
