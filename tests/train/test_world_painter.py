@@ -211,37 +211,41 @@ def test_the_text_encoder_is_frozen_unless_asked_to_train_and_then_resumes_with_
     assert (saved_models("frozen"), saved_models("tuned")) == (1, 2)
 
 
-def test_the_place_head_reads_the_cell_of_one_object_detailed_captions_only():
-    from llmga.train.world_painter import PlaceHead
+def test_the_caption_head_reads_every_attribute_of_one_object_detailed_captions_only():
+    from llmga.train.world_painter import CaptionHead
+    from llmga.world.scene import VOCAB
 
-    scenes = [Scene((Obj("star", "red", "large", "top right"),), Background("night", "snow")),
-              Scene((Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
-                    Background("day", "grass"))]
-    captions = [detailed_caption(scenes[0]), detailed_caption(scenes[1])]
-    head = PlaceHead(8)
+    one = Scene((Obj("star", "red", "large", "top right"),), Background("night", "snow"))
+    two = Scene((Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
+                Background("day", "grass"))
+    scenes, captions = [one, two], [detailed_caption(one), detailed_caption(two)]
+    head = CaptionHead(8)
     states = torch.zeros(2, 5, 8)
     states[0, :, 0] = 1.0
+    truth = {"shape": "star", "colour": "red", "size": "large", "position": "top right", "time": "night",
+             "terrain": "snow"}
     with torch.no_grad():
-        head.cells.weight.zero_()
-        head.cells.bias.zero_()
-        head.cells.weight[2, 0] = 10.0  # feature 0 says "top right" (cell 2)
+        for name, layer in head.heads.items():
+            layer.weight.zero_()
+            layer.bias.zero_()
+            layer.weight[VOCAB[name].index(truth[name]), 0] = 10.0  # feature 0 says each true value
     assert head.loss(states, captions, scenes).item() < 1e-3  # only the one-object caption counts
-    assert head.loss(states, ["a red star", captions[1]], scenes).item() == 0.0  # a short caption names no cell
+    assert head.loss(states, ["a red star", captions[1]], scenes).item() == 0.0  # a short caption names none
     with torch.no_grad():
-        head.cells.weight[2, 0] = -10.0
-    assert head.loss(states, captions, scenes).item() > 10
+        head.heads["time"].weight.neg_()  # one attribute read wrong
+    assert head.loss(states, captions, scenes).item() > 10 / len(VOCAB)
 
 
-def test_place_loss_needs_the_text_encoder_trained_and_its_head_resumes_with_the_run(world_parts, tmp_path):
+def test_caption_loss_needs_the_text_encoder_trained_and_its_head_resumes_with_the_run(world_parts, tmp_path):
     with pytest.raises(InvalidInputError, match="--train-text-encoder"):
-        PainterConfig(out=str(tmp_path / "x"), place_loss=1.0)
+        PainterConfig(out=str(tmp_path / "x"), caption_loss=1.0)
     config = PainterConfig(out=str(tmp_path / "run"), clip=str(world_parts / "clip"), vae=str(world_parts / "vae"),
                            steps=2, batch_size=4, save_every=1, eval_every=2, eval_n=2, eval_steps=2,
-                           train_text_encoder=True, place_loss=1.0, captions="detailed")
+                           train_text_encoder=True, caption_loss=1.0, captions="detailed")
     final = train_painter(config, log=lambda _: None)
     step = tmp_path / "run" / "checkpoints" / "step-0000002"
     assert len(list(step.glob("model*.safetensors"))) == 3  # the UNet, the text encoder and the head
-    assert not list(final.rglob("*cells*"))
+    assert not list(final.rglob("*heads*"))
     curve = json.loads((tmp_path / "run" / "curve.jsonl").read_text().splitlines()[0])
     assert 0 <= curve["text_column_separation"]
 

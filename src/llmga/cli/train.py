@@ -182,9 +182,9 @@ def painter(
     = 5.0,
     train_text_encoder: Annotated[bool, typer.Option("--train-text-encoder", help="Fine-tune the text encoder "
                                                      "with the UNet (frozen otherwise, as SD's).")] = False,
-    place_loss: Annotated[float, typer.Option("--place-loss", help="With --train-text-encoder: weight of a head "
-                                              "that must read each caption's cell from the text encoder's "
-                                              "states, so they keep left apart from right (0: none).")] = 0.0,
+    caption_loss: Annotated[float, typer.Option("--caption-loss", help="With --train-text-encoder: weight of heads "
+                                                "that must read each caption's attributes (its cell too) from the "
+                                                "text encoder's states, so they keep left apart from right.")] = 0.0,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
     seed: Seed = 0,
@@ -199,7 +199,7 @@ def painter(
                            inpaint=inpaint, hole_weight=hole_weight, captions=captions,
                            max_objects=max_objects, only=_choices(only), steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,
-                           train_text_encoder=train_text_encoder, place_loss=place_loss, eval_every=eval_every,
+                           train_text_encoder=train_text_encoder, caption_loss=caption_loss, eval_every=eval_every,
                            save_every=save_every, seed=seed, threads=threads)
     typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
 
