@@ -234,6 +234,12 @@ def test_the_caption_head_reads_every_attribute_of_one_object_detailed_captions_
     with torch.no_grad():
         head.heads["time"].weight.neg_()  # one attribute read wrong
     assert head.loss(states, captions, scenes).item() > 10 / len(VOCAB)
+    cell_heavy = CaptionHead(8, cell_weight=5)
+    cell_heavy.load_state_dict(head.state_dict())
+    with torch.no_grad():  # the time read right again, the cell wrong: counted 5 times of 10
+        cell_heavy.heads["time"].weight.neg_()
+        cell_heavy.heads["position"].weight.neg_()
+    assert 10 * 5 / 10 < cell_heavy.loss(states, captions, scenes).item() < 20 * 5 / 10
 
 
 def test_caption_loss_needs_the_text_encoder_trained_and_its_head_resumes_with_the_run(world_parts, tmp_path):

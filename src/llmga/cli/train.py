@@ -185,6 +185,8 @@ def painter(
     caption_loss: Annotated[float, typer.Option("--caption-loss", help="With --train-text-encoder: weight of heads "
                                                 "that must read each caption's attributes (its cell too) from the "
                                                 "text encoder's states, so they keep left apart from right.")] = 0.0,
+    cell_weight: Annotated[float, typer.Option("--cell-weight", help="With --caption-loss: how many times each "
+                                               "other attribute the cell counts in it.")] = 1.0,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
     seed: Seed = 0,
@@ -199,7 +201,8 @@ def painter(
                            inpaint=inpaint, hole_weight=hole_weight, captions=captions,
                            max_objects=max_objects, only=_choices(only), steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,
-                           train_text_encoder=train_text_encoder, caption_loss=caption_loss, eval_every=eval_every,
+                           train_text_encoder=train_text_encoder, caption_loss=caption_loss, cell_weight=cell_weight,
+                           eval_every=eval_every,
                            save_every=save_every, seed=seed, threads=threads)
     typer.echo(f"saved to {train_painter(config, log=typer.echo)}")
 

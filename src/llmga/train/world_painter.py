@@ -132,6 +132,8 @@ class PainterConfig:
     train_text_encoder: bool = False
     #: with ``train_text_encoder``: the weight of :class:`CaptionHead`'s loss
     caption_loss: float = 0.0
+    #: how many times each other attribute the cell counts in that loss
+    cell_weight: float = 1.0
     ema_decay: float = 0.999
     save_every: int = 250
     eval_every: int = 500
@@ -253,7 +255,7 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     vae.requires_grad_(False)
     text_encoder.requires_grad_(config.train_text_encoder)
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    head = CaptionHead(text_encoder.config.hidden_size) if config.caption_loss else None
+    head = CaptionHead(text_encoder.config.hidden_size, config.cell_weight) if config.caption_loss else None
     trained_params = [*unet.parameters(), *(text_encoder.parameters() if config.train_text_encoder else ()),
                       *(head.parameters() if head else ())]
     optimizer = torch.optim.AdamW(trained_params, lr=config.lr)
@@ -345,24 +347,25 @@ class CaptionHead(torch.nn.Module):
     dropped afterwards.
     """
 
-    def __init__(self, hidden: int) -> None:
+    def __init__(self, hidden: int, cell_weight: float = 1.0) -> None:
         super().__init__()
         self.heads = torch.nn.ModuleDict({name: torch.nn.Linear(hidden, len(values))
                                           for name, values in VOCAB.items()})
+        self.weights = {name: cell_weight if name == "position" else 1.0 for name in VOCAB}
 
     def loss(self, states: torch.Tensor, captions: list[str], scenes: list[Scene]) -> torch.Tensor:
-        """Mean cross-entropy of each attribute read from each one-object detailed caption's mean state (0 if
-        there is none)."""
+        """Cross-entropy of each attribute read from each one-object detailed caption's mean state, averaged
+        with the cell counted ``cell_weight`` times (0 if there is no such caption)."""
         named = [i for i, (caption, scene) in enumerate(zip(captions, scenes, strict=True))
                  if len(scene.objects) == 1 and caption == detailed_caption(scene)]
         if not named:
             return states.new_zeros(())
         pooled = states[named].mean(1)
-        losses = []
+        total = states.new_zeros(())
         for name, values in VOCAB.items():
             truth = torch.tensor([values.index(attribute(scenes[i], name)) for i in named])
-            losses.append(torch.nn.functional.cross_entropy(self.heads[name](pooled), truth))
-        return torch.stack(losses).mean()
+            total = total + self.weights[name] * torch.nn.functional.cross_entropy(self.heads[name](pooled), truth)
+        return total / sum(self.weights.values())
 
 
 def attribute(scene: Scene, name: str) -> str:
