@@ -18,7 +18,7 @@ from llmga.world.captions import parse_detailed
 from llmga.world.judge import Judge
 from llmga.world.regions import cell_mask
 from llmga.world.render import render
-from llmga.world.scene import Background, Obj, Scene
+from llmga.world.scene import POSITIONS, Background, Obj, Scene
 
 pytestmark = pytest.mark.shipped
 
@@ -66,6 +66,15 @@ def test_the_world_painter_paints_the_shape_asked_for(judge):
                 for seed, (shape, colour) in enumerate(asked)]
     read = [[(o.shape, o.colour) for o in scene.objects] for scene in judge.read(pictures)]
     assert sum(want in got for want, got in zip(asked, read, strict=True)) >= 3, read
+
+
+def test_the_world_painter_puts_the_object_in_the_cell_asked_for(judge):
+    painter = TextToImagePainter.load("world")
+    pictures = [painter.paint(f"a large red circle at the {cell}, on grass under a day sky",
+                              PaintSettings(seed=seed, steps=20, guidance=4.0)).images[0]
+                for seed, cell in enumerate(POSITIONS)]
+    read = [[o.position for o in scene.objects] for scene in judge.read(pictures)]
+    assert sum(cell in got for cell, got in zip(POSITIONS, read, strict=True)) >= 6, read  # chance: 1 of 9
 
 
 def test_world_inpainting_changes_only_the_masked_cell(judge):
