@@ -32,7 +32,7 @@ from ..data.world_wording import HELD, Ask, Mention
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..world.captions import oracle_paint, parse_detailed_or_none
-from ..world.requests import BACKGROUND_ATTRIBUTES, OBJECT_ATTRIBUTES, Request, shows
+from ..world.requests import BACKGROUND_ATTRIBUTES, OBJECT_ATTRIBUTES, Request, shows, value_of
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, VOCAB, Background, Obj, Scene
 from .metrics import share_interval
 from .replies import answers
@@ -158,8 +158,7 @@ def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
             continue
         for attribute in ("size", "position", "time", "terrain"):
             if attribute not in wanted.attributes:
-                source = scene.background if attribute in BACKGROUND_ATTRIBUTES else scene.objects[0]
-                seen[attribute].add(getattr(source, attribute))
+                seen[attribute].add(value_of(scene, attribute))
     return {a: f"{len(values)}/{len(VOCAB[a])}" for a, values in sorted(seen.items())}
 
 

@@ -40,7 +40,7 @@ from ..eval.world_success import painter_scores
 from ..world.captions import detailed_caption, short_caption
 from ..world.regions import random_mask
 from ..world.render import render_batch
-from ..world.requests import EVERYTHING, SHORT, single_object_requests
+from ..world.requests import EVERYTHING, SHORT, single_object_requests, value_of
 from ..world.scene import VOCAB, Background, Obj, Scene, sample_scene, sub_world
 from .loop import latest_step, start, train
 from .stage2 import denoising_loss, hole_weights, masked_inputs, new_ema
@@ -363,15 +363,9 @@ class CaptionHead(torch.nn.Module):
         pooled = states[named].mean(1)
         total = states.new_zeros(())
         for name, values in VOCAB.items():
-            truth = torch.tensor([values.index(attribute(scenes[i], name)) for i in named])
+            truth = torch.tensor([values.index(value_of(scenes[i], name)) for i in named])
             total = total + self.weights[name] * torch.nn.functional.cross_entropy(self.heads[name](pooled), truth)
         return total / sum(self.weights.values())
-
-
-def attribute(scene: Scene, name: str) -> str:
-    """A one-object scene's value of ``name`` (a :data:`VOCAB` attribute)."""
-    owner = scene.background if name in ("time", "terrain") else scene.objects[0]
-    return getattr(owner, name)
 
 
 def column_separation(text_encoder: Any, tokenizer: Any) -> float:

@@ -72,6 +72,12 @@ def aspects(read: Scene, truth: Scene) -> dict[str, bool]:
             "positions": places(read) == places(truth)}
 
 
+def value_of(scene: Scene, attribute: str) -> str:
+    """A one-object scene's value of ``attribute`` (its background's time or terrain, else its object's)."""
+    owner = scene.background if attribute in BACKGROUND_ATTRIBUTES else scene.objects[0]
+    return getattr(owner, attribute)
+
+
 def attribute_agreement(read: Scene, truth: Scene) -> dict[str, bool]:
     """Per attribute, whether a one-object reading agrees with a one-object truth (background included)."""
     out = {a: getattr(read.background, a) == getattr(truth.background, a) for a in BACKGROUND_ATTRIBUTES}
