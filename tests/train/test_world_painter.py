@@ -242,18 +242,58 @@ def test_the_caption_head_reads_every_attribute_of_one_object_detailed_captions_
     assert 10 * 5 / 10 < cell_heavy.loss(states, captions, scenes).item() < 20 * 5 / 10
 
 
+def test_object_heads_read_each_object_of_a_caption_from_its_own_words(tmp_path):
+    from llmga.train.world_painter import CaptionHead, object_spans
+    from llmga.world.scene import VOCAB
+
+    tokenizer = write_world_tokenizer(tmp_path)
+    first, second = Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")
+    scene = Scene((first, second), Background("night", "snow"))
+    ids = tokenizer(detailed_caption(scene)).input_ids
+    spans = object_spans(tokenizer, scene)
+    assert [tokenizer.decode(ids[a:b]).strip() for a, b in spans] == [
+        "a large red star at the top left", "and a small blue circle at the center"]
+
+    head = CaptionHead(4, tokenizer=tokenizer)
+    with torch.no_grad():  # feature 0 says the first object, 1 the second, 2 the background
+        for name, layer in head.heads.items():
+            layer.weight.zero_()
+            layer.bias.zero_()
+            if name in ("time", "terrain"):
+                layer.weight[VOCAB[name].index(getattr(scene.background, name)), 2] = 40.0
+            else:
+                layer.weight[VOCAB[name].index(getattr(first, name)), 0] = 40.0
+                layer.weight[VOCAB[name].index(getattr(second, name)), 1] = 40.0
+
+    def states(order):
+        x = torch.zeros(1, len(ids), 4)
+        x[0, :, 2] = 1.0
+        for (a, b), feature in zip(spans, order):
+            x[0, a:b, feature] = 1.0
+        return x
+
+    assert head.loss(states((0, 1)), [detailed_caption(scene)], [scene]).item() < 1e-3
+    assert head.loss(states((1, 0)), [detailed_caption(scene)], [scene]).item() > 1.0  # words swapped between objects
+    pooled = CaptionHead(4)
+    assert pooled.loss(states((0, 1)), [detailed_caption(scene)], [scene]).item() == 0.0  # one-object captions only
+    with pytest.raises(InvalidInputError, match="--caption-loss"):
+        PainterConfig(out=str(tmp_path / "x"), train_text_encoder=True, object_heads=True)
+
+
 def test_caption_loss_needs_the_text_encoder_trained_and_its_head_resumes_with_the_run(world_parts, tmp_path):
     with pytest.raises(InvalidInputError, match="--train-text-encoder"):
         PainterConfig(out=str(tmp_path / "x"), caption_loss=1.0)
     config = PainterConfig(out=str(tmp_path / "run"), clip=str(world_parts / "clip"), vae=str(world_parts / "vae"),
                            steps=2, batch_size=4, save_every=1, eval_every=2, eval_n=2, eval_steps=2,
-                           train_text_encoder=True, caption_loss=1.0, captions="detailed")
+                           train_text_encoder=True, caption_loss=1.0, captions="detailed", max_objects=2,
+                           object_heads=True)
     final = train_painter(config, log=lambda _: None)
     step = tmp_path / "run" / "checkpoints" / "step-0000002"
     assert len(list(step.glob("model*.safetensors"))) == 3  # the UNet, the text encoder and the head
     assert not list(final.rglob("*heads*"))
     curve = json.loads((tmp_path / "run" / "curve.jsonl").read_text().splitlines()[0])
     assert 0 <= curve["text_column_separation"]
+    assert 0 <= curve["success_two"] <= 1  # two-object scenes are scored when the run trains on them
 
 
 def test_column_separation_is_zero_for_an_encoder_blind_to_the_column():

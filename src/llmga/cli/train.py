@@ -187,6 +187,9 @@ def painter(
                                                 "text encoder's states, so they keep left apart from right.")] = 0.0,
     cell_weight: Annotated[float, typer.Option("--cell-weight", help="With --caption-loss: how many times each "
                                                "other attribute the cell counts in it.")] = 1.0,
+    object_heads: Annotated[bool, typer.Option("--object-heads", help="With --caption-loss: read each object's "
+                                               "attributes from its own words, in captions of any number of "
+                                               "objects, so each object's words say where it is.")] = False,
     eval_every: Annotated[int, typer.Option("--eval-every", help="Steps between points of the success curve.")] = 500,
     save_every: Annotated[int, typer.Option("--save-every", help="Steps between checkpoints.")] = 250,
     seed: Seed = 0,
@@ -202,6 +205,7 @@ def painter(
                            max_objects=max_objects, only=_choices(only), steps=steps, batch_size=batch_size, lr=lr, prediction=prediction,
                            snr_gamma=snr_gamma or None,
                            train_text_encoder=train_text_encoder, caption_loss=caption_loss, cell_weight=cell_weight,
+                           object_heads=object_heads,
                            eval_every=eval_every,
                            save_every=save_every, seed=seed, threads=threads)
     typer.echo(f"saved to {train_painter(config, log=typer.echo)}")

@@ -37,10 +37,11 @@ import torch
 from ..checkpoints import check_diffusers_dir
 from ..errors import InvalidInputError
 from ..eval.world_success import painter_scores
-from ..world.captions import detailed_caption, short_caption
+from ..world.captions import detailed_caption, object_phrase, short_caption
 from ..world.regions import random_mask
 from ..world.render import render_batch
-from ..world.requests import EVERYTHING, SHORT, single_object_requests, value_of
+from ..world.requests import (BACKGROUND_ATTRIBUTES, EVERYTHING, OBJECT_ATTRIBUTES, SHORT, Request,
+                              single_object_requests)
 from ..world.scene import VOCAB, Background, Obj, Scene, sample_scene, sub_world
 from .loop import latest_step, start, train
 from .stage2 import denoising_loss, hole_weights, masked_inputs, new_ema
@@ -134,6 +135,8 @@ class PainterConfig:
     caption_loss: float = 0.0
     #: how many times each other attribute the cell counts in that loss
     cell_weight: float = 1.0
+    #: the heads read each object from its own words, in captions of any number of objects
+    object_heads: bool = False
     ema_decay: float = 0.999
     save_every: int = 250
     eval_every: int = 500
@@ -150,6 +153,8 @@ class PainterConfig:
             raise InvalidInputError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}")
         if self.caption_loss and not self.train_text_encoder:
             raise InvalidInputError("--caption-loss trains the text encoder: add --train-text-encoder")
+        if self.object_heads and not self.caption_loss:
+            raise InvalidInputError("--object-heads shapes the caption heads: add --caption-loss")
 
 
 def training_caption(scene: Scene, rng: random.Random, mix: str) -> str:
@@ -255,7 +260,8 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     vae.requires_grad_(False)
     text_encoder.requires_grad_(config.train_text_encoder)
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    head = CaptionHead(text_encoder.config.hidden_size, config.cell_weight) if config.caption_loss else None
+    head = (CaptionHead(text_encoder.config.hidden_size, config.cell_weight,
+                        tokenizer if config.object_heads else None) if config.caption_loss else None)
     trained_params = [*unet.parameters(), *(text_encoder.parameters() if config.train_text_encoder else ()),
                       *(head.parameters() if head else ())]
     optimizer = torch.optim.AdamW(trained_params, lr=config.lr)
@@ -276,6 +282,10 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     choices = sub_world(config.only)
     requests = {"short": single_object_requests(config.eval_n, seed=1, attributes=SHORT, **choices),
                 "detailed": single_object_requests(config.eval_n, seed=2, attributes=EVERYTHING, **choices)}
+    if config.max_objects > 1:  # and the whole scene of two-object detailed captions
+        two = random.Random(3)
+        requests["two"] = [Request(sample_scene(two, 2, min_objects=2, **choices), EVERYTHING)
+                           for _ in range(config.eval_n)]
     scale = vae.config.scaling_factor
     # The frozen encoders' outputs repeat (a one-object world has 9072 scenes): computed once, kept
     # (the text encoder's only while it is frozen).
@@ -341,31 +351,62 @@ class CaptionHead(torch.nn.Module):
 
     Why: the world CLIP's text tower, and the painter's after fine-tuning with the UNet, write "top left"
     and "top right" almost alike (:func:`column_separation`: 2-4%, against 50-60% for top against
-    bottom), so no UNet can tell left from right from them. Trained with the text encoder on one-object
-    detailed captions, the heads keep the column in its states, and every other attribute too: a head
-    for the cell alone made the encoder write day and night alike (17% apart before, 2% after). They are
-    dropped afterwards.
+    bottom), so no UNet can tell left from right from them. Trained with the text encoder on detailed
+    captions, the heads keep the column in its states, and every other attribute too: a head for the cell
+    alone made the encoder write day and night alike (17% apart before, 2% after). They are dropped
+    afterwards.
+
+    By default they read one-object captions from the caption's mean state. Given the ``tokenizer``
+    (``--object-heads``) they read each object's shape, colour, size and cell from the states of that
+    object's own words (:func:`object_spans`), in captions of any number of objects, so each object's
+    words must say where that object is: what a UNet needs to paint two objects each in its own cell.
     """
 
-    def __init__(self, hidden: int, cell_weight: float = 1.0) -> None:
+    def __init__(self, hidden: int, cell_weight: float = 1.0, tokenizer: Any = None) -> None:
         super().__init__()
         self.heads = torch.nn.ModuleDict({name: torch.nn.Linear(hidden, len(values))
                                           for name, values in VOCAB.items()})
         self.weights = {name: cell_weight if name == "position" else 1.0 for name in VOCAB}
+        self.tokenizer = tokenizer
 
     def loss(self, states: torch.Tensor, captions: list[str], scenes: list[Scene]) -> torch.Tensor:
-        """Cross-entropy of each attribute read from each one-object detailed caption's mean state, averaged
-        with the cell counted ``cell_weight`` times (0 if there is no such caption)."""
+        """Cross-entropy of each attribute read from each detailed caption, averaged with the cell counted
+        ``cell_weight`` times (0 if there is no such caption)."""
+        many = self.tokenizer is not None
         named = [i for i, (caption, scene) in enumerate(zip(captions, scenes, strict=True))
-                 if len(scene.objects) == 1 and caption == detailed_caption(scene)]
+                 if caption == detailed_caption(scene) and (len(scene.objects) == 1 or many and scene.objects)]
         if not named:
             return states.new_zeros(())
-        pooled = states[named].mean(1)
+        reads: dict[str, list[torch.Tensor]] = {name: [] for name in VOCAB}  # the states each head reads
+        truths: dict[str, list[int]] = {name: [] for name in VOCAB}
+        for i in named:
+            scene, whole = scenes[i], states[i].mean(0)
+            if many:
+                parts = [(obj, states[i, start:end].mean(0))
+                         for obj, (start, end) in zip(scene.objects, object_spans(self.tokenizer, scene), strict=True)]
+            else:
+                parts = [(scene.objects[0], whole)]
+            for owner, read in [(scene.background, whole), *parts]:
+                for name in (BACKGROUND_ATTRIBUTES if owner is scene.background else OBJECT_ATTRIBUTES):
+                    reads[name].append(read)
+                    truths[name].append(VOCAB[name].index(getattr(owner, name)))
         total = states.new_zeros(())
-        for name, values in VOCAB.items():
-            truth = torch.tensor([values.index(value_of(scenes[i], name)) for i in named])
-            total = total + self.weights[name] * torch.nn.functional.cross_entropy(self.heads[name](pooled), truth)
+        for name, head in self.heads.items():
+            logits = head(torch.stack(reads[name]))
+            total = total + self.weights[name] * torch.nn.functional.cross_entropy(logits, torch.tensor(truths[name]))
         return total / sum(self.weights.values())
+
+
+def object_spans(tokenizer: Any, scene: Scene) -> list[tuple[int, int]]:
+    """Where each object's words lie among a detailed caption's tokens: ``(start, end)`` per object, counted
+    from the start token at 0 (the second object's span begins at its "and")."""
+    spans, start, words = [], 1, ""
+    for obj in scene.objects:
+        words = f"{words} and {object_phrase(obj)}" if words else object_phrase(obj)
+        end = 1 + len(tokenizer(words, add_special_tokens=False).input_ids)
+        spans.append((start, end))
+        start = end
+    return spans
 
 
 def column_separation(text_encoder: Any, tokenizer: Any) -> float:
