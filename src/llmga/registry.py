@@ -39,7 +39,6 @@ SHIPPED = {
         Shipped("world", PAINTER, "world-painter"),
         Shipped("world-stage2", PAINTER, "world-painter-stage2"),
         Shipped("world-inpaint", PAINTER, "world-painter-inpaint"),
-        Shipped("world-edit", PAINTER, "world-painter-edit"),
         Shipped("smollm2-refine", ADAPTER, "smollm2-refine"),
         Shipped("smollm2-world", ADAPTER, "smollm2-world"),
         Shipped("world-llava", ADAPTER, "world-llava"),
@@ -60,7 +59,7 @@ DEFAULT_PROFILE = {
     "brain": "smollm2-world",
     "painter": "world",
     "inpaint_painter": "world-inpaint",
-    "edit_painter": "world-edit",
+    "edit_painter": "world",
     "restorer": "world-restore",
     "paint": {"steps": 20, "guidance": 4.0},
 }

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.shipped
 
 def test_every_shipped_world_painter_is_a_complete_sd_directory():
     names = registry.names(registry.PAINTER)
-    assert {"world", "world-stage2", "world-inpaint", "world-edit"} <= set(names)
+    assert {"world", "world-stage2", "world-inpaint"} <= set(names)
     for name in names:
         assert check_diffusers_dir(name) == registry.shipped(name, registry.PAINTER)
 
@@ -92,7 +92,7 @@ def test_a_world_edit_makes_the_change_asked_for_and_keeps_the_object(judge):
     from llmga.painter.edit import EditPainter, EditSettings
     from llmga.world.captions import detailed_caption
 
-    painter = EditPainter.load("world-edit")
+    painter = EditPainter.load("world")
     cases = [("circle", "red", "top left"), ("square", "blue", "center"), ("star", "yellow", "bottom right"),
              ("diamond", "green", "middle left"), ("triangle", "purple", "top right"),
              ("cross", "orange", "bottom left"), ("circle", "pink", "middle right"), ("square", "green", "top middle")]

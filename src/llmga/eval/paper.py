@@ -74,7 +74,7 @@ def run_world_paper(config: WorldPaperConfig, trainer=None, restorers: dict | No
     out = Path(config.out)
     run = Run(out / "run", world_backbones(), seed=config.seed, sampling=_sampling(config),
               models={"brain": "smollm2-world", "seeing brain": "world-llava", "painter": "world",
-                      "stage-2 painter": "world-stage2", "inpaint painter": "world-inpaint", "edit painter": "world-edit"})
+                      "stage-2 painter": "world-stage2", "inpaint painter": "world-inpaint", "edit painter": "world"})
     data = {layout: out / "data" / layout for layout in ("coco", "magicbrush", "places")}
     sizes = {"coco": config.n_t2i, "magicbrush": config.n_edit, "places": config.n_masked}
     if run.is_main:
@@ -109,7 +109,7 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
     if name == "t2i":
         return run_t2i(t2i, run, [embedding_row(k, model, t2i, run) for k, model in controls.items()])
     if name == "edit":
-        return run_edit(EditConfig(str(data["magicbrush"]), painter="world", edit_painter="world-edit",
+        return run_edit(EditConfig(str(data["magicbrush"]), painter="world", edit_painter="world",
                                    brain="world-llava", n=config.n_edit, paint=config.paint, seed=config.seed), run)
     if name == "masked":
         return run_masked(masked, run)

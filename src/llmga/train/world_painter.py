@@ -16,7 +16,9 @@ is the success curve, and ``latest/`` the pipeline as it was measured.
 ``--captions detailed`` is the world's stage 2 (the assistant's detailed
 prompts only); ``--train-text-encoder`` fine-tunes the text encoder with the
 UNet (frozen otherwise, as SD's is), and ``--caption-loss`` makes it keep
-every attribute a caption names, the cell included (:class:`CaptionHead`).
+every attribute a caption names, the cell included (:class:`CaptionHead`;
+``--object-heads``: each object's from its own words, for scenes of several
+objects).
 """
 
 from __future__ import annotations
