@@ -384,12 +384,14 @@ class CaptionHead(torch.nn.Module):
         for i in named:
             scene, whole = scenes[i], states[i].mean(0)
             if many:
-                parts = [(obj, states[i, start:end].mean(0))
-                         for obj, (start, end) in zip(scene.objects, object_spans(self.tokenizer, scene), strict=True)]
+                objects = [(obj, states[i, start:end].mean(0))
+                           for obj, (start, end) in zip(scene.objects, object_spans(self.tokenizer, scene), strict=True)]
             else:
-                parts = [(scene.objects[0], whole)]
-            for owner, read in [(scene.background, whole), *parts]:
-                for name in (BACKGROUND_ATTRIBUTES if owner is scene.background else OBJECT_ATTRIBUTES):
+                objects = [(scene.objects[0], whole)]
+            parts = [(BACKGROUND_ATTRIBUTES, scene.background, whole),
+                     *((OBJECT_ATTRIBUTES, obj, read) for obj, read in objects)]
+            for names, owner, read in parts:
+                for name in names:
                     reads[name].append(read)
                     truths[name].append(VOCAB[name].index(getattr(owner, name)))
         total = states.new_zeros(())
