@@ -8,7 +8,7 @@ import pytest
 from llmga.data import world_chinese, world_english
 from llmga.data.world_chat import CHINESE_SHARE, KINDS, build_world_chat, held_out_chat, training_items
 from llmga.data.world_chat import colour_shapes, held_out_pairs
-from llmga.data.world_wording import Phrasings, phrasings
+from llmga.data.world_wording import HELD, OUTSIDE_THINGS, Phrasings, phrasings
 from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
 from llmga.world.requests import shows
@@ -39,6 +39,14 @@ def test_no_training_request_uses_a_held_out_wording(module):
     for template, pattern in held_wordings(module):
         found = next((text for text in said if pattern.search(text)), None)
         assert found is None, f"held-out wording {template!r} is in training: {found!r}"
+
+
+@pytest.mark.parametrize("column", [0, 1], ids=["en", "zh"])
+def test_no_training_conversation_names_a_held_out_thing(column):
+    said = [turn for item in TRAINING for turn in (item.request, *(t for pair in item.history for t in pair))]
+    for key, entry in OUTSIDE_THINGS[HELD].items():
+        assert not any(entry[column] in text for text in said), f"held-out thing {key!r} is in training"
+    assert sum(item.kind == "outside" for item in TRAINING) > 200
 
 
 def test_training_never_shows_a_held_out_pair_and_the_measurement_always_asks_for_one():

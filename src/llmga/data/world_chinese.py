@@ -11,7 +11,7 @@ import random
 
 from ..world.edits import EditPair
 from ..world.scene import Obj, Scene
-from .world_wording import Ask, Mention, phrasings
+from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names
 
 SIZE = {"small": phrasings("小|小小的|很小的|微小的", "迷你"), "large": phrasings("大|大大的|很大的|超大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
@@ -56,21 +56,22 @@ EDIT = {
 }
 SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")
 ACCEPT = phrasings("好的|可以|好啊，画吧", "行，就这个")
-GREETING = phrasings("你好|嗨|你好！", "早上好")
-THANKS = phrasings("谢谢|谢谢你！", "多谢")
-CAPABILITY = phrasings("你能画什么？|你会画哪些形状？", "你都会画些什么？")
+GREETING = phrasings("你好|嗨|你好！|您好|哈喽|晚上好|下午好|嗨，你好吗？|在吗？|你是谁？", "早上好")
+THANKS = phrasings("谢谢|谢谢你！|非常感谢|太感谢了|谢啦|感谢！|画得真好，谢谢", "多谢")
+CAPABILITY = phrasings("你能画什么？|你会画哪些形状？|你会画什么？|你能做什么？|你会哪些颜色？|帮助|你有什么功能？|"
+                       "你能画哪些背景？|怎么用？", "你都会画些什么？")
 WORLD = "形状（圆形、正方形、三角形、星星、菱形和十字），七种颜色（红、橙、黄、绿、蓝、紫、粉），大或小，放在三乘三格子的任意位置，背景是草地、沙地、雪地或水面，白天、日落或夜晚"
 ANSWER = {"greeting": phrasings("你好！我会画简单的图：" + WORLD + "。想让我画什么？"),
           "thanks": phrasings("不客气！|不用谢！还想画点什么吗？"),
           "capability": phrasings("我会画" + WORLD + "。")}
 SUM = phrasings("{a}加{b}等于几？|{a}加{b}是多少？", "{a}和{b}加起来是多少？")
-THING = {"cat": "一只猫", "dog": "一只狗", "car": "一辆车", "house": "一座房子", "tree": "一棵树", "flower": "一朵花",
-         "bird": "一只鸟", "horse": "一匹马", "person": "一个女人的肖像", "cake": "一个生日蛋糕", "bicycle": "一辆自行车",
-         "boat": "一艘帆船", "sun": "太阳", "ball": "一个球", "coin": "一枚硬币", "pyramid": "一座金字塔",
-         "tent": "一顶帐篷", "kite": "一只风筝", "gem": "一颗宝石", "starfish": "一只海星", "box": "一个盒子",
-         "window": "一扇窗户", "plus": "一个加号", "pizza": "一块披萨", "sofa_cat": "沙发上的一只猫",
-         "tiger": "一只老虎", "spaceship": "一艘宇宙飞船", "guitar": "一把吉他", "moon": "满月", "wheel": "一个轮子",
-         "mountain": "一座山", "dice": "一个骰子", "snowflake": "一片雪花", "jewel": "一颗珠宝"}
+THING = thing_names(1)
+#: plain questions that name the world's words but ask for no picture (trained only)
+FACTS = (("三角形有几条边？", "三角形有三条边。"), ("正方形有几个角？", "正方形有四个角。"),
+         ("蓝色和黄色混在一起是什么颜色？", "蓝色和黄色混合是绿色。"), ("草是什么颜色的？", "草是绿色的。"),
+         ("中国的首都是哪里？", "中国的首都是北京。"), ("日本的首都是哪里？", "日本的首都是东京。"),
+         ("法国的首都是哪里？", "法国的首都是巴黎。"), ("白天的反义词是什么？", "白天的反义词是夜晚。"),
+         ("星星一般有几个角？", "星星一般有五个角。"), ("一周有几天？", "一周有七天。"))
 OUTSIDE_ANSWER = phrasings("抱歉，我画不了{thing}：我只会画简单的形状（圆形、正方形、三角形、星星、菱形和十字）。要不要我画{offer}？|"
                            "{thing}我画不了，我的图只由形状组成。我可以画{offer}，好吗？")
 REPLY = {"generate": phrasings("好的，这是你要的图片。|没问题！|给你画好了。|好的！"),
@@ -151,7 +152,9 @@ def chat(kind: str, rng: random.Random, split: str) -> tuple[str, str]:
 
 
 def question(rng: random.Random, split: str) -> tuple[str, str]:
-    """A plain question (a sum) and its plain answer."""
+    """A plain question (a sum or, in training, a fact) and its plain answer."""
+    if split == TRAIN and rng.random() < 0.3:
+        return rng.choice(FACTS)
     a, b = rng.randint(2, 60), rng.randint(2, 60)
     return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a}加{b}等于{a + b}。"
 

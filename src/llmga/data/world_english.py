@@ -14,7 +14,7 @@ from ..world.edits import EditPair, refer
 from ..world.scene import GRID, POSITIONS, Obj
 from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
-from .world_wording import Ask, Mention, phrasings
+from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names
 
 SIZE = {"small": phrasings("small|little|tiny|very small", "really small|quite small"),
         "large": phrasings("large|big|huge|very big", "really big|quite large")}
@@ -90,10 +90,14 @@ SIMILAR = phrasings("another one like that|one more like it, please|draw a simil
                     "could I get something similar?|something like that again")
 ACCEPT = phrasings("yes please|sure|ok, do that|yes", "sounds good, go ahead|alright, draw it")
 
-GREETING = phrasings("hello|hi|hey there|good morning|hi! how are you?|hello there",
+GREETING = phrasings("hello|hi|hey there|good morning|hi! how are you?|hello there|good afternoon|hiya|"
+                     "hello, who are you?|nice to meet you|hey!",
                      "howdy!|good evening|hey, what's up?")
-THANKS = phrasings("thanks|thank you!|great, thanks|thanks a lot", "cheers!|much appreciated|nice, thank you so much")
-CAPABILITY = phrasings("what can you draw?|what colours do you know?|what shapes can you make?|help|what can you do?",
+THANKS = phrasings("thanks|thank you!|great, thanks|thanks a lot|thank you very much|awesome, thanks!|"
+                   "perfect, thank you|that's lovely, thanks", "cheers!|much appreciated|nice, thank you so much")
+CAPABILITY = phrasings("what can you draw?|what colours do you know?|what shapes can you make?|help|what can you do?|"
+                       "what do you draw?|which colours can you use?|what backgrounds can you do?|how does this work?|"
+                       "what kind of pictures can you make?",
                        "which shapes do you support?|tell me what you can paint|what are you able to draw?")
 WORLD = ("shapes (circle, square, triangle, star, diamond and cross) in seven colours (red, orange, yellow, green, "
          "blue, purple and pink), small or large, anywhere on a three-by-three grid, on grass, sand, snow or water, "
@@ -106,19 +110,22 @@ ANSWER = {
 }
 SUM = phrasings("What is {a} plus {b}?|How much is {a} + {b}?|Add {a} and {b}.",
                 "What's {a} and {b} together?|Could you tell me {a} plus {b}?")
+#: plain questions that name the world's words but ask for no picture (trained only)
+FACTS = (("How many sides does a triangle have?", "A triangle has three sides."),
+         ("How many corners does a square have?", "A square has four corners."),
+         ("How many points does a star usually have?", "A star usually has five points."),
+         ("What colour do blue and yellow make?", "Blue and yellow make green."),
+         ("What colour is grass?", "Grass is green."),
+         ("Is a square a kind of rectangle?", "Yes: a square is a rectangle with four equal sides."),
+         ("What is the opposite of day?", "Night."),
+         ("Why is the sky blue at day?", "Air scatters blue sunlight most, so the daytime sky looks blue."),
+         ("What is a diamond shape?", "A diamond is a square turned to stand on one corner."),
+         ("Which day comes after Monday?", "Tuesday."),
+         ("Does snow melt in the sun?", "Yes, sunshine warms snow and it melts."))
 CAPITAL = phrasings("What is the capital of {c}?|Which city is the capital of {c}?|Tell me the capital of {c}.",
                     "Do you know the capital of {c}?|{c}'s capital is which city?")
-#: out-of-world things a user may ask for, by key (:data:`llmga.data.world_chat.OUTSIDE`)
-THING = {
-    "cat": "a cat", "dog": "a dog", "car": "a car", "house": "a house", "tree": "a tree", "flower": "a flower",
-    "bird": "a bird", "horse": "a horse", "person": "a portrait of a woman", "cake": "a birthday cake",
-    "bicycle": "a bicycle", "boat": "a sailing boat", "sun": "the sun", "ball": "a ball", "coin": "a coin",
-    "pyramid": "a pyramid", "tent": "a tent", "kite": "a kite", "gem": "a gem", "starfish": "a starfish",
-    "box": "a box", "window": "a window", "plus": "a plus sign", "pizza": "a slice of pizza",
-    "sofa_cat": "a cat on a sofa", "tiger": "a tiger", "spaceship": "a spaceship", "guitar": "a guitar",
-    "moon": "the full moon", "wheel": "a wheel", "mountain": "a mountain", "dice": "a dice",
-    "snowflake": "a snowflake", "jewel": "a jewel",
-}
+#: out-of-world things' names, by key (:data:`llmga.data.world_wording.OUTSIDE_THINGS`)
+THING = thing_names(0)
 OUTSIDE_ANSWER = phrasings(
     "I can't draw {thing}: I only draw simple shapes (circle, square, triangle, star, diamond and cross). "
     "Shall I draw {offer} instead?|"
@@ -232,7 +239,9 @@ def chat(kind: str, rng: random.Random, split: str) -> tuple[str, str]:
 
 
 def question(rng: random.Random, split: str) -> tuple[str, str]:
-    """A plain question (a sum or a capital) and its plain answer."""
+    """A plain question (a sum, a capital or, in training, a fact) and its plain answer."""
+    if split == TRAIN and rng.random() < 0.3:
+        return rng.choice(FACTS)
     if rng.random() < 0.5:
         a, b = rng.randint(2, 60), rng.randint(2, 60)
         return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a} plus {b} is {a + b}."
