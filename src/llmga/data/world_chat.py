@@ -53,6 +53,8 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 SHARES = {"request": 0.23, "count": 0.08, "several": 0.13, "anything": 0.05, "followup": 0.24, "chat": 0.08,
           "question": 0.07, "outside": 0.12}
 CHINESE_SHARE = 0.3
+#: the share of trained questions that are facts naming world words (the language's ``FACTS``)
+FACT_SHARE = 0.3
 #: what the world assistant is trained and asked under (short: it is in every sample the model reads)
 SYSTEM_PROMPT = (
     "You are LLMGA and you draw simple shapes. For a picture, write one short sentence, then the whole scene "
@@ -234,8 +236,11 @@ def chat_item(language: ModuleType, rng: random.Random, split: str, code: str) -
 
 
 def question_item(language: ModuleType, rng: random.Random, split: str, code: str) -> ChatItem:
-    """A sum or a capital: a plain answer."""
-    asked, answer = language.question(rng, split)
+    """A sum or a capital (in training, sometimes a fact naming world words): a plain answer."""
+    if split == TRAIN and rng.random() < FACT_SHARE:
+        asked, answer = rng.choice(language.FACTS)
+    else:
+        asked, answer = language.question(rng, split)
     return ChatItem("question", code, (), asked, answer)
 
 

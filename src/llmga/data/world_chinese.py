@@ -11,7 +11,7 @@ import random
 
 from ..world.edits import EditPair
 from ..world.scene import Obj, Scene
-from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names
+from .world_wording import Ask, Mention, phrasings, thing_names
 
 SIZE = {"small": phrasings("小|小小的|很小的|微小的", "迷你"), "large": phrasings("大|大大的|很大的|超大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
@@ -152,9 +152,7 @@ def chat(kind: str, rng: random.Random, split: str) -> tuple[str, str]:
 
 
 def question(rng: random.Random, split: str) -> tuple[str, str]:
-    """A plain question (a sum or, in training, a fact) and its plain answer."""
-    if split == TRAIN and rng.random() < 0.3:
-        return rng.choice(FACTS)
+    """A plain question (a sum) and its plain answer."""
     a, b = rng.randint(2, 60), rng.randint(2, 60)
     return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a}加{b}等于{a + b}。"
 

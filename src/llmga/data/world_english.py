@@ -14,7 +14,7 @@ from ..world.edits import EditPair, refer
 from ..world.scene import GRID, POSITIONS, Obj
 from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
-from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names
+from .world_wording import Ask, Mention, phrasings, thing_names
 
 SIZE = {"small": phrasings("small|little|tiny|very small", "really small|quite small"),
         "large": phrasings("large|big|huge|very big", "really big|quite large")}
@@ -239,9 +239,7 @@ def chat(kind: str, rng: random.Random, split: str) -> tuple[str, str]:
 
 
 def question(rng: random.Random, split: str) -> tuple[str, str]:
-    """A plain question (a sum, a capital or, in training, a fact) and its plain answer."""
-    if split == TRAIN and rng.random() < 0.3:
-        return rng.choice(FACTS)
+    """A plain question (a sum or a capital) and its plain answer."""
     if rng.random() < 0.5:
         a, b = rng.randint(2, 60), rng.randint(2, 60)
         return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a} plus {b} is {a + b}."
