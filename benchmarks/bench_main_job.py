@@ -15,8 +15,10 @@ counted twice:
   job's token limit) plus the loaded diffusers pipeline painting the prompt
   it wrote (the job's steps, guidance and size).
 
-What is left (the job's wall less these) is llmga's own work around them:
-the command line, the assistant loop, writing the picture.
+What is left (the job's wall less these) is llmga's own work around them
+(the command line, the assistant loop, writing the picture, the interpreter's
+exit), less what the job overlaps: it imports the painter's libraries in the
+background while the brain answers, so this can be negative.
 Printed last: ``ratio: job wall / raw work``.
 Run: python benchmarks/bench_main_job.py
 """

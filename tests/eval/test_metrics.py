@@ -133,3 +133,8 @@ def test_the_fast_frechet_distance_equals_torchmetrics_fid():
     assert metrics.frechet(real, fake) == pytest.approx(metrics.fid_from_features(real, fake), rel=1e-4)
     estimate = metrics.fid_interval(real, fake, rounds=50)
     assert estimate.low <= estimate.value <= estimate.high
+
+
+@pytest.mark.parametrize(("df", "quantile"), [(1, 12.7062047), (3, 3.1824463), (10, 2.2281389), (1000, 1.9623391)])
+def test_t_quantiles_match_the_tables(df, quantile):
+    assert metrics.t_quantile(0.975, df) == pytest.approx(quantile, abs=1e-6)

@@ -10,7 +10,7 @@ import torch
 from llmga.errors import InvalidInputError, ModelNotFoundError
 from llmga.painter.inpaint import InpaintPainter
 from llmga.painter.model_configs import FAMILIES
-from llmga.painter.samplers import SAMPLERS, scheduler_for
+from llmga.painter.samplers import SAMPLERS, missing_libraries, scheduler_for
 from llmga.painter.single_file import config_folder, sniff_family
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import LoraSpec, PaintSettings, RuntimeSettings
@@ -149,6 +149,10 @@ def test_a_lora_for_another_base_is_refused(sd15, loras, tmp_path):
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_every_sampler_builds_from_the_painters_schedule(sd15, name):
+    if missing_libraries(name):  # LMS without scipy: a clear refusal before anything runs
+        with pytest.raises(InvalidInputError, match=f"the {name} sampler needs .*: pip install "):
+            scheduler_for(PaintSettings(sampler=name), sd15.pipeline.scheduler)
+        return
     scheduler = scheduler_for(PaintSettings(sampler=name), sd15.pipeline.scheduler)
     assert type(scheduler).__name__ == SAMPLERS[name][0]
     assert scheduler.config.beta_schedule == sd15.pipeline.scheduler.config.beta_schedule

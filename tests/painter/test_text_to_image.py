@@ -158,3 +158,17 @@ def test_loading_a_text_to_image_folder_imports_no_other_pipeline(tiny):
             "print(type(p.pipeline).__name__, 'diffusers.pipelines.auto_pipeline' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["StableDiffusionPipeline", "False"]
+
+
+def test_a_lazy_painter_is_checked_at_once_and_loads_on_first_painting(tiny, tmp_path):
+    with pytest.raises(ModelNotFoundError):
+        TextToImagePainter.load(tmp_path / "nothing", device="cpu", lazy=True)
+    lazy = TextToImagePainter.load(tiny.sd(), device="cpu", lazy=True)
+    assert "pipeline" not in vars(lazy) and lazy.describe().endswith("(loads on first painting)")
+    settings = PaintSettings(seed=1, steps=2, width=64, height=64)
+    painted = lazy.paint("a red fox", settings).images[0]
+    assert "StableDiffusionPipeline" in lazy.describe()
+    eager = TextToImagePainter.load(tiny.sd(), device="cpu").paint("a red fox", settings).images[0]
+    assert painted.tobytes() == eager.tobytes()
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        lazy.nothing

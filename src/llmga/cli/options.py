@@ -107,11 +107,13 @@ class AssistantOptions:
         the library ``--library gallery`` names).
 
         The output folder (when it ``saves`` images) is checked to be writable and
-        both models are checked before either loads, so any of these fails at once.
+        both models are checked before either loads, so any of these fails at once. The brain loads
+        first; the text-to-image painter loads on first use.
         """
         from ..brain import load_brain, resolve_brain
         from ..checkpoints import check_diffusers_dir
         from ..images import check_writable
+        from ..painter.controlnet import check_controlnet_dir
         from ..painter.samplers import check_sampler
         from ..profiles import load_profile
 
@@ -139,6 +141,8 @@ class AssistantOptions:
         for spec in (painter_spec, inpaint_spec, edit_spec):
             if spec:
                 check_diffusers_dir(spec)
+        for spec in control_specs:
+            check_controlnet_dir(spec)
         control = self.control or prof.control
         embedding = control == "embedding" and need_brain
         if control not in ("language", "embedding"):
@@ -150,13 +154,15 @@ class AssistantOptions:
         from ..assistant import Assistant
         from ..painter.suite import PainterSuite
 
-        painters = PainterSuite.load(painter_spec, inpaint_spec, control_specs, edit=edit_spec, runtime=runtime,
-                                     max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens,
-                                     restorer=restorer_spec)
         brain = None
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
                                runtime=runtime, timeout=self.brain_timeout)
+        # The painter loads on first use; its libraries are imported in the background meanwhile, from here, so
+        # that the brain's libraries are in first and the two threads never import the same ones at once.
+        painters = PainterSuite.load(painter_spec, inpaint_spec, control_specs, edit=edit_spec, runtime=runtime,
+                                     max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens,
+                                     restorer=restorer_spec, lazy=True)
         if embedding:
             from ..embedding.control import load_embedding_control
 

@@ -181,10 +181,23 @@ def mean_interval(values: Sequence[float]) -> Estimate:
         raise InvalidInputError("no values to average")
     if len(x) == 1:
         return Estimate(float(x[0]), float("-inf"), float("inf"), 1)
-    from scipy import stats
-
-    half = stats.t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    half = t_quantile(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
     return Estimate(float(x.mean()), float(x.mean() - half), float(x.mean() + half), len(x))
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The ``p``-quantile (p >= 0.5) of Student's t with ``df`` degrees of freedom: its tail
+    P(T > t) = I_{df/(df+t^2)}(df/2, 1/2) / 2 (mpmath's regularized incomplete beta), solved by bisection."""
+    import mpmath
+
+    def tail(t: float) -> float:
+        return float(mpmath.betainc(df / 2, 0.5, 0, df / (df + t * t), regularized=True)) / 2
+
+    low, high = 0.0, 1e4
+    for _ in range(80):
+        mid = (low + high) / 2
+        low, high = (mid, high) if tail(mid) > 1 - p else (low, mid)
+    return (low + high) / 2
 
 
 def share_interval(flags: Sequence[bool]) -> Estimate:

@@ -9,7 +9,9 @@ runs: the device, model CPU offload, VAE tiling and a replacement VAE.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +52,18 @@ def pipeline_class(task: str, path: Path, extra_components: bool = False) -> Any
         if name in SAME_TASK[task]:
             return getattr(diffusers, name)
     return getattr(diffusers, AUTO[task])
+
+
+def import_in_background(task: str, path: Path) -> None:
+    """Start importing the diffusers classes that load the checked ``path`` for ``task`` (seconds of imports), in
+    a thread of its own that ends with them, so that loading it later finds them imported. Only imports run
+    there: loading models in two threads at once is not safe (a model built on one thread can land on the
+    meta device another thread's loader set up)."""
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the load itself reports what is wrong
+            pipeline_class(task, path)
+
+    threading.Thread(target=run, name="painter-imports").start()
 
 
 def load_pipeline(

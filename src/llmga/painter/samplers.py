@@ -41,9 +41,14 @@ def check_sampler(settings: PaintSettings) -> None:
         return
     if settings.sampler not in SAMPLERS:
         raise InvalidInputError(f"unknown sampler {settings.sampler!r}; known: {', '.join(SAMPLERS)}")
+    missing = missing_libraries(settings.sampler)
+    if missing:
+        raise InvalidInputError(f"the {settings.sampler} sampler needs {' and '.join(missing)}, which llmga does "
+                                f"not install: pip install {' '.join(missing)}")
     if settings.karras and not _has_karras(_scheduler_class(settings.sampler)):
+        karras = [n for n in SAMPLERS if not missing_libraries(n) and _has_karras(_scheduler_class(n))]
         raise InvalidInputError(f"the {settings.sampler} sampler has no Karras sigmas; drop --karras or pick one of "
-                                f"{', '.join(n for n in SAMPLERS if _has_karras(_scheduler_class(n)))}")
+                                f"{', '.join(karras)}")
 
 
 def scheduler_for(settings: PaintSettings, current: Any) -> Any:
@@ -60,6 +65,15 @@ def scheduler_for(settings: PaintSettings, current: Any) -> Any:
     if settings.timestep_spacing is not None:
         changes["timestep_spacing"] = settings.timestep_spacing
     return cls.from_config(current.config, **changes)
+
+
+def missing_libraries(name: str) -> list[str]:
+    """What sampler ``name`` needs and this environment lacks (diffusers gives a placeholder class then;
+    LMS needs scipy, kept out of llmga's dependencies because transformers and diffusers import it at start)."""
+    from diffusers.utils import import_utils
+
+    needs = getattr(_scheduler_class(name), "_backends", [])
+    return [lib for lib in needs if not getattr(import_utils, f"is_{lib}_available", lambda: True)()]
 
 
 def _scheduler_class(name: str) -> Any:

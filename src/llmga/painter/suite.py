@@ -50,9 +50,11 @@ class PainterSuite:
         edit: str | Path | None = None,
         runtime: RuntimeSettings | None = None,
         restorer: str | Path | None = None,
+        lazy: bool = False,
     ) -> PainterSuite:
         """Load the painters from directories or single files (each checked before anything loads; ``edit`` and
-        ``inpaint`` load on first use). ``controlnet`` is one ControlNet directory or several (they steer
+        ``inpaint`` load on first use; with ``lazy``, the text-to-image painter does too, its libraries imported
+        in the background meanwhile). ``controlnet`` is one ControlNet directory or several (they steer
         together); they share the painter's pipeline. ``restorer`` (a ×1 restorer folder, checkpoint or shipped name) repairs
         the inpainting painter's results."""
         from ..checkpoints import check_diffusers_dir
@@ -71,7 +73,8 @@ class PainterSuite:
             suite.restorer = Restorer.load(restorer)
             suite.restorer.check_scale(1)
         if dirs[0] is not None:
-            suite.text_to_image = TextToImagePainter.load(dirs[0], runtime=runtime, max_prompt_tokens=max_prompt_tokens)
+            suite.text_to_image = TextToImagePainter.load(dirs[0], runtime=runtime, lazy=lazy,
+                                                          max_prompt_tokens=max_prompt_tokens)
         if control_dirs:
             from .controlnet import ControlNetPainter
 

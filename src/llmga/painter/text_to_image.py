@@ -8,17 +8,20 @@ reach the UNet whole.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 import torch
 from PIL import Image
 
+from ..checkpoints import check_diffusers_dir
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, RuntimeSettings
 from .long_prompt import LongPromptEncoder, PromptEmbeddings
-from .runtime import ProgressCallback, load_pipeline, prepared, progress_kwargs
+from .runtime import ProgressCallback, import_in_background, load_pipeline, prepared, progress_kwargs
 
 
 @dataclass
@@ -43,22 +46,50 @@ class Painting:
 
 
 class TextToImagePainter:
-    """Paints a prompt of any length with a diffusers text-to-image pipeline."""
+    """Paints a prompt of any length with a diffusers text-to-image pipeline.
+
+    A painter made by ``load(..., lazy=True)`` loads its pipeline on first use
+    (of ``pipeline`` or ``encoder``), while the libraries that load it are
+    imported in the background from the start.
+    """
 
     def __init__(self, pipeline: Any, name: str = "", max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS) -> None:
-        self.pipeline = pipeline
         self.name = name or type(pipeline).__name__
-        self.encoder = LongPromptEncoder.from_pipeline(pipeline, max_tokens=max_prompt_tokens)
+        self.max_prompt_tokens = max_prompt_tokens
+        self._take(pipeline)
+
+    def _take(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.encoder = LongPromptEncoder.from_pipeline(pipeline, max_tokens=self.max_prompt_tokens)
 
     @classmethod
     def load(
-        cls, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None, **kwargs: Any
+        cls, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None,
+        lazy: bool = False, max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS,
     ) -> TextToImagePainter:
-        """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory or single-file checkpoint."""
-        pipeline = load_pipeline("text2image", path, device, runtime)
-        return cls(pipeline, name=str(Path(path)), **kwargs)
+        """Load a Stable Diffusion (1.x/2.x or XL) pipeline directory or single-file checkpoint; with
+        ``lazy``, check it now and load it on first use (a command's brain answers meanwhile)."""
+        if not lazy:
+            return cls(load_pipeline("text2image", path, device, runtime), str(Path(path)), max_prompt_tokens)
+        import_in_background("text2image", check_diffusers_dir(path))
+        painter = cls.__new__(cls)
+        painter.name, painter.max_prompt_tokens = str(Path(path)), max_prompt_tokens
+        painter._load, painter._loading = functools.partial(load_pipeline, "text2image", path, device, runtime), Lock()
+        return painter
+
+    def __getattr__(self, attr: str) -> Any:
+        """Only for attributes not set yet: ``pipeline`` and ``encoder`` of a lazy painter, loaded here once."""
+        load = self.__dict__.get("_load")
+        if attr not in ("pipeline", "encoder") or load is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+        with self._loading:
+            if "pipeline" not in self.__dict__:
+                self._take(load())
+        return getattr(self, attr)
 
     def describe(self) -> str:
+        if "pipeline" not in self.__dict__:
+            return f"{self.name} (loads on first painting)"
         return f"{self.name} ({type(self.pipeline).__name__}, {self.pipeline.device})"
 
     def paint(
