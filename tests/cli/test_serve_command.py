@@ -50,11 +50,12 @@ def test_the_factory_comes_from_the_option_or_the_model_options():
     assert assistant_factory("llmga.testing.doubles:double_assistant", None) is double_assistant
 
     class Options:
-        def build(self, saves=True, gallery=None):
-            return ("assistant", gallery) if not saves else "writes to ./outputs"
+        def build(self, saves=True, gallery=None, lazy=True):
+            return ("assistant", gallery, "lazy" if lazy else "loaded") if not saves else "writes to ./outputs"
 
-    assert assistant_factory(None, Options())() == ("assistant", None)
-    assert assistant_factory(None, Options(), Path("data/images"))() == ("assistant", Path("data/images"))
+    # the studio's painters load before it serves, not on first use (its workers must not load at once)
+    assert assistant_factory(None, Options())() == ("assistant", None, "loaded")
+    assert assistant_factory(None, Options(), Path("data/images"))() == ("assistant", Path("data/images"), "loaded")
     for bad in ("no_colon", "llmga.nowhere:make", "llmga.testing.doubles:missing"):
         with pytest.raises(InvalidInputError, match="factory"):
             assistant_factory(bad, None)

@@ -102,13 +102,12 @@ class AssistantOptions:
         "--retrieval-frequency", "With --library: multiplies the odds of retrieving a picture rather than "
         "painting one (0: always paint).")] = None
 
-    def build(self, need_brain: bool = True, saves: bool = True, gallery: Path | None = None):
+    def build(self, need_brain: bool = True, saves: bool = True, gallery: Path | None = None, lazy: bool = True):
         """Build an Assistant from the profile with these overrides (``gallery``: the studio's picture folder,
-        the library ``--library gallery`` names).
+        the library ``--library gallery`` names; ``lazy``: the text-to-image painter loads on first use).
 
         The output folder (when it ``saves`` images) is checked to be writable and
-        both models are checked before either loads, so any of these fails at once. The brain loads
-        first; the text-to-image painter loads on first use.
+        both models are checked before either loads, so any of these fails at once. The brain loads first.
         """
         from ..brain import load_brain, resolve_brain
         from ..checkpoints import check_diffusers_dir
@@ -158,11 +157,11 @@ class AssistantOptions:
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
                                runtime=runtime, timeout=self.brain_timeout)
-        # The painter loads on first use; its libraries are imported in the background meanwhile, from here, so
-        # that the brain's libraries are in first and the two threads never import the same ones at once.
+        # A lazy painter's libraries are imported in the background from here on, while the brain answers: the
+        # brain's libraries are in first, so the two threads never import the same ones at once.
         painters = PainterSuite.load(painter_spec, inpaint_spec, control_specs, edit=edit_spec, runtime=runtime,
                                      max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens,
-                                     restorer=restorer_spec, lazy=True)
+                                     restorer=restorer_spec, lazy=lazy)
         if embedding:
             from ..embedding.control import load_embedding_control
 

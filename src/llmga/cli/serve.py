@@ -85,4 +85,6 @@ def assistant_factory(path: str | None, opts: AssistantOptions, gallery: Path | 
             return getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
             raise InvalidInputError(f"cannot load the factory {path}: {exc}") from exc
-    return functools.partial(opts.build, saves=False, gallery=gallery)  # the studio keeps images in its own store
+    # The studio keeps images in its own store, and loads every painter before it serves: its workers must not
+    # load models in two threads at once.
+    return functools.partial(opts.build, saves=False, gallery=gallery, lazy=False)
