@@ -131,6 +131,20 @@ def test_generate_falls_back_to_the_users_text_and_says_so(painter):
     assert "wrote no generation prompt" in result.notices[0]
 
 
+def test_generate_lets_a_brain_with_its_own_system_prompt_decide(painter):
+    """A world-style assistant answers what it will not paint; generate neither forces a tag nor paints the text."""
+    brain = ScriptedBrain("Sorry, a cat is beyond me; I draw shapes.",
+                          'Here it is. <gen_img task="generate">a small red star</gen_img>')
+    brain.system_prompt = "You draw simple shapes."
+    assistant = Assistant(brain, painter, paint=FAST)
+    heard = []
+    declined = assistant.generate("a cat", on_text=heard.append)
+    assert brain.requests[0].prefill == "" and declined.reply.prompts == [] and declined.paintings == []
+    assert "".join(heard).startswith("Sorry, a cat is beyond me")
+    painted = assistant.generate("a red star")
+    assert painted.reply.prompts == ["a small red star"] and len(painted.paintings) == 1
+
+
 def test_end_to_end_with_a_trained_tiny_brain_from_disk(painter, tmp_path):
     """A real model writes the tags: a tiny LM taught one exchange, loaded from disk like any checkpoint."""
     path = build_tiny_causal_lm(tmp_path / "lm")

@@ -148,14 +148,20 @@ class Assistant:
     ) -> TurnResult:
         """One shot: the brain turns ``text`` into a detailed prompt, then it is painted.
 
-        With ``refine=False`` the text is painted as it is. A local brain's reply
-        is started inside a generation tag, so it always writes a prompt; if a
-        brain still writes none, the user's text is painted and a notice says so.
+        With ``refine=False`` the text is painted as it is. A brain trained under
+        a system prompt of its own (the world assistants) decides as in chat: what
+        it will not paint (a greeting, a thing it cannot draw) it answers in words,
+        and nothing is painted. Any other brain's reply is started inside a
+        generation tag, so it always writes a prompt; if a brain still writes
+        none, the user's text is painted and a notice says so.
         """
         check_message(text)
         chosen = Route(Task.GENERATE, "a one-shot generation")
         if not refine:
             return self._paint_as_is(text, chosen, TurnRequest(), None, on_prompt, progress)
+        if getattr(self.brain, "system_prompt", None):
+            return self.chat(text, on_text=on_text, on_prompt=on_prompt, progress=progress,
+                             request=TurnRequest(task=Task.GENERATE.value))
         raw, reply = self._ask(REFINE_REQUEST.format(text=text), [], on_text, on_prompt, prefill=OPEN_TAG)
         notices = []
         if not reply.prompts:

@@ -45,6 +45,16 @@ def test_with_nothing_configured_generate_runs_the_world_end_to_end(tmp_path):
     assert Image.open(saved).size == (32, 32)
 
 
+def test_with_nothing_configured_generate_answers_what_it_cannot_draw_in_words(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", XDG_CONFIG_HOME=str(tmp_path / "none"))
+    env.pop("LLMGA_CONFIG", None)
+    run = subprocess.run([sys.executable, "-m", "llmga", "generate", "a cat", "--out", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2 and "cat" in run.stdout and "[generation prompt]" not in run.stdout
+    assert run.stderr == "error: nothing was painted: the assistant answered in words (above) instead\n"
+    assert not any((tmp_path / "out").iterdir())
+
+
 @pytest.fixture(scope="module")
 def judge():
     return Judge.load()

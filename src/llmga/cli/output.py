@@ -39,7 +39,11 @@ def report(result) -> None:
 
 
 def report_one_shot(result) -> None:
-    """:func:`report`, then exit 1 if a prompt could not be painted (what was painted is saved already)."""
+    """:func:`report`, then exit 1 if a prompt could not be painted (what was painted is saved already), or 2 if
+    the assistant wrote no prompt at all (it answered in words: a greeting, a thing it cannot draw)."""
     report(result)
     if result.errors:
         raise typer.Exit(1)
+    if not result.reply.prompts:
+        typer.echo("error: nothing was painted: the assistant answered in words (above) instead", err=True)
+        raise typer.Exit(2)

@@ -27,7 +27,8 @@ def generate(
     check_message(text)  # before the models load
     assistant = opts.build(need_brain=not no_refine)
     describe(assistant)
-    result = assistant.generate(text, refine=not no_refine, on_prompt=show_prompt)
+    result = assistant.generate(text, refine=not no_refine, on_text=say, on_prompt=show_prompt)
+    say("\n")
     report_one_shot(result)
 
 
