@@ -2,6 +2,7 @@
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -143,6 +144,21 @@ def test_generate_lets_a_brain_with_its_own_system_prompt_decide(painter):
     assert "".join(heard).startswith("Sorry, a cat is beyond me")
     painted = assistant.generate("a red star")
     assert painted.reply.prompts == ["a small red star"] and len(painted.paintings) == 1
+
+
+def test_each_request_samples_with_its_own_seed_and_the_same_request_repeats():
+    """One fixed seed would give every request the same draws; the seed is mixed with the conversation."""
+    brain = ScriptedBrain("<gen_img>a red star</gen_img>")
+    sampled = SamplingSettings(temperature=0.2, seed=0)
+    for text in ("a red star", "a blue circle", "a red star"):
+        Assistant(brain, None, sampling=sampled).generate(text)
+    seeds = [r.settings.seed for r in brain.requests]
+    assert seeds[0] == seeds[2] != seeds[1] and all(0 <= s < 2**31 for s in seeds)
+    Assistant(brain, None, sampling=replace(sampled, seed=1)).generate("a red star")
+    assert brain.requests[-1].settings.seed != seeds[0]
+    greedy = SamplingSettings(temperature=0, seed=0)
+    Assistant(brain, None, sampling=greedy).generate("a blue circle")
+    assert brain.requests[-1].settings == greedy
 
 
 def test_end_to_end_with_a_trained_tiny_brain_from_disk(painter, tmp_path):

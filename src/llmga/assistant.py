@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
@@ -302,7 +302,8 @@ class Assistant:
         return parse_reply(raw, self.brain.end_markers)
 
     def _brain_stream(self, request: BrainRequest):
-        return stream_within(self.brain, request, self.brain_seconds, self.stop)
+        sampling = request.settings.for_conversation(request.messages, request.prefill)
+        return stream_within(self.brain, replace(request, settings=sampling), self.brain_seconds, self.stop)
 
 
 def _runs(reply: Reply, chosen: Route) -> bool:

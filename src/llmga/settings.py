@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,19 @@ class SamplingSettings:
         if self.max_new_tokens < 1:
             raise InvalidInputError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         check_seed("seed", self.seed)
+
+    def for_conversation(self, messages: Sequence[Any], prefill: str = "") -> SamplingSettings:
+        """These settings with the seed mixed with the conversation's text, for sampling one reply.
+
+        The same conversation under the same seed is answered the same way, and
+        different ones draw independently: one fixed seed gives every request the
+        same draws, so a world assistant would fill every unnamed attribute alike.
+        Greedy decoding and no seed are left as they are.
+        """
+        if self.seed is None or self.temperature == 0:
+            return self
+        text = json.dumps([self.seed, list(messages), prefill], sort_keys=True, ensure_ascii=False, default=str)
+        return replace(self, seed=int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1)
 
 
 #: few-step models and the settings they were distilled for (steps, guidance, sampler, timestep spacing):

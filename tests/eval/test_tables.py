@@ -134,3 +134,17 @@ def test_a_missing_data_piece_or_backbone_is_refused_before_any_painting(tiny, s
         run_t2i(T2IConfig(str(sets["coco"] / "captions.json"), painter=str(tiny.sd())),
                 new_run(tmp_path / "r2", {**without_clip, "clip": None}))
     assert not list((tmp_path / "r2" / "images").glob("*.png"))
+
+
+def test_table_1_names_a_caption_the_brain_would_not_paint(backbone_files, tmp_path):
+    from llmga.data.cache import CachedBrain
+    from llmga.errors import BrainError
+    from llmga.eval.t2i import refined_prompt
+    from llmga.testing.doubles import ScriptedBrain
+
+    world = ScriptedBrain("Sorry, a dog is beyond me; I draw shapes.")
+    world.system_prompt = "You draw simple shapes."
+    run = new_run(tmp_path, backbone_files)
+    run._brains["world"] = CachedBrain(world)
+    with pytest.raises(BrainError, match="'a dog in a park'.*Sorry, a dog is beyond me"):
+        refined_prompt(run, "world", "a dog in a park")

@@ -76,6 +76,8 @@ class CachedBrain:
 
     ``identity`` names the model in the cache key (default :func:`brain_identity`);
     ``asked`` and ``reused`` count requests sent to the brain and answered from the cache.
+    The brain's own ``system_prompt`` (the one it was trained under) is passed on,
+    so an assistant asks the cached brain as it would ask the brain itself.
     """
 
     def __init__(self, brain: Brain, cache: AnswerCache | None = None, identity: str | None = None) -> None:
@@ -84,6 +86,7 @@ class CachedBrain:
         self.identity = identity or brain_identity(brain)
         self.multimodal = brain.multimodal
         self.end_markers = tuple(brain.end_markers)
+        self.system_prompt = getattr(brain, "system_prompt", None)
         self.asked = 0
         self.reused = 0
 

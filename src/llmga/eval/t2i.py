@@ -4,7 +4,9 @@ Rows (each skipped when its model is not given):
 
 - ``SD (short caption)``: the painter paints the caption as it is;
 - ``LLMGA (SD)``: the brain refines the caption into a detailed prompt (as
-  ``llmga generate`` does), the painter paints it;
+  ``llmga generate`` does, sampling as it samples by default, so what the
+  caption leaves open is filled as a user's request would fill it), the
+  painter paints it;
 - ``LLMGA (SD-ft)``: the same prompts painted by the stage-2 painter;
 - rows a caller adds (:class:`Row`), e.g. the embedding-control baseline.
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
-from ..settings import PaintSettings
+from ..settings import PaintSettings, SamplingSettings
 from . import metrics
 from .runs import Run, cell, identity, table
 
@@ -49,10 +51,20 @@ class T2IConfig:
 
 
 def refined_prompt(run: Run, brain_spec: str, caption: str) -> str:
-    """The brain's detailed prompt for ``caption``, as ``llmga generate`` gets it (cached in the run)."""
-    from ..assistant import Assistant
+    """The brain's detailed prompt for ``caption``, as ``llmga generate`` gets it (cached in the run).
 
-    result = Assistant(run.brain(brain_spec), None, sampling=run.sampling).generate(caption)
+    A brain that answers in words instead (a world assistant asked for a thing
+    outside its world) paints nothing for the user, so no figure can be made
+    for it: that is an error naming the caption.
+    """
+    from ..assistant import Assistant
+    from ..errors import BrainError
+
+    sampling = SamplingSettings(max_new_tokens=run.sampling.max_new_tokens)
+    result = Assistant(run.brain(brain_spec), None, sampling=sampling).generate(caption)
+    if not result.reply.prompts:
+        raise BrainError(f"{brain_spec} wrote no generation prompt for the caption {caption!r}; it answered "
+                         f"{result.reply.text[:120]!r} (measure a world assistant on world captions: --world)")
     return result.reply.prompts[0]
 
 
