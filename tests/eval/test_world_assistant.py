@@ -40,6 +40,15 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0
 
 
+def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):
+    brain = taught(items)
+    summary, verdicts = measure_chat(brain, n=3, seed=0, new_words=6, temperature=0.2)
+    assert summary["task"]["right"]["value"] == 1.0 and len(brain.requests) == len(items)
+    assert {r.settings.temperature for r in brain.requests} == {0.2}
+    conversations = {(tuple(item.history), item.request) for item in items}  # some items repeat
+    assert len({r.settings.seed for r in brain.requests}) == len(conversations)
+
+
 def test_a_brain_that_paints_one_picture_for_everything_is_caught(items):
     star = 'Sure. <gen_img>a small red star at the center, on grass under a day sky</gen_img>'
     summary, _ = measure_chat(ScriptedBrain(star, multimodal=False), n=3, seed=0, new_words=6)

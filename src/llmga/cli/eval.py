@@ -108,6 +108,8 @@ def assistant(
     seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures (and every reply) as JSON.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
+    temperature: Annotated[float, typer.Option(
+        "--temperature", help="0: greedy; 0.2 samples as `llmga chat` does by default (a seed per request).")] = 0.0,
 ) -> None:
     """The world assistant asked as people ask (held-out wordings): every named attribute kept, non-requests
     not painted, the right task, the language asked in; prompts painted by the oracle, read by the judge."""
@@ -118,7 +120,7 @@ def assistant(
 
     torch.set_num_threads(threads)
     summary, verdicts = measure_chat(load_brain(brain), n=n, seed=seed, languages=languages.split(","),
-                                     new_words=new_words)
+                                     new_words=new_words, temperature=temperature)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:

@@ -1,7 +1,7 @@
 """Asking a brain under serving conditions, and the one scorer of well-formed replies.
 
 Every measurement of a brain asks as users do (our system prompt, the model's
-chat template, greedy decoding) through :func:`answers`, and calls a reply
+chat template, greedy decoding unless sampling is asked for) through :func:`answers`, and calls a reply
 well-formed by :func:`well_formed`: an image request gets exactly one
 non-empty generation prompt (that ``valid`` accepts, where the measure has a
 grammar), a plain question gets none and some text.
@@ -21,11 +21,15 @@ from ..settings import SamplingSettings
 
 def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image | None] | None = None,
             max_new_tokens: int = 96, batch_size: int = 16,
-            histories: Sequence[Sequence[tuple[str, str]]] | None = None) -> list[str]:
-    """The brain's greedy replies to ``requests`` (each about its picture in ``images``, None for none),
+            histories: Sequence[Sequence[tuple[str, str]]] | None = None,
+            temperature: float = 0.0) -> list[str]:
+    """The brain's replies to ``requests`` (each about its picture in ``images``, None for none),
     each after its earlier (user, assistant) turns in ``histories``.
 
-    Local text-only transformers brains answer in left-padded batches; others one by one.
+    Greedy by default: local text-only transformers brains then answer in
+    left-padded batches, others one by one. With a ``temperature`` each request
+    is sampled one by one, with its seed mixed with its conversation as the
+    assistant samples it (:meth:`~llmga.settings.SamplingSettings.for_conversation`).
     """
     images = list(images) if images is not None else [None] * len(requests)
     histories = list(histories) if histories is not None else [()] * len(requests)
@@ -37,10 +41,11 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
             conversation.add_assistant(answered)
         conversation.add_user(request, [image] if image is not None else None)
         conversations.append(conversation.to_messages(brain.multimodal))
-    if hasattr(brain, "model") and not brain.multimodal:
+    if temperature == 0 and hasattr(brain, "model") and not brain.multimodal:
         return _batched(brain, [messages for messages, _ in conversations], max_new_tokens, batch_size)
-    settings = SamplingSettings(temperature=0, max_new_tokens=max_new_tokens)
-    return [complete(brain, BrainRequest(messages, pictures, settings)) for messages, pictures in conversations]
+    settings = SamplingSettings(temperature=temperature, max_new_tokens=max_new_tokens)
+    return [complete(brain, BrainRequest(messages, pictures, settings.for_conversation(messages)))
+            for messages, pictures in conversations]
 
 
 def _batched(brain: Brain, conversations: list, max_new_tokens: int, batch_size: int) -> list[str]:

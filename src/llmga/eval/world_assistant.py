@@ -189,14 +189,17 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
 
 
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
-                 max_new_tokens: int = 96, judge=None) -> tuple[dict, list[Verdict]]:
-    """Ask ``n`` held-out items per language and kind (and ``new_words`` probes); the summary and each verdict."""
+                 max_new_tokens: int = 96, judge=None, temperature: float = 0.0) -> tuple[dict, list[Verdict]]:
+    """Ask ``n`` held-out items per language and kind (and ``new_words`` probes); the summary and each verdict.
+
+    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it.
+    """
     from ..world.judge import Judge
 
     judge = judge or Judge.load()
     items = held_out_chat(n, seed, languages) + (new_word_items(new_words, seed) if new_words else [])
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
-                  histories=[i.history for i in items])
+                  histories=[i.history for i in items], temperature=temperature)
     verdicts = judge_items(items, raw, judge, brain.end_markers)
     return summarise(verdicts), verdicts
 
