@@ -66,9 +66,10 @@ def write_once(target: Path, write: Callable[[Path], None]) -> Path:
 
 def fingerprint(path: Path, edge: int = 1 << 16) -> str:
     """A short digest of the files at ``path``: their names, sizes and first and last ``edge`` bytes (cheap
-    for checkpoints of many GB, and changed by any retraining)."""
+    for checkpoints of many GB, and changed by any retraining). Markdown files (model cards) are left out:
+    editing a card changes no model, so it must not make a converted copy look stale."""
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix != ".md")
     for file in files:
         size = file.stat().st_size
         digest.update(f"{file.relative_to(path) if file != path else file.name}:{size}\n".encode())

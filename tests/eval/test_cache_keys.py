@@ -11,6 +11,8 @@ def test_a_model_retrained_in_place_gets_a_new_key(tmp_path):
     weights.write_bytes(b"a" * 300_000)
     before = identity(str(folder))
     assert before.startswith(f"{folder}:{folder.resolve()}:") and identity(str(folder)) == before
+    (folder / "README.md").write_text("# painter\n\nA card, edited later.\n")
+    assert identity(str(folder)) == before  # a model card changes no model
     weights.write_bytes(b"a" * 299_999 + b"b")  # same size, one byte changed at the end
     assert identity(str(folder)) != before
 
