@@ -55,8 +55,6 @@ SHARES = {"request": 0.23, "count": 0.08, "several": 0.13, "anything": 0.05, "fo
 CHINESE_SHARE = 0.3
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
-#: share of trained out-of-world requests that place the thing somewhere ("a dog in a park")
-SETTING_SHARE = 0.35
 #: what the world assistant is trained and asked under (short: it is in every sample the model reads)
 SYSTEM_PROMPT = (
     "You are LLMGA and you draw simple shapes. For a picture, write one short sentence, then the whole scene "
@@ -252,8 +250,7 @@ def outside_item(language: ModuleType, rng: random.Random, split: str, held: set
     shape, colour = OUTSIDE[split][thing] or (rng.choice(SHAPES), None)
     while colour is None or (colour, shape) in held:
         colour = rng.choice(COLOURS)
-    in_setting = split == TRAIN and rng.random() < SETTING_SHARE
-    asked, answer = language.outside(thing, Mention(shape, colour), rng, split, in_setting)
+    asked, answer = language.outside(thing, Mention(shape, colour), rng, split)
     if rng.random() < 0.7:
         return ChatItem("outside", code, (), asked, answer)
     scene = Scene((Obj(shape, colour, rng.choice(SIZES), rng.choice(POSITIONS)),), _background(rng))

@@ -13,33 +13,30 @@ from ..world.edits import EditPair
 from ..world.scene import Obj, Scene
 from .world_wording import Ask, Mention, phrasings, thing_names
 
-SIZE = {"small": phrasings("小|小小的|很小的|微小的|小号的|很小很小的|小巧的", "迷你"),
-        "large": phrasings("大|大大的|很大的|超大的|大号的|特大的|很大很大的|硕大的", "巨大的")}
+SIZE = {"small": phrasings("小|小小的|很小的|微小的", "迷你"), "large": phrasings("大|大大的|很大的|超大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
           "pink": "粉色"}
 SHAPE = {"circle": phrasings("圆形|圆"), "square": phrasings("正方形|方块"), "triangle": phrasings("三角形"),
          "star": phrasings("星星|五角星"), "diamond": phrasings("菱形"), "cross": phrasings("十字|十字形")}
 PLACE = {
-    "top left": phrasings("在左上角|在画面的左上角|靠近左上角|在左上边|在画面左上部分", "位于左上方"),
-    "top middle": phrasings("在上方中间|在顶部中间|在画面顶部的中间|在顶部正中|在画面上部中央", "在正上方"),
-    "top right": phrasings("在右上角|在画面的右上角|靠近右上角|在右上边|在画面右上部分", "位于右上方"),
-    "middle left": phrasings("在左边|在左侧中间|在画面左侧|在左侧|在画面左侧正中", "在左边的中部"),
-    "center": phrasings("在中间|在正中间|在画面的中心|在中心|在正中央", "在画面中央"),
-    "middle right": phrasings("在右边|在右侧中间|在画面右侧|在右侧|在画面右侧正中", "在右边的中部"),
-    "bottom left": phrasings("在左下角|在画面的左下角|靠近左下角|在左下边|在画面左下部分", "位于左下方"),
-    "bottom middle": phrasings("在下方中间|在底部中间|在画面底部的中间|在底部正中|在画面下部中央", "在正下方"),
-    "bottom right": phrasings("在右下角|在画面的右下角|靠近右下角|在右下边|在画面右下部分", "位于右下方"),
+    "top left": phrasings("在左上角|在画面的左上角|靠近左上角", "位于左上方"),
+    "top middle": phrasings("在上方中间|在顶部中间|在画面顶部的中间", "在正上方"),
+    "top right": phrasings("在右上角|在画面的右上角|靠近右上角", "位于右上方"),
+    "middle left": phrasings("在左边|在左侧中间|在画面左侧", "在左边的中部"),
+    "center": phrasings("在中间|在正中间|在画面的中心|在中心", "在画面中央"),
+    "middle right": phrasings("在右边|在右侧中间|在画面右侧", "在右边的中部"),
+    "bottom left": phrasings("在左下角|在画面的左下角|靠近左下角", "位于左下方"),
+    "bottom middle": phrasings("在下方中间|在底部中间|在画面底部的中间", "在正下方"),
+    "bottom right": phrasings("在右下角|在画面的右下角|靠近右下角", "位于右下方"),
 }
-RELATION = {"below": phrasings("在它下面|在它的下方|在它下边|在它底下|在它下方一格", "在它正下方"),
-            "above": phrasings("在它上面|在它的上方|在它上边|在它顶上|在它上方一格", "在它正上方"),
-            "right": phrasings("在它右边|在它的右侧|在它的右边|在它旁边靠右|在它右方", "在它右手边"),
-            "left": phrasings("在它左边|在它的左侧|在它的左边|在它旁边靠左|在它左方", "在它左手边")}
-TIME = {"day": phrasings("白天|在白天|中午|大白天|白天的时候", "阳光明媚的白天"),
-        "sunset": phrasings("日落时|黄昏时|太阳落山时|黄昏|夕阳下|日暮时", "傍晚"),
-        "night": phrasings("夜晚|晚上|夜里|半夜|夜间|晚上的时候", "深夜")}
-TERRAIN = {"grass": phrasings("在草地上|在草坪上|在草丛里", "在绿草地上"),
-           "sand": phrasings("在沙地上|在沙滩上|在沙子上|在沙丘上", "在沙漠里"),
-           "snow": phrasings("在雪地上|在雪中|在雪原上", "在积雪上"), "water": phrasings("在水面上|在水上|在海上", "在湖面上")}
+RELATION = {"below": phrasings("在它下面|在它的下方|在它下边", "在它正下方"),
+            "above": phrasings("在它上面|在它的上方|在它上边", "在它正上方"),
+            "right": phrasings("在它右边|在它的右侧|在它的右边", "在它右手边"),
+            "left": phrasings("在它左边|在它的左侧|在它的左边", "在它左手边")}
+TIME = {"day": phrasings("白天|在白天|中午", "阳光明媚的白天"), "sunset": phrasings("日落时|黄昏时|太阳落山时", "傍晚"),
+        "night": phrasings("夜晚|晚上|夜里", "深夜")}
+TERRAIN = {"grass": phrasings("在草地上", "在绿草地上"), "sand": phrasings("在沙地上|在沙滩上", "在沙漠里"),
+           "snow": phrasings("在雪地上", "在积雪上"), "water": phrasings("在水面上|在水上", "在湖面上")}
 GROUND = {"grass": "草地", "sand": "沙地", "snow": "雪地", "water": "水面"}
 TIME_NOUN = {"day": "白天", "sunset": "日落", "night": "夜晚"}
 COUNT = {1: "一个", 2: "两个", 3: "三个"}
@@ -69,7 +66,6 @@ ANSWER = {"greeting": phrasings("你好！我会画简单的图：" + WORLD + "�
           "capability": phrasings("我会画" + WORLD + "。")}
 SUM = phrasings("{a}加{b}等于几？|{a}加{b}是多少？", "{a}和{b}加起来是多少？")
 THING = thing_names(1)
-SETTING = phrasings("公园里|厨房里|桌子上|森林里|街上|花园里|雨中|沙滩上|雪地里|草地上|夜里|日落时|湖边|房间里")
 #: plain questions that name the world's words but ask for no picture (trained only)
 FACTS = (("三角形有几条边？", "三角形有三条边。"), ("正方形有几个角？", "正方形有四个角。"),
          ("蓝色和黄色混在一起是什么颜色？", "蓝色和黄色混合是绿色。"), ("草是什么颜色的？", "草是绿色的。"),
@@ -161,10 +157,9 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
     return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a}加{b}等于{a + b}。"
 
 
-def outside(thing: str, offer: Mention, rng: random.Random, split: str, in_setting: bool = False) -> tuple[str, str]:
-    name = (SETTING.pick(rng, split) + "的" if in_setting else "") + THING[thing]
-    asked = FRAME.pick(rng, split, x=name)
-    return asked, OUTSIDE_ANSWER.pick(rng, split, thing=name, offer=noun_phrase(offer, rng, "train"))
+def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
+    asked = FRAME.pick(rng, split, x=THING[thing])
+    return asked, OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=noun_phrase(offer, rng, "train"))
 
 
 def reply(task: str, rng: random.Random) -> str:

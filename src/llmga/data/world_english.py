@@ -16,8 +16,8 @@ from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
 from .world_wording import Ask, Mention, phrasings, thing_names
 
-SIZE = {"small": phrasings("small|little|tiny|very small|teeny|miniature|pint-sized", "really small|quite small"),
-        "large": phrasings("large|big|huge|very big|giant|enormous|massive", "really big|quite large")}
+SIZE = {"small": phrasings("small|little|tiny|very small", "really small|quite small"),
+        "large": phrasings("large|big|huge|very big", "really big|quite large")}
 COLOUR = {c: phrasings(words) for c, words in {
     "red": "red|crimson", "orange": "orange|amber", "yellow": "yellow|gold", "green": "green|lime",
     "blue": "blue|navy", "purple": "purple|violet", "pink": "pink"}.items()}
@@ -40,26 +40,20 @@ TERRAIN = {
 }
 VERTICAL = {0: phrasings("top|upper"), 2: phrasings("bottom|lower")}
 HORIZONTAL = {0: "left", 2: "right"}
-CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|at the {v} {h} of the picture|in the {v} {h}|"
-                   "near the {v} {h} corner|in the {v}-{h} area|at the far {v} {h}",
+CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|at the {v} {h} of the picture|in the {v} {h}",
                    "tucked into the {v} {h} corner|over in the {v}-{h} part of the image|toward the {v} {h}")
-EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}|"
-                     "in the {v} row, middle column|at the {v}, halfway across",
+EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}",
                      "centred at the {v}|at the {v}, in the middle|along the {v} edge, centred")
-EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side|"
-                        "in the {h} column, middle row|midway down the {h} side",
+EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side",
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
 CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
-                   "exactly in the middle|in the middle of the image|at the exact centre|in the central cell|"
-                   "at the heart of the picture|at the midpoint",
+                   "exactly in the middle|in the middle of the image|at the exact centre",
                    "right in the middle|dead centre|in the very middle|smack in the middle")
 RELATION = {
-    "below": phrasings("below it|under it|beneath it|beneath that one|one step below it|directly under it", "just underneath it|directly below that one"),
-    "above": phrasings("above it|over it|on top of it|one step above it|higher up than it", "right above it|directly above that one"),
-    "right": phrasings("to its right|to the right of it|beside it on the right|next to it on the right|"
-                       "one step to its right|directly to its right", "just right of it|on its right-hand side"),
-    "left": phrasings("to its left|to the left of it|beside it on the left|next to it on the left|"
-                      "one step to its left|directly to its left", "just left of it|on its left-hand side"),
+    "below": phrasings("below it|under it|beneath it", "just underneath it|directly below that one"),
+    "above": phrasings("above it|over it", "right above it|directly above that one"),
+    "right": phrasings("to its right|to the right of it", "just right of it|on its right-hand side"),
+    "left": phrasings("to its left|to the left of it", "just left of it|on its left-hand side"),
 }
 COUNT = {2: phrasings("two|2", "a pair of"), 3: phrasings("three|3")}
 JOIN = phrasings(" and | and also |, and | with ", ", along with |, together with ")
@@ -132,10 +126,6 @@ CAPITAL = phrasings("What is the capital of {c}?|Which city is the capital of {c
                     "Do you know the capital of {c}?|{c}'s capital is which city?")
 #: out-of-world things' names, by key (:data:`llmga.data.world_wording.OUTSIDE_THINGS`)
 THING = thing_names(0)
-#: where an out-of-world thing is asked for ("a dog in a park"): trained only; a world ground or time in it
-#: still leaves the thing undrawable
-SETTING = phrasings("in a park|in the kitchen|on a table|in a forest|on the street|in a garden|in the rain|"
-                    "on the beach|in the snow|on the grass|at night|at sunset|by a lake|in a room")
 OUTSIDE_ANSWER = phrasings(
     "I can't draw {thing}: I only draw simple shapes (circle, square, triangle, star, diamond and cross). "
     "Shall I draw {offer} instead?|"
@@ -257,12 +247,10 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
     return CAPITAL.pick(rng, split, c=country), f"The capital of {country} is {QA_CAPITALS[country]}."
 
 
-def outside(thing: str, offer: Mention, rng: random.Random, split: str, in_setting: bool = False) -> tuple[str, str]:
-    """A request for something the world has not (somewhere, with ``in_setting``), and the honest answer
-    offering ``offer``."""
-    name = THING[thing] + (" " + SETTING.pick(rng, split) if in_setting else "")
-    asked = FRAME.pick(rng, split, x=name)
-    answer = OUTSIDE_ANSWER.pick(rng, split, thing=name, offer=noun_phrase(offer, rng, "train"))
+def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
+    """A request for something the world has not, and the honest answer offering ``offer``."""
+    asked = FRAME.pick(rng, split, x=THING[thing])
+    answer = OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=noun_phrase(offer, rng, "train"))
     return asked, answer
 
 
