@@ -56,18 +56,18 @@ def test_with_nothing_configured_generate_answers_what_it_cannot_draw_in_words(t
 
 
 def test_the_world_assistant_fills_what_a_request_leaves_open_in_varied_ways():
-    """Under the default sampling, requests that name only a colour and shape are not all filled alike."""
+    """Under the default sampling, nine requests that name only a colour and shape are not all filled alike."""
     from llmga.assistant import Assistant
     from llmga.brain import load_brain
     from llmga.settings import SamplingSettings
 
     brain = load_brain("smollm2-world")
-    asked = [(c, s) for c in ("red", "blue", "green", "pink") for s in ("star", "circle", "square")]
+    asked = [(c, s) for c in ("red", "blue", "green") for s in ("star", "circle", "square")]
     scenes = [parse_detailed(Assistant(brain, None, sampling=SamplingSettings(max_new_tokens=64))
                              .generate(f"Draw a {c} {s}.").reply.prompts[0]) for c, s in asked]
     assert [(o.colour, o.shape) for scene in scenes for o in scene.objects] == asked
     fills = {(scene.objects[0].position, scene.background.terrain, scene.background.time) for scene in scenes}
-    assert len(fills) >= 6  # one fixed seed for every request gave 2 here
+    assert len(fills) >= 5  # one fixed seed for every request gave 2 here
 
 
 @pytest.fixture(scope="module")
