@@ -19,8 +19,9 @@ What is left (the job's wall less these) is llmga's own work around them
 (the command line, the assistant loop, writing the picture, the interpreter's
 exit), less what the job overlaps: it imports the painter's libraries in the
 background while the brain answers, so this can be negative.
-Printed last: ``ratio: job wall / raw work``.
-Run: python benchmarks/bench_main_job.py
+Printed last: ``ratio: job wall / raw work``. ``--versus BRAIN`` also runs the job with
+``--brain BRAIN``, each repeat beside one of the default's, and prints the ratio of their walls.
+Run: python benchmarks/bench_main_job.py [--versus smollm2-world]
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ import time
 REQUEST = "Draw a blue square."
 
 
-def run_job(out: str) -> float:
+def run_job(out: str, brain: str | None = None) -> float:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "llmga", "generate", REQUEST, "--out", out],
+    choice = ["--brain", brain] if brain else []
+    done = subprocess.run([sys.executable, "-m", "llmga", "generate", REQUEST, "--out", out, *choice],
                           capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), check=False)
     if done.returncode:
         sys.exit(f"the main job failed: {done.stderr.strip()[-500:]}")
@@ -100,10 +102,17 @@ def parts() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--versus", help="another brain to time the job with, beside the default")
     args = parser.parse_args()
     out = tempfile.mkdtemp()
     run_job(out)  # converts the models into the cache once (not timed)
-    walls = [run_job(out) for _ in range(args.repeats)]
+    walls, versus = [], []
+    if args.versus:
+        run_job(out, args.versus)
+    for _ in range(args.repeats):
+        walls.append(run_job(out))
+        if args.versus:
+            versus.append(run_job(out, args.versus))
     runs = [parts() for _ in range(args.repeats)]
     python = statistics.median(python_seconds() for _ in range(args.repeats))
     wall = statistics.median(walls)
@@ -112,6 +121,9 @@ def main() -> None:
     print(f"  python {python:.2f} s, imports {part['imports']:.2f} s, loading the brain and painters "
           f"{part['load']:.2f} s, raw work (brain generate + pipeline call) {part['raw']:.2f} s, "
           f"the rest {wall - python - sum(part.values()):.2f} s")
+    if versus:
+        print(f"with --brain {args.versus}: {statistics.median(versus):.2f} s; "
+              f"default / that: {wall / statistics.median(versus):.2f}")
     print(f"ratio: {wall / part['raw']:.2f}")
 
 

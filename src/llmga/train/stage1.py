@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InvalidInputError, LLMGAError
-from .chat_data import ChatEncoder, LengthGroupedBatches, Sample, collate, load_records
+from .chat_data import IGNORE, ChatEncoder, LengthGroupedBatches, Sample, collate, load_records
 from .loop import start, train
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,17 @@ def encode_all(encoder: ChatEncoder, records: list, on_error: str) -> tuple[list
     return samples, problems
 
 
+def answer_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean cross-entropy of the assistant's tokens, as ``model(**batch).loss``, with logits computed only
+    where some row of the batch predicts an assistant token (a large vocabulary makes the rest the bulk of a step)."""
+    inputs = dict(batch)
+    labels = inputs.pop("labels")
+    keep = (labels[:, 1:] != IGNORE).any(0).nonzero().squeeze(1)  # positions whose next token is trained
+    logits = model(**inputs, logits_to_keep=keep).logits
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels[:, keep + 1].flatten(),
+                                             ignore_index=IGNORE)
+
+
 def train_stage1(config: Stage1Config) -> Path:
     """Run stage-1 training; return the directory of the final (merged) model."""
     from transformers import get_cosine_schedule_with_warmup
@@ -112,7 +123,7 @@ def train_stage1(config: Stage1Config) -> Path:
     model, optimizer, loader, scheduler = accelerator.prepare(bundle.model, optimizer, loader, scheduler)
     accelerator.init_trackers("stage1", config={k: v for k, v in asdict(config).items() if not isinstance(v, (list, dict))})
 
-    train(accelerator, model, optimizer, scheduler, loader, lambda m, batch: m(**batch).loss,
+    train(accelerator, model, optimizer, scheduler, loader, answer_loss,
           total=total, out=out, save_every=config.save_every, desc="stage 1")
     final = out / "final"
     if accelerator.is_main_process:
