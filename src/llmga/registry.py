@@ -41,6 +41,7 @@ SHIPPED = {
         Shipped("world-inpaint", PAINTER, "world-painter-inpaint"),
         Shipped("smollm2-refine", ADAPTER, "smollm2-refine"),
         Shipped("smollm2-world", ADAPTER, "smollm2-world"),
+        Shipped("gemma3-world", ADAPTER, "gemma3-world"),
         Shipped("world-llava", ADAPTER, "world-llava"),
         Shipped("world-judge", JUDGE, "world-judge"),
         Shipped("world-clip", CLIP, "world-clip"),
