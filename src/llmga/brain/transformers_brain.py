@@ -270,11 +270,11 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
 def _add_chat_format(model: Any, tokenizer: Any) -> None:
     """Give a pretrained GGUF model that carries no chat template llmga's template for its family, and
     make generation stop at that template's end of turn (a family llmga has no template for keeps none)."""
-    from ..convert.chat_formats import GGUF_BASE_FORMATS
+    from .gguf_bases import GGUF_BASE_FORMATS
 
     chat_format = GGUF_BASE_FORMATS.get(model.config.model_type.removesuffix("_text"))
     if chat_format is None:
         return
-    tokenizer.chat_template = chat_format.template()
-    stops = [tokenizer.convert_tokens_to_ids(t) for t in chat_format.stops]
+    tokenizer.chat_template, ends = chat_format
+    stops = [tokenizer.convert_tokens_to_ids(t) for t in ends]
     model.generation_config.eos_token_id = list(dict.fromkeys([*stops, tokenizer.eos_token_id]))

@@ -104,12 +104,6 @@ _BODY = {
     + "{{{{- '<start_of_turn>' + ({user} if m['role'] == 'user' else {assistant}) + '\\n' + content(m)"
     " + '<end_of_turn>\\n' -}}}}{{%- if m['role'] != 'user' -%}}{{{{- '<eos>' -}}}}{{%- endif -%}}{{%- endfor -%}}"
     "{{%- if add_generation_prompt -%}}{{{{- '<start_of_turn>' + {assistant} + '\\n' -}}}}{{%- endif -%}}",
-    # Gemma 3's own: a system message opens the first user turn
-    "gemma_3": "{{{{- bos_token -}}}}{{%- set system = messages[0]['content'] + '\\n\\n' "
-    "if messages and messages[0]['role'] == 'system' else '' -%}}" + _TURNS
-    + "{{{{- '<start_of_turn>' + ({user} if m['role'] == 'user' else {assistant}) + '\\n'"
-    " + (system if loop.first else '') + content(m) + '<end_of_turn>\\n' -}}}}{{%- endfor -%}}"
-    "{{%- if add_generation_prompt -%}}{{{{- '<start_of_turn>' + {assistant} + '\\n' -}}}}{{%- endif -%}}",
 }
 
 #: The released checkpoints' conversation templates, by the name the original scripts use.
@@ -134,12 +128,6 @@ CHAT_FORMATS: dict[str, ChatFormat] = {
     "phi_3": ChatFormat("phi_3", "", "<|user|>", "<|assistant|>", "<|end|>", ("<|end|>",)),
     # LLMGA Gemma-2B-it and its Chinese variant
     "gemma": ChatFormat("gemma", "", "user", "model", "", ("<end_of_turn>", "<eos>")),
-}
-
-#: llmga's chat format for a pretrained GGUF model that carries none, by its architecture: Gemma 3's own
-#: layout (the pretrained Gemma 3 270M of ``llmga --brain gemma3``).
-GGUF_BASE_FORMATS: dict[str, ChatFormat] = {
-    "gemma3": ChatFormat("gemma_3", "", "user", "model", "", ("<end_of_turn>",)),
 }
 
 #: The Jinja chat template of each format.
