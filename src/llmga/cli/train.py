@@ -30,7 +30,7 @@ Threads = Annotated[int, typer.Option("--threads", help="Torch threads (1 is ste
 
 @train.command("stage1")
 def stage1(
-    model: Annotated[str, typer.Option("--model", help="Brain to fine-tune: directory, .gguf file or 'smollm2'.")],
+    model: Annotated[str, typer.Option("--model", help="Brain to fine-tune: directory, .gguf file, 'smollm2' or 'gemma3'.")],
     data: Annotated[list[Path], typer.Option("--data", help="LLaVA-format JSON/JSONL file (repeat for several).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, logs/, final/.")],
     lora: Annotated[bool, typer.Option("--lora/--full", help="LoRA adapters (merged at the end) or full fine-tuning.")] = True,
@@ -363,7 +363,7 @@ def restore(
 
 @train.command("gill")
 def gill(
-    model: Annotated[str, typer.Option("--model", help="Base brain: directory, .gguf file or 'smollm2'.")],
+    model: Annotated[str, typer.Option("--model", help="Base brain: directory, .gguf file, 'smollm2' or 'gemma3'.")],
     painter: Annotated[str, typer.Option("--painter", help="The painter whose text-encoder space the mapper writes "
                                          "into (SD 1.x/2.x/XL directory or a shipped painter).")],
     data: Annotated[list[Path], typer.Option("--data", help="LLaVA-format JSON/JSONL with tagged prompts "
