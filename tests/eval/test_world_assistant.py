@@ -1,9 +1,11 @@
 """The world assistant asked as people ask: a brain answering as taught scores full marks, a careless one not."""
 
+import re
+
 import pytest
 
 from llmga.data.world_chat import held_out_chat
-from llmga.eval.world_assistant import agreement, contradicts, measure_chat, new_word_items
+from llmga.eval.world_assistant import Verdict, agreement, contradicts, measure_chat, new_word_items, summarise
 from llmga.protocol import parse_reply
 from llmga.testing.doubles import ScriptedBrain
 from llmga.world import parse_detailed
@@ -38,6 +40,22 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert summary["task"]["right"]["value"] == 1.0 and summary["task"]["edits_from_scratch"] == 0
     assert set(summary["task"]["confusion"]) == {"none", "generate", "edit", "similar"}
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0
+    assert summary["questions"]["right"] == summary["questions"]["items"] > 0
+
+
+def test_a_wrong_sum_or_capital_is_counted_wrong_and_a_reworded_right_one_right(items):
+    questions = [i for i in items if i.kind == "question"]
+    assert {i.language for i in questions} == {"en", "zh"}
+
+    def judged(text_of):
+        return summarise([Verdict(i, parse_reply(text_of(i.reply)), "none") for i in questions])["questions"]
+
+    def wrong(answer):  # every number one more, every name another word
+        return re.sub(r"\d+|[A-Z][a-z]+", lambda m: str(int(m[0]) + 1) if m[0].isdigit() else "Nowhere", answer)
+
+    assert judged(wrong) == {"items": len(questions), "right": 0}
+    assert judged(lambda answer: "Well: " + answer.rstrip("。.") + "!") == {"items": len(questions),
+                                                                              "right": len(questions)}
 
 
 def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):

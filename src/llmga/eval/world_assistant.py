@@ -10,7 +10,8 @@ by the judge. Reported, each with its 95% interval:
 - per language, the share of drawing requests whose picture keeps every named
   attribute (``whole``), per attribute (``count``: as many objects as asked);
 - non-requests (greetings, questions, out-of-world things): how many were painted;
-  drawing requests: how many got no picture;
+  drawing requests: how many got no picture; plain questions (sums, capitals):
+  how many replies hold the right answer;
 - the task the assistant runs (its stated one where the turn allows it, else
   the rules'), against the task meant, as a confusion table; follow-up edits
   that started from scratch;
@@ -39,6 +40,8 @@ from .replies import answers
 
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+#: what a taught plain answer turns on: its last number or capitalised word ("52", "Oslo")
+_ANSWER_KEY = re.compile(r"\d+|[A-Z][a-z]+")
 #: world words a reply's text may name, English and Chinese, by the caption word they stand for
 _TEXT_WORDS = {**{w: w for w in (*COLOURS, *SHAPES, *TERRAINS)},
                **{zh: en for en, zh in world_chinese.COLOUR.items()}, **{zh: en for en, zh in world_chinese.GROUND.items()}}
@@ -146,6 +149,12 @@ def faithfulness(verdicts: Sequence[Verdict]) -> dict:
             "attributes": {a: _estimate(flags) for a, flags in sorted(attributes.items())}}
 
 
+def answered_right(verdict: Verdict) -> bool:
+    """Whether a plain question's reply holds the taught answer's key (its last number or name), as a word."""
+    key = _ANSWER_KEY.findall(verdict.item.reply)[-1]
+    return re.search(rf"(?<![\w]){key}(?![\w])", verdict.reply.text, re.ASCII) is not None
+
+
 def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
     """For one-object requests, how many values each unnamed attribute was filled with (of how many)."""
     seen = defaultdict(set)
@@ -175,10 +184,12 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
     requests = [v for v in verdicts if v.item.task is not None]
     edits = [v for v in verdicts if v.item.task == "edit"]
     worded = [v for v in verdicts if v.reply.text.strip()]
+    questions = [v for v in verdicts if v.item.kind == "question" and _ANSWER_KEY.search(v.item.reply)]
     return {
         "faithfulness": {key: faithfulness(group) for key, group in sorted(by_language.items())},
         "non_requests": {"items": len(non_requests), "painted": sum(bool(v.reply.prompts) for v in non_requests)},
         "requests": {"items": len(requests), "missed": sum(not v.reply.prompts for v in requests)},
+        "questions": {"items": len(questions), "right": sum(map(answered_right, questions))},
         "task": {"right": _estimate([v.task == (v.item.task or NONE) for v in verdicts]),
                  "confusion": {meant: dict(got) for meant, got in sorted(confusion.items())},
                  "edits_from_scratch": sum(v.task == "generate" for v in edits), "edits": len(edits)},
@@ -218,6 +229,8 @@ def format_summary(summary: dict) -> str:
     non, req = summary["non_requests"], summary["requests"]
     lines.append(f"non-requests painted: {non['painted']} of {non['items']}; "
                  f"drawing requests not painted: {req['missed']} of {req['items']}")
+    questions = summary["questions"]
+    lines.append(f"plain questions answered right: {questions['right']} of {questions['items']}")
     task = summary["task"]
     lines.append(f"task right: {pct(task['right'])}; follow-up edits started from scratch: "
                  f"{task['edits_from_scratch']} of {task['edits']}")
