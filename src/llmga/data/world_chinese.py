@@ -13,53 +13,54 @@ from ..world.edits import EditPair
 from ..world.scene import Obj, Scene
 from .world_wording import Ask, Mention, phrasings, thing_names
 
-SIZE = {"small": phrasings("小|小小的|很小的|微小的", "迷你"), "large": phrasings("大|大大的|很大的|超大的", "巨大的")}
+SIZE = {"small": phrasings("小|小小的|很小的|微小的|小号的|小个的", "迷你"), "large": phrasings("大|大大的|很大的|超大的|大号的|大个的|硕大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
           "pink": "粉色"}
 SHAPE = {"circle": phrasings("圆形|圆"), "square": phrasings("正方形|方块"), "triangle": phrasings("三角形"),
          "star": phrasings("星星|五角星"), "diamond": phrasings("菱形"), "cross": phrasings("十字|十字形")}
 PLACE = {
-    "top left": phrasings("在左上角|在画面的左上角|靠近左上角", "位于左上方"),
-    "top middle": phrasings("在上方中间|在顶部中间|在画面顶部的中间", "在正上方"),
-    "top right": phrasings("在右上角|在画面的右上角|靠近右上角", "位于右上方"),
-    "middle left": phrasings("在左边|在左侧中间|在画面左侧", "在左边的中部"),
-    "center": phrasings("在中间|在正中间|在画面的中心|在中心", "在画面中央"),
-    "middle right": phrasings("在右边|在右侧中间|在画面右侧", "在右边的中部"),
-    "bottom left": phrasings("在左下角|在画面的左下角|靠近左下角", "位于左下方"),
-    "bottom middle": phrasings("在下方中间|在底部中间|在画面底部的中间", "在正下方"),
-    "bottom right": phrasings("在右下角|在画面的右下角|靠近右下角", "位于右下方"),
+    "top left": phrasings("在左上角|在画面的左上角|靠近左上角|在左上部|在画面左上部分", "位于左上方"),
+    "top middle": phrasings("在上方中间|在顶部中间|在画面顶部的中间|在顶端中央|在最上面的中间|在上部居中", "在正上方"),
+    "top right": phrasings("在右上角|在画面的右上角|靠近右上角|在右上部|在画面右上部分", "位于右上方"),
+    "middle left": phrasings("在左边|在左侧中间|在画面左侧|在左侧居中|在画面左边的中间|靠左居中", "在左边的中部"),
+    "center": phrasings("在中间|在正中间|在画面的中心|在中心|在中央|居中|在画面正中", "在画面中央"),
+    "middle right": phrasings("在右边|在右侧中间|在画面右侧|在右侧居中|在画面右边的中间|靠右居中", "在右边的中部"),
+    "bottom left": phrasings("在左下角|在画面的左下角|靠近左下角|在左下部|在画面左下部分", "位于左下方"),
+    "bottom middle": phrasings("在下方中间|在底部中间|在画面底部的中间|在底端中央|在最下面的中间|在下部居中", "在正下方"),
+    "bottom right": phrasings("在右下角|在画面的右下角|靠近右下角|在右下部|在画面右下部分", "位于右下方"),
 }
-RELATION = {"below": phrasings("在它下面|在它的下方|在它下边", "在它正下方"),
-            "above": phrasings("在它上面|在它的上方|在它上边", "在它正上方"),
-            "right": phrasings("在它右边|在它的右侧|在它的右边", "在它右手边"),
-            "left": phrasings("在它左边|在它的左侧|在它的左边", "在它左手边")}
-TIME = {"day": phrasings("白天|在白天|中午", "阳光明媚的白天"), "sunset": phrasings("日落时|黄昏时|太阳落山时", "傍晚"),
-        "night": phrasings("夜晚|晚上|夜里", "深夜")}
-TERRAIN = {"grass": phrasings("在草地上", "在绿草地上"), "sand": phrasings("在沙地上|在沙滩上", "在沙漠里"),
-           "snow": phrasings("在雪地上", "在积雪上"), "water": phrasings("在水面上|在水上", "在湖面上")}
+RELATION = {"below": phrasings("在它下面|在它的下方|在它下边|就在它下面|在它底下|紧挨着它的下面", "在它正下方"),
+            "above": phrasings("在它上面|在它的上方|在它上边|就在它上面|在它上头|紧挨着它的上面", "在它正上方"),
+            "right": phrasings("在它右边|在它的右侧|在它的右边|就在它右边|紧挨着它的右边|在它旁边靠右", "在它右手边"),
+            "left": phrasings("在它左边|在它的左侧|在它的左边|就在它左边|紧挨着它的左边|在它旁边靠左", "在它左手边")}
+TIME = {"day": phrasings("白天|在白天|中午|上午|大白天", "阳光明媚的白天"), "sunset": phrasings("日落时|黄昏时|太阳落山时|黄昏|夕阳西下时", "傍晚"),
+        "night": phrasings("夜晚|晚上|夜里|半夜|天黑以后", "深夜")}
+TERRAIN = {"grass": phrasings("在草地上|在草坪上|在草丛里", "在绿草地上"), "sand": phrasings("在沙地上|在沙滩上|在沙丘上", "在沙漠里"),
+           "snow": phrasings("在雪地上|在白雪上|在雪原上", "在积雪上"), "water": phrasings("在水面上|在水上|在海面上|在池塘上|在河面上", "在湖面上")}
 GROUND = {"grass": "草地", "sand": "沙地", "snow": "雪地", "water": "水面"}
 TIME_NOUN = {"day": "白天", "sunset": "日落", "night": "夜晚"}
 COUNT = {1: "一个", 2: "两个", 3: "三个"}
 JOIN = phrasings("，还有|，再画|，以及", "，另外还有")
-FRAME = phrasings("画{x}|请画{x}|帮我画{x}|我想要{x}|生成一张图片：{x}|给我画{x}|请帮我画{x}|我想看{x}",
+FRAME = phrasings("画{x}|请画{x}|帮我画{x}|我想要{x}|生成一张图片：{x}|给我画{x}|请帮我画{x}|我想看{x}|可以画{x}吗？|能帮我画{x}吗？|"
+                  "画一下{x}|我需要一张图：{x}|给我来{x}",
                   "能不能画{x}？|麻烦画{x}|来一张图：{x}")
-NEXT_FRAME = phrasings("现在画{x}|再画一张新的：{x}", "接下来画{x}")
+NEXT_FRAME = phrasings("现在画{x}|再画一张新的：{x}|然后画{x}|下一张画{x}", "接下来画{x}")
 ANYTHING = phrasings("随便画点什么|给我一个惊喜|画什么都行|你来决定画什么|随便给我画一张", "画一张你喜欢的图")
 
 EDIT = {
-    "recolour": phrasings("把{obj}变成{colour}|把{obj}改成{colour}", "{obj}能换成{colour}吗？"),
-    "replace": phrasings("把{obj}换成{shape}|把{obj}变成{shape}", "用{shape}代替{obj}"),
+    "recolour": phrasings("把{obj}变成{colour}|把{obj}改成{colour}|把{obj}涂成{colour}|{obj}改为{colour}", "{obj}能换成{colour}吗？"),
+    "replace": phrasings("把{obj}换成{shape}|把{obj}变成{shape}|拿{shape}替换{obj}|把{obj}替换成{shape}|{obj}改为{shape}", "用{shape}代替{obj}"),
     "add": phrasings("再加{new}，{place}|添加{new}，{place}", "{place}再放{new}"),
-    "remove": phrasings("去掉{obj}|删除{obj}", "不要{obj}了"),
-    "time": phrasings("把它变成{time}|改成{time}", "换成{time}的样子"),
-    "terrain": phrasings("把地面换成{ground}|背景换成{ground}", "放到{ground}上"),
+    "remove": phrasings("去掉{obj}|删除{obj}|把{obj}去掉|把{obj}拿掉|{obj}删掉吧", "不要{obj}了"),
+    "time": phrasings("把它变成{time}|改成{time}|让它变成{time}|调成{time}|变为{time}", "换成{time}的样子"),
+    "terrain": phrasings("把地面换成{ground}|背景换成{ground}|地面改成{ground}|把背景改为{ground}|挪到{ground}上", "放到{ground}上"),
 }
 SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")
 ACCEPT = phrasings("好的|可以|好啊，画吧", "行，就这个")
 GREETING = phrasings("你好|嗨|你好！|您好|哈喽|晚上好|下午好|嗨，你好吗？|在吗？|你是谁？", "早上好")
 THANKS = phrasings("谢谢|谢谢你！|非常感谢|太感谢了|谢啦|感谢！|画得真好，谢谢", "多谢")
 CAPABILITY = phrasings("你能画什么？|你会画哪些形状？|你会画什么？|你能做什么？|你会哪些颜色？|帮助|你有什么功能？|"
-                       "你能画哪些背景？|怎么用？", "你都会画些什么？")
+                       "你能画哪些背景？|怎么用？|你擅长画什么？|你可以画哪些东西？|你都能画啥？|你会画哪些东西？", "你都会画些什么？")
 WORLD = "形状（圆形、正方形、三角形、星星、菱形和十字），七种颜色（红、橙、黄、绿、蓝、紫、粉），大或小，放在三乘三格子的任意位置，背景是草地、沙地、雪地或水面，白天、日落或夜晚"
 ANSWER = {"greeting": phrasings("你好！我会画简单的图：" + WORLD + "。想让我画什么？"),
           "thanks": phrasings("不客气！|不用谢！还想画点什么吗？"),

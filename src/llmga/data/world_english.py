@@ -40,20 +40,27 @@ TERRAIN = {
 }
 VERTICAL = {0: phrasings("top|upper"), 2: phrasings("bottom|lower")}
 HORIZONTAL = {0: "left", 2: "right"}
-CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|at the {v} {h} of the picture|in the {v} {h}",
+CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|at the {v} {h} of the picture|in the {v} {h}|"
+                   "placed at the {v} {h}|near the {v} {h} corner|in the {v} {h} area",
                    "tucked into the {v} {h} corner|over in the {v}-{h} part of the image|toward the {v} {h}")
-EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}",
+EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}|"
+                     "against the {v} edge|at the {v}, horizontally centred",
                      "centred at the {v}|at the {v}, in the middle|along the {v} edge, centred")
-EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side",
+EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side|"
+                        "midway up on the {h}|against the {h} edge|at the {h}, vertically centred",
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
 CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
                    "exactly in the middle|in the middle of the image|at the exact centre",
                    "right in the middle|dead centre|in the very middle|smack in the middle")
 RELATION = {
-    "below": phrasings("below it|under it|beneath it", "just underneath it|directly below that one"),
-    "above": phrasings("above it|over it", "right above it|directly above that one"),
-    "right": phrasings("to its right|to the right of it", "just right of it|on its right-hand side"),
-    "left": phrasings("to its left|to the left of it", "just left of it|on its left-hand side"),
+    "below": phrasings("below it|under it|beneath it|right under it|immediately below it|one cell below it",
+                       "just underneath it|directly below that one"),
+    "above": phrasings("above it|over it|up above it|immediately above it|one cell above it",
+                       "right above it|directly above that one"),
+    "right": phrasings("to its right|to the right of it|immediately to its right|one cell to its right|"
+                       "beside it on the right", "just right of it|on its right-hand side"),
+    "left": phrasings("to its left|to the left of it|immediately to its left|one cell to its left|"
+                      "beside it on the left", "just left of it|on its left-hand side"),
 }
 COUNT = {2: phrasings("two|2", "a pair of"), 3: phrasings("three|3")}
 JOIN = phrasings(" and | and also |, and | with ", ", along with |, together with ")
