@@ -18,3 +18,17 @@ def test_a_cache_folder_appears_only_when_complete_and_a_failure_leaves_nothing(
     write_once(tmp_path / "model", lambda f: (f / "other.json").write_text("{}"))
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["config.json"]
+
+
+def test_a_full_disk_reported_by_safetensors_is_an_os_error_naming_the_folder_and_leaves_nothing(tmp_path):
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    def full(folder):
+        save_file({"w": torch.zeros(2)}, folder / "model.safetensors")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    with pytest.raises(OSError, match=r"could not write .*model.*No space left on device"):
+        write_once(tmp_path / "model", full)
+    assert list(tmp_path.iterdir()) == []

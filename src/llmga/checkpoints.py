@@ -53,7 +53,7 @@ def write_once(target: Path, write: Callable[[Path], None]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
-        write(tmp)
+        _write_reporting_disk_errors(write, tmp, target)
         tmp.chmod(0o755)  # mkdtemp's private mode would stay on the kept copy
         try:
             tmp.rename(target)
@@ -63,6 +63,17 @@ def write_once(target: Path, write: Callable[[Path], None]) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
     return target
+
+
+def _write_reporting_disk_errors(write: Callable[[Path], None], folder: Path, target: Path) -> None:
+    """``write(folder)``, with safetensors' own serializing error (how it reports a full disk) raised as the
+    ``OSError`` it is, naming the cache folder, so callers that can go on without the copy do."""
+    from safetensors import SafetensorError
+
+    try:
+        write(folder)
+    except SafetensorError as exc:
+        raise OSError(f"could not write {target}: {exc}; free space there or set LLMGA_CACHE") from exc
 
 
 def fingerprint(path: Path, edge: int = 1 << 16) -> str:

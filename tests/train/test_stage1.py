@@ -92,6 +92,18 @@ def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tiny, tmp_p
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000020", "step-0000040", "step-0000060"]
     assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
 
+    from safetensors import SafetensorError
+    from transformers import PreTrainedModel
+
+    def disk_full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    # a full disk keeps no merged copy, and the brain is merged and answers all the same
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "full"))
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", disk_full)
+    assert Assistant(load_brain(str(adapter)), sampling=greedy).chat("draw a red fox").reply.prompts == result.reply.prompts
+    assert list((tmp_path / "full" / "merged").iterdir()) == []
+
 
 def test_a_run_resumes_from_its_latest_checkpoint(tiny, tmp_path, capsys):
     data = write_data(tmp_path / "d.json", [refine_record(i) for i in range(4)])
