@@ -1,6 +1,8 @@
 """Stage-1 training on tiny models: labels, LoRA and full runs, resume, broken samples."""
 
 import json
+import shutil
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -103,6 +105,11 @@ def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tiny, tmp_p
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", disk_full)
     assert Assistant(load_brain(str(adapter)), sampling=greedy).chat("draw a red fox").reply.prompts == result.reply.prompts
     assert list((tmp_path / "full" / "merged").iterdir()) == []
+    monkeypatch.undo()  # a disk that would keep under 2 GB free beside the copy keeps none either
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "nearly"))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10 << 30, used=9 << 30, free=1 << 30))
+    assert Assistant(load_brain(str(adapter)), sampling=greedy).chat("draw a red fox").reply.prompts == result.reply.prompts
+    assert list((tmp_path / "nearly" / "merged").iterdir()) == []
 
 
 def test_a_run_resumes_from_its_latest_checkpoint(tiny, tmp_path, capsys):

@@ -128,7 +128,7 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     The first load merges with peft and keeps the merged model under the cache
     (``merged/``, keyed by the adapter's and the base's fingerprints and the
     dtype, written atomically); later loads read that copy directly, without
-    the merge (about 1.5 s a load for SmolLM2 on 2 CPU cores)."""
+    the merge (about 1.5 s a load for SmolLM2 on 2 CPU cores). A disk without room for the copy gets none."""
     if runtime.brain_quantize:
         raise InvalidInputError("an adapter is merged into its base, which needs the full-precision base; "
                                 "drop --brain-quantize (or merge the adapter and save the model first)")
@@ -156,14 +156,26 @@ def _merged_dir(adapter: Path, base: BrainSpec, runtime: RuntimeSettings) -> Pat
     return cache_dir() / "merged" / f"{adapter.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
+#: a merged copy is kept only where the disk keeps this much free beside it (it only saves time)
+MERGED_COPY_HEADROOM = 2 << 30
+
+
 def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Path) -> Brain:
-    """Load the base, merge the adapter in with peft, and keep the merged model at ``target``."""
+    """Load the base, merge the adapter in with peft, and keep the merged model at ``target`` where the disk
+    has room for it and ``MERGED_COPY_HEADROOM`` more."""
+    import shutil
+
     from peft import PeftModel
 
     from ..checkpoints import write_once
 
     brain = load_brain(base, runtime=runtime)
     brain.model = PeftModel.from_pretrained(brain.model, adapter).merge_and_unload().eval()
+    size = sum(t.numel() * t.element_size() for t in brain.model.state_dict().values())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.disk_usage(target.parent).free < size + MERGED_COPY_HEADROOM:
+        log.info("the merged model (%d MB) was not kept: the disk is nearly full", size >> 20)
+        return brain
 
     def save(folder: Path) -> None:
         brain.model.save_pretrained(folder, safe_serialization=True)
