@@ -192,6 +192,17 @@ def test_follow_up_edits_the_last_image_from_its_own_prompt(suite, monkeypatch):
     assert assistant.conversation.last_image is second.paintings[0].images[0]
 
 
+def test_an_edit_whose_prompt_is_the_pictures_own_says_nothing_changes(suite):
+    brain = ScriptedBrain("<gen_img>a red circle on snow</gen_img>", '<gen_img task="edit">a red circle on snow</gen_img>',
+                          '<gen_img task="edit">a red circle on sand</gen_img>')
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("draw a red circle on snow")
+    same = assistant.chat("不要方块了")
+    assert same.route.task is Task.EDIT and any("comes back unchanged" in notice for notice in same.notices)
+    changed = assistant.chat("now on sand")
+    assert changed.paintings and not any("unchanged" in notice for notice in changed.notices)
+
+
 def test_editing_an_upload_asks_a_multimodal_brain_to_describe_it_first(suite):
     brain = ScriptedBrain("<gen_img>a dog on a sofa</gen_img>", "A cat sitting on a sofa.")
     picture = photo()

@@ -128,7 +128,11 @@ class Assistant:
             notices += [notice] if notice else []
         if on_route and _runs(reply, chosen):
             on_route(chosen)
-        result = self._paint(reply, chosen, request, self._target(chosen, request), progress)
+        target = self._target(chosen, request)
+        if chosen.task is Task.EDIT and target is not None and self.conversation.prompt_of(target) in reply.prompts:
+            notices.append("the edit's prompt is the picture's own, so the picture comes back unchanged: "
+                           "say what to change")
+        result = self._paint(reply, chosen, request, target, progress)
         result.notices[:0] = notices + reply.notices
         return result
 
