@@ -1,8 +1,11 @@
 """The cache's folders are written whole or not at all."""
 
+import errno
+
 import pytest
 
 from llmga.checkpoints import write_once
+from llmga.errors import CacheWriteError, LLMGAError
 
 
 def test_a_cache_folder_appears_only_when_complete_and_a_failure_leaves_nothing(tmp_path):
@@ -29,6 +32,11 @@ def test_a_full_disk_reported_by_safetensors_is_an_os_error_naming_the_folder_an
         save_file({"w": torch.zeros(2)}, folder / "model.safetensors")
         raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
 
-    with pytest.raises(OSError, match=r"could not write .*model.*No space left on device"):
-        write_once(tmp_path / "model", full)
-    assert list(tmp_path.iterdir()) == []
+    def quota(folder):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    for write in (full, quota):  # an OSError, so a merge goes on without its copy; one line for the CLI
+        with pytest.raises(CacheWriteError, match=r"could not write .*model.*(No space left|quota).*LLMGA_CACHE"):
+            write_once(tmp_path / "model", write)
+        assert list(tmp_path.iterdir()) == []
+    assert issubclass(CacheWriteError, OSError) and issubclass(CacheWriteError, LLMGAError)

@@ -9,6 +9,7 @@ provide it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import registry
-from .errors import ModelNotFoundError
+from .errors import CacheWriteError, ModelNotFoundError
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "*.bin", "*.bin.index.json", "*.gguf")
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -66,14 +67,17 @@ def write_once(target: Path, write: Callable[[Path], None]) -> Path:
 
 
 def _write_reporting_disk_errors(write: Callable[[Path], None], folder: Path, target: Path) -> None:
-    """``write(folder)``, with safetensors' own serializing error (how it reports a full disk) raised as the
-    ``OSError`` it is, naming the cache folder, so callers that can go on without the copy do."""
+    """``write(folder)``, with a full disk (safetensors reports it as its own serializing error) raised as a
+    :class:`CacheWriteError` naming the cache folder: an ``OSError``, so callers that can go on without the
+    copy do, and one line for the user where they cannot."""
     from safetensors import SafetensorError
 
     try:
         write(folder)
-    except SafetensorError as exc:
-        raise OSError(f"could not write {target}: {exc}; free space there or set LLMGA_CACHE") from exc
+    except (SafetensorError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise CacheWriteError(f"could not write {target}: {exc}; free space there or set LLMGA_CACHE") from exc
 
 
 def fingerprint(path: Path, edge: int = 1 << 16) -> str:

@@ -25,6 +25,10 @@ class InvalidInputError(LLMGAError):
     """An input (image, setting, request) is malformed."""
 
 
+class CacheWriteError(LLMGAError, OSError):
+    """llmga's cache (converted and merged models) could not be written: most often a full disk."""
+
+
 class BrainUnavailableError(BrainError):
     """The brain's server cannot be reached, or says it is overloaded: try again later."""
 
