@@ -40,3 +40,9 @@ def test_a_full_disk_reported_by_safetensors_is_an_os_error_naming_the_folder_an
             write_once(tmp_path / "model", write)
         assert list(tmp_path.iterdir()) == []
     assert issubclass(CacheWriteError, OSError) and issubclass(CacheWriteError, LLMGAError)
+
+    def unsaveable(folder):  # not the disk: reported as it is
+        raise SafetensorError("You are trying to save a non contiguous tensor")
+
+    with pytest.raises(SafetensorError, match="non contiguous"):
+        write_once(tmp_path / "model", unsaveable)

@@ -75,7 +75,8 @@ def _write_reporting_disk_errors(write: Callable[[Path], None], folder: Path, ta
     try:
         write(folder)
     except (SafetensorError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT) if isinstance(exc, OSError) else "I/O error" in str(exc)
+        if not full:
             raise
         raise CacheWriteError(f"could not write {target}: {exc}; free space there or set LLMGA_CACHE") from exc
 
