@@ -13,6 +13,7 @@ from llmga.errors import InvalidInputError
 from llmga.settings import SamplingSettings
 from llmga.train.chat_data import IGNORE, ChatEncoder
 from llmga.train.stage1 import Stage1Config, answer_loss, train_stage1
+from llmga.train.trainable import load_trainable
 
 ANSWER = "Sure! <gen_img>a red fox in the snow</gen_img>"
 
@@ -110,6 +111,23 @@ def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tiny, tmp_p
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10 << 30, used=9 << 30, free=1 << 30))
     assert Assistant(load_brain(str(adapter)), sampling=greedy).chat("draw a red fox").reply.prompts == result.reply.prompts
     assert list((tmp_path / "nearly" / "merged").iterdir()) == []
+
+
+def test_a_trained_adapter_is_continued_from_its_weights_and_the_result_names_its_base(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
+    data = write_data(tmp_path / "d.json", [refine_record(i) for i in range(4)])
+    first = train_stage1(Stage1Config(model=str(tiny.causal_lm()), data=[data], out=str(tmp_path / "first"),
+                                      lora=True, lora_rank=8, max_steps=60, batch_size=4, lr=1e-2, warmup_steps=0))
+    bundle = load_trainable(str(first / "adapter"), lora=True, rank=32)
+    trained = [name for name, p in bundle.model.named_parameters() if p.requires_grad]
+    assert bundle.spec == str(tiny.causal_lm()) and trained and all("lora_" in name for name in trained)
+    # one more step at a tiny rate: a new adapter would know nothing yet, a continued one answers as before
+    more = train_stage1(Stage1Config(model=str(first / "adapter"), data=[data], out=str(tmp_path / "more"),
+                                     lora=True, max_steps=1, batch_size=4, lr=1e-6, warmup_steps=0))
+    assert json.loads((more / "adapter" / "llmga_base.json").read_text())["base"] == str(tiny.causal_lm())
+    greedy = SamplingSettings(temperature=0, max_new_tokens=30)
+    assert Assistant(load_brain(str(more / "adapter")), sampling=greedy).chat("draw a red fox").reply.prompts == [
+        "a red fox in the snow"]
 
 
 def test_a_run_resumes_from_its_latest_checkpoint(tiny, tmp_path, capsys):

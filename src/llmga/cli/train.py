@@ -30,7 +30,9 @@ Threads = Annotated[int, typer.Option("--threads", help="Torch threads (1 is ste
 
 @train.command("stage1")
 def stage1(
-    model: Annotated[str, typer.Option("--model", help="Brain to fine-tune: directory, .gguf file, 'smollm2' or 'gemma3'.")],
+    model: Annotated[str, typer.Option("--model", help=(
+        "Brain to fine-tune: directory, .gguf file, 'smollm2', 'gemma3', or an adapter to continue "
+        "('smollm2-world', a run's final/adapter; at its own rank)."))],
     data: Annotated[list[Path], typer.Option("--data", help="LLaVA-format JSON/JSONL file (repeat for several).")],
     out: Annotated[Path, typer.Option("--out", help="Run folder: checkpoints/, logs/, final/.")],
     lora: Annotated[bool, typer.Option("--lora/--full", help="LoRA adapters (merged at the end) or full fine-tuning.")] = True,

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..brain import SYSTEM_PROMPT_FILE, cache_dir, resolve_brain
+from ..brain import SYSTEM_PROMPT_FILE, adapter_base, cache_dir, resolve_brain
 from ..errors import InvalidInputError
 
 #: names the base model (a brain spec) beside a saved adapter
@@ -67,17 +67,25 @@ def save_adapter(model: Any, path: Path, base: str) -> None:
 
 
 def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> TrainableModel:
-    """Load the brain named by ``spec`` (a directory, .gguf file or 'smollm2') for training.
+    """Load the brain named by ``spec`` (a directory, .gguf file, 'smollm2' or a trained adapter) for training.
 
     The vision tower of a LLaVA-format model is frozen; with ``lora`` the
     language model gets LoRA adapters on its linear layers and the projector
-    trains fully.
+    trains fully. An adapter (``smollm2-world``, a run's ``final/adapter``) is
+    continued: its base is loaded with the adapter on it, trainable at its own
+    rank (with ``lora``), or merged in for full training; what is saved names
+    that base.
     """
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
     from ..brain.transformers_brain import materialize_gguf
 
     resolved = resolve_brain(spec)
+    adapter = None
+    if resolved.kind == "adapter":
+        adapter = Path(resolved.location)
+        spec = adapter_base(adapter)
+        resolved = resolve_brain(spec)
     if resolved.kind == "server":
         raise InvalidInputError("a model behind a server cannot be trained here; give its weights' directory")
     path = Path(resolved.location)
@@ -93,7 +101,12 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
     for name, param in model.named_parameters():
         param.requires_grad = _VISION not in name
-    if lora:
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=lora)
+        model = model if lora else model.merge_and_unload()
+    elif lora:
         model = with_adapter(model, rank, alpha)
     return TrainableModel(model, tokenizer, processor, spec=spec)
 
