@@ -121,6 +121,8 @@ def test_a_trained_adapter_is_continued_from_its_weights_and_the_result_names_it
     bundle = load_trainable(str(first / "adapter"), lora=True, rank=32)
     trained = [name for name, p in bundle.model.named_parameters() if p.requires_grad]
     assert bundle.spec == str(tiny.causal_lm()) and trained and all("lora_" in name for name in trained)
+    full = load_trainable(str(first / "adapter"), lora=False).model  # merged in, every weight trains
+    assert not hasattr(full, "peft_config") and all(p.requires_grad for p in full.parameters())
     # one more step at a tiny rate: a new adapter would know nothing yet, a continued one answers as before
     more = train_stage1(Stage1Config(model=str(first / "adapter"), data=[data], out=str(tmp_path / "more"),
                                      lora=True, max_steps=1, batch_size=4, lr=1e-6, warmup_steps=0))

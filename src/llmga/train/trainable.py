@@ -99,14 +99,16 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
     else:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
-    for name, param in model.named_parameters():
-        param.requires_grad = _VISION not in name
     if adapter is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter, is_trainable=lora)
-        model = model if lora else model.merge_and_unload()
-    elif lora:
+        if lora:
+            return TrainableModel(model, tokenizer, processor, spec=spec)
+        model = model.merge_and_unload()  # peft froze every weight; full training thaws them below
+    for name, param in model.named_parameters():
+        param.requires_grad = _VISION not in name
+    if lora:
         model = with_adapter(model, rank, alpha)
     return TrainableModel(model, tokenizer, processor, spec=spec)
 
