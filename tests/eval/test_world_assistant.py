@@ -1,14 +1,27 @@
 """The world assistant asked as people ask: a brain answering as taught scores full marks, a careless one not."""
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from llmga.data.world_chat import held_out_chat
-from llmga.eval.world_assistant import Verdict, agreement, contradicts, measure_chat, new_word_items, summarise
-from llmga.protocol import parse_reply
+from llmga.data.world_english import RELATION
+from llmga.data.world_wording import RELATIONS
+from llmga.eval.world_assistant import (
+    Verdict,
+    agreement,
+    contradicts,
+    measure_chat,
+    new_word_items,
+    relation_items,
+    summarise,
+)
+from llmga.protocol import parse_reply, tag_prompt
 from llmga.testing.doubles import ScriptedBrain
 from llmga.world import parse_detailed
+from llmga.world.captions import detailed_caption
+from llmga.world.scene import POSITIONS, Scene
 from llmga.world.requests import Request
 
 
@@ -27,12 +40,14 @@ def taught(items):
 
 @pytest.fixture(scope="module")
 def items():
-    return held_out_chat(3, seed=0) + new_word_items(6, seed=0)
+    return held_out_chat(3, seed=0) + new_word_items(6, seed=0) + relation_items(4, seed=0)
 
 
 def test_a_brain_answering_as_taught_scores_full_marks(items):
-    summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=6)
+    summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=6, relations=4)
     assert len(verdicts) == len(items)
+    assert {"en", "zh", "new words", "relative, en", "relative, zh"} == set(summary["faithfulness"])
+    assert summary["requests"]["items"] == sum(i.task is not None and i.kind != "relative" for i in items)
     for key, figures in summary["faithfulness"].items():
         assert figures["whole"]["value"] == 1.0, key
         assert all(value["value"] == 1.0 for value in figures["attributes"].values()), key
@@ -41,6 +56,34 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert set(summary["task"]["confusion"]) == {"none", "generate", "edit", "similar"}
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0
     assert summary["questions"]["right"] == summary["questions"]["items"] > 0
+
+
+def test_relation_probes_place_the_second_object_next_to_the_first_in_held_out_words():
+    probes = relation_items(8, seed=0)
+    held_words = {w for table in (RELATION,) for phrasings in table.values() for w in phrasings.held}
+    for item in probes:
+        first, second = item.wanted.scene.objects
+        (r1, c1), (r2, c2) = (divmod(POSITIONS.index(o.position), 3) for o in (first, second))
+        assert (r2 - r1, c2 - c1) in RELATIONS.values()
+        if item.language == "en":
+            assert any(word in item.request for word in held_words), item.request
+
+
+def test_a_brain_that_puts_the_second_object_in_another_cell_fails_the_relations_probe():
+    probes = relation_items(4, seed=0)
+
+    def elsewhere(request):
+        item = next(i for i in probes if i.request == request.messages[-1]["content"])
+        first, second = item.wanted.scene.objects
+        cell = next(p for p in POSITIONS if p not in (first.position, second.position))
+        wrong = Scene((first, replace(second, position=cell)), item.wanted.scene.background)
+        return "Here. " + tag_prompt(detailed_caption(wrong), "generate")
+
+    summary, _ = measure_chat(ScriptedBrain(elsewhere, multimodal=False), n=0, seed=0, new_words=0, relations=4)
+    for code in ("en", "zh"):
+        figures = summary["faithfulness"][f"relative, {code}"]
+        assert figures["whole"]["value"] == 0.0 and figures["attributes"]["position"]["value"] == 0.0
+        assert figures["attributes"]["colour"]["value"] == 1.0
 
 
 def test_a_wrong_sum_or_capital_is_counted_wrong_and_a_reworded_right_one_right(items):
@@ -60,7 +103,7 @@ def test_a_wrong_sum_or_capital_is_counted_wrong_and_a_reworded_right_one_right(
 
 def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):
     brain = taught(items)
-    summary, verdicts = measure_chat(brain, n=3, seed=0, new_words=6, temperature=0.2)
+    summary, verdicts = measure_chat(brain, n=3, seed=0, new_words=6, temperature=0.2, relations=4)
     assert summary["task"]["right"]["value"] == 1.0 and len(brain.requests) == len(items)
     assert {r.settings.temperature for r in brain.requests} == {0.2}
     conversations = {(tuple(item.history), item.request) for item in items}  # some items repeat

@@ -104,6 +104,8 @@ def assistant(
     brain: Annotated[str, typer.Option("--brain", help="Brain to measure (directory, adapter, 'smollm2', URL).")],
     n: Annotated[int, typer.Option(help="Held-out items per language and kind.")] = 10,
     new_words: Annotated[int, typer.Option("--new-words", help="Requests naming a synonym never trained.")] = 20,
+    relations: Annotated[int, typer.Option(
+        "--relations", help="Requests per language placing a second object relative to the first.")] = 16,
     languages: Annotated[str, typer.Option("--languages", help="Comma-separated: en, zh.")] = "en,zh",
     seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures (and every reply) as JSON.")] = None,
@@ -120,7 +122,7 @@ def assistant(
 
     torch.set_num_threads(threads)
     summary, verdicts = measure_chat(load_brain(brain), n=n, seed=seed, languages=languages.split(","),
-                                     new_words=new_words, temperature=temperature)
+                                     new_words=new_words, temperature=temperature, relations=relations)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:

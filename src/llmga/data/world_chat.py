@@ -31,6 +31,7 @@ out-of-world things) and, wherever a pair is named, a held-out pair.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,10 +49,12 @@ from .world_wording import HELD, OUTSIDE_THINGS, RELATIONS, TRAIN, Ask, Mention
 
 HELD_OUT_SHARE = 0.2
 LANGUAGES: dict[str, ModuleType] = {"en": world_english, "zh": world_chinese}
+#: the kinds of held-out items
 KINDS = ("request", "count", "several", "anything", "followup", "chat", "question", "outside")
-#: how often each kind comes up in training, and the share of Chinese items
-SHARES = {"request": 0.23, "count": 0.08, "several": 0.13, "anything": 0.05, "followup": 0.24, "chat": 0.08,
-          "question": 0.07, "outside": 0.12}
+#: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
+#: "several" request whose second object is placed relative to the first ("and a pink star below it")
+SHARES = {"request": 0.15, "count": 0.06, "several": 0.13, "relative": 0.10, "anything": 0.05, "followup": 0.24,
+          "chat": 0.08, "question": 0.07, "outside": 0.12}
 CHINESE_SHARE = 0.3
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
@@ -156,13 +159,14 @@ def _neighbour(rng: random.Random) -> tuple[str, str, str]:
             return first, relation, POSITIONS[row * GRID + column]
 
 
-def two_objects(rng: random.Random, held: set, want_held: bool) -> tuple[Ask, Request]:
-    """Two different objects, both placed, the second placed relative to the first, or neither placed."""
+def two_objects(rng: random.Random, held: set, want_held: bool, placing: str | None = None) -> tuple[Ask, Request]:
+    """Two different objects, both placed, the second placed relative to the first, or neither placed
+    (``placing``: "absolute", "relative" or "none"; by chance when None)."""
     first_pair = pick_pair(rng, held, want_held)
     second_pair = pick_pair(rng, held, False, avoid={first_pair})
     pairs = [first_pair, second_pair]
     rng.shuffle(pairs)
-    placing = rng.choice(("absolute", "relative", "none"))
+    placing = placing or rng.choice(("absolute", "relative", "none"))
     if placing == "relative":
         first, relation, second = _neighbour(rng)
         cells = (first, second)
@@ -181,12 +185,13 @@ def two_objects(rng: random.Random, held: set, want_held: bool) -> tuple[Ask, Re
     return Ask(mentions, time, terrain), Request(Scene(tuple(objects), background), frozenset(named | scenery))
 
 
-ASKERS = {"request": one_object, "count": alike, "several": two_objects}
+ASKERS = {"request": one_object, "count": alike, "several": two_objects,
+          "relative": functools.partial(two_objects, placing="relative")}
 
 
 def drawing_item(kind: str, language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
                  code: str) -> ChatItem:
-    """A ``request``, ``count`` or ``several`` item."""
+    """A ``request``, ``count``, ``several`` or ``relative`` item."""
     ask, wanted = ASKERS[kind](rng, held, want_held)
     return ChatItem(kind, code, (), language.request(ask, rng, split), painted_reply(language, rng, wanted.scene),
                     "generate", wanted, (wanted.scene,))

@@ -3,12 +3,15 @@
 Items come from :func:`llmga.data.world_chat.held_out_chat` (sentence frames,
 templates and colour–shape pairs no training item uses) in English and
 Chinese, plus a probe of synonyms no training item uses
-(:data:`llmga.data.world_english.NEW_WORDS`). Every reply is parsed as the
+(:data:`llmga.data.world_english.NEW_WORDS`) and a probe of two-object requests
+whose second object is placed relative to the first ("…and a pink star just
+underneath it"; held-out wordings in both languages). Every reply is parsed as the
 assistant parses it; a prompt is painted by the oracle painter and read back
 by the judge. Reported, each with its 95% interval:
 
 - per language, the share of drawing requests whose picture keeps every named
   attribute (``whole``), per attribute (``count``: as many objects as asked);
+  the same for each probe (the relations probe counts in no other figure);
 - non-requests (greetings, questions, out-of-world things): how many were painted;
   drawing requests: how many got no picture; plain questions (sums, capitals):
   how many replies hold the right answer;
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..data import world_chinese, world_english
-from ..data.world_chat import ChatItem, held_out_chat, held_out_pairs, painted_reply, pick_pair
+from ..data.world_chat import ChatItem, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
@@ -80,6 +83,17 @@ def new_word_items(n: int, seed: int = 0) -> list[ChatItem]:
                               painted_reply(world_english, rng, scene), "generate", Request(scene, frozenset(named)),
                               (scene,)))
     return items
+
+
+#: how many relations probes ``llmga eval assistant`` and the world bench ask per language
+RELATION_PROBES = 16
+
+
+def relation_items(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")) -> list[ChatItem]:
+    """``n`` held-out requests per language for two objects, the second placed relative to the first."""
+    held = held_out_pairs(seed)
+    return [make_item("relative", code, random.Random(f"{seed}/world-chat-relations/{code}/{i}"), HELD, held,
+                      want_held=True) for code in languages for i in range(n)]
 
 
 def agreement(read: Scene, wanted: Request) -> dict[str, bool]:
@@ -200,19 +214,27 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
 
 
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
-                 max_new_tokens: int = 96, judge=None, temperature: float = 0.0) -> tuple[dict, list[Verdict]]:
-    """Ask ``n`` held-out items per language and kind (and ``new_words`` probes); the summary and each verdict.
+                 max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
+                 relations: int = 0) -> tuple[dict, list[Verdict]]:
+    """Ask ``n`` held-out items per language and kind (and ``new_words`` probes, and ``relations`` probes per
+    language); the summary and each verdict.
 
     ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it.
     """
     from ..world.judge import Judge
 
     judge = judge or Judge.load()
-    items = held_out_chat(n, seed, languages) + (new_word_items(new_words, seed) if new_words else [])
+    items = (held_out_chat(n, seed, languages) + (new_word_items(new_words, seed) if new_words else [])
+             + relation_items(relations, seed, languages))
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature)
     verdicts = judge_items(items, raw, judge, brain.end_markers)
-    return summarise(verdicts), verdicts
+    summary = summarise([v for v in verdicts if v.item.kind != "relative"])
+    for code in languages:
+        probed = [v for v in verdicts if v.item.kind == "relative" and v.item.language == code]
+        if probed:
+            summary["faithfulness"][f"relative, {code}"] = faithfulness(probed)
+    return summary, verdicts
 
 
 def format_summary(summary: dict) -> str:
