@@ -6,7 +6,6 @@ import re
 import pytest
 
 from llmga.data import world_chinese, world_english
-from llmga.world.scene import POSITIONS
 from llmga.data.world_chat import CHINESE_SHARE, KINDS, SHARES, build_world_chat, held_out_chat, training_items
 from llmga.data.world_chat import colour_shapes, held_out_pairs
 from llmga.data.world_wording import HELD, OUTSIDE_THINGS, Phrasings, phrasings
@@ -72,7 +71,7 @@ def test_the_set_covers_every_kind_both_languages_and_every_task():
     assert {item.kind for item in TRAINING} == set(SHARES) > set(KINDS)  # "relative" is trained only
     assert {item.kind for item in HELD_OUT} == set(KINDS)
     for item in (item for item in TRAINING if item.kind == "relative"):  # two objects in neighbouring cells
-        (r1, c1), (r2, c2) = (divmod(POSITIONS.index(o.position), 3) for o in item.wanted.scene.objects)
+        (r1, c1), (r2, c2) = (o.row_col for o in item.wanted.scene.objects)
         assert abs(r1 - r2) + abs(c1 - c2) == 1 and "position" in item.wanted.attributes, item
     chinese = [item for item in TRAINING if item.language == "zh"]
     assert abs(len(chinese) / len(TRAINING) - CHINESE_SHARE) < 0.05

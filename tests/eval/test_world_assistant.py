@@ -60,10 +60,10 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
 
 def test_relation_probes_place_the_second_object_next_to_the_first_in_held_out_words():
     probes = relation_items(8, seed=0)
-    held_words = {w for table in (RELATION,) for phrasings in table.values() for w in phrasings.held}
+    held_words = {word for phrasings in RELATION.values() for word in phrasings.held}
     for item in probes:
         first, second = item.wanted.scene.objects
-        (r1, c1), (r2, c2) = (divmod(POSITIONS.index(o.position), 3) for o in (first, second))
+        (r1, c1), (r2, c2) = (o.row_col for o in (first, second))
         assert (r2 - r1, c2 - c1) in RELATIONS.values()
         if item.language == "en":
             assert any(word in item.request for word in held_words), item.request

@@ -85,7 +85,7 @@ def new_word_items(n: int, seed: int = 0) -> list[ChatItem]:
     return items
 
 
-#: how many relations probes ``llmga eval assistant`` and the world bench ask per language
+#: how many relations probes :func:`measure_chat` asks per language by default
 RELATION_PROBES = 16
 
 
@@ -215,7 +215,7 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
 
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
                  max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
-                 relations: int = 0) -> tuple[dict, list[Verdict]]:
+                 relations: int = RELATION_PROBES) -> tuple[dict, list[Verdict]]:
     """Ask ``n`` held-out items per language and kind (and ``new_words`` probes, and ``relations`` probes per
     language); the summary and each verdict.
 

@@ -145,11 +145,10 @@ class WorldBench:
 
     def assistant_figures(self) -> dict[str, Any]:
         """Requests by text (any brain), and for a brain that sees pictures, each of the four sets' tasks."""
-        from .world_assistant import RELATION_PROBES, measure_chat
+        from .world_assistant import measure_chat
         from .world_prompts import measure_llava, scores_as_dict
 
-        out, _ = measure_chat(self.brain, n=self.config.chat_n, seed=self.config.seed, judge=self.judge,
-                              relations=RELATION_PROBES)
+        out, _ = measure_chat(self.brain, n=self.config.chat_n, seed=self.config.seed, judge=self.judge)
         if self.brain.multimodal:
             out["by_task"] = scores_as_dict(measure_llava(self.brain, n=self.config.edit_n, seed=self.config.seed,
                                                           judge=self.judge))
