@@ -62,9 +62,10 @@ def gguf_brain():
 
 def test_a_gguf_file_runs_on_llama_cpp_quantized_as_it_is(gguf_brain):
     assert isinstance(gguf_brain, LlamaCppBrain) and "llama.cpp" in gguf_brain.describe()
-    messages, _ = ask("What is the capital of France?")
+    messages, _ = ask("What is the capital city of France?")  # a 4-bit 135M model: "capital of France?" starts "La femme"
     prompt = gguf_brain.prompt(messages)
-    assert prompt.endswith("<|im_start|>assistant\n") and "What is the capital of France?" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n") and "What is the capital city of France?" in prompt
+    assert prompt.startswith("<|im_start|>system\n")  # its begin token is the template's first turn marker
     reply = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=12)))
     assert "Paris" in reply
     again = complete(gguf_brain, BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=12)))
@@ -76,7 +77,7 @@ def test_a_gguf_file_runs_on_llama_cpp_quantized_as_it_is(gguf_brain):
         complete(gguf_brain, BrainRequest(messages, [Image.new("RGB", (4, 4))], GREEDY))
 
 
-def test_smollm2_and_its_adapters_stay_on_transformers():
+def test_the_packaged_smollm2_base_loads_in_transformers_and_a_gguf_file_on_llama_cpp():
     from llmga.brain import resolve_brain
 
     assert resolve_brain("smollm2").backend == "transformers"

@@ -31,9 +31,11 @@ class LlamaCppBrain:
             raise ModelNotFoundError("GGUF brains run on llama.cpp: pip install llama-cpp-python") from exc
         self.path = Path(path)
         gpu = device is None or device.startswith("cuda")
-        threads = max(1, min(4, os.cpu_count() or 1))
-        self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_gpu_layers=-1 if gpu else 0, n_threads=threads,
-                         verbose=False)
+        cores = os.cpu_count() or 1
+        # Generating leaves a core to the rest of the process (the painter's imports, a server's requests);
+        # reading the prompt, which is short, takes them all.
+        self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_gpu_layers=-1 if gpu else 0,
+                         n_threads=max(1, min(4, cores - 1)), n_threads_batch=max(1, min(4, cores)), verbose=False)
         self.name = str(self.path)
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
@@ -54,17 +56,15 @@ class LlamaCppBrain:
         """The conversation in the model's chat format, ready for the assistant's turn (plus ``prefill``)."""
         plain = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str) else "".join(
             part.get("text", "") for part in m["content"])} for m in messages]
-        text = self._template.render(messages=plain, add_generation_prompt=True, **self._specials)
-        bos = self._specials["bos_token"]
-        if bos and text.startswith(bos):  # llama.cpp adds the begin token itself
-            text = text[len(bos):]
-        return text + prefill
+        return self._template.render(messages=plain, add_generation_prompt=True, **self._specials) + prefill
 
     def stream(self, request: BrainRequest) -> Iterator[str]:
         if request.images:
             raise BrainError(f"{self.name} is a text-only model and cannot read images")
         settings = request.settings
-        prompt = self.prompt(request.messages, request.prefill)
+        # the template writes any begin token itself; llama.cpp adds none to a prompt given as tokens
+        prompt = self.llm.tokenize(self.prompt(request.messages, request.prefill).encode("utf-8"), add_bos=False,
+                                   special=True)
         if request.prefill:
             yield request.prefill
         try:
