@@ -172,3 +172,29 @@ def test_a_lazy_painter_is_checked_at_once_and_loads_on_first_painting(tiny, tmp
     assert painted.tobytes() == eager.tobytes()
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         lazy.nothing
+
+
+def test_a_load_waits_for_the_painters_imports_started_in_the_background(tiny, monkeypatch):
+    import threading
+
+    from llmga.painter import runtime
+
+    release, order = threading.Event(), []
+    real = runtime.pipeline_class
+
+    def slow_imports(task, path, extra_components=False):
+        if threading.current_thread().name == "painter-imports":
+            release.wait(10)
+            order.append("imported")
+        return real(task, path, extra_components)
+
+    monkeypatch.setattr(runtime, "pipeline_class", slow_imports)
+    runtime.import_in_background("text2image", check_diffusers_dir(tiny.sd()))
+    loader = threading.Thread(target=lambda: order.append(type(runtime.load_pipeline("text2image", tiny.sd(),
+                                                                                      device="cpu")).__name__))
+    loader.start()
+    time.sleep(0.3)
+    assert order == []  # still waiting: a half-imported diffusers is never used
+    release.set()
+    loader.join(10)
+    assert order == ["imported", "StableDiffusionPipeline"]

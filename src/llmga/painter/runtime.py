@@ -63,7 +63,19 @@ def import_in_background(task: str, path: Path) -> None:
         with contextlib.suppress(Exception):  # the load itself reports what is wrong
             pipeline_class(task, path)
 
-    threading.Thread(target=run, name="painter-imports").start()
+    thread = threading.Thread(target=run, name="painter-imports")
+    _IMPORTING.append(thread)
+    thread.start()
+
+
+#: the background import threads started; a load waits for them, as Python may hand a module still being
+#: imported by one thread to another half-built (its import-deadlock escape)
+_IMPORTING: list[threading.Thread] = []
+
+
+def _wait_for_background_imports() -> None:
+    while _IMPORTING:
+        _IMPORTING.pop().join()
 
 
 def load_pipeline(
@@ -73,6 +85,7 @@ def load_pipeline(
     """Check ``path`` (a diffusers folder or a single file) and load it for ``task`` (``text2image`` or
     ``inpainting``; see :func:`pipeline_class`), offline and quiet, placed as ``runtime`` says (``device``
     overrides its painter device)."""
+    _wait_for_background_imports()
     from diffusers.utils import logging as diffusers_logging
 
     from .single_file import is_single_file, load_single_file, load_vae
