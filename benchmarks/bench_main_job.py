@@ -8,20 +8,20 @@ processes each time the job's parts one after the other, so no part is
 counted twice:
 
 - python: the interpreter starting and exiting (``python -c pass``);
-- imports: ``llmga.cli`` and the classes the job loads its models with
-  (transformers' and diffusers' Stable Diffusion pipeline, peft with them);
+- imports: ``llmga.cli`` and what the job loads its models with (diffusers'
+  Stable Diffusion pipeline, and llama.cpp, which runs the default brain);
 - load: the default brain and painters loaded from the cache;
-- raw work: the loaded brain's ``generate`` on the job's request (greedy, the
-  job's token limit) plus the loaded diffusers pipeline painting the prompt
-  it wrote (the job's steps, guidance and size).
+- raw work: the loaded brain answering the job's request (greedy, the job's
+  token limit) plus the loaded diffusers pipeline painting the prompt it
+  wrote (the job's steps, guidance and size).
 
 What is left (the job's wall less these) is llmga's own work around them
 (the command line, the assistant loop, writing the picture, the interpreter's
 exit), less what the job overlaps: it imports the painter's libraries in the
 background while the brain answers, so this can be negative.
-Printed last: ``ratio: job wall / raw work``. ``--versus BRAIN`` also runs the job with
-``--brain BRAIN``, each repeat beside one of the default's, and prints the ratio of their walls.
-Run: python benchmarks/bench_main_job.py [--versus smollm2-world]
+Printed last: ``ratio: job wall / raw work``. ``--versus OPTIONS`` also runs the job with
+those options, each repeat beside one of the default's, and prints the ratio of their walls.
+Run: python benchmarks/bench_main_job.py [--versus "--brain-engine transformers"]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -38,10 +39,9 @@ import time
 REQUEST = "Draw a blue square."
 
 
-def run_job(out: str, brain: str | None = None) -> float:
+def run_job(out: str, options: str = "") -> float:
     start = time.perf_counter()
-    choice = ["--brain", brain] if brain else []
-    done = subprocess.run([sys.executable, "-m", "llmga", "generate", REQUEST, "--out", out, *choice],
+    done = subprocess.run([sys.executable, "-m", "llmga", "generate", REQUEST, "--out", out, *shlex.split(options)],
                           capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), check=False)
     if done.returncode:
         sys.exit(f"the main job failed: {done.stderr.strip()[-500:]}")
@@ -59,32 +59,29 @@ import json, sys, time
 start = time.perf_counter()
 import torch
 import llmga.cli
+import llama_cpp
 from diffusers import StableDiffusionPipeline
-from peft import PeftModel
-from transformers import AutoModelForCausalLM
 imported = time.perf_counter()
 
 from llmga.assistant import REFINE_REQUEST
-from llmga.brain import load_brain
+from llmga.brain import BrainRequest, complete, load_brain
 from llmga.conversation import Conversation
 from llmga.painter.suite import PainterSuite
-from llmga.profiles import load_profile
 from llmga.protocol import OPEN_TAG, parse_reply
+from llmga.profiles import load_profile
+from llmga.settings import SamplingSettings
 
 profile = load_profile(None)
 brain = load_brain(profile.brain)
 suite = PainterSuite.load(profile.painter, profile.inpaint_painter, [], edit=profile.edit_painter)
 loaded = time.perf_counter()
 
-pipe, paint, sampling = suite.text_to_image.pipeline, profile.paint, profile.sampling
+pipe, paint = suite.text_to_image.pipeline, profile.paint
 conversation = Conversation.for_brain(brain)
 conversation.add_user(REFINE_REQUEST.format(text=sys.argv[1]))
 messages, _ = conversation.to_messages(False)
-text = brain.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + OPEN_TAG
-ids = brain.tokenizer(text, return_tensors="pt", add_special_tokens=False)
-with torch.inference_mode():
-    new = brain.model.generate(**ids, max_new_tokens=sampling.max_new_tokens, do_sample=False)
-reply = OPEN_TAG + brain.tokenizer.decode(new[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+greedy = SamplingSettings(temperature=0, max_new_tokens=profile.sampling.max_new_tokens)
+reply = complete(brain, BrainRequest(messages, settings=greedy, prefill=OPEN_TAG))
 prompt = (parse_reply(reply, brain.end_markers).prompts or [sys.argv[1]])[0]
 pipe(prompt, num_inference_steps=paint.steps, guidance_scale=paint.guidance, width=paint.width,
      height=paint.height, generator=torch.Generator().manual_seed(paint.seed or 0))
@@ -102,7 +99,7 @@ def parts() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--versus", help="another brain to time the job with, beside the default")
+    parser.add_argument("--versus", help="options to time the job with beside the default's, as one string")
     args = parser.parse_args()
     out = tempfile.mkdtemp()
     run_job(out)  # converts the models into the cache once (not timed)
@@ -122,7 +119,7 @@ def main() -> None:
           f"{part['load']:.2f} s, raw work (brain generate + pipeline call) {part['raw']:.2f} s, "
           f"the rest {wall - python - sum(part.values()):.2f} s")
     if versus:
-        print(f"with --brain {args.versus}: {statistics.median(versus):.2f} s; "
+        print(f"with {args.versus}: {statistics.median(versus):.2f} s; "
               f"default / that: {wall / statistics.median(versus):.2f}")
     print(f"ratio: {wall / part['raw']:.2f}")
 

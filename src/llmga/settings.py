@@ -173,6 +173,8 @@ def _lora(value: Any) -> LoraSpec:
 OFFLOAD_MODES = ("none", "model", "sequential")
 QUANTIZE_MODES = ("4bit", "8bit")
 DTYPES = ("float16", "bfloat16", "float32")
+#: what runs a brain trained as an adapter on a GGUF base: "auto" picks llama.cpp where it can
+BRAIN_ENGINES = ("auto", "llama.cpp", "transformers")
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,10 @@ class RuntimeSettings:
     tokenizers a single-file painter is built with (default: the ones llmga ships).
     ``dtype``: "float16", "bfloat16" or "float32" for both models (None: half
     precision on CUDA, bfloat16 brain / float16 painter; float32 on the CPU).
+    ``brain_engine``: what runs an adapter trained on a GGUF base (the shipped
+    world assistants): "llama.cpp" (merged, then written as a Q8_0 GGUF file),
+    "transformers", or "auto": llama.cpp when it is installed, the architecture can
+    be written and no quantization, dtype or CUDA device asks for transformers.
     """
 
     brain_device: str | None = None
@@ -200,8 +206,12 @@ class RuntimeSettings:
     vae: str | None = None
     model_config: str | None = None
     dtype: str | None = None
+    brain_engine: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.brain_engine not in BRAIN_ENGINES:
+            raise InvalidInputError(f"brain_engine must be one of {', '.join(BRAIN_ENGINES)}, "
+                                    f"got {self.brain_engine!r}")
         if self.dtype not in (None, *DTYPES):
             raise InvalidInputError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         if self.offload not in OFFLOAD_MODES:

@@ -99,13 +99,13 @@ def load_brain(
 
         return LlamaCppBrain(resolved.location, device=runtime.brain_device)
 
+    if resolved.kind == "adapter":
+        return _with_adapter(Path(resolved.location), runtime)
     from .transformers_brain import TransformersBrain, materialize_gguf
 
     options = {"device": runtime.brain_device, "quantize": runtime.brain_quantize, "dtype": runtime.dtype}
     if resolved.kind == "gguf":
         return TransformersBrain.load_causal(materialize_gguf(Path(resolved.location), cache_dir()), **options)
-    if resolved.kind == "adapter":
-        return _with_adapter(Path(resolved.location), runtime)
     load = TransformersBrain.load_multimodal if resolved.kind == "multimodal" else TransformersBrain.load_causal
     brain = load(resolved.location, **options)
     brain.system_prompt = own_system_prompt(Path(resolved.location))
@@ -136,14 +136,66 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     if base.kind not in ("causal", "multimodal", "gguf"):
         raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
     merged = _merged_dir(path, base, runtime)
-    if (merged / "config.json").is_file():
-        brain = load_brain(replace(base, kind="multimodal" if base.kind == "multimodal" else "causal",
-                                   location=str(merged)), runtime=runtime)
+    written = merged.with_name(f"{merged.name}.gguf")
+    if _adapter_engine(base, runtime, written.is_file()) == "llama.cpp":
+        brain = _on_llama_cpp(path, base, runtime, merged, written)
     else:
-        brain = _merge(path, base, runtime, merged)
+        brain = _merged_model(path, base, runtime, merged)
     brain.name = f"{base.location} + adapter {path}"
     brain.system_prompt = own_system_prompt(path) or own_system_prompt(Path(base.location))
     return brain
+
+
+def _merged_model(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path) -> Brain:
+    """The adapter merged into its base, in transformers (read from the kept copy at ``merged`` if there is one)."""
+    if (merged / "config.json").is_file():
+        return load_brain(replace(base, kind="multimodal" if base.kind == "multimodal" else "causal",
+                                  location=str(merged)), runtime=runtime)
+    return _merge(adapter, base, runtime, merged)
+
+
+def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = False) -> str:
+    """What runs an adapter on ``base``: "llama.cpp" or "transformers" (see ``RuntimeSettings.brain_engine``);
+    ``written``: the merged model is in the cache as GGUF already (so its base needs no second look)."""
+    import importlib.util
+
+    if runtime.brain_engine == "transformers":
+        return "transformers"
+    from .gguf_export import EXPORTABLE, base_architecture
+
+    why_not = None
+    if base.kind != "gguf":
+        why_not = "its base is not a GGUF file"
+    elif importlib.util.find_spec("llama_cpp") is None:
+        why_not = "llama-cpp-python is not installed"
+    elif not written and base_architecture(Path(base.location)) not in EXPORTABLE:
+        why_not = f"its base's architecture is not one llmga writes as GGUF ({', '.join(EXPORTABLE)})"
+    elif runtime.dtype not in (None, "float32"):
+        why_not = f"--dtype {runtime.dtype} asks for transformers"
+    if runtime.brain_engine == "llama.cpp":
+        if why_not:
+            raise InvalidInputError(f"this adapter cannot run on llama.cpp: {why_not}")
+        return "llama.cpp"
+    return "transformers" if why_not or (runtime.brain_device or "cpu").startswith("cuda") else "llama.cpp"
+
+
+def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path, file: Path) -> Brain:
+    """The adapter merged into its base and written once as the GGUF ``file`` under the cache, run by llama.cpp.
+
+    An unwritable cache keeps the merged transformers model instead."""
+    from .llama_cpp_brain import LlamaCppBrain
+
+    if not file.is_file():
+        from .gguf_export import export_gguf
+
+        brain = _merged_model(adapter, base, runtime, merged)
+        state = {name: tensor.float().numpy() for name, tensor in brain.model.state_dict().items()}
+        try:
+            export_gguf(state, Path(base.location), file, chat_template=brain.tokenizer.chat_template)
+        except OSError as exc:
+            log.info("the merged model was not written as GGUF (%s); transformers runs it", exc)
+            return brain
+    return LlamaCppBrain(file, device=runtime.brain_device)
 
 
 def _merged_dir(adapter: Path, base: BrainSpec, runtime: RuntimeSettings) -> Path:

@@ -75,6 +75,9 @@ class AssistantOptions:
     brain_device: Annotated[Optional[str], _option("--brain-device", "Device of the brain: cuda, cuda:1, cpu.")] = None
     brain_quantize: Annotated[Optional[str], _option(
         "--brain-quantize", "Quantize a transformers brain as it loads: 4bit or 8bit (bitsandbytes).")] = None
+    brain_engine: Annotated[Optional[str], _option(
+        "--brain-engine", "What runs a world assistant (an adapter on a GGUF base): llama.cpp, transformers or "
+        "auto (llama.cpp where it can).")] = None
     painter_device: Annotated[Optional[str], _option("--painter-device", "Device of the painters.")] = None
     offload: Annotated[Optional[str], _option(
         "--offload", "Painter CPU offload: none, model (parts move to the GPU when used) or sequential.")] = None
@@ -126,6 +129,7 @@ class AssistantOptions:
                           sampler=self.sampler, karras=self.karras, timestep_spacing=self.timestep_spacing,
                           loras=tuple(self.lora) if self.lora else None)
         runtime = _override(prof.runtime, brain_device=self.brain_device, brain_quantize=self.brain_quantize,
+                            brain_engine=self.brain_engine,
                             painter_device=self.painter_device, offload=self.offload, vae_tiling=self.vae_tiling,
                             vae=self.vae, model_config=self.model_config, dtype=self.dtype)
         check_sampler(paint)

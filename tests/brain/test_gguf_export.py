@@ -1,0 +1,143 @@
+"""World assistants on llama.cpp: a merged model written back as GGUF, and when llmga runs it that way."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from llmga.brain import BrainSpec, _adapter_engine
+from llmga.brain.gguf_export import export_gguf
+from llmga.checkpoints import smollm2_gguf
+from llmga.errors import InvalidInputError
+from llmga.settings import RuntimeSettings
+
+needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python")
+
+
+@needs_llama_cpp
+def test_llama_cpp_reads_the_written_model_as_transformers_runs_it(tmp_path):
+    import torch
+    from llama_cpp import Llama
+
+    from llmga.brain import load_brain
+
+    brain = load_brain("smollm2", runtime=RuntimeSettings(brain_engine="transformers"))
+    ids = brain.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        base = brain.model(ids).logits[0, -1].numpy()
+        noise = torch.Generator().manual_seed(0)
+        for name, weights in brain.model.named_parameters():  # far from the base, as a merged adapter may be
+            if weights.ndim == 2 and "embed" not in name:
+                weights.add_(torch.randn(weights.shape, generator=noise) * weights.std() * 0.5)
+        changed = brain.model(ids).logits[0, -1].numpy()
+    state = {name: tensor.numpy() for name, tensor in brain.model.state_dict().items()}
+    file = export_gguf(state, smollm2_gguf(), tmp_path / "m.gguf", quant="F16")
+    assert list(tmp_path.iterdir()) == [file]  # no partial file left beside it
+
+    llm = Llama(str(file), n_ctx=64, logits_all=True, verbose=False)
+    llm.eval(ids[0].tolist())
+    read = np.asarray(llm.scores[ids.shape[1] - 1])
+    assert np.corrcoef(read, changed)[0, 1] > 0.99 and read.argmax() == changed.argmax()
+    assert np.corrcoef(read, base)[0, 1] < 0.6  # the written weights, not the base's
+
+
+def test_an_architecture_llmga_cannot_write_is_refused(tmp_path):
+    import gguf
+
+    base = tmp_path / "base.gguf"
+    writer = gguf.GGUFWriter(base, "mamba")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    with pytest.raises(ValueError, match="cannot write a mamba model"):
+        export_gguf({}, base, tmp_path / "m.gguf")
+    assert not (tmp_path / "m.gguf").exists()
+
+
+SMOLLM2 = BrainSpec("gguf", str(smollm2_gguf()), backend="transformers")
+
+
+@needs_llama_cpp
+@pytest.mark.parametrize(("runtime", "engine"), [
+    (RuntimeSettings(), "llama.cpp"),
+    (RuntimeSettings(brain_device="cpu"), "llama.cpp"),
+    (RuntimeSettings(brain_engine="llama.cpp", brain_device="cuda"), "llama.cpp"),
+    (RuntimeSettings(brain_engine="transformers"), "transformers"),
+    (RuntimeSettings(brain_device="cuda"), "transformers"),
+    (RuntimeSettings(dtype="bfloat16"), "transformers"),
+])
+def test_auto_runs_an_adapter_on_a_gguf_base_on_llama_cpp_unless_asked_otherwise(runtime, engine):
+    assert _adapter_engine(SMOLLM2, runtime) == engine
+
+
+def test_llama_cpp_for_an_adapter_on_a_transformers_base_is_refused_with_the_reason(tmp_path):
+    base = BrainSpec("multimodal", str(tmp_path))
+    assert _adapter_engine(base, RuntimeSettings()) == "transformers"
+    with pytest.raises(InvalidInputError, match="cannot run on llama.cpp: its base is not a GGUF file"):
+        _adapter_engine(base, RuntimeSettings(brain_engine="llama.cpp"))
+
+
+def test_an_unknown_engine_is_refused():
+    with pytest.raises(InvalidInputError, match="brain_engine must be one of auto, llama.cpp, transformers"):
+        RuntimeSettings(brain_engine="vllm")
+
+
+@pytest.fixture
+def smollm2_adapter(tmp_path, monkeypatch):
+    """A small LoRA adapter on the packaged SmolLM2 GGUF base, with a system prompt of its own."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from llmga.brain import load_brain
+
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
+    model = load_brain("smollm2", runtime=RuntimeSettings(brain_engine="transformers")).model
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, weights in peft_model.named_parameters():
+            if "lora_B" in name:
+                weights.normal_(0, 0.01, generator=torch.Generator().manual_seed(0))
+    folder = tmp_path / "adapter"
+    peft_model.save_pretrained(folder)
+    (folder / "llmga_base.json").write_text(json.dumps({"base": "smollm2"}))
+    (folder / "system_prompt.txt").write_text("You draw shapes.")
+    return folder
+
+
+@needs_llama_cpp
+def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2_adapter, tmp_path, monkeypatch):
+    import llmga.brain as brains
+    from llmga.brain import BrainRequest, complete, load_brain
+    from llmga.brain.llama_cpp_brain import LlamaCppBrain
+    from llmga.settings import SamplingSettings
+
+    brain = load_brain(str(smollm2_adapter))
+    assert isinstance(brain, LlamaCppBrain) and brain.system_prompt == "You draw shapes."
+    assert "llama.cpp" in brain.describe() and "adapter" in brain.describe()
+    written = list((tmp_path / "cache" / "merged").glob("*.gguf"))
+    assert len(written) == 1
+
+    def merge_again(*args):
+        raise AssertionError("merged again")
+
+    monkeypatch.setattr(brains, "_merged_model", merge_again)  # the second load reads the written file
+    again = load_brain(str(smollm2_adapter))
+    request = BrainRequest([{"role": "user", "content": "hi"}], settings=SamplingSettings(temperature=0,
+                                                                                          max_new_tokens=8))
+    assert complete(again, request).strip()
+
+
+@needs_llama_cpp
+def test_a_cache_that_cannot_take_the_gguf_file_leaves_the_adapter_on_transformers(smollm2_adapter, monkeypatch):
+    import llmga.brain.gguf_export as export
+    from llmga.brain import load_brain
+    from llmga.brain.transformers_brain import TransformersBrain
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "export_gguf", disk_full)
+    brain = load_brain(str(smollm2_adapter))
+    assert isinstance(brain, TransformersBrain) and brain.system_prompt == "You draw shapes."
