@@ -195,7 +195,7 @@ class RuntimeSettings:
     ``brain_engine``: what runs an adapter trained on a GGUF base (the shipped
     world assistants): "llama.cpp" (merged, then written as a Q8_0 GGUF file),
     "transformers", or "auto": llama.cpp when it is installed, the architecture can
-    be written and no quantization, dtype or CUDA device asks for transformers.
+    be written and neither a CUDA device nor a dtype other than float32 asks for transformers.
     """
 
     brain_device: str | None = None
