@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -218,7 +218,7 @@ def load_control_brain(spec: str | Path, runtime: RuntimeSettings | None = None,
     if runtime.brain_quantize:
         raise InvalidInputError("embedding control merges its adapter into the full-precision base; "
                                 "drop --brain-quantize")
-    brain = load_brain(config.base, runtime=runtime)
+    brain = load_brain(config.base, runtime=replace(runtime, brain_engine="transformers"))  # its torch model
     if not hasattr(brain, "model"):
         raise ModelNotFoundError(f"the embedding-control model {folder} names the base {config.base!r}, which is "
                                  "not a local transformers model")
