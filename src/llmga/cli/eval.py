@@ -112,6 +112,8 @@ def assistant(
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     temperature: Annotated[float, typer.Option(
         "--temperature", help="0: greedy; 0.2 samples as `llmga chat` does by default (a seed per request).")] = 0.0,
+    brain_engine: Annotated[str, typer.Option(
+        "--brain-engine", help="What runs an adapter on a GGUF base: auto, llama.cpp or transformers.")] = "auto",
 ) -> None:
     """The world assistant asked as people ask (held-out wordings): every named attribute kept, non-requests
     not painted, the right task, the language asked in; prompts painted by the oracle, read by the judge."""
@@ -119,9 +121,11 @@ def assistant(
 
     from ..brain import load_brain
     from ..eval.world_assistant import format_summary, measure_chat
+    from ..settings import RuntimeSettings
 
     torch.set_num_threads(threads)
-    summary, verdicts = measure_chat(load_brain(brain), n=n, seed=seed, languages=languages.split(","),
+    loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
+    summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","),
                                      new_words=new_words, temperature=temperature, relations=relations)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
