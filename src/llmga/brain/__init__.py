@@ -136,7 +136,7 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     if base.kind not in ("causal", "multimodal", "gguf"):
         raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
     merged = _merged_dir(path, base, runtime)
-    written = merged.with_name(f"{merged.name}.gguf")
+    written = merged.with_name(f"{merged.name}-gguf") / "model.gguf"
     if _adapter_engine(base, runtime, written.is_file()) == "llama.cpp":
         brain = _on_llama_cpp(path, base, runtime, merged, written)
     else:
@@ -180,18 +180,20 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
 
 
 def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path, file: Path) -> Brain:
-    """The adapter merged into its base and written once as the GGUF ``file`` under the cache, run by llama.cpp.
-
-    An unwritable cache keeps the merged transformers model instead."""
+    """The adapter merged into its base and written once as the GGUF ``file`` (in a cache folder of its own,
+    :func:`~llmga.checkpoints.write_once`), run by llama.cpp. An unwritable cache keeps the merged transformers
+    model instead."""
     from .llama_cpp_brain import LlamaCppBrain
 
     if not file.is_file():
+        from ..checkpoints import write_once
         from .gguf_export import export_gguf
 
         brain = _merged_model(adapter, base, runtime, merged)
         state = {name: tensor.float().numpy() for name, tensor in brain.model.state_dict().items()}
         try:
-            export_gguf(state, Path(base.location), file, chat_template=brain.tokenizer.chat_template)
+            write_once(file.parent, lambda folder: export_gguf(state, Path(base.location), folder / file.name,
+                                                              chat_template=brain.tokenizer.chat_template))
         except OSError as exc:
             log.info("the merged model was not written as GGUF (%s); transformers runs it", exc)
             return brain

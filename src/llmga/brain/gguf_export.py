@@ -13,7 +13,6 @@ inverse of what transformers does to its tensors when it reads a GGUF.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def export_gguf(state: Mapping[str, np.ndarray], base_gguf: Path, target: Path, 
                 quant: str = "Q8_0") -> Path:
     """Write the float weights ``state`` (transformers names) as ``target``, a GGUF file carrying
     ``base_gguf``'s metadata, with ``chat_template`` (the one the model was trained with) in place of the
-    base's; 2-D weights in ``quant``, the rest in float32. Written atomically."""
+    base's; 2-D weights in ``quant``, the rest in float32."""
     import gguf
 
     base = gguf.GGUFReader(base_gguf)
@@ -65,17 +64,10 @@ def export_gguf(state: Mapping[str, np.ndarray], base_gguf: Path, target: Path, 
     heads = int(fields[f"{arch}.attention.head_count"].contents())
     kv_heads = int(fields[f"{arch}.attention.head_count_kv"].contents())
     names = gguf.get_tensor_name_map({v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}[arch], blocks)
-    kind = gguf.GGMLQuantizationType[quant]
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        writer = gguf.GGUFWriter(partial, arch)
-        if chat_template:
-            writer.add_chat_template(chat_template)
-        _write(writer, base, state, names, kind, EXPORTABLE[arch], (heads, kv_heads))
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+    writer = gguf.GGUFWriter(target, arch)
+    if chat_template:
+        writer.add_chat_template(chat_template)
+    _write(writer, base, state, names, gguf.GGMLQuantizationType[quant], EXPORTABLE[arch], (heads, kv_heads))
     return target
 
 

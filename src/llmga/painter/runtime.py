@@ -54,6 +54,11 @@ def pipeline_class(task: str, path: Path, extra_components: bool = False) -> Any
     return getattr(diffusers, AUTO[task])
 
 
+#: the background import threads started; a load waits for them, as Python may hand a module still being
+#: imported by one thread to another half-built (its import-deadlock escape)
+_IMPORTING: list[threading.Thread] = []
+
+
 def import_in_background(task: str, path: Path) -> None:
     """Start importing the diffusers classes that load the checked ``path`` for ``task`` (seconds of imports), in
     a thread of its own that ends with them, so that loading it later finds them imported. Only imports run
@@ -66,11 +71,6 @@ def import_in_background(task: str, path: Path) -> None:
     thread = threading.Thread(target=run, name="painter-imports")
     _IMPORTING.append(thread)
     thread.start()
-
-
-#: the background import threads started; a load waits for them, as Python may hand a module still being
-#: imported by one thread to another half-built (its import-deadlock escape)
-_IMPORTING: list[threading.Thread] = []
 
 
 def _wait_for_background_imports() -> None:
