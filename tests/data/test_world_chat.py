@@ -56,6 +56,15 @@ def test_training_never_shows_a_held_out_pair_and_the_measurement_always_asks_fo
     assert asked and all(colour_shapes(item.wanted.scene) & held for item in asked)
 
 
+def test_another_draw_asks_new_combinations_of_the_same_held_out_pairs():
+    other = held_out_chat(15, seed=0, draw=1)
+    assert [i.kind for i in other] == [i.kind for i in HELD_OUT]
+    asked = [item for item in other if item.kind in ("request", "count", "several")]
+    first = {item.request for item in HELD_OUT if item.kind in ("request", "count", "several")}
+    assert len(first & {item.request for item in asked}) < len(asked) / 10
+    assert asked and all(colour_shapes(item.wanted.scene) & held_out_pairs(0) for item in asked)
+
+
 def test_every_taught_reply_paints_what_was_asked_and_states_its_task():
     for item in TRAINING + HELD_OUT:
         reply = parse_reply(item.reply)

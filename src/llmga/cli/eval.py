@@ -108,6 +108,8 @@ def assistant(
         "--relations", help="Requests per language placing a second object relative to the first.")] = 16,
     languages: Annotated[str, typer.Option("--languages", help="Comma-separated: en, zh.")] = "en,zh",
     seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
+    draw: Annotated[int, typer.Option(help="0: the items every figure uses; another number: the same held-out "
+                                           "wordings and pairs combined anew, to confirm a choice made on draw 0.")] = 0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures (and every reply) as JSON.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     temperature: Annotated[float, typer.Option(
@@ -126,7 +128,8 @@ def assistant(
     torch.set_num_threads(threads)
     loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
     summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","),
-                                     new_words=new_words, temperature=temperature, relations=relations)
+                                     new_words=new_words, temperature=temperature, relations=relations,
+                                     draw=draw)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:

@@ -294,11 +294,17 @@ def training_items(n: int, seed: int = 0) -> list[ChatItem]:
     return items
 
 
+def draw_key(seed: int, draw: int = 0) -> str:
+    """The random key of one draw of held-out items: draw 0 is the measurement every figure uses; another draw
+    combines the same held-out wordings and pairs anew, to confirm a choice that draw 0 was used to make."""
+    return f"{seed}" if draw == 0 else f"{seed}~{draw}"
+
+
 def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh"),
-                  kinds: Sequence[str] = KINDS) -> list[ChatItem]:
+                  kinds: Sequence[str] = KINDS, draw: int = 0) -> list[ChatItem]:
     """``n`` held-out items per language and kind: held-out wordings, held-out pairs where a pair is named."""
-    held = held_out_pairs(seed)
-    return [make_item(kind, code, random.Random(f"{seed}/world-chat-bench/{code}/{kind}/{i}"), HELD, held,
+    held, key = held_out_pairs(seed), draw_key(seed, draw)
+    return [make_item(kind, code, random.Random(f"{key}/world-chat-bench/{code}/{kind}/{i}"), HELD, held,
                       want_held=True)
             for code in languages for kind in kinds for i in range(n)]
 

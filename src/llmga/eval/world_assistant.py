@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..data import world_chinese, world_english
-from ..data.world_chat import ChatItem, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
+from ..data.world_chat import ChatItem, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
@@ -61,13 +61,13 @@ class Verdict:
     whole: bool | None = None
 
 
-def new_word_items(n: int, seed: int = 0) -> list[ChatItem]:
+def new_word_items(n: int, seed: int = 0, draw: int = 0) -> list[ChatItem]:
     """``n`` one-object English requests, each naming one attribute by a synonym no training item uses."""
     held, items = held_out_pairs(seed), []
     probes = [(attribute, value, word) for attribute, words in world_english.NEW_WORDS.items()
               for value, word in words.items()]
     for i in range(n):
-        rng = random.Random(f"{seed}/world-chat-new-words/{i}")
+        rng = random.Random(f"{draw_key(seed, draw)}/world-chat-new-words/{i}")
         attribute, value, word = probes[i % len(probes)]
         colour, shape = pick_pair(rng, held, True)
         obj = Obj(shape, value if attribute == "colour" else colour, value if attribute == "size" else rng.choice(SIZES),
@@ -89,10 +89,10 @@ def new_word_items(n: int, seed: int = 0) -> list[ChatItem]:
 RELATION_PROBES = 16
 
 
-def relation_items(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")) -> list[ChatItem]:
+def relation_items(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh"), draw: int = 0) -> list[ChatItem]:
     """``n`` held-out requests per language for two objects, the second placed relative to the first."""
     held = held_out_pairs(seed)
-    return [make_item("relative", code, random.Random(f"{seed}/world-chat-relations/{code}/{i}"), HELD, held,
+    return [make_item("relative", code, random.Random(f"{draw_key(seed, draw)}/world-chat-relations/{code}/{i}"), HELD, held,
                       want_held=True) for code in languages for i in range(n)]
 
 
@@ -215,17 +215,18 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
 
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
                  max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
-                 relations: int = RELATION_PROBES) -> tuple[dict, list[Verdict]]:
+                 relations: int = RELATION_PROBES, draw: int = 0) -> tuple[dict, list[Verdict]]:
     """Ask ``n`` held-out items per language and kind (and ``new_words`` probes, and ``relations`` probes per
     language); the summary and each verdict.
 
-    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it.
+    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. ``draw``
+    picks the items (:func:`~llmga.data.world_chat.draw_key`).
     """
     from ..world.judge import Judge
 
     judge = judge or Judge.load()
-    items = (held_out_chat(n, seed, languages) + (new_word_items(new_words, seed) if new_words else [])
-             + relation_items(relations, seed, languages))
+    items = (held_out_chat(n, seed, languages, draw=draw) + (new_word_items(new_words, seed, draw) if new_words else [])
+             + relation_items(relations, seed, languages, draw))
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature)
     verdicts = judge_items(items, raw, judge, brain.end_markers)
