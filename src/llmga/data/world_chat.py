@@ -53,8 +53,8 @@ LANGUAGES: dict[str, ModuleType] = {"en": world_english, "zh": world_chinese}
 KINDS = ("request", "count", "several", "anything", "followup", "chat", "question", "outside")
 #: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
-SHARES = {"request": 0.15, "count": 0.06, "several": 0.13, "relative": 0.10, "anything": 0.05, "followup": 0.24,
-          "chat": 0.08, "question": 0.07, "outside": 0.12}
+SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
+          "chat": 0.07, "question": 0.06, "outside": 0.12}
 CHINESE_SHARE = 0.3
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
