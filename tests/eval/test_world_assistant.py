@@ -137,3 +137,12 @@ def test_a_reply_contradicts_its_prompt_when_its_text_names_another_colour_or_gr
                                        "under a day sky</gen_img>"))
     assert contradicts(parse_reply("好的，这是蓝色的。<gen_img>a small red star at the center, on grass under a day "
                                    "sky</gen_img>"))
+
+
+def test_fills_say_how_often_the_commonest_choice_was_made(items):
+    same = "Here. " + tag_prompt("a large red star at the top right, on sand under a sunset sky", "generate")
+    alike, _ = measure_chat(ScriptedBrain(lambda request: same, multimodal=False), n=3, seed=0, new_words=0,
+                            relations=0)
+    assert alike["fill_variety"]["position"] == "1/9, commonest 100%"
+    varied, _ = measure_chat(taught(items), n=3, seed=0, new_words=6, relations=4)
+    assert int(re.search(r"commonest (\d+)%", varied["fill_variety"]["position"])[1]) < 100
