@@ -12,6 +12,7 @@ from llmga.eval.world_assistant import (
     Verdict,
     agreement,
     contradicts,
+    format_summary,
     measure_chat,
     new_word_items,
     relation_items,
@@ -51,7 +52,7 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     for key, figures in summary["faithfulness"].items():
         assert figures["whole"]["value"] == 1.0, key
         assert all(value["value"] == 1.0 for value in figures["attributes"].values()), key
-    assert summary["non_requests"]["painted"] == 0 and summary["requests"]["missed"] == 0
+    assert summary["non_requests"]["failed"] == 0 and summary["requests"]["failed"] == 0
     assert summary["task"]["right"]["value"] == 1.0 and summary["task"]["edits_from_scratch"] == 0
     assert set(summary["task"]["confusion"]) == {"none", "generate", "edit", "similar"}
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0
@@ -114,7 +115,12 @@ def test_a_brain_that_paints_one_picture_for_everything_is_caught(items):
     star = 'Sure. <gen_img>a small red star at the center, on grass under a day sky</gen_img>'
     summary, _ = measure_chat(ScriptedBrain(star, multimodal=False), n=3, seed=0, new_words=6)
     assert summary["faithfulness"]["en"]["whole"]["value"] < 0.3
-    assert summary["non_requests"]["painted"] == summary["non_requests"]["items"] > 0
+    non_requests = summary["non_requests"]
+    assert non_requests["failed"] == non_requests["items"] > 0
+    asked = {(i.history, i.request) for i in items if i.task is None}
+    assert non_requests["failed_distinct"] == non_requests["distinct"] == len(asked) < non_requests["items"]
+    assert f"{non_requests['failed']} of {non_requests['items']} ({len(asked)} of {len(asked)} distinct" in \
+        format_summary(summary)
     confusion = summary["task"]["confusion"]
     assert confusion["edit"].get("edit", 0) == 0 and summary["task"]["edits_from_scratch"] == summary["task"]["edits"]
     assert summary["language"]["value"] < 1.0  # English sentences to Chinese requests

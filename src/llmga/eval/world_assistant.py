@@ -13,8 +13,10 @@ by the judge. Reported, each with its 95% interval:
   attribute (``whole``), per attribute (``count``: as many objects as asked);
   the same for each probe (the relations probe counts in no other figure);
 - non-requests (greetings, questions, out-of-world things): how many were painted;
-  drawing requests: how many got no picture; plain questions (sums, capitals):
-  how many replies hold the right answer;
+  drawing requests: how many got no picture; each also counted over distinct
+  conversations (a few held-out wordings are asked several times, and the same
+  conversation gets the same reply, greedy or seeded); plain questions (sums,
+  capitals): how many replies hold the right answer;
 - the task the assistant runs (its stated one where the turn allows it, else
   the rules'), against the task meant, as a confusion table; follow-up edits
   that started from scratch;
@@ -187,6 +189,15 @@ def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
             for a, values in sorted(seen.items())}
 
 
+def _tally(verdicts: Sequence[Verdict], failed) -> dict:
+    """How many ``verdicts`` failed, of how many, over items and over distinct conversations."""
+    def conversations(group):
+        return {(v.item.history, v.item.request) for v in group}
+    failures = [v for v in verdicts if failed(v)]
+    return {"items": len(verdicts), "failed": len(failures),
+            "distinct": len(conversations(verdicts)), "failed_distinct": len(conversations(failures))}
+
+
 def summarise(verdicts: Sequence[Verdict]) -> dict:
     """Every figure of the module docstring."""
     by_language = defaultdict(list)
@@ -203,8 +214,8 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
     questions = [v for v in verdicts if v.item.kind == "question" and _ANSWER_KEY.search(v.item.reply)]
     return {
         "faithfulness": {key: faithfulness(group) for key, group in sorted(by_language.items())},
-        "non_requests": {"items": len(non_requests), "painted": sum(bool(v.reply.prompts) for v in non_requests)},
-        "requests": {"items": len(requests), "missed": sum(not v.reply.prompts for v in requests)},
+        "non_requests": _tally(non_requests, lambda v: bool(v.reply.prompts)),
+        "requests": _tally(requests, lambda v: not v.reply.prompts),
         "questions": {"items": len(questions), "right": sum(map(answered_right, questions))},
         "task": {"right": _estimate([v.task == (v.item.task or NONE) for v in verdicts]),
                  "confusion": {meant: dict(got) for meant, got in sorted(confusion.items())},
@@ -251,9 +262,12 @@ def format_summary(summary: dict) -> str:
     for key, figures in summary["faithfulness"].items():
         lines.append(f"faithful, {key}: whole {pct(figures['whole'])}")
         lines += [f"    {attribute}: {pct(value)}" for attribute, value in figures["attributes"].items()]
-    non, req = summary["non_requests"], summary["requests"]
-    lines.append(f"non-requests painted: {non['painted']} of {non['items']}; "
-                 f"drawing requests not painted: {req['missed']} of {req['items']}")
+    def tally(figures: dict) -> str:
+        return (f"{figures['failed']} of {figures['items']} "
+                f"({figures['failed_distinct']} of {figures['distinct']} distinct conversations)")
+
+    lines.append(f"non-requests painted: {tally(summary['non_requests'])}; "
+                 f"drawing requests not painted: {tally(summary['requests'])}")
     questions = summary["questions"]
     lines.append(f"plain questions answered right: {questions['right']} of {questions['items']}")
     task = summary["task"]
