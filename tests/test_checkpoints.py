@@ -1,6 +1,8 @@
 """The cache's folders are written whole or not at all."""
 
 import errno
+import io
+import sys
 
 import pytest
 
@@ -21,6 +23,20 @@ def test_a_cache_folder_appears_only_when_complete_and_a_failure_leaves_nothing(
     write_once(tmp_path / "model", lambda f: (f / "other.json").write_text("{}"))
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["config.json"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_cache_write_is_announced_on_a_terminal_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    write_once(tmp_path / "quiet", lambda f: (f / "config.json").write_text("{}"))
+    assert sys.stderr.getvalue() == ""
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    write_once(tmp_path / "model", lambda f: (f / "config.json").write_text("{}"))
+    assert sys.stderr.getvalue() == f"llmga: writing {tmp_path / 'model'} once; later runs reuse it\n"
 
 
 def test_a_full_disk_reported_by_safetensors_is_an_os_error_naming_the_folder_and_leaves_nothing(tmp_path):

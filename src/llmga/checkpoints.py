@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,11 @@ def cache_dir() -> Path:
 def write_once(target: Path, write: Callable[[Path], None]) -> Path:
     """Make the cache folder ``target`` with ``write(folder)`` into a private folder beside it, renamed into
     place only when complete, so no process reads a half-written copy; where another process finished the same
-    folder first, its copy stays. Nothing partial is left behind. Returns ``target``."""
+    folder first, its copy stays. Nothing partial is left behind. Returns ``target``.
+
+    On a terminal it says so first (writing can take a minute, once); elsewhere it writes quietly."""
+    if sys.stderr.isatty():
+        print(f"llmga: writing {target} once; later runs reuse it", file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
