@@ -56,3 +56,17 @@ def test_every_part_runs_and_the_table_and_json_hold_the_same_figures(untrained_
     assert "short prompt" in table and "after 5 follow-up edit(s)" in table and "2 objects (3)" in table
     assert "short prompt, agreement with the prompt by attribute: shape" in table
     json.dumps(results)
+
+
+def test_the_assistant_part_logs_one_short_line_and_keeps_its_figures_for_the_table():
+    from llmga.testing.doubles import ScriptedBrain
+
+    star = 'Sure. <gen_img>a small red star at the center, on grass under a day sky</gen_img>'
+    lines = []
+    bench = WorldBench(BenchConfig(brain="scripted", painter=None, stage2_painter=None, inpaint_painter=None,
+                                   edit_painter=None, n=3, chat_n=2), log=lines.append)
+    bench._brain = ScriptedBrain(star, multimodal=False)
+    results = bench.run(["assistant"])
+    english = results["assistant"]["faithfulness"]["en"]["whole"]["value"]
+    assert len(lines) == 1 and lines[0].startswith(f"assistant: every named attribute kept {{'en': '{100 * english:.1f}%'")
+    assert len(lines[0]) < 200 and "non-requests painted" in format_table(results)

@@ -152,7 +152,9 @@ class WorldBench:
         if self.brain.multimodal:
             out["by_task"] = scores_as_dict(measure_llava(self.brain, n=self.config.edit_n, seed=self.config.seed,
                                                           judge=self.judge))
-        self.log(f"assistant: {out}")
+        whole = {key: f"{100 * figures['whole']['value']:.1f}%" for key, figures in out["faithfulness"].items()
+                 if figures["whole"]}
+        self.log(f"assistant: every named attribute kept {whole}; the rest in the table")
         return out
 
     def _sees(self) -> bool:
