@@ -152,7 +152,7 @@ class WorldBench:
         if self.brain.multimodal:
             out["by_task"] = scores_as_dict(measure_llava(self.brain, n=self.config.edit_n, seed=self.config.seed,
                                                           judge=self.judge))
-        whole = {key: f"{100 * figures['whole']['value']:.1f}%" for key, figures in out["faithfulness"].items()
+        whole = {key: _pct(figures["whole"]["value"]) for key, figures in out["faithfulness"].items()
                  if figures["whole"]}
         self.log(f"assistant: every named attribute kept {whole}; the rest in the table")
         return out
@@ -313,6 +313,11 @@ def _summary(scores: list[tuple[bool, float | None]]) -> dict[str, float]:
             "n": len(scores)}
 
 
+def _pct(value: float | None) -> str:
+    """A share as "90.9%" ("-" where there is none)."""
+    return "-" if value is None else f"{value:.1%}"
+
+
 def format_table(results: dict[str, Any]) -> str:
     """The figures as a plain-text table (the JSON has the same numbers)."""
     lines = []
@@ -320,12 +325,9 @@ def format_table(results: dict[str, Any]) -> str:
     def row(name: str, *cells: str) -> None:
         lines.append(f"{name:<44}" + "".join(f"{c:>14}" for c in cells))
 
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1%}"
-
     if "judge" in results:
         row("judge (500 held-out renders)", "lowest attr", "scene")
-        row("", pct(results["judge"]["lowest"]), pct(results["judge"]["per_attribute"].get("scene")))
+        row("", _pct(results["judge"]["lowest"]), _pct(results["judge"]["per_attribute"].get("scene")))
     if "assistant" in results:
         from .world_assistant import format_summary
 
@@ -335,7 +337,7 @@ def format_table(results: dict[str, Any]) -> str:
         t = results["t2i"]
         row(f"text-to-image, one object ({t['n']} requests)", "success", "world FID", "prompt kept")
         for name, r in t["rows"].items():
-            row(f"  {name}", pct(r["success"]), f"{r['fid']:.1f}", pct(r.get("prompt_followed")))
+            row(f"  {name}", _pct(r["success"]), f"{r['fid']:.1f}", _pct(r.get("prompt_followed")))
         for name, r in t["rows"].items():
             if r.get("per_attribute"):
                 lines.append(f"    {name}, agreement with the prompt by attribute: "
@@ -343,16 +345,16 @@ def format_table(results: dict[str, Any]) -> str:
     if "place" in results:
         row("the painter on true detailed captions", "whole scene", "in its cell")
         for name, r in results["place"].items():
-            row(f"  {name} ({r['n']})", pct(r["success"]), pct(r.get("per_attribute", {}).get("position")))
+            row(f"  {name} ({r['n']})", _pct(r["success"]), _pct(r.get("per_attribute", {}).get("position")))
     if "masked" in results:
         row("inpainting / outpainting", "success", "unchanged*")
         for name, r in results["masked"].items():
-            row(f"  {name} ({r['n']})", pct(r["success"]), pct(r["unchanged_beyond_band"]))
+            row(f"  {name} ({r['n']})", _pct(r["success"]), _pct(r["unchanged_beyond_band"]))
         lines.append("  * pixels beyond the painter's blend band around the mask, byte-identical to the input")
     if "edit" in results:
         e = results["edit"]
         row(f"instruction editing (target prompt: {e['target_prompt']})", "success", "preserved")
-        row(f"  one edit ({e['edit']['n']})", pct(e["edit"]["success"]), pct(e["edit"]["preserved"]))
+        row(f"  one edit ({e['edit']['n']})", _pct(e["edit"]["success"]), _pct(e["edit"]["preserved"]))
         for k, r in e["follow_ups"].items():
-            row(f"  after {k} follow-up edit(s), whole scene ({r['n']})", pct(r["success"]), pct(r["preserved"]))
+            row(f"  after {k} follow-up edit(s), whole scene ({r['n']})", _pct(r["success"]), _pct(r["preserved"]))
     return "\n".join(lines)
