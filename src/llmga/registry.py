@@ -57,7 +57,7 @@ BUILT_BASES = {"world-llava": "llmga.train.world_llava:world_llava_base"}
 #: :class:`llmga.profiles.Profile`)
 DEFAULT_PROFILE = {
     "name": "built-in (miniature world)",
-    "brain": "smollm2-world",
+    "brain": "gemma3-world",
     "painter": "world-stage2",
     "inpaint_painter": "world-inpaint",
     "edit_painter": "world",

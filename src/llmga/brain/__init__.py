@@ -146,12 +146,14 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     return brain
 
 
-def _merged_model(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path) -> Brain:
-    """The adapter merged into its base, in transformers (read from the kept copy at ``merged`` if there is one)."""
+def _merged_model(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path,
+                  keep: bool = True) -> Brain:
+    """The adapter merged into its base, in transformers (read from the kept copy at ``merged`` if there is one;
+    ``keep``: keep a new merge there)."""
     if (merged / "config.json").is_file():
         return load_brain(replace(base, kind="multimodal" if base.kind == "multimodal" else "causal",
                                   location=str(merged)), runtime=runtime)
-    return _merge(adapter, base, runtime, merged)
+    return _merge(adapter, base, runtime, merged if keep else None)
 
 
 def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = False) -> str:
@@ -181,15 +183,15 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
 
 def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path, file: Path) -> Brain:
     """The adapter merged into its base and written once as the GGUF ``file`` (in a cache folder of its own,
-    :func:`~llmga.checkpoints.write_once`), run by llama.cpp. An unwritable cache keeps the merged transformers
-    model instead."""
+    :func:`~llmga.checkpoints.write_once`), run by llama.cpp. The merge is not kept in transformers' form
+    too (1.1 GB for Gemma 3 270M); an unwritable cache keeps the merged transformers model running instead."""
     from .llama_cpp_brain import LlamaCppBrain
 
     if not file.is_file():
         from ..checkpoints import write_once
         from .gguf_export import export_gguf
 
-        brain = _merged_model(adapter, base, runtime, merged)
+        brain = _merged_model(adapter, base, runtime, merged, keep=False)
         state = {name: tensor.float().numpy() for name, tensor in brain.model.state_dict().items()}
         try:
             write_once(file.parent, lambda folder: export_gguf(state, Path(base.location), folder / file.name,
@@ -214,9 +216,9 @@ def _merged_dir(adapter: Path, base: BrainSpec, runtime: RuntimeSettings) -> Pat
 MERGED_COPY_HEADROOM = 2 << 30
 
 
-def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Path) -> Brain:
-    """Load the base, merge the adapter in with peft, and keep the merged model at ``target`` where the disk
-    has room for it and ``MERGED_COPY_HEADROOM`` more."""
+def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Path | None) -> Brain:
+    """Load the base, merge the adapter in with peft, and keep the merged model at ``target`` (None: nowhere)
+    where the disk has room for it and ``MERGED_COPY_HEADROOM`` more."""
     import shutil
 
     from peft import PeftModel
@@ -225,6 +227,8 @@ def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Pat
 
     brain = load_brain(base, runtime=runtime)
     brain.model = PeftModel.from_pretrained(brain.model, adapter).merge_and_unload().eval()
+    if target is None:
+        return brain
     size = sum(t.numel() * t.element_size() for t in brain.model.state_dict().values())
     target.parent.mkdir(parents=True, exist_ok=True)
     if shutil.disk_usage(target.parent).free < size + MERGED_COPY_HEADROOM:

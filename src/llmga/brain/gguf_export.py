@@ -42,9 +42,24 @@ EXPORTABLE: dict[str, Callable[[str, np.ndarray, int, int], np.ndarray]] = {"lla
 
 
 def base_architecture(base_gguf: Path) -> str:
-    """The architecture a GGUF file declares (``general.architecture``)."""
+    """The architecture a GGUF file declares (``general.architecture``).
+
+    Writers put that key first, so it is read from the header alone: ``gguf.GGUFReader`` parses every
+    field, the tokenizer's too (about 12 s for Gemma 3's 262k tokens on 2 CPU cores). A file with another
+    key first is read whole."""
+    import struct
+
     import gguf
 
+    with open(base_gguf, "rb") as file:
+        head = file.read(4096)
+    if head[:4] == b"GGUF" and len(head) >= 32:
+        (key_length,) = struct.unpack_from("<Q", head, 24)
+        key_end = 32 + key_length
+        if head[32:key_end] == b"general.architecture" and len(head) >= key_end + 12:
+            kind, value_length = struct.unpack_from("<IQ", head, key_end)
+            if kind == gguf.GGUFValueType.STRING and len(head) >= key_end + 12 + value_length:
+                return head[key_end + 12:key_end + 12 + value_length].decode()
     return str(gguf.GGUFReader(base_gguf).fields["general.architecture"].contents())
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import registry
 from .root import group
 
 evaluate = group("eval", "Measure the assistant, the painters and the judge (held-out sets; JSON with --json).")
@@ -41,7 +42,7 @@ def refine(
 
 @evaluate.command("world")
 def world(
-    brain: Annotated[str, typer.Option("--brain", help="The world assistant ('none' to skip its parts).")] = "smollm2-world",
+    brain: Annotated[str, typer.Option("--brain", help="The world assistant ('none' to skip its parts).")] = registry.DEFAULT_PROFILE["brain"],
     painter: Annotated[str, typer.Option("--painter", help="Text-to-image world painter.")] = "world",
     stage2_painter: Annotated[str, typer.Option("--stage2-painter", help="Stage-2 painter ('none' to skip).")] = "world-stage2",
     inpaint_painter: Annotated[str, typer.Option("--inpaint-painter", help="Inpainting painter ('none' to skip).")] = "world-inpaint",

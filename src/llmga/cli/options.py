@@ -26,8 +26,9 @@ class AssistantOptions:
         "--config", "Config file (default: $LLMGA_CONFIG, else ~/.config/llmga/config.toml; with none, the "
         "shipped offline world).")] = None
     brain: Annotated[Optional[str], _option(
-        "--brain", "Model directory, .gguf file, shipped name ('smollm2-world', 'smollm2-refine', 'world-llava'), "
-        "or OpenAI-compatible server URL. Default: the profile's; with no config, the offline world assistant.")] = None
+        "--brain", "Model directory, .gguf file, shipped name ('gemma3-world', 'smollm2-world', "
+        "'smollm2-refine', 'world-llava'), or OpenAI-compatible server URL. Default: the profile's; with no "
+        "config, the offline world assistant.")] = None
     brain_model: Annotated[Optional[str], _option("--brain-model", "Model name on an OpenAI-compatible server.")] = None
     painter: Annotated[Optional[str], _option(
         "--painter", "Stable Diffusion (1.x/2.x/XL) diffusers directory, a shipped painter ('world'), or 'none'. "

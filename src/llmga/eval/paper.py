@@ -16,9 +16,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import registry
 from ..settings import PaintSettings, SamplingSettings
 from .metrics import Estimate
 from .runs import Run, table
+
+#: the text-only world assistant the tables measure: the offline default's
+BRAIN = registry.DEFAULT_PROFILE["brain"]
 
 #: the paper's figures (Tables 1-4 and 6; Table 5 is a plot in the paper)
 PAPER = {
@@ -73,7 +77,7 @@ def run_world_paper(config: WorldPaperConfig, trainer=None, restorers: dict | No
 
     out = Path(config.out)
     run = Run(out / "run", world_backbones(), seed=config.seed, sampling=_sampling(config),
-              models={"brain": "smollm2-world", "seeing brain": "world-llava", "painter": "world",
+              models={"brain": BRAIN, "seeing brain": "world-llava", "painter": "world",
                       "stage-2 painter": "world-stage2", "inpaint painter": "world-inpaint", "edit painter": "world"})
     data = {layout: out / "data" / layout for layout in ("coco", "magicbrush", "places")}
     sizes = {"coco": config.n_t2i, "magicbrush": config.n_edit, "places": config.n_masked}
@@ -102,7 +106,7 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
 
     run = Run(out / name, world_backbones(), seed=config.seed, sampling=_sampling(config))
     coco = str(data["coco"] / "captions.json")
-    t2i = T2IConfig(coco, painter="world", stage2_painter="world-stage2", brain="smollm2-world", n=config.n_t2i,
+    t2i = T2IConfig(coco, painter="world", stage2_painter="world-stage2", brain=BRAIN, n=config.n_t2i,
                     paint=config.paint, seed=config.seed)
     masked = MaskedConfig(str(data["places"]), painter="world-inpaint", brain="world-llava", n=config.n_masked,
                           paint=config.paint, seed=config.seed)
@@ -116,7 +120,7 @@ def _table(name: str, config: WorldPaperConfig, data: dict[str, Path], out: Path
     if name == "restore":
         return run_restore(RestoreConfig(masked), run, restorers)
     if name == "turns":
-        turns = TurnsConfig(coco, painter="world", brain="smollm2-world", n=config.n_turns, turns=config.turns,
+        turns = TurnsConfig(coco, painter="world", brain=BRAIN, n=config.n_turns, turns=config.turns,
                             paint=config.paint, seed=config.seed)
         plain = run_turns(turns, run, {k: embedding_control(model, turns, run) for k, model in controls.items()})
         between = replace(turns, interleave=True)

@@ -24,6 +24,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from ..data.refine_demo import SHORT_REQUESTS
+from .. import registry
 from ..errors import InvalidInputError
 from ..protocol import parse_reply
 from ..settings import PaintSettings
@@ -40,7 +41,7 @@ from .replies import answers, share, well_formed
 class BenchConfig:
     """What to measure with which models (names or directories)."""
 
-    brain: str | None = "smollm2-world"
+    brain: str | None = registry.DEFAULT_PROFILE["brain"]
     painter: str | None = "world"
     stage2_painter: str | None = "world-stage2"
     inpaint_painter: str | None = "world-inpaint"
