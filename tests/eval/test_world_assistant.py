@@ -87,6 +87,20 @@ def test_a_brain_that_puts_the_second_object_in_another_cell_fails_the_relations
         assert figures["attributes"]["colour"]["value"] == 1.0
 
 
+def test_a_surprise_me_request_is_kept_by_any_scene_and_a_named_one_only_by_its_own(items):
+    from llmga.eval.world_assistant import judge_items
+    from llmga.world.judge import Judge
+
+    anything = next(i for i in items if i.kind == "anything")
+    named = next(i for i in items if i.kind == "request")
+    other = Scene((replace(named.wanted.scene.objects[0], colour="pink", shape="cross", position="top left"),
+                   replace(named.wanted.scene.objects[0], colour="pink", shape="cross", position="bottom right")),
+                  named.wanted.scene.background)
+    answer = "Here. " + tag_prompt(detailed_caption(other), "generate")
+    verdicts = judge_items([anything, named], [answer, answer], Judge.load())
+    assert [v.whole for v in verdicts] == [True, False]
+
+
 def test_a_wrong_sum_or_capital_is_counted_wrong_and_a_reworded_right_one_right(items):
     questions = [i for i in items if i.kind == "question"]
     assert {i.language for i in questions} == {"en", "zh"}

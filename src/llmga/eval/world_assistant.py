@@ -141,7 +141,8 @@ def judge_items(items: Sequence[ChatItem], raw: Sequence[str], judge, end_marker
     readings = judge.read([oracle_paint(v.reply.prompts[0]) for v, _ in readable]) if readable else []
     for (verdict, _), read in zip(readable, readings):
         verdict.agreement = agreement(read, verdict.item.wanted)
-        verdict.whole = shows(read, verdict.item.wanted)
+        # a request that names nothing ("surprise me") is kept by any readable scene
+        verdict.whole = shows(read, verdict.item.wanted) if verdict.item.wanted.attributes else True
     for verdict in verdicts:
         if verdict.item.wanted is not None and verdict.whole is None:
             verdict.whole = False
