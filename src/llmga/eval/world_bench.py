@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from ..data.refine_demo import SHORT_REQUESTS
 from .. import registry
+from ..data.refine_demo import SHORT_REQUESTS
 from ..errors import InvalidInputError
 from ..protocol import parse_reply
 from ..settings import PaintSettings
