@@ -52,6 +52,17 @@ def test_follow_up_sees_the_last_image(painter):
     assert assistant.conversation.last_prompt == "a red fox at night"
 
 
+def test_a_world_caption_placing_an_object_by_a_relation_is_painted_with_its_cell(painter):
+    relative = "a large red star at the top left and a small blue circle below it, on sand under a day sky"
+    brain = ScriptedBrain(f"Here it is. <gen_img>{relative}</gen_img>")
+    assistant = Assistant(brain, painter, paint=FAST)
+    prompts = []
+    result = assistant.chat("a red star top left and a blue circle under it", on_prompt=prompts.append)
+    absolute = relative.replace("below it", "at the middle left")
+    assert prompts == result.reply.prompts == [p.prompt for p in result.paintings] == [absolute]
+    assert relative in assistant.conversation.turns[-1].text  # the brain reads back what it wrote
+
+
 def test_a_story_paints_every_prompt_in_order(painter):
     brain = ScriptedBrain("One <gen_img>a boy finds a map</gen_img> two <gen_img>the boy sails away</gen_img>")
     result = Assistant(brain, painter, paint=FAST).chat("tell a story in two pictures")

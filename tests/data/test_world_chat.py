@@ -82,6 +82,8 @@ def test_the_set_covers_every_kind_both_languages_and_every_task():
     for item in (item for item in TRAINING if item.kind == "relative"):  # two objects in neighbouring cells
         (r1, c1), (r2, c2) = (o.row_col for o in item.wanted.scene.objects)
         assert abs(r1 - r2) + abs(c1 - c2) == 1 and "position" in item.wanted.attributes, item
+        # the reply copies the relation asked for instead of working out the second cell
+        assert re.search(r" (to its (left|right)|above it|below it), on ", item.reply), item
     chinese = [item for item in TRAINING if item.language == "zh"]
     assert abs(len(chinese) / len(TRAINING) - CHINESE_SHARE) < 0.05
     assert all(re.search(r"[\u4e00-\u9fff]", item.request) for item in chinese)

@@ -7,7 +7,7 @@ import pytest
 
 from llmga.data.world_chat import held_out_chat
 from llmga.data.world_english import RELATION
-from llmga.data.world_wording import RELATIONS
+from llmga.world.captions import RELATIONS
 from llmga.eval.world_assistant import (
     Verdict,
     agreement,

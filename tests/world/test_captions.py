@@ -18,6 +18,7 @@ from llmga.world import (
     CaptionParseError,
     Obj,
     Scene,
+    absolute_prompt,
     detailed_caption,
     oracle_paint,
     parse_caption,
@@ -27,6 +28,10 @@ from llmga.world import (
     short_caption,
 )
 from tests.world.scenes import SUNSET_SCENE as EXAMPLE  # noqa: E402
+
+#: three objects, each in the cell next to the one before it
+EXAMPLE_PAIR = Scene((Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "top middle"),
+                      Obj("square", "green", "small", "center")), Background())
 
 
 def test_grammar_by_example():
@@ -116,6 +121,9 @@ def test_tolerated_variants(text):
             "two objects",
         ),
         ("an empty scene and a small red star at the center, on sand under a day sky", "empty scene"),
+        ("a small red star at the top left and a blue circle above it, on sand under a day sky",
+         "leads off the grid from the top left"),
+        ("a small red star below it, on sand under a day sky", "follows no object"),
     ],
 )
 def test_errors_name_the_problem_and_keep_the_partial_result(text, problem):
@@ -143,3 +151,21 @@ def test_oracle_paint_renders_the_caption_exactly():
         np.asarray(lenient),
         np.asarray(render(Scene((Obj("star", "red", "small", "center"),), Background("day", "sand")))),
     )
+
+
+def test_a_relation_places_an_object_next_to_the_one_before():
+    relative = detailed_caption(EXAMPLE_PAIR, relative=True)
+    assert relative == ("a large red star at the top left and a small blue circle to its right and "
+                        "a small green square below it, on grass under a day sky")
+    assert parse_detailed(relative) == EXAMPLE_PAIR
+    assert parse_detailed("a large red star at the center and a small blue circle under it, "
+                          "on grass under a day sky").objects[1].position == "bottom middle"
+    assert detailed_caption(Scene((Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
+                                  Background()), relative=True).endswith("at the center, on grass under a day sky")
+
+
+def test_absolute_prompt_gives_relations_their_cells_and_leaves_other_prompts_alone():
+    assert absolute_prompt(detailed_caption(EXAMPLE_PAIR, relative=True)) == detailed_caption(EXAMPLE_PAIR)
+    for untouched in ("a cat on a sofa below it", detailed_caption(EXAMPLE),
+                      "a small red star at the top left and a blue circle above it, on sand under a day sky"):
+        assert absolute_prompt(untouched) == untouched

@@ -7,7 +7,10 @@ reply taught for it:
   colour, shape, place, time and ground, for one object, several alike ("two
   green circles") or two different ones, placed absolutely or one relative to
   the other ("... and a blue circle below it"); the reply's caption keeps
-  every named attribute and fills the rest with varied choices;
+  every named attribute and fills the rest with varied choices; a second
+  object asked for by its relation to the first is written by that relation
+  (the caption grammar's "… and a small blue circle below it"), so the
+  assistant copies the relation instead of working out the cell;
 - ``anything``: "surprise me": everything is the assistant's choice;
 - ``followup``: after a painted picture, an edit of it (the reply's tag says
   ``task="edit"``), another one like it (``task="similar"``), a new picture,
@@ -39,13 +42,13 @@ from pathlib import Path
 from types import ModuleType
 
 from ..protocol import tag_prompt
-from ..world.captions import detailed_caption
+from ..world.captions import RELATIONS, detailed_caption, neighbour
 from ..world.edits import sample_edit
 from ..world.requests import EVERYTHING, Request
-from ..world.scene import COLOURS, GRID, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
+from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
 from . import world_chinese, world_english
 from .records import make_record, write_records
-from .world_wording import HELD, OUTSIDE_THINGS, RELATIONS, TRAIN, Ask, Mention
+from .world_wording import HELD, OUTSIDE_THINGS, TRAIN, Ask, Mention
 
 HELD_OUT_SHARE = 0.2
 LANGUAGES: dict[str, ModuleType] = {"en": world_english, "zh": world_chinese}
@@ -101,9 +104,11 @@ class ChatItem:
     scenes: tuple[Scene, ...] = ()
 
 
-def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: str = "generate") -> str:
-    """A short sentence and ``scene``'s detailed caption in tags naming ``task``."""
-    return f"{language.reply(task, rng)} {tag_prompt(detailed_caption(scene), task)}"
+def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: str = "generate",
+                  relative: bool = False) -> str:
+    """A short sentence and ``scene``'s detailed caption in tags naming ``task`` (``relative``: an object next
+    to the one before it is placed by that relation)."""
+    return f"{language.reply(task, rng)} {tag_prompt(detailed_caption(scene, relative), task)}"
 
 
 def _background(rng: random.Random) -> Background:
@@ -153,10 +158,9 @@ def _neighbour(rng: random.Random) -> tuple[str, str, str]:
     """A cell, a relation and the cell that relation leads to."""
     while True:
         first, relation = rng.choice(POSITIONS), rng.choice(sorted(RELATIONS))
-        row, column = divmod(POSITIONS.index(first), GRID)
-        row, column = row + RELATIONS[relation][0], column + RELATIONS[relation][1]
-        if 0 <= row < GRID and 0 <= column < GRID:
-            return first, relation, POSITIONS[row * GRID + column]
+        second = neighbour(first, relation)
+        if second is not None:
+            return first, relation, second
 
 
 def two_objects(rng: random.Random, held: set, want_held: bool, placing: str | None = None) -> tuple[Ask, Request]:
@@ -193,8 +197,9 @@ def drawing_item(kind: str, language: ModuleType, rng: random.Random, split: str
                  code: str) -> ChatItem:
     """A ``request``, ``count``, ``several`` or ``relative`` item."""
     ask, wanted = ASKERS[kind](rng, held, want_held)
-    return ChatItem(kind, code, (), language.request(ask, rng, split), painted_reply(language, rng, wanted.scene),
-                    "generate", wanted, (wanted.scene,))
+    relative = any(mention.relation for mention in ask.mentions)
+    return ChatItem(kind, code, (), language.request(ask, rng, split),
+                    painted_reply(language, rng, wanted.scene, relative=relative), "generate", wanted, (wanted.scene,))
 
 
 def anything_item(language: ModuleType, rng: random.Random, split: str, code: str, held: set) -> ChatItem:

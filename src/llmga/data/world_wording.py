@@ -20,8 +20,6 @@ from pathlib import Path
 
 TRAIN, HELD = "train", "held"
 SPLITS = (TRAIN, HELD)
-#: the cell one step away from a cell, by relation: row and column offsets
-RELATIONS = {"below": (1, 0), "above": (-1, 0), "right": (0, 1), "left": (0, -1)}
 #: out-of-world things a user may ask for, by split and key: [English, Chinese, nearest world object or None]
 OUTSIDE_THINGS: dict[str, dict[str, list]] = {
     split: things for split, things in json.loads(Path(__file__).with_name("world_outside.json").read_text()).items()

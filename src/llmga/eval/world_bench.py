@@ -28,7 +28,7 @@ from ..data.refine_demo import SHORT_REQUESTS
 from ..errors import InvalidInputError
 from ..protocol import parse_reply
 from ..settings import PaintSettings
-from ..world.captions import detailed_caption, parse_detailed_or_none
+from ..world.captions import absolute_prompt, detailed_caption, parse_detailed_or_none
 from ..world.edits import sample_edit_chain
 from ..world.regions import cell_mask, outpaint_mask
 from ..world.render import render
@@ -179,7 +179,7 @@ class WorldBench:
         for request, answer in zip(requests, answers(self.brain, asks, max_new_tokens=64), strict=True):
             reply = parse_reply(answer, self.brain.end_markers)
             well.append(well_formed(reply, wants_prompt=True))
-            prompts.append(reply.prompts[0] if well[-1] else request.prompt)
+            prompts.append(absolute_prompt(reply.prompts[0]) if well[-1] else request.prompt)
         return prompts, share(well)
 
     def text_to_image(self) -> dict[str, Any]:

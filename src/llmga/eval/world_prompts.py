@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..data.world_sets import KINDS, Item, held_out_items
 from ..protocol import parse_reply
-from ..world.captions import oracle_paint, parse_detailed_or_none
+from ..world.captions import absolute_prompt, oracle_paint, parse_detailed_or_none
 from ..world.requests import ASPECTS, EVERYTHING, aspects, shows
 from .replies import answers, share, well_formed
 
@@ -93,8 +93,9 @@ def judge_replies(replies: Sequence[str], items: Sequence[Item], end_markers: Se
 
 
 def world_prompt(prompts: Sequence[str]) -> str | None:
-    """The reply's one prompt if it parses as a world caption, else None."""
-    return prompts[0] if len(prompts) == 1 and is_world_caption(prompts[0]) else None
+    """The reply's one prompt if it parses as a world caption (objects placed by a relation given their cell),
+    else None."""
+    return absolute_prompt(prompts[0]) if len(prompts) == 1 and is_world_caption(prompts[0]) else None
 
 
 def scores_as_dict(scores: dict[str, KindScores]) -> dict[str, dict]:

@@ -16,6 +16,7 @@ The world's models are trained by :mod:`llmga.train` (``world_clip``, ``world_va
 from .captions import (
     CaptionParseError,
     ParsedCaption,
+    absolute_prompt,
     detailed_caption,
     oracle_paint,
     parse_caption,
@@ -72,6 +73,7 @@ __all__ = [
     "SceneMask",
     "WorldError",
     "cell_mask",
+    "absolute_prompt",
     "detailed_caption",
     "oracle_paint",
     "outpaint_mask",

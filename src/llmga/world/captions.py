@@ -4,17 +4,24 @@ The detailed caption has one fixed grammar::
 
     detailed   := objects ", " background
     objects    := "an empty scene" | object (" and " object)*        (objects in reading order)
-    object     := "a " SIZE " " COLOUR " " SHAPE " at the " POSITION
+    object     := "a " SIZE " " COLOUR " " SHAPE (" at the " POSITION | " " RELATION)
+    RELATION   := "to its left" | "to its right" | "above it" | "below it"
     background := "on " TERRAIN " under a " TIME " sky"
 
 for example ``a large red star at the top left and a small blue circle at the
-center, on grass under a sunset sky``. The short caption names colour and
-shape only: ``a red star`` (``a red star and a blue circle``).
+center, on grass under a sunset sky``. An object after the first may be placed
+by a relation to the one before it (``a red star at the top left and a small
+blue circle below it``): the writer uses that form only when asked
+(:func:`detailed_caption`'s ``relative``), and :func:`absolute_prompt` turns it
+back into cells, the form the world painters were trained on. The short
+caption names colour and shape only: ``a red star`` (``a red star and a blue
+circle``).
 
 The parser accepts more than the writer produces: any case, extra spaces and
 punctuation ("top-left"; full stops and semicolons count as commas), "an" for "a", "the" before a
 terrain, objects separated by commas or "and", the two background phrases in
-either order or apart, and a few position aliases ("centre", "top center").
+either order or apart, and a few position and relation aliases ("centre", "top
+center", "under it").
 Text that does not fully parse raises :class:`CaptionParseError`, whose
 ``partial`` holds what did parse and a list of problems;
 :func:`parse_caption` returns that partial result without raising.
@@ -28,7 +35,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from .render import render
-from .scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene, WorldError
+from .scene import COLOURS, GRID, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene, WorldError
 
 EMPTY = "an empty scene"
 #: Other names the parser accepts for a position.
@@ -50,6 +57,15 @@ POSITION_ALIASES = {
     "centre right": "middle right",
     "right": "middle right",
 }
+#: the cell one step away from a cell, by relation: row and column offsets
+RELATIONS = {"below": (1, 0), "above": (-1, 0), "right": (0, 1), "left": (0, -1)}
+#: how the writer places an object by a relation to the one before it
+RELATION_PHRASES = {"below": "below it", "above": "above it", "right": "to its right", "left": "to its left"}
+#: every phrase the parser reads as a relation
+_RELATION_WORDS = {**{phrase: name for name, phrase in RELATION_PHRASES.items()},
+                   "under it": "below", "beneath it": "below", "over it": "above",
+                   "to the left of it": "left", "left of it": "left",
+                   "to the right of it": "right", "right of it": "right"}
 _ARTICLES = ("a", "an", "one")
 _WORD_KIND = {**{w: "size" for w in SIZES}, **{w: "colour" for w in COLOURS}, **{w: "shape" for w in SHAPES}}
 
@@ -84,9 +100,22 @@ class ParsedCaption:
         )
 
 
-def object_phrase(obj: Obj) -> str:
-    """``a large red star at the top left``."""
-    return f"a {obj.size} {obj.colour} {obj.shape} at the {obj.position}"
+def object_phrase(obj: Obj, relation: str | None = None) -> str:
+    """``a large red star at the top left`` (``relation``: ``a large red star below it``)."""
+    where = RELATION_PHRASES[relation] if relation else f"at the {obj.position}"
+    return f"a {obj.size} {obj.colour} {obj.shape} {where}"
+
+
+def neighbour(position: str, relation: str) -> str | None:
+    """The cell ``relation`` ("below") leads to from ``position``, or None off the grid."""
+    row, column = divmod(POSITIONS.index(position), GRID)
+    row, column = row + RELATIONS[relation][0], column + RELATIONS[relation][1]
+    return POSITIONS[row * GRID + column] if 0 <= row < GRID and 0 <= column < GRID else None
+
+
+def relation_between(first: str, second: str) -> str | None:
+    """The relation that leads from cell ``first`` to the next cell ``second``, or None if they are not neighbours."""
+    return next((r for r in RELATIONS if neighbour(first, r) == second), None)
 
 
 def background_phrase(background: Background) -> str:
@@ -94,10 +123,17 @@ def background_phrase(background: Background) -> str:
     return f"on {background.terrain} under a {background.time} sky"
 
 
-def detailed_caption(scene: Scene) -> str:
-    """Every object (size, colour, shape, position) and the background, in the fixed grammar."""
-    objects = " and ".join(object_phrase(o) for o in scene.objects) or EMPTY
-    return f"{objects}, {background_phrase(scene.background)}"
+def detailed_caption(scene: Scene, relative: bool = False) -> str:
+    """Every object (size, colour, shape, position) and the background, in the fixed grammar.
+
+    With ``relative``, an object in a cell next to the one before it is placed by
+    that relation (``… and a small blue circle below it``).
+    """
+    phrases = []
+    for i, obj in enumerate(scene.objects):
+        relation = relation_between(scene.objects[i - 1].position, obj.position) if relative and i else None
+        phrases.append(object_phrase(obj, relation))
+    return f"{' and '.join(phrases) or EMPTY}, {background_phrase(scene.background)}"
 
 
 def short_caption(scene: Scene) -> str:
@@ -147,7 +183,8 @@ def _chunks(text: str) -> list[str]:
 
 
 def _parse_object(chunk: str, parsed: ParsedCaption) -> Obj | None:
-    match = re.fullmatch(r"(?:(?:a|an|one) )?(.+?) (?:at|in|on) (?:the )?(.+)", chunk)
+    relative = re.fullmatch(rf"(?:(?:a|an|one) )?(.+?) ({'|'.join(_RELATION_WORDS)})", chunk)
+    match = relative or re.fullmatch(r"(?:(?:a|an|one) )?(.+?) (?:at|in|on) (?:the )?(.+)", chunk)
     if not match:
         parsed.problems.append(
             f"cannot read {chunk!r}: expected 'a <size> <colour> <shape> at the <position>'"
@@ -155,6 +192,14 @@ def _parse_object(chunk: str, parsed: ParsedCaption) -> Obj | None:
         return None
     words, where = match.group(1).split(), match.group(2)
     position = POSITION_ALIASES.get(where, where)
+    if relative:
+        relation = _RELATION_WORDS[where]
+        before = parsed.objects[-1].position if parsed.objects else None
+        position = neighbour(before, relation) if before else None
+        if position is None:
+            parsed.problems.append(f"in {chunk!r}: {where!r} " + (
+                f"leads off the grid from the {before}" if before else "follows no object"))
+            return None
     found: dict[str, str] = {}
     problems = []
     for word in words:
@@ -217,6 +262,16 @@ def parse_detailed_or_none(text: str) -> Scene | None:
     """The scene a detailed caption describes, or None if ``text`` does not fully parse as one."""
     parsed = parse_caption(text)
     return None if parsed.problems else parsed.scene()
+
+
+def absolute_prompt(prompt: str) -> str:
+    """``prompt`` with every object placed by its cell, where it is a world caption that places one by a
+    relation (``… and a blue circle below it`` → ``… and a small blue circle at the …``); any other prompt
+    as it is. The world painters were trained on cells only."""
+    parsed = parse_caption(prompt)
+    if parsed.problems or not re.search(rf"\b(?:{'|'.join(_RELATION_WORDS)})\b", _normalise(prompt)):
+        return prompt
+    return detailed_caption(parsed.scene())
 
 
 def oracle_paint(prompt: str, size: int = 32, strict: bool = True) -> Image.Image:
