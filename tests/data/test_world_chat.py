@@ -79,11 +79,13 @@ def test_every_taught_reply_paints_what_was_asked_and_states_its_task():
 def test_the_set_covers_every_kind_both_languages_and_every_task():
     assert {item.kind for item in TRAINING} == set(SHARES) > set(KINDS)  # "relative" is trained only
     assert {item.kind for item in HELD_OUT} == set(KINDS)
+    relations = set()
     for item in (item for item in TRAINING if item.kind == "relative"):  # two objects in neighbouring cells
         (r1, c1), (r2, c2) = (o.row_col for o in item.wanted.scene.objects)
         assert abs(r1 - r2) + abs(c1 - c2) == 1 and "position" in item.wanted.attributes, item
-        # the reply copies the relation asked for instead of working out the second cell
-        assert re.search(r" (to its (left|right)|above it|below it), on ", item.reply), item
+        # the reply copies the relation asked for, in the order asked, instead of working out the second cell
+        relations.add(re.search(r" (to its left|to its right|above it|below it), on ", item.reply).group(1))
+    assert relations == {"to its left", "to its right", "above it", "below it"}
     chinese = [item for item in TRAINING if item.language == "zh"]
     assert abs(len(chinese) / len(TRAINING) - CHINESE_SHARE) < 0.05
     assert all(re.search(r"[\u4e00-\u9fff]", item.request) for item in chinese)

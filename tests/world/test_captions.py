@@ -20,6 +20,7 @@ from llmga.world import (
     Scene,
     absolute_prompt,
     detailed_caption,
+    relative_caption,
     oracle_paint,
     parse_caption,
     parse_detailed,
@@ -153,19 +154,24 @@ def test_oracle_paint_renders_the_caption_exactly():
     )
 
 
-def test_a_relation_places_an_object_next_to_the_one_before():
-    relative = detailed_caption(EXAMPLE_PAIR, relative=True)
+def test_a_relation_places_an_object_next_to_the_one_before_in_the_order_asked():
+    relative = relative_caption(EXAMPLE_PAIR.objects, EXAMPLE_PAIR.background)
     assert relative == ("a large red star at the top left and a small blue circle to its right and "
                         "a small green square below it, on grass under a day sky")
     assert parse_detailed(relative) == EXAMPLE_PAIR
+    upwards = relative_caption(EXAMPLE_PAIR.objects[::-1], EXAMPLE_PAIR.background)
+    assert upwards.startswith("a small green square at the center and a small blue circle above it and "
+                              "a large red star to its left")
+    assert parse_detailed(upwards) == EXAMPLE_PAIR
     assert parse_detailed("a large red star at the center and a small blue circle under it, "
                           "on grass under a day sky").objects[1].position == "bottom middle"
-    assert detailed_caption(Scene((Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center")),
-                                  Background()), relative=True).endswith("at the center, on grass under a day sky")
+    apart = (Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center"))
+    assert relative_caption(apart, Background()).endswith("at the center, on grass under a day sky")
 
 
 def test_absolute_prompt_gives_relations_their_cells_and_leaves_other_prompts_alone():
-    assert absolute_prompt(detailed_caption(EXAMPLE_PAIR, relative=True)) == detailed_caption(EXAMPLE_PAIR)
+    upwards = relative_caption(EXAMPLE_PAIR.objects[::-1], EXAMPLE_PAIR.background)
+    assert absolute_prompt(upwards) == detailed_caption(EXAMPLE_PAIR)
     for untouched in ("a cat on a sofa below it", detailed_caption(EXAMPLE),
                       "a small red star at the top left and a blue circle above it, on sand under a day sky"):
         assert absolute_prompt(untouched) == untouched

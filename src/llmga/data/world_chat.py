@@ -42,7 +42,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..protocol import tag_prompt
-from ..world.captions import RELATIONS, detailed_caption, neighbour
+from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
 from ..world.edits import sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
@@ -105,10 +105,18 @@ class ChatItem:
 
 
 def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: str = "generate",
-                  relative: bool = False) -> str:
-    """A short sentence and ``scene``'s detailed caption in tags naming ``task`` (``relative``: an object next
-    to the one before it is placed by that relation)."""
-    return f"{language.reply(task, rng)} {tag_prompt(detailed_caption(scene, relative), task)}"
+                  caption: str | None = None) -> str:
+    """A short sentence and ``scene``'s detailed caption (or ``caption``) in tags naming ``task``."""
+    return f"{language.reply(task, rng)} {tag_prompt(caption or detailed_caption(scene), task)}"
+
+
+def reply_caption(ask: Ask, scene: Scene) -> str | None:
+    """Where the request placed an object by its relation to the one before: the caption in the order asked,
+    that object placed by the same relation (else None: the plain detailed caption)."""
+    if not any(mention.relation for mention in ask.mentions):
+        return None
+    by_look = {(o.colour, o.shape): o for o in scene.objects}
+    return relative_caption([by_look[m.colour, m.shape] for m in ask.mentions], scene.background)
 
 
 def _background(rng: random.Random) -> Background:
@@ -197,9 +205,9 @@ def drawing_item(kind: str, language: ModuleType, rng: random.Random, split: str
                  code: str) -> ChatItem:
     """A ``request``, ``count``, ``several`` or ``relative`` item."""
     ask, wanted = ASKERS[kind](rng, held, want_held)
-    relative = any(mention.relation for mention in ask.mentions)
     return ChatItem(kind, code, (), language.request(ask, rng, split),
-                    painted_reply(language, rng, wanted.scene, relative=relative), "generate", wanted, (wanted.scene,))
+                    painted_reply(language, rng, wanted.scene, caption=reply_caption(ask, wanted.scene)), "generate",
+                    wanted, (wanted.scene,))
 
 
 def anything_item(language: ModuleType, rng: random.Random, split: str, code: str, held: set) -> ChatItem:

@@ -21,6 +21,7 @@ from .captions import (
     oracle_paint,
     parse_caption,
     parse_detailed,
+    relative_caption,
     short_caption,
 )
 from .edits import EDIT_KINDS, EditPair, sample_edit, sample_edit_chain
@@ -79,6 +80,7 @@ __all__ = [
     "outpaint_mask",
     "parse_caption",
     "parse_detailed",
+    "relative_caption",
     "random_mask",
     "render",
     "render_array",

@@ -11,8 +11,8 @@ The detailed caption has one fixed grammar::
 for example ``a large red star at the top left and a small blue circle at the
 center, on grass under a sunset sky``. An object after the first may be placed
 by a relation to the one before it (``a red star at the top left and a small
-blue circle below it``): the writer uses that form only when asked
-(:func:`detailed_caption`'s ``relative``), and :func:`absolute_prompt` turns it
+blue circle below it``): :func:`relative_caption` writes that form, keeping
+the objects in the order asked, and :func:`absolute_prompt` turns it
 back into cells, the form the world painters were trained on. The short
 caption names colour and shape only: ``a red star`` (``a red star and a blue
 circle``).
@@ -30,6 +30,7 @@ Text that does not fully parse raises :class:`CaptionParseError`, whose
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -123,17 +124,18 @@ def background_phrase(background: Background) -> str:
     return f"on {background.terrain} under a {background.time} sky"
 
 
-def detailed_caption(scene: Scene, relative: bool = False) -> str:
-    """Every object (size, colour, shape, position) and the background, in the fixed grammar.
+def detailed_caption(scene: Scene) -> str:
+    """Every object (size, colour, shape, position) and the background, in the fixed grammar."""
+    objects = " and ".join(object_phrase(o) for o in scene.objects) or EMPTY
+    return f"{objects}, {background_phrase(scene.background)}"
 
-    With ``relative``, an object in a cell next to the one before it is placed by
-    that relation (``… and a small blue circle below it``).
-    """
-    phrases = []
-    for i, obj in enumerate(scene.objects):
-        relation = relation_between(scene.objects[i - 1].position, obj.position) if relative and i else None
-        phrases.append(object_phrase(obj, relation))
-    return f"{' and '.join(phrases) or EMPTY}, {background_phrase(scene.background)}"
+
+def relative_caption(objects: Sequence[Obj], background: Background) -> str:
+    """The detailed caption of ``objects`` in the order given, each in a cell next to the one before it placed
+    by that relation (``a large red star at the top left and a small blue circle below it, …``)."""
+    phrases = [object_phrase(obj, relation_between(objects[i - 1].position, obj.position) if i else None)
+               for i, obj in enumerate(objects)]
+    return f"{' and '.join(phrases) or EMPTY}, {background_phrase(background)}"
 
 
 def short_caption(scene: Scene) -> str:
