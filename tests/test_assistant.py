@@ -11,11 +11,13 @@ from llmga.assistant import Assistant
 from llmga.brain import load_brain
 from llmga.errors import BrainError, BrainTimeoutError, Cancelled, InvalidInputError
 from llmga.images import read_metadata
+from llmga.painter.suite import PainterSuite
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.protocol import OPEN_TAG
 from llmga.settings import PaintSettings, SamplingSettings
 from llmga.testing import build_tiny_causal_lm
 from llmga.testing.doubles import ScriptedBrain
+from llmga.world.captions import absolute_prompt
 from tests.support import train_to_answer
 
 FAST = PaintSettings(steps=2, width=64, height=64, seed=1)
@@ -52,15 +54,25 @@ def test_follow_up_sees_the_last_image(painter):
     assert assistant.conversation.last_prompt == "a red fox at night"
 
 
-def test_a_world_caption_placing_an_object_by_a_relation_is_painted_with_its_cell(painter):
+def test_the_painters_read_the_prompt_their_own_way_and_the_conversation_keeps_the_brains(painter):
     relative = "a large red star at the top left and a small blue circle below it, on sand under a day sky"
     brain = ScriptedBrain(f"Here it is. <gen_img>{relative}</gen_img>")
-    assistant = Assistant(brain, painter, paint=FAST)
+    assistant = Assistant(brain, PainterSuite(text_to_image=painter, prompt_reader=absolute_prompt), paint=FAST)
     prompts = []
     result = assistant.chat("a red star top left and a blue circle under it", on_prompt=prompts.append)
     absolute = relative.replace("below it", "at the middle left")
-    assert prompts == result.reply.prompts == [p.prompt for p in result.paintings] == [absolute]
-    assert relative in assistant.conversation.turns[-1].text  # the brain reads back what it wrote
+    assert prompts == result.reply.prompts == [relative]
+    assert [p.prompt for p in result.paintings] == [absolute]
+    assert assistant.conversation.prompt_of(result.paintings[0].images[0]) == absolute
+
+
+def test_the_shipped_world_painters_read_relations_as_cells_and_others_read_prompts_as_written(tiny):
+    world = PainterSuite.load("world-stage2", lazy=True)
+    relative = "a small blue circle at the center and a large red star above it, on grass under a night sky"
+    assert world.read(relative) == ("a large red star at the top middle and a small blue circle at the center, "
+                                    "on grass under a night sky")
+    other = PainterSuite.load(tiny.sd(), lazy=True)
+    assert other.prompt_reader is None and other.read(relative) == relative
 
 
 def test_a_story_paints_every_prompt_in_order(painter):

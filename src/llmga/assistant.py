@@ -2,9 +2,8 @@
 
 :class:`Assistant` is the Python API behind ``llmga chat`` and the one-shot
 commands. It owns a :class:`~llmga.conversation.Conversation`; the brain only
-sees messages, the painters only see a task, its inputs and a prompt (a world caption that places
-an object by a relation, "… and a blue circle below it", reaches them with its
-cell: :func:`~llmga.world.captions.absolute_prompt`). Each
+sees messages, the painters only see a task, its inputs and a prompt (which
+they read their own way: :meth:`~llmga.painter.suite.PainterSuite.read`). Each
 turn is routed to a task (:mod:`llmga.routing`) from what the user gave and
 said; the route is part of the result and can be overridden.
 """
@@ -29,7 +28,6 @@ from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
 from .routing import Route, Task, route, settle
 from .settings import PaintSettings, SamplingSettings
 from .tasks import TurnRequest, masked_view, paint_prompt
-from .world.captions import absolute_prompt
 
 TextCallback = Callable[[str], None]
 
@@ -237,12 +235,10 @@ class Assistant:
                 if piece.kind == "text" and on_text:
                     on_text(piece.text)
                 elif piece.kind == "prompt_end" and piece.text and on_prompt:
-                    on_prompt(absolute_prompt(piece.text))
+                    on_prompt(piece.text)
             pieces.extend(new)
         raw = "".join(raw_parts)
-        parsed = assemble(pieces, raw=raw)
-        parsed.prompts = [absolute_prompt(p) for p in parsed.prompts]
-        return raw, parsed
+        return raw, assemble(pieces, raw=raw)
 
     def _paint(
         self, reply: Reply, chosen: Route, request: TurnRequest, target: Image.Image | None,

@@ -139,8 +139,10 @@ def paint_prompt(
     """Paint ``prompt`` as ``task``; ``target`` is the image the task works on (if any).
 
     ``source_prompt`` gives the description of ``target`` for editing;
-    ``local_caption`` writes each step's caption when growing an image.
+    ``local_caption`` writes each step's caption when growing an image. The
+    painters read ``prompt`` in their own form (:meth:`PainterSuite.read`).
     """
+    prompt = painters.read(prompt)
     if task in (Task.GENERATE, Task.SIMILAR, Task.ANSWER):
         return painters.base("text-to-image").paint(prompt, settings, progress)
     if task is Task.INPAINT:

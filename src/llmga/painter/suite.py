@@ -11,14 +11,19 @@ first use, so a text-to-image request never waits for them. ControlNet needs
 its own ControlNet weights. Derived painters share the base pipeline's weights
 and are built on first use. A restorer (:mod:`llmga.restore`), when given,
 repairs every inpainting, outpainting and growth step of the inpainting painter.
+A shipped painter that reads prompts in a form of its own (the world painters:
+:data:`llmga.registry.PROMPT_READERS`) gives the suite its reader, which
+:meth:`PainterSuite.read` applies to every prompt before it is painted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import registry
 from ..errors import ModelNotFoundError
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, RuntimeSettings
 from .text_to_image import TextToImagePainter
@@ -37,6 +42,7 @@ class PainterSuite:
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     notices: list[str] = field(default_factory=list)
+    prompt_reader: Callable[[str], str] | None = None
     _edit: object | None = None
     _inpaint_fallback: object | None = None
 
@@ -66,7 +72,7 @@ class PainterSuite:
         if control_dirs and dirs[0] is None:
             raise ModelNotFoundError("a ControlNet needs a base painter (--painter) to run on")
         suite = cls(max_prompt_tokens=max_prompt_tokens, edit_dir=dirs[2], inpaint_dir=dirs[1],
-                    runtime=runtime or RuntimeSettings())
+                    runtime=runtime or RuntimeSettings(), prompt_reader=_prompt_reader(dirs))
         if restorer is not None:
             from ..restore import Restorer
 
@@ -81,6 +87,10 @@ class PainterSuite:
             suite.controlnet_model = ControlNetPainter.attach(suite.text_to_image, control_dirs, suite.runtime,
                                                               max_prompt_tokens=max_prompt_tokens)
         return suite
+
+    def read(self, prompt: str) -> str:
+        """``prompt`` as these painters read it (unchanged unless a painter reads a form of its own)."""
+        return self.prompt_reader(prompt) if self.prompt_reader else prompt
 
     def base(self, task: str) -> TextToImagePainter:
         if self.text_to_image is None:
@@ -144,3 +154,13 @@ class PainterSuite:
         if self.restorer is not None:
             parts.append(f"restorer {self.restorer.describe()}")
         return "; ".join(parts)
+
+
+def _prompt_reader(dirs: Sequence[Path | None]) -> Callable[[str], str] | None:
+    """The reader of the first shipped painter among ``dirs`` that reads prompts in a form of its own."""
+    for folder in dirs:
+        name = registry.shipped_name(folder, registry.PAINTER) if folder is not None else None
+        if name in registry.PROMPT_READERS:
+            module, function = registry.PROMPT_READERS[name].split(":")
+            return getattr(importlib.import_module(module), function)
+    return None
