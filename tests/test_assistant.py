@@ -9,7 +9,7 @@ from PIL import Image
 
 from llmga.assistant import Assistant
 from llmga.brain import load_brain
-from llmga.errors import BrainError, BrainTimeoutError, Cancelled, InvalidInputError
+from llmga.errors import BrainError, BrainTimeoutError, Cancelled, InvalidInputError, ModelNotFoundError
 from llmga.images import read_metadata
 from llmga.painter.suite import PainterSuite
 from llmga.painter.text_to_image import TextToImagePainter
@@ -73,6 +73,17 @@ def test_the_shipped_world_painters_read_relations_as_cells_and_others_read_prom
                                     "on grass under a night sky")
     other = PainterSuite.load(tiny.sd(), lazy=True)
     assert other.prompt_reader is None and other.read(relative) == relative
+
+
+@pytest.mark.parametrize("info, problem", [('{"prompts": "klingon"}', "names prompts 'klingon'"),
+                                           ("[1, 2]", "is not a JSON object"), ("{", "is not a JSON object")])
+def test_a_painter_naming_an_unknown_form_of_prompts_is_refused_in_one_line(tiny, tmp_path, info, problem):
+    import shutil
+
+    folder = shutil.copytree(tiny.sd(), tmp_path / "painter")
+    (folder / "llmga_painter.json").write_text(info)
+    with pytest.raises(ModelNotFoundError, match=problem):
+        PainterSuite.load(folder, lazy=True)
 
 
 def test_a_story_paints_every_prompt_in_order(painter):

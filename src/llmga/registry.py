@@ -53,10 +53,11 @@ SHIPPED = {
 #: ``function(info, adapter_dir)`` gets that file's content and returns the built model's directory
 BUILT_BASES = {"world-llava": "llmga.train.world_llava:world_llava_base"}
 
-#: painters that read prompts in a form of their own, by shipped name: "module:function", where
-#: ``function(prompt)`` returns the prompt as the painter was trained to read it (the world painters know
-#: the nine cells, not an object placed by its relation to another), resolved only when such a painter loads
-PROMPT_READERS = {name: "llmga.world.captions:absolute_prompt" for name in ("world", "world-stage2", "world-inpaint")}
+#: how a painter reads prompts, where it reads a form of its own, by the name its folder's
+#: ``llmga_painter.json`` gives as ``{"prompts": NAME}``: "module:function", where ``function(prompt)``
+#: returns the prompt as the painter was trained to read it (the world painters know the nine cells, not an
+#: object placed by its relation to another), resolved only when such a painter loads
+PROMPT_READERS = {"world": "llmga.world.captions:absolute_prompt"}
 
 #: the profile used when there is no config file: the miniature world, offline (fields of
 #: :class:`llmga.profiles.Profile`)
@@ -81,8 +82,3 @@ def names(kind: str) -> tuple[str, ...]:
     """The names of the shipped models of ``kind``."""
     return tuple(m.name for m in SHIPPED.values() if m.kind == kind)
 
-
-def shipped_name(folder: Path, kind: str) -> str | None:
-    """The name of the shipped model of ``kind`` kept in ``folder``, or None if it is not one."""
-    folder = Path(folder).resolve()
-    return next((m.name for m in SHIPPED.values() if m.kind == kind and m.path.resolve() == folder), None)

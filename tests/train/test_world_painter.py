@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from llmga.errors import InvalidInputError
+from llmga.painter.suite import PainterSuite
 from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import PaintSettings
 from llmga.train.world_clip import world_words, write_world_tokenizer
@@ -63,6 +64,9 @@ def test_painter_training_resumes_records_its_curve_and_saves_a_pipeline_the_pai
     painter = TextToImagePainter.load(final)
     image = painter.paint("a red star", PaintSettings(steps=2, guidance=4.0)).images[0]
     assert image.size == (32, 32)
+    relative = "a large red star at the top left and a small blue circle below it, on grass under a day sky"
+    for saved in (tmp_path / "run" / "latest", final):  # a world painter it trained reads a relation as its cell
+        assert PainterSuite.load(saved, lazy=True).read(relative) == relative.replace("below it", "at the middle left")
 
 
 def test_widened_inpainting_unet_starts_as_the_text_to_image_unet():
@@ -150,6 +154,7 @@ def test_a_half_painter_is_half_the_size_and_paints_as_the_full_one(world_parts,
     a, b = (np.asarray(TextToImagePainter.load(f).paint("a red star", settings).images[0], dtype=float)
             for f in (full, half))
     assert np.abs(a - b).mean() < 2.0  # out of 255: float16 storage barely moves the picture
+    assert PainterSuite.load(half, lazy=True).prompt_reader is not None  # it still reads world captions
 
 
 def test_batch_cache_computes_each_key_once_and_keeps_the_latest():

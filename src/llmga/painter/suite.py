@@ -11,14 +11,16 @@ first use, so a text-to-image request never waits for them. ControlNet needs
 its own ControlNet weights. Derived painters share the base pipeline's weights
 and are built on first use. A restorer (:mod:`llmga.restore`), when given,
 repairs every inpainting, outpainting and growth step of the inpainting painter.
-A shipped painter that reads prompts in a form of its own (the world painters:
-:data:`llmga.registry.PROMPT_READERS`) gives the suite its reader, which
+A painter that reads prompts in a form of its own says so in its folder's
+``llmga_painter.json`` (the world painters: ``{"prompts": "world"}``, a name in
+:data:`llmga.registry.PROMPT_READERS`); the suite takes its reader, which
 :meth:`PainterSuite.read` applies to every prompt before it is painted.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,11 +158,24 @@ class PainterSuite:
         return "; ".join(parts)
 
 
+
+#: beside a painter's weights, what llmga should know about it: ``{"prompts": NAME}`` (see the module docstring)
+PAINTER_INFO_FILE = "llmga_painter.json"
+
+
 def _prompt_reader(dirs: Sequence[Path | None]) -> Callable[[str], str] | None:
-    """The reader of the first shipped painter among ``dirs`` that reads prompts in a form of its own."""
+    """The reader of the first painter among ``dirs`` whose folder names a form of prompts of its own."""
     for folder in dirs:
-        name = registry.shipped_name(folder, registry.PAINTER) if folder is not None else None
-        if name in registry.PROMPT_READERS:
-            module, function = registry.PROMPT_READERS[name].split(":")
-            return getattr(importlib.import_module(module), function)
+        info = folder / PAINTER_INFO_FILE if folder is not None else None
+        if info is None or not info.is_file():
+            continue
+        try:
+            name = json.loads(info.read_text()).get("prompts")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ModelNotFoundError(f"{info} is not a JSON object ({exc})") from exc
+        if name not in registry.PROMPT_READERS:
+            raise ModelNotFoundError(f"{info} names prompts {name!r}, which llmga does not know "
+                                     f"(known: {', '.join(registry.PROMPT_READERS)})")
+        module, function = registry.PROMPT_READERS[name].split(":")
+        return getattr(importlib.import_module(module), function)
     return None

@@ -48,7 +48,7 @@ from ..world.scene import VOCAB, Background, Obj, Scene, sample_scene, sub_world
 from .loop import latest_step, start, train
 from .stage2 import denoising_loss, hole_weights, masked_inputs, new_ema
 from .world_clip import pixels
-from .world_vae import LATENT_CHANNELS
+from .world_vae import LATENT_CHANNELS, save_world_painter
 
 CAPTION_MIXES = ("mixed", "detailed", "short")
 
@@ -101,7 +101,7 @@ def assemble(out: str | Path, clip: str | Path, vae: str | Path, seed: int = 0,
                       conv_in_kernel),
         scheduler=new_scheduler(),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(out, safe_serialization=True)
+    save_world_painter(pipe, out)
     return Path(out)
 
 
@@ -332,7 +332,7 @@ def train_painter(config: PainterConfig, log=print) -> Path:
                 point[f"success_{kind}"] = scores.pop("success")
                 if kind == "detailed":
                     point["detailed_agreement"] = scores
-            painter.pipeline.save_pretrained(out / "latest", safe_serialization=True)
+            save_world_painter(painter.pipeline, out / "latest")
         log(f"curve: {point}")
         with (out / "curve.jsonl").open("a") as f:
             f.write(json.dumps(point) + "\n")
@@ -344,7 +344,7 @@ def train_painter(config: PainterConfig, log=print) -> Path:
     trained = accelerator.unwrap_model(unet)
     ema.copy_to(trained.parameters())
     pipe.unet = trained
-    pipe.save_pretrained(final, safe_serialization=True)
+    save_world_painter(pipe, final)
     return final
 
 

@@ -18,6 +18,7 @@ import torch
 
 from ..checkpoints import check_diffusers_dir
 from ..errors import InvalidInputError
+from ..painter.suite import PAINTER_INFO_FILE
 from ..world.render import render_batch
 from ..world.scene import Scene, sample_scene
 from .world_clip import pixels
@@ -135,8 +136,15 @@ def ship_painter(pipeline: str | Path, out: str | Path, vae: str | Path | None =
         pipe.unet.half()
         pipe.vae.half()
     pipe.register_to_config(requires_safety_checker=False)  # world painters have none; loading would warn
-    pipe.save_pretrained(out, safe_serialization=True)
+    save_world_painter(pipe, out)
     return Path(out)
+
+
+def save_world_painter(pipe: Any, folder: str | Path) -> None:
+    """Save a world painter's pipeline to ``folder`` with its ``llmga_painter.json``: it reads world captions
+    (each object in a cell; :data:`llmga.registry.PROMPT_READERS`)."""
+    pipe.save_pretrained(folder, safe_serialization=True)
+    (Path(folder) / PAINTER_INFO_FILE).write_text(json.dumps({"prompts": "world"}) + "\n")
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
