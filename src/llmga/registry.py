@@ -12,6 +12,7 @@ Each shipped model is a folder under ``llmga/assets/`` with a model card
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +83,8 @@ def names(kind: str) -> tuple[str, ...]:
     """The names of the shipped models of ``kind``."""
     return tuple(m.name for m in SHIPPED.values() if m.kind == kind)
 
+
+def resolve(spec: str):
+    """The function a "module:function" string of this registry names, imported now."""
+    module, function = spec.split(":")
+    return getattr(importlib.import_module(module), function)

@@ -248,7 +248,6 @@ def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Pat
 
 def adapter_base(path: Path) -> str:
     """The spec of an adapter's base model, building the base first when the registry names its builder."""
-    import importlib
     import json
 
     base_file = path / "llmga_base.json"
@@ -257,5 +256,4 @@ def adapter_base(path: Path) -> str:
     info = json.loads(base_file.read_text())
     if info["base"] not in registry.BUILT_BASES:
         return info["base"]
-    module, function = registry.BUILT_BASES[info["base"]].split(":")
-    return str(getattr(importlib.import_module(module), function)(info, path))
+    return str(registry.resolve(registry.BUILT_BASES[info["base"]])(info, path))

@@ -19,7 +19,6 @@ A painter that reads prompts in a form of its own says so in its folder's
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,9 @@ from .. import registry
 from ..errors import ModelNotFoundError
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, RuntimeSettings
 from .text_to_image import TextToImagePainter
+
+#: beside a painter's weights, what llmga should know about it: ``{"prompts": NAME}`` (see the module docstring)
+PAINTER_INFO_FILE = "llmga_painter.json"
 
 
 @dataclass
@@ -158,11 +160,6 @@ class PainterSuite:
         return "; ".join(parts)
 
 
-
-#: beside a painter's weights, what llmga should know about it: ``{"prompts": NAME}`` (see the module docstring)
-PAINTER_INFO_FILE = "llmga_painter.json"
-
-
 def _prompt_reader(dirs: Sequence[Path | None]) -> Callable[[str], str] | None:
     """The reader of the first painter among ``dirs`` whose folder names a form of prompts of its own."""
     for folder in dirs:
@@ -176,6 +173,5 @@ def _prompt_reader(dirs: Sequence[Path | None]) -> Callable[[str], str] | None:
         if name not in registry.PROMPT_READERS:
             raise ModelNotFoundError(f"{info} names prompts {name!r}, which llmga does not know "
                                      f"(known: {', '.join(registry.PROMPT_READERS)})")
-        module, function = registry.PROMPT_READERS[name].split(":")
-        return getattr(importlib.import_module(module), function)
+        return registry.resolve(registry.PROMPT_READERS[name])
     return None
