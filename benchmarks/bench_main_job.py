@@ -19,6 +19,10 @@ What is left (the job's wall less these) is llmga's own work around them
 (the command line, the assistant loop, writing the picture, the interpreter's
 exit), less what the job overlaps: it imports the painter's libraries in the
 background while the brain answers, so this can be negative.
+The environment matters: transformers imports scipy when it is installed
+(~0.8 s here), and llmga does not depend on it; the first line printed says
+which Python ran and whether scipy was there. Measure in a virtual
+environment made by the README's install command to see what users see.
 Printed last: ``ratio: job wall / raw work``. ``--versus OPTIONS`` also runs the job with
 those options, each repeat beside one of the default's, and prints the ratio of their walls.
 Run: python benchmarks/bench_main_job.py [--versus "--brain-engine transformers"]
@@ -27,6 +31,7 @@ Run: python benchmarks/bench_main_job.py [--versus "--brain-engine transformers"
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shlex
@@ -102,6 +107,8 @@ def main() -> None:
     parser.add_argument("--versus", help="options to time the job with beside the default's, as one string")
     args = parser.parse_args()
     out = tempfile.mkdtemp()
+    scipy = importlib.util.find_spec("scipy") is not None
+    print(f"python: {sys.executable} (scipy {'installed: transformers imports it' if scipy else 'not installed'})")
     run_job(out)  # converts the models into the cache once (not timed)
     walls, versus = [], []
     if args.versus:

@@ -134,6 +134,15 @@ def smollm2_adapter(tmp_path, monkeypatch):
     return folder
 
 
+def test_a_server_or_a_gguf_file_on_llama_cpp_loads_without_torch_and_transformers_models_do_not(tmp_path):
+    from llmga.brain import loads_without_torch
+
+    assert loads_without_torch(BrainSpec("server", "http://localhost:8000/v1"))
+    assert loads_without_torch(BrainSpec("gguf", str(smollm2_gguf()), backend="llama.cpp"))
+    assert not loads_without_torch(SMOLLM2)  # de-quantized into transformers
+    assert not loads_without_torch(BrainSpec("causal", str(tmp_path)))
+
+
 @needs_llama_cpp
 def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2_adapter, tmp_path, monkeypatch):
     import llmga.brain as brains
@@ -141,8 +150,12 @@ def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2
     from llmga.brain.llama_cpp_brain import LlamaCppBrain
     from llmga.settings import SamplingSettings
 
+    spec = brains.resolve_brain(str(smollm2_adapter))
+    assert not brains.loads_without_torch(spec)  # the first load merges in transformers
     brain = load_brain(str(smollm2_adapter))
     assert isinstance(brain, LlamaCppBrain) and brain.system_prompt == "You draw shapes."
+    assert brains.loads_without_torch(spec)  # later loads read the written file: a painter can import beside them
+    assert not brains.loads_without_torch(spec, RuntimeSettings(brain_engine="transformers"))
     assert "llama.cpp" in brain.describe() and "adapter" in brain.describe()
     written = list((tmp_path / "cache" / "merged").glob("*-gguf/model.gguf"))
     assert len(written) == 1

@@ -157,3 +157,29 @@ def test_every_failure_is_one_line_and_a_non_zero_exit_and_nothing_painted_is_lo
         assert message in errors[0] and "Traceback" not in run.stderr
         assert saved_paths(run.stdout) == []
     assert not (blocker.parent / "out").exists() or not list((blocker.parent / "out").iterdir())
+
+
+@pytest.mark.parametrize(("light", "order"), [(True, ["painter imports", "brain"]), (False, ["brain", "painter imports"])])
+def test_the_painters_libraries_import_beside_a_brain_only_when_it_loads_without_torch(
+        models, tmp_path, monkeypatch, light, order):
+    """Two threads never import torch, diffusers or transformers at once: the painter's libraries start first
+    only beside a brain that needs none of them (llama.cpp, a server), else after the brain has loaded."""
+    import llmga.brain as brains
+    import llmga.cli.options as options
+
+    seen = []
+    monkeypatch.setattr(brains, "loads_without_torch", lambda spec, runtime=None: light)
+    monkeypatch.setattr(brains, "load_brain", lambda *args, **kwargs: seen.append("brain"))
+    monkeypatch.setattr(options, "_import_painter_libraries", lambda spec: seen.append("painter imports"))
+    options.AssistantOptions(brain=str(models["lm"]), painter=str(models["sd"]), out=tmp_path).build()
+    assert seen == order
+
+
+def test_the_painter_package_s_light_modules_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, llmga.painter.preload, llmga.painter.samplers; print('torch' in sys.modules); "
+            "from llmga.painter import TextToImagePainter; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]

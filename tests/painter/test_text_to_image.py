@@ -143,7 +143,7 @@ def test_missing_dir_and_non_pipeline_dir(tmp_path):
     ("sd15", "inpainting", "AutoPipelineForInpainting"), ("sd15-inpaint", "inpainting", "StableDiffusionInpaintPipeline"),
 ])
 def test_a_folder_already_saved_for_the_task_loads_with_its_own_class(tiny, kind, task, expected):
-    from llmga.painter.runtime import pipeline_class
+    from llmga.painter.preload import pipeline_class
 
     assert pipeline_class(task, check_diffusers_dir(tiny.sd(kind))).__name__ == expected
     assert pipeline_class(task, check_diffusers_dir(tiny.sd(kind)), extra_components=True).__name__.startswith("Auto")
@@ -177,10 +177,10 @@ def test_a_lazy_painter_is_checked_at_once_and_loads_on_first_painting(tiny, tmp
 def test_a_load_waits_for_the_painters_imports_started_in_the_background(tiny, monkeypatch):
     import threading
 
-    from llmga.painter import runtime
+    from llmga.painter import preload, runtime
 
     release, order = threading.Event(), []
-    real = runtime.pipeline_class
+    real = preload.pipeline_class
 
     def slow_imports(task, path, extra_components=False):
         if threading.current_thread().name == "painter-imports":
@@ -188,8 +188,8 @@ def test_a_load_waits_for_the_painters_imports_started_in_the_background(tiny, m
             order.append("imported")
         return real(task, path, extra_components)
 
-    monkeypatch.setattr(runtime, "pipeline_class", slow_imports)
-    runtime.import_in_background("text2image", check_diffusers_dir(tiny.sd()))
+    monkeypatch.setattr(preload, "pipeline_class", slow_imports)
+    preload.import_in_background("text2image", check_diffusers_dir(tiny.sd()))
     loader = threading.Thread(target=lambda: order.append(type(runtime.load_pipeline("text2image", tiny.sd(),
                                                                                       device="cpu")).__name__))
     loader.start()

@@ -33,7 +33,8 @@ from .base import Brain, BrainRequest, complete
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Brain", "BrainRequest", "BrainSpec", "adapter_base", "cache_dir", "complete", "load_brain", "resolve_brain"]
+__all__ = ["Brain", "BrainRequest", "BrainSpec", "adapter_base", "cache_dir", "complete", "load_brain",
+           "loads_without_torch", "resolve_brain"]
 
 
 @dataclass(frozen=True)
@@ -132,18 +133,38 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     if runtime.brain_quantize:
         raise InvalidInputError("an adapter is merged into its base, which needs the full-precision base; "
                                 "drop --brain-quantize (or merge the adapter and save the model first)")
-    base = replace(resolve_brain(adapter_base(path)), backend="transformers")
-    if base.kind not in ("causal", "multimodal", "gguf"):
-        raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
-    merged = _merged_dir(path, base, runtime)
-    written = merged.with_name(f"{merged.name}-gguf") / "model.gguf"
-    if _adapter_engine(base, runtime, written.is_file()) == "llama.cpp":
+    base, merged, written, engine = _adapter_plan(path, runtime)
+    if engine == "llama.cpp":
         brain = _on_llama_cpp(path, base, runtime, merged, written)
     else:
         brain = _merged_model(path, base, runtime, merged)
     brain.name = f"{base.location} + adapter {path}"
     brain.system_prompt = own_system_prompt(path) or own_system_prompt(Path(base.location))
     return brain
+
+
+def _adapter_plan(path: Path, runtime: RuntimeSettings) -> tuple[BrainSpec, Path, Path, str]:
+    """How the adapter at ``path`` runs: its base, the cache folder of its merge, the merge's GGUF file there
+    and the engine that runs it (see :func:`_adapter_engine`)."""
+    base = replace(resolve_brain(adapter_base(path)), backend="transformers")
+    if base.kind not in ("causal", "multimodal", "gguf"):
+        raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
+    merged = _merged_dir(path, base, runtime)
+    written = merged.with_name(f"{merged.name}-gguf") / "model.gguf"
+    return base, merged, written, _adapter_engine(base, runtime, written.is_file())
+
+
+def loads_without_torch(spec: BrainSpec, runtime: RuntimeSettings | None = None) -> bool:
+    """Whether loading ``spec`` imports none of torch, transformers and diffusers: a server, a GGUF file run by
+    llama.cpp, or an adapter whose merge llama.cpp runs from the cache. A painter's libraries can then import
+    in another thread while it loads."""
+    runtime = runtime or RuntimeSettings()
+    if spec.kind == "server" or (spec.kind == "gguf" and spec.backend == "llama.cpp"):
+        return True
+    if spec.kind != "adapter":
+        return False
+    _, _, written, engine = _adapter_plan(Path(spec.location), runtime)
+    return engine == "llama.cpp" and written.is_file()
 
 
 def _merged_model(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path,

@@ -113,10 +113,9 @@ class AssistantOptions:
         The output folder (when it ``saves`` images) is checked to be writable and
         both models are checked before either loads, so any of these fails at once. The brain loads first.
         """
-        from ..brain import load_brain, resolve_brain
+        from ..brain import load_brain, loads_without_torch, resolve_brain
         from ..checkpoints import check_diffusers_dir
         from ..images import check_writable
-        from ..painter.controlnet import check_controlnet_dir
         from ..painter.samplers import check_sampler
         from ..profiles import load_profile
 
@@ -145,8 +144,11 @@ class AssistantOptions:
         for spec in (painter_spec, inpaint_spec, edit_spec):
             if spec:
                 check_diffusers_dir(spec)
-        for spec in control_specs:
-            check_controlnet_dir(spec)
+        if control_specs:
+            from ..painter.controlnet import check_controlnet_dir
+
+            for spec in control_specs:
+                check_controlnet_dir(spec)
         control = self.control or prof.control
         embedding = control == "embedding" and need_brain
         if control not in ("language", "embedding"):
@@ -155,15 +157,21 @@ class AssistantOptions:
             control_model = self._control_model(prof)
         brain_spec = resolve_brain(self.brain or prof.brain) if need_brain and not embedding else None
 
-        from ..assistant import Assistant
-        from ..painter.suite import PainterSuite
-
+        # A lazy painter's libraries (seconds of torch, diffusers and transformers) are imported in another
+        # thread while the brain loads and answers. The two threads must never import the same libraries at
+        # once, so a brain that loads with torch or transformers loads first.
+        painter_first = brain_spec is None or loads_without_torch(brain_spec, runtime)
+        if lazy and painter_first:
+            _import_painter_libraries(painter_spec)
         brain = None
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
                                runtime=runtime, timeout=self.brain_timeout)
-        # A lazy painter's libraries are imported in the background from here on, while the brain answers: the
-        # brain's libraries are in first, so the two threads never import the same ones at once.
+        if lazy and not painter_first:
+            _import_painter_libraries(painter_spec)
+        from ..assistant import Assistant
+        from ..painter.suite import PainterSuite
+
         painters = PainterSuite.load(painter_spec, inpaint_spec, control_specs, edit=edit_spec, runtime=runtime,
                                      max_prompt_tokens=self.max_prompt_tokens or prof.max_prompt_tokens,
                                      restorer=restorer_spec, lazy=lazy)
@@ -190,6 +198,15 @@ class AssistantOptions:
 
 #: decorator: the command takes every :class:`AssistantOptions` option and receives them as ``opts``
 assistant_options = shared_options(AssistantOptions)
+
+
+def _import_painter_libraries(painter_spec: str | None) -> None:
+    """Start importing the text-to-image painter's libraries in the background (none given: nothing to do)."""
+    if painter_spec:
+        from ..checkpoints import check_diffusers_dir
+        from ..painter.preload import import_in_background
+
+        import_in_background("text2image", check_diffusers_dir(painter_spec))
 
 
 def _given(spec: str | None) -> str | None:

@@ -9,9 +9,6 @@ runs: the device, model CPU offload, VAE tiling and a replacement VAE.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,16 +20,10 @@ from ..checkpoints import check_diffusers_dir
 from ..errors import InvalidInputError
 from ..settings import PaintSettings, RuntimeSettings
 from .loras import activate_loras
+from .preload import pipeline_class, wait_for_background_imports
 from .samplers import scheduler_for
 
 ProgressCallback = Any  # Callable[[int, int], None]: (step, total_steps)
-
-#: diffusers' ``AutoPipelineFor…`` class per task, and the pipeline classes it would pick unchanged: a folder
-#: saved as one of these loads with its own class, sparing the import of every pipeline diffusers has (~0.5 s)
-AUTO = {"text2image": "AutoPipelineForText2Image", "inpainting": "AutoPipelineForInpainting"}
-SAME_TASK = {"text2image": ("StableDiffusionPipeline", "StableDiffusionXLPipeline"),
-             "inpainting": ("StableDiffusionInpaintPipeline", "StableDiffusionXLInpaintPipeline")}
-
 
 def device_and_dtype(device: str | None = None, dtype: str | None = None) -> tuple[str, torch.dtype]:
     """The device to paint on (CUDA when present) and its dtype (``dtype`` if given, else float16 on CUDA)."""
@@ -42,42 +33,6 @@ def device_and_dtype(device: str | None = None, dtype: str | None = None) -> tup
     return device, torch.float16 if device.startswith("cuda") else torch.float32
 
 
-def pipeline_class(task: str, path: Path, extra_components: bool = False) -> Any:
-    """The diffusers class that loads the checked ``path`` for ``task`` (a key of :data:`AUTO`): the folder's own
-    class when the auto class would keep it and no extra components (a ControlNet) change it, else the auto class."""
-    import diffusers
-
-    if path.is_dir() and not extra_components:
-        name = json.loads((path / "model_index.json").read_text()).get("_class_name")
-        if name in SAME_TASK[task]:
-            return getattr(diffusers, name)
-    return getattr(diffusers, AUTO[task])
-
-
-#: the background import threads started; a load waits for them, as Python may hand a module still being
-#: imported by one thread to another half-built (its import-deadlock escape)
-_IMPORTING: list[threading.Thread] = []
-
-
-def import_in_background(task: str, path: Path) -> None:
-    """Start importing the diffusers classes that load the checked ``path`` for ``task`` (seconds of imports), in
-    a thread of its own that ends with them, so that loading it later finds them imported. Only imports run
-    there: loading models in two threads at once is not safe (a model built on one thread can land on the
-    meta device another thread's loader set up)."""
-    def run() -> None:
-        with contextlib.suppress(Exception):  # the load itself reports what is wrong
-            pipeline_class(task, path)
-
-    thread = threading.Thread(target=run, name="painter-imports")
-    _IMPORTING.append(thread)
-    thread.start()
-
-
-def _wait_for_background_imports() -> None:
-    while _IMPORTING:
-        _IMPORTING.pop().join()
-
-
 def load_pipeline(
     task: str, path: str | Path, device: str | None = None, runtime: RuntimeSettings | None = None,
     **kwargs: Any,
@@ -85,7 +40,7 @@ def load_pipeline(
     """Check ``path`` (a diffusers folder or a single file) and load it for ``task`` (``text2image`` or
     ``inpainting``; see :func:`pipeline_class`), offline and quiet, placed as ``runtime`` says (``device``
     overrides its painter device)."""
-    _wait_for_background_imports()
+    wait_for_background_imports()
     from diffusers.utils import logging as diffusers_logging
 
     from .single_file import is_single_file, load_single_file, load_vae

@@ -21,7 +21,8 @@ from PIL import Image
 from ..checkpoints import check_diffusers_dir
 from ..settings import DEFAULT_MAX_PROMPT_TOKENS, PaintSettings, RuntimeSettings
 from .long_prompt import LongPromptEncoder, PromptEmbeddings
-from .runtime import ProgressCallback, import_in_background, load_pipeline, prepared, progress_kwargs
+from .preload import import_in_background
+from .runtime import ProgressCallback, load_pipeline, prepared, progress_kwargs
 
 
 @dataclass
