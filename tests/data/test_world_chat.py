@@ -104,8 +104,9 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
 
 
 def test_the_built_file_holds_every_turn(tmp_path):
-    records = json.loads(build_world_chat(tmp_path / "chat.json", n=200, seed=0).read_text())
-    assert len(records) == 200
+    written = build_world_chat(tmp_path / "new" / "chat.json", n=200, seed=0)  # a folder not there yet
+    records = json.loads(written.read_text())
+    assert len(records) == 200 and (written.parent / "system_prompt.txt").read_text().strip()
     followups = [r for r in records if r["kind"] == "followup"]
     assert followups and all(len(r["conversations"]) == 4 for r in followups)
     assert {r["language"] for r in records} == {"en", "zh"}

@@ -325,8 +325,9 @@ def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")
 def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0) -> Path:
     """Write ``n`` LLaVA-format training conversations to ``out``, and the world assistant's
     :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it (for ``llmga train stage1 --system-prompt``)."""
-    (Path(out).parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
     records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
                            language=item.language)
                for i, item in enumerate(training_items(n, seed))]
-    return write_records(records, out)
+    written = write_records(records, out)  # makes the folder
+    (written.parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
+    return written
