@@ -26,6 +26,7 @@ def test_the_world_sets_are_deterministic_cover_every_kind_and_avoid_held_out_pa
             assert not colour_shapes(parse_detailed(reply.prompts[0])) & held
         assert not any(f"{c} {s}" in request for c, s in held)
         if "image" in record:
+            assert reply.tasks == ([record["kind"]] if reply.prompts else [])  # the tags say what to do
             assert (first.parent / record["image"]).read_bytes() == (second.parent / record["image"]).read_bytes()
             assert not colour_shapes(Scene.from_dict(read_metadata(first.parent / record["image"])["scene"])) & held
             assert request.startswith("<image>\n")

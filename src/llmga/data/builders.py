@@ -54,9 +54,10 @@ def sample_rng(seed: int, name: str, sample_id: str) -> random.Random:
     return random.Random(f"{seed}/{name}/{sample_id}")
 
 
-def tagged_reply(rng: random.Random, task: str, prompt: str) -> str:
-    """A short reply for ``task`` followed by ``prompt`` in generation tags."""
-    return f"{REPLIES[task].pick(rng)} {tag_prompt(prompt)}"
+def tagged_reply(rng: random.Random, task: str, prompt: str, named: bool = False) -> str:
+    """A short reply for ``task`` followed by ``prompt`` in generation tags (that name the task if ``named``,
+    as the world assistants are taught; the released LLMGA's tags name none)."""
+    return f"{REPLIES[task].pick(rng)} {tag_prompt(prompt, task if named else None)}"
 
 
 def generate_or_describe(

@@ -127,8 +127,9 @@ class Item:
 
 def _tagged(kind: str, rng: random.Random, request: str, target: Scene, scenes: tuple[Scene, ...],
             image: Image.Image, mask: Image.Image | None = None) -> Item:
-    """A pictured item whose reply is a short sentence and ``target``'s detailed caption in tags."""
-    reply = tagged_reply(rng, kind, detailed_caption(target))
+    """A pictured item whose reply is a short sentence and ``target``'s detailed caption in tags that name the
+    task (the kind)."""
+    reply = tagged_reply(rng, kind, detailed_caption(target), named=True)
     return Item(kind, request, reply, scenes, image, mask, wanted=Request(target, EVERYTHING))
 
 
