@@ -160,6 +160,7 @@ class AssistantOptions:
         # A lazy painter's libraries (seconds of torch, diffusers and transformers) are imported in another
         # thread while the brain loads and answers. The two threads must never import the same libraries at
         # once, so a brain that loads with torch or transformers loads first.
+        lazy = lazy and not embedding  # the embedding control loads with transformers once the painters are in
         painter_first = lazy and (brain_spec is None or loads_without_torch(brain_spec, runtime))
         if painter_first:
             _import_painter_libraries(painter_spec)
