@@ -1,4 +1,4 @@
-"""The cache's folders are written whole or not at all."""
+"""The cache's folders are written whole or not at all; a model folder is checked before it loads."""
 
 import errno
 import io
@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from llmga.checkpoints import write_once
-from llmga.errors import CacheWriteError, LLMGAError
+from llmga.errors import CacheWriteError, LLMGAError, ModelNotFoundError
 
 
 def test_a_cache_folder_appears_only_when_complete_and_a_failure_leaves_nothing(tmp_path):
@@ -62,3 +62,20 @@ def test_a_full_disk_reported_by_safetensors_is_an_os_error_naming_the_folder_an
 
     with pytest.raises(SafetensorError, match="non contiguous"):
         write_once(tmp_path / "model", unsaveable)
+
+
+@pytest.mark.parametrize(("index", "problem"), [
+    (None, "has no model_index.json"),
+    ("{not json", "is not valid JSON"),
+    ("{}", "names no pipeline class"),
+    ('["StableDiffusionPipeline"]', "names no pipeline class"),
+    ('{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"]}',
+     "is incomplete: folder 'unet/' is missing"),
+])
+def test_a_folder_that_is_not_a_whole_diffusers_pipeline_is_named_before_anything_loads(tmp_path, index, problem):
+    from llmga.checkpoints import check_diffusers_dir
+
+    if index is not None:
+        (tmp_path / "model_index.json").write_text(index)
+    with pytest.raises(ModelNotFoundError, match=problem):
+        check_diffusers_dir(tmp_path)

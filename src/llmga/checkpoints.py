@@ -126,6 +126,9 @@ def check_diffusers_dir(path: str | Path) -> Path:
         index = json.loads(index_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelNotFoundError(f"{index_file} is not valid JSON ({exc}). {SD_HOWTO}") from exc
+    if not isinstance(index, dict) or not isinstance(index.get("_class_name"), str):
+        raise ModelNotFoundError(f"{index_file} names no pipeline class (_class_name), so it is not a diffusers "
+                                 f"pipeline. {SD_HOWTO}")
     problems = []
     for name, spec in index.items():
         if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
