@@ -141,7 +141,8 @@ class AssistantOptions:
             self.restorer or (prof.restorer if self.painter is None else None))
         controls = self.controlnet or prof.controlnet or []
         control_specs = [c for c in ([controls] if isinstance(controls, str) else controls) if _given(c)]
-        for spec in (painter_spec, inpaint_spec, edit_spec):
+        painter_dir = check_diffusers_dir(painter_spec) if painter_spec else None
+        for spec in (inpaint_spec, edit_spec):
             if spec:
                 check_diffusers_dir(spec)
         if control_specs:
@@ -163,13 +164,13 @@ class AssistantOptions:
         lazy = lazy and not embedding  # the embedding control loads with transformers once the painters are in
         painter_first = lazy and (brain_spec is None or loads_without_torch(brain_spec, runtime))
         if painter_first:
-            _import_painter_libraries(painter_spec)
+            _import_painter_libraries(painter_dir)
         brain = None
         if brain_spec is not None:
             brain = load_brain(brain_spec, model=self.brain_model or prof.brain_model, api_key=prof.api_key,
                                runtime=runtime, timeout=self.brain_timeout)
         if lazy and not painter_first:
-            _import_painter_libraries(painter_spec)
+            _import_painter_libraries(painter_dir)
         from ..assistant import Assistant
         from ..painter.suite import PainterSuite
 
@@ -201,13 +202,12 @@ class AssistantOptions:
 assistant_options = shared_options(AssistantOptions)
 
 
-def _import_painter_libraries(painter_spec: str | None) -> None:
-    """Start importing the text-to-image painter's libraries in the background (none given: nothing to do)."""
-    if painter_spec:
-        from ..checkpoints import check_diffusers_dir
+def _import_painter_libraries(painter_dir: Path | None) -> None:
+    """Start importing the checked text-to-image painter's libraries in the background (none: nothing to do)."""
+    if painter_dir is not None:
         from ..painter.preload import import_in_background
 
-        import_in_background("text2image", check_diffusers_dir(painter_spec))
+        import_in_background("text2image", painter_dir)
 
 
 def _given(spec: str | None) -> str | None:
