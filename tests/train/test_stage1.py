@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from PIL import Image
+from safetensors import safe_open
 
 from llmga.assistant import Assistant
 from llmga.brain import load_brain
@@ -93,6 +94,8 @@ def test_lora_run_teaches_the_format_and_the_result_loads_as_a_brain(tiny, tmp_p
     assert result.reply.prompts != ["a red fox in the snow"] and len(list(merged.iterdir())) == 2
     assert (final / "adapter" / "adapter_model.safetensors").stat().st_size < (final / "model.safetensors").stat().st_size
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-0000020", "step-0000040", "step-0000060"]
+    with safe_open(str(tmp_path / "run" / "checkpoints" / "step-0000060" / "model.safetensors"), "pt") as file:
+        assert file.keys() and all("lora_" in key for key in file.keys())  # the adapter, not the frozen base
     assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents*"))
 
     from safetensors import SafetensorError

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from . import run_state
 
 LossFn = Callable[[Any, dict], torch.Tensor]
 
@@ -25,6 +26,7 @@ def start(out: Path, grad_accum: int, mixed_precision: str, seed: int, threads: 
                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
                               log_with="tensorboard", project_dir=str(out / "logs"))
     set_seed(seed)
+    run_state.keep_changing_weights(accelerator)
     return accelerator
 
 
@@ -34,31 +36,6 @@ def _cpu_processes() -> bool:
     import os
 
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
-
-
-def _checkpoints(out: Path) -> list[Path]:
-    return sorted((out / "checkpoints").glob("step-*"))
-
-
-def latest_step(out: Path) -> int:
-    """The step of the latest checkpoint under ``out/checkpoints`` (0 when there is none)."""
-    checkpoints = _checkpoints(Path(out))
-    return int(checkpoints[-1].name.split("-")[1]) if checkpoints else 0
-
-
-def resume(accelerator: Any, out: Path) -> int:
-    """Load the latest checkpoint under ``out/checkpoints`` if there is one; return its step.
-
-    Model, optimizer, scheduler and RNG states come back; :func:`train` then skips
-    the batches of the epoch the checkpoint was in that were already trained on.
-    """
-    checkpoints = _checkpoints(out)
-    if not checkpoints:
-        return 0
-    accelerator.load_state(str(checkpoints[-1]))
-    step = latest_step(out)
-    accelerator.print(f"resumed from {checkpoints[-1]} (step {step})")
-    return step
 
 
 def train(
@@ -88,7 +65,7 @@ def train(
     from tqdm.auto import tqdm
 
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    step = resume(accelerator, out)
+    step = run_state.resume(accelerator, out)
     progress = tqdm(total=total, initial=step, desc=desc, disable=not accelerator.is_local_main_process)
     model.train()
     used = step * accelerator.gradient_accumulation_steps % len(loader) if step and hasattr(loader, "__len__") else 0
@@ -113,10 +90,7 @@ def train(
             progress.set_postfix(loss=f"{loss.item():.4f}")
             accelerator.log({"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}, step=step)
             if step % save_every == 0 or step == total:
-                accelerator.save_state(str(out / "checkpoints" / f"step-{step:07d}"))
-                if keep_last and accelerator.is_main_process:
-                    for old in _checkpoints(out)[:-keep_last]:
-                        shutil.rmtree(old)
+                run_state.save(accelerator, out, step, keep_last)
             if step >= total:
                 break
     progress.close()

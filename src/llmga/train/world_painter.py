@@ -45,7 +45,8 @@ from ..world.render import render_batch
 from ..world.requests import (BACKGROUND_ATTRIBUTES, EVERYTHING, OBJECT_ATTRIBUTES, SHORT, Request,
                               single_object_requests)
 from ..world.scene import VOCAB, Background, Obj, Scene, sample_scene, sub_world
-from .loop import latest_step, start, train
+from .run_state import latest_step
+from .loop import start, train
 from .stage2 import denoising_loss, hole_weights, masked_inputs, new_ema
 from .world_clip import pixels
 from .world_vae import LATENT_CHANNELS, save_world_painter
