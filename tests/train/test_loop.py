@@ -103,3 +103,14 @@ def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     with pytest.raises(ValueError, match="does not fit this run's model: 2 trained weights missing"):
         run_state.resume(accelerator, tmp_path)
+
+
+def test_under_deepspeed_a_checkpoint_loads_without_the_strict_flag_its_loader_rejects(tmp_path, monkeypatch):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType
+
+    _half_frozen_run(tmp_path, 1)
+    asked = []
+    monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self: DistributedType.DEEPSPEED))
+    monkeypatch.setattr(Accelerator, "load_state", lambda self, folder, **kwargs: asked.append(kwargs))
+    assert run_state.resume(start(tmp_path, 1, "no", 0, None), tmp_path) == 1 and asked == [{}]

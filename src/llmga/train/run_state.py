@@ -90,7 +90,11 @@ def resume(accelerator: Any, out: Path) -> int:
     found = checkpoints(out)
     if not found:
         return 0
-    accelerator.load_state(str(found[-1]), strict=False)  # frozen weights are not in it (_check_fits checks the rest)
+    from accelerate.utils import DistributedType
+
+    # frozen weights are not in it (_check_fits checks the rest); DeepSpeed and Megatron load their own checkpoints
+    own = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
+    accelerator.load_state(str(found[-1]), **({} if own else {"strict": False}))
     step = latest_step(out)
     accelerator.print(f"resumed from {found[-1]} (step {step})")
     return step
