@@ -34,8 +34,8 @@ from torch import nn
 from ..errors import InvalidInputError
 from ..restore import NetworkConfig, StageOne, StageTwo, save_restorer
 from ..restore.network import network_input
-from .run_state import latest_step
 from .loop import start, train
+from .run_state import latest_step
 from .seam_data import SeamConfig, batches
 
 STAGES = ("stage1", "stage2", "gan")

@@ -21,10 +21,14 @@ def checkpoints(out: Path) -> list[Path]:
     return sorted((Path(out) / "checkpoints").glob("step-*"))
 
 
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[1])
+
+
 def latest_step(out: Path) -> int:
     """The step of the latest checkpoint under ``out/checkpoints`` (0 when there is none)."""
     found = checkpoints(Path(out))
-    return int(found[-1].name.split("-")[1]) if found else 0
+    return _step(found[-1]) if found else 0
 
 
 def keep_changing_weights(accelerator: Any) -> None:
@@ -71,8 +75,6 @@ def save(accelerator: Any, out: Path, step: int, keep_last: int | None = None) -
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        if folder.exists():
-            shutil.rmtree(folder)
         partial.rename(folder)
         if keep_last:
             for old in checkpoints(out)[:-keep_last]:
@@ -95,6 +97,6 @@ def resume(accelerator: Any, out: Path) -> int:
     # frozen weights are not in it (_check_fits checks the rest); DeepSpeed and Megatron load their own checkpoints
     own = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.MEGATRON_LM)
     accelerator.load_state(str(found[-1]), **({} if own else {"strict": False}))
-    step = latest_step(out)
+    step = _step(found[-1])
     accelerator.print(f"resumed from {found[-1]} (step {step})")
     return step
