@@ -6,8 +6,8 @@ import re
 import pytest
 
 from llmga.data import world_chinese, world_english
-from llmga.data.world_chat import CHINESE_SHARE, KINDS, SHARES, build_world_chat, held_out_chat, training_items
-from llmga.data.world_chat import colour_shapes, held_out_pairs
+from llmga.data.world_chat import (CHINESE_SHARE, KINDS, SHARES, build_world_chat, colour_shapes, held_out_chat,
+                                   held_out_pairs, training_items)
 from llmga.data.world_wording import HELD, OUTSIDE_THINGS, Phrasings, phrasings
 from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
@@ -93,6 +93,13 @@ def test_the_set_covers_every_kind_both_languages_and_every_task():
     named = {attribute for item in TRAINING if item.wanted for attribute in item.wanted.attributes}
     assert named == {"shape", "colour", "size", "position", "time", "terrain"}
     assert any(len(item.wanted.scene.objects) == 3 for item in TRAINING if item.kind == "count")
+
+
+def test_a_set_can_be_mostly_chinese_and_keeps_its_held_out_pairs_out():
+    items = training_items(300, seed=0, chinese_share=0.8)
+    share = sum(item.language == "zh" for item in items) / len(items)
+    assert 0.72 < share < 0.88
+    assert not any(colour_shapes(*item.scenes) & held_out_pairs(0) for item in items)
 
 
 def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():

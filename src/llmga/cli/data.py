@@ -265,12 +265,13 @@ def world_chat(
     out: Annotated[Path, typer.Option("--out", help="Where to write the LLaVA-format JSON.")],
     n: Annotated[int, typer.Option(help="Conversations to write.")] = 4000,
     seed: Annotated[int, typer.Option(help="Seed (also fixes the held-out colour-shape pairs).")] = 0,
+    chinese_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of conversations in Chinese.")] = 0.3,
 ) -> None:
     """The world assistant's conversations, asked as people ask (English and Chinese): requests naming any
     attribute, counts, several objects, follow-up edits, greetings, questions, things the world has not."""
     from ..data.world_chat import build_world_chat
 
-    typer.echo(f"wrote {n} conversations to {build_world_chat(out, n, seed)} "
+    typer.echo(f"wrote {n} conversations to {build_world_chat(out, n, seed, chinese_share)} "
                f"(train under {out.parent / 'system_prompt.txt'})")
 
 

@@ -295,14 +295,15 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
     raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
 
 
-def training_items(n: int, seed: int = 0) -> list[ChatItem]:
-    """``n`` training items: trained wordings, no held-out colour–shape pair anywhere."""
+def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE) -> list[ChatItem]:
+    """``n`` training items: trained wordings, no held-out colour–shape pair anywhere; ``chinese_share`` of
+    them in Chinese."""
     held = held_out_pairs(seed)
     kinds, weights = list(SHARES), list(SHARES.values())
     items = []
     for index in range(n):
         rng = random.Random(f"{seed}/world-chat/{index}")
-        code = "zh" if rng.random() < CHINESE_SHARE else "en"
+        code = "zh" if rng.random() < chinese_share else "en"
         items.append(make_item(rng.choices(kinds, weights)[0], code, rng, TRAIN, held))
     return items
 
@@ -322,12 +323,12 @@ def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")
             for code in languages for kind in kinds for i in range(n)]
 
 
-def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0) -> Path:
+def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0, chinese_share: float = CHINESE_SHARE) -> Path:
     """Write ``n`` LLaVA-format training conversations to ``out``, and the world assistant's
     :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it (for ``llmga train stage1 --system-prompt``)."""
     records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
                            language=item.language)
-               for i, item in enumerate(training_items(n, seed))]
+               for i, item in enumerate(training_items(n, seed, chinese_share))]
     written = write_records(records, out)  # makes the folder
     (written.parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
     return written
