@@ -165,6 +165,9 @@ def test_a_relation_places_an_object_next_to_the_one_before_in_the_order_asked()
     assert parse_detailed(upwards) == EXAMPLE_PAIR
     assert parse_detailed("a large red star at the center and a small blue circle under it, "
                           "on grass under a day sky").objects[1].position == "bottom middle"
+    for referent, cell in (("below that", "bottom left"), ("to the right of that one", "center")):
+        assert parse_detailed(f"a large red star at the middle left and a small blue circle {referent}, "
+                              "on grass under a day sky").objects[1].position == cell
     apart = (Obj("star", "red", "large", "top left"), Obj("circle", "blue", "small", "center"))
     assert relative_caption(apart, Background()).endswith("at the center, on grass under a day sky")
 

@@ -21,7 +21,7 @@ The parser accepts more than the writer produces: any case, extra spaces and
 punctuation ("top-left"; full stops and semicolons count as commas), "an" for "a", "the" before a
 terrain, objects separated by commas or "and", the two background phrases in
 either order or apart, and a few position and relation aliases ("centre", "top
-center", "under it").
+center", "under it", "below that one").
 Text that does not fully parse raises :class:`CaptionParseError`, whose
 ``partial`` holds what did parse and a list of problems;
 :func:`parse_caption` returns that partial result without raising.
@@ -63,10 +63,11 @@ RELATIONS = {"below": (1, 0), "above": (-1, 0), "right": (0, 1), "left": (0, -1)
 #: how the writer places an object by a relation to the one before it
 RELATION_PHRASES = {"below": "below it", "above": "above it", "right": "to its right", "left": "to its left"}
 #: every phrase the parser reads as a relation
+_RELATION_FORMS = {"below": ("below {}", "under {}", "beneath {}"), "above": ("above {}", "over {}"),
+                   "left": ("to the left of {}", "left of {}"), "right": ("to the right of {}", "right of {}")}
 _RELATION_WORDS = {**{phrase: name for name, phrase in RELATION_PHRASES.items()},
-                   "under it": "below", "beneath it": "below", "over it": "above",
-                   "to the left of it": "left", "left of it": "left",
-                   "to the right of it": "right", "right of it": "right"}
+                   **{form.format(referent): name for name, forms in _RELATION_FORMS.items() for form in forms
+                      for referent in ("it", "that", "that one")}}
 _ARTICLES = ("a", "an", "one")
 _WORD_KIND = {**{w: "size" for w in SIZES}, **{w: "colour" for w in COLOURS}, **{w: "shape" for w in SHAPES}}
 
