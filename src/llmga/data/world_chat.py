@@ -43,7 +43,7 @@ from types import ModuleType
 
 from ..protocol import tag_prompt
 from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
-from ..world.edits import EditPair, sample_edit
+from ..world.edits import sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
 from . import world_chinese, world_english
@@ -108,11 +108,6 @@ def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: 
                   caption: str | None = None) -> str:
     """A short sentence and ``scene``'s detailed caption (or ``caption``) in tags naming ``task``."""
     return f"{language.reply(task, rng)} {tag_prompt(caption or detailed_caption(scene), task)}"
-
-
-def edit_reply(language: ModuleType, rng: random.Random, pair: EditPair) -> str:
-    """A sentence saying what ``pair`` changed, and the edited scene's caption in tags naming the edit."""
-    return f"{language.edit_reply(pair, rng)} {tag_prompt(detailed_caption(pair.target), 'edit')}"
 
 
 def reply_caption(ask: Ask, scene: Scene) -> str | None:
@@ -238,7 +233,7 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
         while want_held is False and colour_shapes(pair.target) & held:
             pair = sample_edit(source, rng, max_objects=3)
         return ChatItem("followup", code, history, language.edit(pair, rng, split),
-                        edit_reply(language, rng, pair), "edit",
+                        painted_reply(language, rng, pair.target, "edit"), "edit",
                         Request(pair.target, EVERYTHING), (source, pair.target))
     if turn == "similar":
         return ChatItem("followup", code, history, language.similar(rng, split),

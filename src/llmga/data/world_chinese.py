@@ -56,13 +56,6 @@ EDIT = {
     "time": phrasings("把它变成{time}|改成{time}|让它变成{time}|调成{time}|变为{time}", "换成{time}的样子"),
     "terrain": phrasings("把地面换成{ground}|背景换成{ground}|地面改成{ground}|把背景改为{ground}|挪到{ground}上", "放到{ground}上"),
 }
-#: what an edit's reply says it changed, by the edit's kind (trained only)
-DONE = {"recolour": phrasings("好的，改成{colour}了。|没问题，已经变成{colour}了。"),
-        "replace": phrasings("好的，换成{shape}了。|没问题，已经变成{shape}了。"),
-        "add": phrasings("好的，加上了{new}。|没问题，已经添上{new}了。"),
-        "remove": phrasings("好的，去掉了。|没问题，已经删掉了。"),
-        "time": phrasings("好的，变成{time}了。|没问题，已经换成{time}了。"),
-        "terrain": phrasings("好的，换成{ground}了。|没问题，已经挪到{ground}上了。")}
 SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")
 ACCEPT = phrasings("好的|可以|好啊，画吧", "行，就这个")
 GREETING = phrasings("你好|嗨|你好！|您好|哈喽|晚上好|下午好|嗨，你好吗？|在吗？|你是谁？", "早上好")
@@ -145,16 +138,6 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
     return EDIT[pair.kind].pick(rng, split, obj=refer(source, old, rng, split),
                                 colour=COLOUR[new.colour] if new else "",
                                 shape=SHAPE[new.shape].pick(rng, split) if new else "")
-
-
-def edit_reply(pair: EditPair, rng: random.Random) -> str:
-    """The sentence before an edit's tagged prompt, saying what changed: "好的，去掉了。"."""
-    target = pair.target
-    new = next((o for o in target.objects if o not in pair.source.objects), None)
-    words = {"colour": COLOUR[new.colour] if new else "", "shape": SHAPE[new.shape].train[0] if new else "",
-             "new": "一个" + COLOUR[new.colour] + "的" + SIZE[new.size].train[0] + SHAPE[new.shape].train[0] if new else "",
-             "time": TIME_NOUN[target.background.time], "ground": GROUND[target.background.terrain]}
-    return DONE[pair.kind].pick(rng, "train", **words)
 
 
 def similar(rng: random.Random, split: str) -> str:

@@ -14,7 +14,7 @@ from ..world.edits import EditPair, refer
 from ..world.scene import GRID, POSITIONS, Obj
 from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
-from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names
+from .world_wording import Ask, Mention, phrasings, thing_names
 
 SIZE = {"small": phrasings("small|little|tiny|very small", "really small|quite small"),
         "large": phrasings("large|big|huge|very big", "really big|quite large")}
@@ -93,13 +93,6 @@ EDIT = {
     "terrain": phrasings("put it {phrase}|now {phrase}|change the ground to {word}|turn the {old} into {word}",
                          "what about {phrase}?|move everything {phrase}"),
 }
-#: what an edit's reply says it changed, by the edit's kind (trained only: replies are never held out)
-DONE = {"recolour": phrasings("Done, I made it {colour}.|Sure, now it is {colour}."),
-        "replace": phrasings("Done, I replaced it with a {shape}.|Sure, now it is a {shape}."),
-        "add": phrasings("Done, I added {new}.|Sure, I put in {new}."),
-        "remove": phrasings("Done, I removed it.|Sure, I took it out."),
-        "time": phrasings("Done, now it is {time}.|Sure, I changed it to {time}."),
-        "terrain": phrasings("Done, now it is on {ground}.|Sure, I moved it onto {ground}.")}
 SIMILAR = phrasings("another one like that|one more like it, please|draw a similar one|make a variation of it",
                     "could I get something similar?|something like that again")
 ACCEPT = phrasings("yes please|sure|ok, do that|yes", "sounds good, go ahead|alright, draw it")
@@ -232,20 +225,6 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
         text = EDIT[pair.kind].pick(rng, split, obj=refer(source, old),
                                     colour=new.colour if new else "", shape=new.shape if new else "")
     return _sentence(text)
-
-
-def edit_reply(pair: EditPair, rng: random.Random) -> str:
-    """The sentence before an edit's tagged prompt, saying what changed: "Done, I removed it."."""
-    return DONE[pair.kind].pick(rng, TRAIN, **change_words(pair))
-
-
-def change_words(pair: EditPair) -> dict[str, str]:
-    """The caption words of what ``pair`` changes: the new colour, shape, object, time or ground."""
-    target = pair.target
-    new = next((o for o in target.objects if o not in pair.source.objects), None)
-    return {"colour": new.colour if new else "", "shape": new.shape if new else "",
-            "new": f"a {new.size} {new.colour} {new.shape}" if new else "",
-            "time": target.background.time, "ground": target.background.terrain}
 
 
 def _mention(obj: Obj) -> Mention:
