@@ -6,6 +6,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from llmga.assistant import Assistant
+from llmga.edit_retry import RETRIES, RETRY_TEMPERATURE
 from llmga.cli import app
 from llmga.errors import ModelNotFoundError
 from llmga.painter.controlnet import ControlNetPainter
@@ -192,15 +193,29 @@ def test_follow_up_edits_the_last_image_from_its_own_prompt(suite, monkeypatch):
     assert assistant.conversation.last_image is second.paintings[0].images[0]
 
 
-def test_an_edit_whose_prompt_is_the_pictures_own_says_nothing_changes(suite):
-    brain = ScriptedBrain("<gen_img>a red circle on snow</gen_img>", '<gen_img task="edit">a red circle on snow</gen_img>',
-                          '<gen_img task="edit">a red circle on sand</gen_img>')
+def test_an_unchanged_edit_is_asked_again_hotter_and_the_first_change_is_kept(suite):
+    same = '<gen_img task="edit">a red circle on snow</gen_img>'
+    brain = ScriptedBrain("<gen_img>a red circle on snow</gen_img>", same, same,
+                          '<gen_img task="generate">a blue star on snow</gen_img>', 'Done. <gen_img task="edit">an empty '
+                          'scene on snow</gen_img>', '<gen_img task="edit">a red circle on sand</gen_img>')
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("draw a red circle on snow")
+    removed = assistant.chat("不要圆了")
+    assert removed.route.task is Task.EDIT and removed.reply.prompts == ["an empty scene on snow"]
+    assert any("try 3 wrote: Done." in notice for notice in removed.notices)  # try 2 named another task
+    retries = brain.requests[2:]
+    assert len(retries) == 3 and {r.settings.temperature for r in retries} == {RETRY_TEMPERATURE}
+    assert len({r.settings.seed for r in retries}) == 3
+    assert assistant.conversation.turns[-1].text.startswith("Done.") and len(assistant.conversation.turns) == 4
+
+
+def test_an_edit_still_unchanged_after_every_retry_says_nothing_changes(suite):
+    brain = ScriptedBrain("<gen_img>a red circle on snow</gen_img>", '<gen_img task="edit">a red circle on snow</gen_img>')
     assistant = Assistant(brain, suite, paint=FAST)
     assistant.chat("draw a red circle on snow")
     same = assistant.chat("不要方块了")
     assert same.route.task is Task.EDIT and any("comes back unchanged" in notice for notice in same.notices)
-    changed = assistant.chat("now on sand")
-    assert changed.paintings and not any("unchanged" in notice for notice in changed.notices)
+    assert len(brain.requests) == 2 + RETRIES
 
 
 def test_editing_an_upload_asks_a_multimodal_brain_to_describe_it_first(suite):

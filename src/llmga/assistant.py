@@ -20,6 +20,7 @@ from PIL import Image
 
 from .brain.base import Brain, BrainRequest, stream_within
 from .conversation import Conversation, check_message
+from .edit_retry import RETRIES, ask_again, unchanged
 from .errors import InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -123,19 +124,33 @@ class Assistant:
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
         raw, reply = self._ask(text, shown, on_text, on_prompt)
-        self.conversation.add_assistant(raw, reply.prompts)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
             notices += [notice] if notice else []
+        target = self._target(chosen, request)
+        if chosen.task is Task.EDIT and target is not None and unchanged(reply, self.conversation.prompt_of(target)):
+            raw, reply, notice = self._ask_again(reply, raw, self.conversation.prompt_of(target), on_prompt)
+            notices.append(notice)
+        self.conversation.add_assistant(raw, reply.prompts)
         if on_route and _runs(reply, chosen):
             on_route(chosen)
-        target = self._target(chosen, request)
-        if chosen.task is Task.EDIT and target is not None and self.conversation.prompt_of(target) in reply.prompts:
-            notices.append("the edit's prompt is the picture's own, so the picture comes back unchanged: "
-                           "say what to change")
         result = self._paint(reply, chosen, request, target, progress)
         result.notices[:0] = notices + reply.notices
         return result
+
+    def _ask_again(self, first: Reply, raw: str, prompt: str, on_prompt: TextCallback | None) -> tuple[str, Reply, str]:
+        """An edit that paints the picture's own prompt, asked again (:mod:`llmga.edit_retry`): the reply kept
+        and a notice saying what happened."""
+        messages, images = self.conversation.to_messages(self.brain.multimodal)
+        found = ask_again(lambda sampling: "".join(self._brain_stream(BrainRequest(messages, images, sampling))),
+                          first, prompt, self.sampling, self.brain.end_markers)
+        if found is None:
+            return raw, first, (f"the edit's prompt is the picture's own (asked {RETRIES} more times), so the "
+                                "picture comes back unchanged: say what to change")
+        attempt, raw, reply = found
+        for new_prompt in reply.prompts if on_prompt else ():
+            on_prompt(new_prompt)
+        return raw, reply, f"the first reply gave the picture back unchanged; asked again, try {attempt} wrote: {reply.text}"
 
     def _target(self, chosen: Route, request: TurnRequest) -> Image.Image | None:
         """The picture the task works on: the one given, or the conversation's last for a follow-up."""

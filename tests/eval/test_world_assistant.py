@@ -18,6 +18,7 @@ from llmga.eval.world_assistant import (
     relation_items,
     summarise,
 )
+from llmga.edit_retry import RETRY_TEMPERATURE
 from llmga.protocol import parse_reply, tag_prompt
 from llmga.testing.doubles import ScriptedBrain
 from llmga.world import parse_detailed
@@ -166,3 +167,26 @@ def test_fills_say_how_often_the_commonest_choice_was_made(items):
     assert alike["fill_variety"]["position"] == "1/9, commonest 100%"
     varied, _ = measure_chat(taught(items), n=3, seed=0, new_words=6, relations=4)
     assert int(re.search(r"commonest (\d+)%", varied["fill_variety"]["position"])[1]) < 100
+
+
+def test_an_edit_that_paints_the_last_picture_again_is_asked_again_as_the_assistant_does(items):
+    answer = taught(items).replies[0]
+
+    def stubborn_until_hotter(request):
+        taught_reply = answer(request)
+        if 'task="edit"' not in taught_reply or request.settings.temperature >= RETRY_TEMPERATURE:
+            return taught_reply
+        last = parse_reply(request.messages[-2]["content"]).prompts[-1]
+        return f"Sure. {tag_prompt(last, 'edit')}"
+
+    edits = sum(i.task == "edit" for i in items if i.kind != "relative")
+    assert edits > 0
+    retried, verdicts = measure_chat(ScriptedBrain(stubborn_until_hotter, multimodal=False), n=3, seed=0,
+                                     new_words=6, relations=4)
+    assert retried["edits_asked_again"] == {"asked": edits, "changed": edits}
+    assert all(figures["whole"]["value"] == 1.0 for figures in retried["faithfulness"].values())
+    assert sum(v.first_reply is not None for v in verdicts) == edits
+    first_only, _ = measure_chat(ScriptedBrain(stubborn_until_hotter, multimodal=False), n=3, seed=0,
+                                 new_words=6, relations=4, retry_edits=False)
+    assert first_only["edits_asked_again"] == {"asked": 0, "changed": 0}
+    assert min(figures["whole"]["value"] for figures in first_only["faithfulness"].values()) < 1.0

@@ -117,6 +117,9 @@ def assistant(
         "--temperature", help="0: greedy; 0.2 samples as `llmga chat` does by default (a seed per request).")] = 0.0,
     brain_engine: Annotated[str, typer.Option(
         "--brain-engine", help="What runs an adapter on a GGUF base: auto, llama.cpp or transformers.")] = "auto",
+    retry_edits: Annotated[bool, typer.Option(
+        "--retry-edits/--no-retry-edits", help="Ask an edit that paints the last picture unchanged again, "
+                                               "as the assistant does (off: the brain's first replies only).")] = True,
 ) -> None:
     """The world assistant asked as people ask (held-out wordings): every named attribute kept, non-requests
     not painted, the right task, the language asked in; prompts painted by the oracle, read by the judge."""
@@ -130,13 +133,13 @@ def assistant(
     loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
     summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","),
                                      new_words=new_words, temperature=temperature, relations=relations,
-                                     draw=draw)
+                                     draw=draw, retry_edits=retry_edits)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:
         replies = [{"kind": v.item.kind, "language": v.item.language, "history": v.item.history,
                     "request": v.item.request, "reply": v.reply.raw, "task": v.task, "meant": v.item.task,
-                    "whole": v.whole} for v in verdicts]
+                    "whole": v.whole, **({"first_reply": v.first_reply} if v.first_reply else {})} for v in verdicts]
         json_out.write_text(json.dumps({"summary": summary, "replies": replies}, indent=2, ensure_ascii=False))
 
 

@@ -33,19 +33,25 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
     """
     images = list(images) if images is not None else [None] * len(requests)
     histories = list(histories) if histories is not None else [()] * len(requests)
-    conversations = []
-    for request, image, history in zip(requests, images, histories, strict=True):
-        conversation = Conversation.for_brain(brain)
-        for asked, answered in history:
-            conversation.add_user(asked)
-            conversation.add_assistant(answered)
-        conversation.add_user(request, [image] if image is not None else None)
-        conversations.append(conversation.to_messages(brain.multimodal))
+    conversations = [messages_for(brain, request, image, history)
+                     for request, image, history in zip(requests, images, histories, strict=True)]
     if temperature == 0 and hasattr(brain, "model") and not brain.multimodal:
         return _batched(brain, [messages for messages, _ in conversations], max_new_tokens, batch_size)
     settings = SamplingSettings(temperature=temperature, max_new_tokens=max_new_tokens)
     return [complete(brain, BrainRequest(messages, pictures, settings.for_conversation(messages)))
             for messages, pictures in conversations]
+
+
+def messages_for(brain: Brain, request: str, image: Image.Image | None = None,
+                 history: Sequence[tuple[str, str]] = ()) -> tuple[list, list]:
+    """The messages (and pictures) the brain is sent for ``request`` after the (user, assistant) turns of
+    ``history``, as the assistant sends them."""
+    conversation = Conversation.for_brain(brain)
+    for asked, answered in history:
+        conversation.add_user(asked)
+        conversation.add_assistant(answered)
+    conversation.add_user(request, [image] if image is not None else None)
+    return conversation.to_messages(brain.multimodal)
 
 
 def _batched(brain: Brain, conversations: list, max_new_tokens: int, batch_size: int) -> list[str]:

@@ -35,13 +35,16 @@ from dataclasses import dataclass, field
 from ..data import world_chinese, world_english
 from ..data.world_chat import ChatItem, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
+from ..brain import BrainRequest, complete
+from ..edit_retry import ask_again, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
+from ..settings import SamplingSettings
 from ..world.captions import oracle_paint, parse_detailed_or_none
 from ..world.requests import BACKGROUND_ATTRIBUTES, OBJECT_ATTRIBUTES, Request, shows, value_of
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, VOCAB, Background, Obj, Scene
 from .metrics import share_interval
-from .replies import answers
+from .replies import answers, messages_for
 
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -61,6 +64,7 @@ class Verdict:
     task: str
     agreement: dict[str, bool] = field(default_factory=dict)
     whole: bool | None = None
+    first_reply: str | None = None  # the raw first reply, where an unchanged edit was asked again
 
 
 def new_word_items(n: int, seed: int = 0, draw: int = 0) -> list[ChatItem]:
@@ -227,14 +231,34 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
     }
 
 
+def ask_edits_again(brain, items: Sequence[ChatItem], raw: list[str], settings: SamplingSettings) -> dict[int, str]:
+    """As the assistant does (:mod:`llmga.edit_retry`): each reply that runs an edit painting the last
+    picture's prompt again is asked again, and ``raw`` gets the reply kept. The first replies of those asked
+    again, by index."""
+    first = {}
+    for index, item in enumerate(items):
+        reply = parse_reply(raw[index], brain.end_markers)
+        last = next((p for _, answered in reversed(item.history) for p in parse_reply(answered).prompts[-1:]), None)
+        if decided_task(item, reply) != "edit" or not unchanged(reply, last):
+            continue
+        messages, pictures = messages_for(brain, item.request, None, item.history)
+        found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
+                                                                       sampling.for_conversation(messages))),
+                          reply, last, settings, brain.end_markers)
+        first[index] = raw[index]
+        raw[index] = found[1] if found else raw[index]
+    return first
+
+
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
                  max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
-                 relations: int = RELATION_PROBES, draw: int = 0) -> tuple[dict, list[Verdict]]:
+                 relations: int = RELATION_PROBES, draw: int = 0, retry_edits: bool = True) -> tuple[dict, list[Verdict]]:
     """Ask ``n`` held-out items per language and kind (and ``new_words`` probes, and ``relations`` probes per
     language); the summary and each verdict.
 
     ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. ``draw``
-    picks the items (:func:`~llmga.data.world_chat.draw_key`).
+    picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
+    an edit that paints the last picture's prompt again is asked again (:func:`ask_edits_again`).
     """
     from ..world.judge import Judge
 
@@ -243,8 +267,13 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
              + relation_items(relations, seed, languages, draw))
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature)
+    first = ask_edits_again(brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) \
+        if retry_edits else {}
     verdicts = judge_items(items, raw, judge, brain.end_markers)
+    for index, text in first.items():
+        verdicts[index].first_reply = text
     summary = summarise([v for v in verdicts if v.item.kind != "relative"])
+    summary["edits_asked_again"] = {"asked": len(first), "changed": sum(raw[i] != text for i, text in first.items())}
     for code in languages:
         probed = [v for v in verdicts if v.item.kind == "relative" and v.item.language == code]
         if probed:
@@ -276,6 +305,10 @@ def format_summary(summary: dict) -> str:
                  f"{task['edits_from_scratch']} of {task['edits']}")
     for meant, got in task["confusion"].items():
         lines.append(f"    meant {meant}: " + ", ".join(f"{k} {v}" for k, v in sorted(got.items())))
+    if "edits_asked_again" in summary:
+        again = summary["edits_asked_again"]
+        lines.append(f"edits that painted the last picture unchanged, asked again: {again['asked']} "
+                     f"({again['changed']} changed by a retry)")
     lines.append(f"reply in the language asked: {pct(summary['language'])}; "
                  f"contradictions: {summary['contradictions']}; fills: {summary['fill_variety']}")
     return "\n".join(lines)
