@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from llmga.assistant import Assistant
 from llmga.edit_retry import RETRIES, RETRY_TEMPERATURE
 from llmga.cli import app
-from llmga.errors import ModelNotFoundError
+from llmga.errors import BrainFailedError, ModelNotFoundError
 from llmga.painter.controlnet import ControlNetPainter
 from llmga.painter.inpaint import InpaintPainter
 from llmga.painter.suite import PainterSuite
@@ -216,6 +216,16 @@ def test_an_edit_still_unchanged_after_every_retry_says_nothing_changes(suite):
     same = assistant.chat("不要方块了")
     assert same.route.task is Task.EDIT and any("comes back unchanged" in notice for notice in same.notices)
     assert len(brain.requests) == 2 + RETRIES
+
+
+def test_an_edit_asked_again_keeps_the_first_reply_when_the_brain_fails(suite):
+    brain = ScriptedBrain("<gen_img>a red circle on snow</gen_img>", '<gen_img task="edit">a red circle on snow</gen_img>',
+                          fail=BrainFailedError("the server went away"), fail_after=2)
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("draw a red circle on snow")
+    same = assistant.chat("lose the circle")
+    assert any("the server went away" in notice for notice in same.notices) and same.paintings
+    assert [turn.role for turn in assistant.conversation.turns] == ["user", "assistant"] * 2
 
 
 def test_editing_an_upload_asks_a_multimodal_brain_to_describe_it_first(suite):

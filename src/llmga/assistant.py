@@ -21,7 +21,7 @@ from PIL import Image
 from .brain.base import Brain, BrainRequest, stream_within
 from .conversation import Conversation, check_message
 from .edit_retry import RETRIES, ask_again, unchanged
-from .errors import InvalidInputError, LLMGAError
+from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
 from .painter.text_to_image import Painting, ProgressCallback, TextToImagePainter
@@ -142,8 +142,14 @@ class Assistant:
         """An edit that paints the picture's own prompt, asked again (:mod:`llmga.edit_retry`): the reply kept
         and a notice saying what happened."""
         messages, images = self.conversation.to_messages(self.brain.multimodal)
-        found = ask_again(lambda sampling: "".join(self._brain_stream(BrainRequest(messages, images, sampling))),
-                          first, prompt, self.sampling, self.brain.end_markers)
+        try:
+            found = ask_again(lambda sampling: "".join(self._brain_stream(BrainRequest(messages, images, sampling))),
+                              first, prompt, self.sampling, self.brain.end_markers)
+        except BrainError as error:
+            return raw, first, f"asking the unchanged edit again failed ({error}), so the picture comes back unchanged"
+        except BaseException:
+            self.conversation.turns.pop()
+            raise
         if found is None:
             return raw, first, (f"the edit's prompt is the picture's own (asked {RETRIES} more times), so the "
                                 "picture comes back unchanged: say what to change")
