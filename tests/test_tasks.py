@@ -209,6 +209,17 @@ def test_an_unchanged_edit_is_asked_again_hotter_and_the_first_change_is_kept(su
     assert assistant.conversation.turns[-1].text.startswith("Done.") and len(assistant.conversation.turns) == 4
 
 
+def test_an_edit_asked_again_never_brings_back_an_earlier_picture(suite):
+    square, empty = "a large orange square on water", "an empty scene on water"
+    brain = ScriptedBrain(f"<gen_img>{square}</gen_img>", f'<gen_img task="edit">{empty}</gen_img>',
+                          f'<gen_img task="edit">{empty}</gen_img>', f'<gen_img task="edit">{square}</gen_img>')
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("draw an orange square on water")
+    assistant.chat("lose the square")
+    again = assistant.chat("不要方块了")  # nothing left to remove: the square must not come back
+    assert again.reply.prompts == [empty] and any("comes back unchanged" in notice for notice in again.notices)
+
+
 def test_an_edit_still_unchanged_after_every_retry_says_nothing_changes(suite):
     brain = ScriptedBrain("<gen_img>a red circle on snow</gen_img>", '<gen_img task="edit">a red circle on snow</gen_img>')
     assistant = Assistant(brain, suite, paint=FAST)

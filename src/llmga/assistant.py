@@ -142,9 +142,10 @@ class Assistant:
         """An edit that paints the picture's own prompt, asked again (:mod:`llmga.edit_retry`): the reply kept
         and a notice saying what happened."""
         messages, images = self.conversation.to_messages(self.brain.multimodal)
+        seen = {p for turn in self.conversation.turns for p in turn.prompts} | {prompt}
         try:
             found = ask_again(lambda sampling: "".join(self._brain_stream(BrainRequest(messages, images, sampling))),
-                              first, prompt, self.sampling, self.brain.end_markers)
+                              first, seen, self.sampling, self.brain.end_markers)
         except BrainError as error:
             return raw, first, f"asking the unchanged edit again failed ({error}), so the picture comes back unchanged"
         except BaseException:

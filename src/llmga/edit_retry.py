@@ -3,12 +3,14 @@
 A small world assistant meets some edits worded as it was never taught ("Lose the square", "不要方块了")
 with the last picture's prompt, word for word. Sampled hotter, it often writes the edit asked for. The
 assistant asks up to :data:`RETRIES` more times and keeps the first reply that paints something else and
-names the same task; ``llmga eval assistant`` does the same, so its figures are what the assistant does.
+names the same task, and that paints no picture the conversation has already had (asked to remove what is
+no longer there, a hotter reply may bring back an earlier picture); ``llmga eval assistant`` does the same,
+so its figures are what the assistant does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from .protocol import Reply, parse_reply
@@ -30,13 +32,14 @@ def retry_sampling(settings: SamplingSettings, attempt: int) -> SamplingSettings
     return replace(settings, temperature=max(settings.temperature, RETRY_TEMPERATURE), seed=seed)
 
 
-def ask_again(ask: Callable[[SamplingSettings], str], first: Reply, prompt: str, settings: SamplingSettings,
-              end_markers: Sequence[str] = ()) -> tuple[int, str, Reply] | None:
-    """Ask (``ask`` returns the raw reply under a sampling) until a reply paints something other than
-    ``prompt`` and names ``first``'s task; (the try, its raw text, its reply), or None after :data:`RETRIES`."""
+def ask_again(ask: Callable[[SamplingSettings], str], first: Reply, seen: Collection[str],
+              settings: SamplingSettings, end_markers: Sequence[str] = ()) -> tuple[int, str, Reply] | None:
+    """Ask (``ask`` returns the raw reply under a sampling) until a reply names ``first``'s task and paints
+    none of the prompts ``seen`` in the conversation so far; (the try, its raw text, its reply), or None
+    after :data:`RETRIES`."""
     for attempt in range(1, RETRIES + 1):
         raw = ask(retry_sampling(settings, attempt))
         reply = parse_reply(raw, end_markers)
-        if reply.prompts and not unchanged(reply, prompt) and reply.stated_task == first.stated_task:
+        if reply.prompts and not set(reply.prompts) & set(seen) and reply.stated_task == first.stated_task:
             return attempt, raw, reply
     return None

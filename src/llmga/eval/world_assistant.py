@@ -242,9 +242,10 @@ def ask_edits_again(brain, items: Sequence[ChatItem], raw: list[str], settings: 
         if decided_task(item, reply) != "edit" or not unchanged(reply, last):
             continue
         messages, pictures = messages_for(brain, item.request, None, item.history)
+        seen = {p for _, answered in item.history for p in parse_reply(answered).prompts}
         found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
                                                                        sampling.for_conversation(messages))),
-                          reply, last, settings, brain.end_markers)
+                          reply, seen, settings, brain.end_markers)
         first[index] = raw[index]
         raw[index] = found[1] if found else raw[index]
     return first
