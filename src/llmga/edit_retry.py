@@ -2,10 +2,10 @@
 
 A small world assistant meets some edits worded as it was never taught ("Lose the square", "不要方块了")
 with the last picture's prompt, word for word. Sampled hotter, it often writes the edit asked for. The
-assistant asks up to :data:`RETRIES` more times and keeps the first reply that paints something else and
-names the same task, and that paints no picture the conversation has already had (asked to remove what is
-no longer there, a hotter reply may bring back an earlier picture); ``llmga eval assistant`` does the same,
-so its figures are what the assistant does.
+assistant asks up to :data:`RETRIES` more times and keeps the first reply that names the same task and
+paints no picture the conversation has already had (asked to remove what is no longer there, a hotter
+reply may bring back an earlier one); ``llmga eval assistant`` does the same, so its figures are what the
+assistant does.
 """
 
 from __future__ import annotations
