@@ -32,10 +32,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..brain import BrainRequest, complete
 from ..data import world_chinese, world_english
 from ..data.world_chat import ChatItem, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
-from ..brain import BrainRequest, complete
 from ..edit_retry import ask_again, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
