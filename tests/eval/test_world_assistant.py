@@ -151,13 +151,17 @@ def test_agreement_counts_objects_and_compares_each_named_attribute_over_all_obj
     assert all(agreement(moved, wanted).values())
 
 
-def test_a_reply_contradicts_its_prompt_when_its_text_names_another_colour_or_ground():
+def test_a_reply_contradicts_its_prompt_when_its_text_names_another_colour_shape_or_ground():
     assert contradicts(parse_reply("Here is a cat on snow. <gen_img>a small red star at the center, on grass "
                                    "under a day sky</gen_img>"))
     assert not contradicts(parse_reply("Here is a red star. <gen_img>a small red star at the center, on grass "
                                        "under a day sky</gen_img>"))
     assert contradicts(parse_reply("好的，这是蓝色的。<gen_img>a small red star at the center, on grass under a day "
                                    "sky</gen_img>"))
+    assert contradicts(parse_reply("好的，换成圆了。<gen_img>a small red star at the center, on grass under a day "
+                                   "sky</gen_img>"))
+    assert not contradicts(parse_reply("好的，换成五角星了。<gen_img>a small red star at the center, on grass under a "
+                                       "day sky</gen_img>"))
 
 
 def test_fills_say_how_often_the_commonest_choice_was_made(items):

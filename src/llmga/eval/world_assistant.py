@@ -52,7 +52,8 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 _ANSWER_KEY = re.compile(r"\d+|[A-Z][a-z]+")
 #: world words a reply's text may name, English and Chinese, by the caption word they stand for
 _TEXT_WORDS = {**{w: w for w in (*COLOURS, *SHAPES, *TERRAINS)},
-               **{zh: en for en, zh in world_chinese.COLOUR.items()}, **{zh: en for en, zh in world_chinese.GROUND.items()}}
+               **{zh: en for en, zh in world_chinese.COLOUR.items()}, **{zh: en for en, zh in world_chinese.GROUND.items()},
+               **{zh: en for en, names in world_chinese.SHAPE.items() for zh in names.all()}}
 
 
 @dataclass
