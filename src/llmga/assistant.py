@@ -128,8 +128,9 @@ class Assistant:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
             notices += [notice] if notice else []
         target = self._target(chosen, request)
-        if chosen.task is Task.EDIT and target is not None and unchanged(reply, self.conversation.prompt_of(target)):
-            raw, reply, notice = self._ask_again(reply, raw, self.conversation.prompt_of(target), on_prompt)
+        target_prompt = self.conversation.prompt_of(target)
+        if chosen.task is Task.EDIT and unchanged(reply, target_prompt):
+            raw, reply, notice = self._ask_again(reply, raw, target_prompt, on_prompt)
             notices.append(notice)
         self.conversation.add_assistant(raw, reply.prompts)
         if on_route and _runs(reply, chosen):

@@ -239,11 +239,10 @@ def ask_edits_again(brain, items: Sequence[ChatItem], raw: list[str], settings: 
     first = {}
     for index, item in enumerate(items):
         reply = parse_reply(raw[index], brain.end_markers)
-        last = next((p for _, answered in reversed(item.history) for p in parse_reply(answered).prompts[-1:]), None)
-        if decided_task(item, reply) != "edit" or not unchanged(reply, last):
+        seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
+        if decided_task(item, reply) != "edit" or not unchanged(reply, seen[-1] if seen else None):
             continue
         messages, pictures = messages_for(brain, item.request, None, item.history)
-        seen = {p for _, answered in item.history for p in parse_reply(answered).prompts}
         found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
                                                                        sampling.for_conversation(messages))),
                           reply, seen, settings, brain.end_markers)
