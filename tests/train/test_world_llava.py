@@ -65,6 +65,33 @@ def test_a_grounded_tower_reads_each_cell_through_the_same_pixels_it_trained_on(
     assert (inputs["input_ids"] == brain.model.config.image_token_id).sum() == 9
 
 
+def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, world_llava_trained, tmp_path):
+    """``--base gemma3-world``: the assistant starts from the adapter's merged LM, not from the adapter's base."""
+    from peft import LoraConfig, get_peft_model
+
+    from llmga.errors import InvalidInputError
+
+    peft_model = get_peft_model(load_brain(str(tiny.causal_lm())).model, LoraConfig(r=2, target_modules=["q_proj"]))
+    with torch.no_grad():
+        for name, weights in peft_model.named_parameters():
+            if "lora_B" in name:
+                weights.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+    (adapter / "llmga_base.json").write_text(json.dumps({"base": str(tiny.causal_lm())}))
+    conversation = Conversation()
+    conversation.add_user("Draw a red fox.")
+    text_only = conversation.to_messages(False)[0]
+    llava = load_brain(str(build_world_llava(tmp_path / "llava", tiny.clip_vision(), base=str(adapter))))
+    merged, base = load_brain(str(adapter)), load_brain(str(tiny.causal_lm()))
+    want = logits(merged, text_only, ())
+    seen = logits(llava, conversation.to_messages(True)[0], ())[..., :want.shape[-1]]  # an added <image> row aside
+    torch.testing.assert_close(seen, want, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(seen, logits(base, text_only, ()), atol=1e-3)
+    with pytest.raises(InvalidInputError, match="text-only LM"):
+        build_world_llava(tmp_path / "again", tiny.clip_vision(), base=str(world_llava_trained / "adapter"))
+
+
 def test_the_cell_loss_needs_one_patch_per_cell():
     from llmga.errors import InvalidInputError
     from llmga.train.world_clip import ClipConfig

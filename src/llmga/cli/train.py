@@ -268,7 +268,8 @@ def assistant(
     out: Annotated[Path, typer.Option("--out", help="Folder for the LLaVA-format model.")],
     clip: Annotated[Path | None, typer.Option("--clip", help="World CLIP folder (its vision_encoder/ is used).")] = None,
     vision_tower: Annotated[Path | None, typer.Option("--vision-tower", help="CLIPVisionModel folder.")] = None,
-    base: Annotated[str, typer.Option("--base", help="Language model: 'smollm2', a .gguf or a causal LM folder.")]
+    base: Annotated[str, typer.Option("--base", help="Language model: 'smollm2', 'gemma3', a text-only adapter "
+                                      "(merged in: 'gemma3-world'), a .gguf or a causal LM folder.")]
     = "smollm2",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the new projector.")] = 0,
 ) -> None:

@@ -86,18 +86,17 @@ def multimodal_template(template: str) -> str:
 def build_world_llava(out: str | Path, vision_tower_dir: str | Path, base: str = "smollm2", seed: int = 0) -> Path:
     """Compose a LLaVA-format model at ``out``: the causal LM ``base``, the CLIP vision tower, a new projector.
 
-    ``base`` is ``"smollm2"``, a ``.gguf`` file or a causal LM directory. Returns ``out``.
+    ``base`` is ``"smollm2"``, ``"gemma3"``, a text-only adapter (merged into its base), a ``.gguf`` file or a
+    causal LM directory. Returns ``out``.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel
+    from transformers import CLIPVisionModel
 
     from ..convert import check_transformers_dir_no_tokenizer
 
     vision_dir = check_transformers_dir_no_tokenizer(vision_tower_dir)
-    lm_dir = _causal_lm_dir(base)
-    tokenizer = AutoTokenizer.from_pretrained(lm_dir, local_files_only=True)
+    lm, tokenizer = _causal_lm(base)
     tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]})
-    lm = AutoModelForCausalLM.from_pretrained(lm_dir, local_files_only=True, dtype=torch.float32)
     vision = CLIPVisionModel.from_pretrained(vision_dir, local_files_only=True, dtype=torch.float32)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -113,18 +112,32 @@ def build_world_llava(out: str | Path, vision_tower_dir: str | Path, base: str =
     return out
 
 
-def _causal_lm_dir(base: str) -> Path:
-    """The transformers directory of a text-only base (a GGUF is converted once, into the cache)."""
-    from ..brain import cache_dir, resolve_brain
+def _causal_lm(base: str) -> tuple[Any, Any]:
+    """The float32 causal LM and tokenizer of a text-only base: a model directory, a GGUF file (converted once,
+    into the cache), or a text-only adapter merged into its own base (``gemma3-world``: the world assistant
+    then starts from everything that adapter learned)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..brain import cache_dir, load_brain, resolve_brain
     from ..brain.transformers_brain import materialize_gguf
+    from ..settings import RuntimeSettings
 
     resolved = resolve_brain(base)
+    if resolved.kind == "adapter":
+        brain = load_brain(resolved, runtime=RuntimeSettings(brain_engine="transformers", dtype="float32"))
+        if brain.processor is not None:
+            raise InvalidInputError(f"the world assistant's base must be a text-only LM, not {base!r} (multimodal)")
+        return brain.model.float(), brain.tokenizer
     if resolved.kind == "gguf":
-        return materialize_gguf(Path(resolved.location), cache_dir())
-    if resolved.kind != "causal":
+        lm_dir = materialize_gguf(Path(resolved.location), cache_dir())
+    elif resolved.kind == "causal":
+        lm_dir = Path(resolved.location)
+    else:
         raise InvalidInputError(f"the world assistant's base must be a text-only causal LM, not {base!r} "
                                 f"({resolved.kind})")
-    return Path(resolved.location)
+    return (AutoModelForCausalLM.from_pretrained(lm_dir, local_files_only=True, dtype=torch.float32),
+            AutoTokenizer.from_pretrained(lm_dir, local_files_only=True))
 
 
 def _compose(lm: Any, vision: Any, image_token_id: int, vocab: int) -> Any:
