@@ -1,6 +1,7 @@
 """The LLaVA-format world assistant on tiny models: building, stage 1, shipping an adapter without its base."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -71,19 +72,25 @@ def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, wor
 
     from llmga.errors import InvalidInputError
 
-    peft_model = get_peft_model(load_brain(str(tiny.causal_lm())).model, LoraConfig(r=2, target_modules=["q_proj"]))
+    lm = tmp_path / "lm"  # a base that ends a turn with a token of its own besides its eos (as Gemma 3 does)
+    shutil.copytree(tiny.causal_lm(), lm)
+    generation = json.loads((lm / "generation_config.json").read_text())
+    stops = [7, generation["eos_token_id"]]
+    (lm / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": stops}))
+    peft_model = get_peft_model(load_brain(str(lm)).model, LoraConfig(r=2, target_modules=["q_proj"]))
     with torch.no_grad():
         for name, weights in peft_model.named_parameters():
             if "lora_B" in name:
                 weights.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
     adapter = tmp_path / "adapter"
     peft_model.save_pretrained(adapter)
-    (adapter / "llmga_base.json").write_text(json.dumps({"base": str(tiny.causal_lm())}))
+    (adapter / "llmga_base.json").write_text(json.dumps({"base": str(lm)}))
     conversation = Conversation()
     conversation.add_user("Draw a red fox.")
     text_only = conversation.to_messages(False)[0]
     llava = load_brain(str(build_world_llava(tmp_path / "llava", tiny.clip_vision(), base=str(adapter))))
-    merged, base = load_brain(str(adapter)), load_brain(str(tiny.causal_lm()))
+    assert llava.model.generation_config.eos_token_id == stops
+    merged, base = load_brain(str(adapter)), load_brain(str(lm))
     want = logits(merged, text_only, ())
     seen = logits(llava, conversation.to_messages(True)[0], ())[..., :want.shape[-1]]  # an added <image> row aside
     torch.testing.assert_close(seen, want, atol=1e-4, rtol=1e-4)

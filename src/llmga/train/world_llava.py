@@ -101,6 +101,7 @@ def build_world_llava(out: str | Path, vision_tower_dir: str | Path, base: str =
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _compose(lm, vision, tokenizer.convert_tokens_to_ids(IMAGE_TOKEN), len(tokenizer))
+    model.generation_config.eos_token_id = lm.generation_config.eos_token_id  # the end of a turn stops it
     processor = _processor(tokenizer, vision.config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
