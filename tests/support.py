@@ -1,5 +1,7 @@
 """Helpers shared by tests of several packages."""
 
+import json
+
 import torch
 
 
@@ -27,3 +29,18 @@ def train_to_answer(path, request, answer, steps=80):
         opt.step()
         opt.zero_grad()
     model.save_pretrained(path)
+
+
+def save_random_adapter(model, folder, base, targets, std):
+    """A LoRA adapter on ``model`` whose B matrices are seeded noise of ``std`` (so merging it changes the model),
+    saved at ``folder`` with an ``llmga_base.json`` naming ``base``."""
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=list(targets)))
+    with torch.no_grad():
+        for name, weights in peft_model.named_parameters():
+            if "lora_B" in name:
+                weights.normal_(0, std, generator=torch.Generator().manual_seed(0))
+    peft_model.save_pretrained(folder)
+    (folder / "llmga_base.json").write_text(json.dumps({"base": base}))
+    return folder

@@ -10,6 +10,7 @@ from llmga.brain.gguf_export import export_gguf
 from llmga.checkpoints import smollm2_gguf
 from llmga.errors import InvalidInputError
 from llmga.settings import RuntimeSettings
+from tests.support import save_random_adapter
 
 needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python")
 
@@ -113,23 +114,11 @@ def test_an_unknown_engine_is_refused():
 @pytest.fixture
 def smollm2_adapter(tmp_path, monkeypatch):
     """A small LoRA adapter on the packaged SmolLM2 GGUF base, with a system prompt of its own."""
-    import json
-
-    import torch
-    from peft import LoraConfig, get_peft_model
-
     from llmga.brain import load_brain
 
     monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
     model = load_brain("smollm2", runtime=RuntimeSettings(brain_engine="transformers")).model
-    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, weights in peft_model.named_parameters():
-            if "lora_B" in name:
-                weights.normal_(0, 0.01, generator=torch.Generator().manual_seed(0))
-    folder = tmp_path / "adapter"
-    peft_model.save_pretrained(folder)
-    (folder / "llmga_base.json").write_text(json.dumps({"base": "smollm2"}))
+    folder = save_random_adapter(model, tmp_path / "adapter", "smollm2", ["q_proj", "v_proj"], std=0.01)
     (folder / "system_prompt.txt").write_text("You draw shapes.")
     return folder
 

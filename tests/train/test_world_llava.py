@@ -16,6 +16,7 @@ from llmga.train.trainable import load_trainable
 from llmga.train.world_clip import pixels
 from llmga.train.world_llava import build_world_llava, ship_adapter
 from llmga.world import render, sample_scene
+from tests.support import save_random_adapter
 
 GREEDY = SamplingSettings(temperature=0, max_new_tokens=12)
 
@@ -68,8 +69,6 @@ def test_a_grounded_tower_reads_each_cell_through_the_same_pixels_it_trained_on(
 
 def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, world_llava_trained, tmp_path):
     """``--base gemma3-world``: the assistant starts from the adapter's merged LM, not from the adapter's base."""
-    from peft import LoraConfig, get_peft_model
-
     from llmga.errors import InvalidInputError
 
     lm = tmp_path / "lm"  # a base that ends a turn with a token of its own besides its eos (as Gemma 3 does)
@@ -77,14 +76,7 @@ def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, wor
     generation = json.loads((lm / "generation_config.json").read_text())
     stops = [7, generation["eos_token_id"]]
     (lm / "generation_config.json").write_text(json.dumps({**generation, "eos_token_id": stops}))
-    peft_model = get_peft_model(load_brain(str(lm)).model, LoraConfig(r=2, target_modules=["q_proj"]))
-    with torch.no_grad():
-        for name, weights in peft_model.named_parameters():
-            if "lora_B" in name:
-                weights.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
-    adapter = tmp_path / "adapter"
-    peft_model.save_pretrained(adapter)
-    (adapter / "llmga_base.json").write_text(json.dumps({"base": str(lm)}))
+    adapter = save_random_adapter(load_brain(str(lm)).model, tmp_path / "adapter", str(lm), ["q_proj"], std=0.5)
     conversation = Conversation()
     conversation.add_user("Draw a red fox.")
     text_only = conversation.to_messages(False)[0]

@@ -129,7 +129,7 @@ def _causal_lm(base: str) -> tuple[Any, Any]:
         brain = load_brain(resolved, runtime=RuntimeSettings(brain_engine="transformers", dtype="float32"))
         if brain.processor is not None:
             raise InvalidInputError(f"the world assistant's base must be a text-only LM, not {base!r} (multimodal)")
-        return brain.model.float(), brain.tokenizer
+        return brain.model, brain.tokenizer
     if resolved.kind == "gguf":
         lm_dir = materialize_gguf(Path(resolved.location), cache_dir())
     elif resolved.kind == "causal":
