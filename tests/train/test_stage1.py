@@ -135,6 +135,24 @@ def test_a_trained_adapter_is_continued_from_its_weights_and_the_result_names_it
         "a red fox in the snow"]
 
 
+def test_projector_only_trains_the_projector_and_leaves_the_language_model_as_it_was(tiny, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file
+
+    Image.new("RGB", (40, 40), "blue").save(tmp_path / "a.png")
+    pictured = {"id": "v", "image": "a.png", "conversations": [
+        {"from": "human", "value": "<image>\nGenerate a similar image."}, {"from": "gpt", "value": ANSWER}]}
+    data = write_data(tmp_path / "d.json", [pictured, refine_record(1)])
+    final = train_stage1(Stage1Config(model=str(tiny.llava()), data=[data], out=str(tmp_path / "run"), lora=True,
+                                      projector_only=True, max_steps=3, batch_size=2, lr=1e-2, warmup_steps=0))
+    assert "1 samples with a picture, 1 left out" in capsys.readouterr().out  # text alone never reaches it
+    before, after = load_file(tiny.llava() / "model.safetensors"), load_file(final / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all("multi_modal_projector" in k for k in changed)
+    with pytest.raises(InvalidInputError, match="text-only"):
+        load_trainable(str(tiny.causal_lm()), lora=True, projector_only=True)
+
+
 def test_a_run_resumes_from_its_latest_checkpoint(tiny, tmp_path, capsys):
     data = write_data(tmp_path / "d.json", [refine_record(i) for i in range(4)])
     lm = str(tiny.causal_lm())

@@ -56,6 +56,9 @@ def stage1(
         "--system-prompt", help="Train under this system prompt (text, or a .txt file holding it) instead of "
         "llmga's; it is saved as system_prompt.txt beside the weights, and the brain is asked under it "
         "wherever it loads.")] = None,
+    projector_only: Annotated[bool, typer.Option(
+        "--projector-only", help="Train only a LLaVA-format model's projector (feature alignment): "
+        "the language model, and any adapter on it, answer text exactly as before.")] = False,
 ) -> None:
     """Stage 1: fine-tune the assistant on the curated sets (loss on the assistant's tokens only)."""
     from ..errors import InvalidInputError
@@ -69,7 +72,8 @@ def stage1(
                           lora_alpha=lora_alpha, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                           grad_accum=grad_accum, lr=lr, warmup_steps=warmup_steps, max_length=max_length,
                           mixed_precision=mixed_precision, save_every=save_every, seed=seed, on_error=on_error,
-                          threads=threads, system_prompt=system_prompt, group_by_length=group_by_length)
+                          threads=threads, system_prompt=system_prompt, group_by_length=group_by_length,
+                          projector_only=projector_only)
     typer.echo(f"trained model: {train_stage1(config)}")
 
 

@@ -7,7 +7,9 @@ DeepSpeed ZeRO and FSDP configs in ``configs/accelerate/``)::
     accelerate launch --config_file configs/accelerate/deepspeed_zero2.yaml -m llmga train stage1 ...
 
 LLaVA-format models train the projector and the language model with the vision
-tower frozen (the paper's recipe); text-only models train the language model.
+tower frozen (the paper's recipe), or the projector alone (``projector_only``, LLaVA's
+feature alignment: the language model answers text exactly as before); text-only
+models train the language model.
 The loss covers only the assistant's tokens. Full fine-tuning or LoRA (the
 adapters are merged into the saved model, so the result loads like any other).
 Checkpoints are written every ``save_every`` steps and a run resumes from the
@@ -55,6 +57,8 @@ class Stage1Config:
     system_prompt: str | None = None
     #: batch samples of about the same length (less padding, same samples per step)
     group_by_length: bool = True
+    #: train the projector alone (LLaVA's feature alignment); the language model stays as it is
+    projector_only: bool = False
 
     def __post_init__(self) -> None:
         if self.on_error not in ("skip", "stop"):
@@ -96,13 +100,18 @@ def train_stage1(config: Stage1Config) -> Path:
 
     out = Path(config.out)
     accelerator = start(out, config.grad_accum, config.mixed_precision, config.seed, config.threads)
-    bundle = load_trainable(config.model, lora=config.lora, rank=config.lora_rank, alpha=config.lora_alpha)
+    bundle = load_trainable(config.model, lora=config.lora, rank=config.lora_rank, alpha=config.lora_alpha,
+                            projector_only=config.projector_only)
     system_prompt = SYSTEM_PROMPT if config.system_prompt is None else config.system_prompt
     encoder = ChatEncoder(bundle.tokenizer, bundle.processor, config.max_length, system_prompt)
     samples, problems = encode_all(encoder, load_records(config.data), config.on_error)
     for problem in problems:
         log.warning("skipped: %s", problem)
     accelerator.print(f"{len(samples)} samples, {len(problems)} skipped")
+    if config.projector_only:  # a conversation without a picture never reaches the projector
+        pictured = [s for s in samples if s.pixel_values is not None]
+        accelerator.print(f"projector only: {len(pictured)} samples with a picture, {len(samples) - len(pictured)} left out")
+        samples = pictured
     if not samples:
         raise InvalidInputError("no usable training samples")
 

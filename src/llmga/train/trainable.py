@@ -66,7 +66,8 @@ def save_adapter(model: Any, path: Path, base: str) -> None:
     (path / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
 
 
-def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> TrainableModel:
+def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32,
+                   projector_only: bool = False) -> TrainableModel:
     """Load the brain named by ``spec`` (a directory, .gguf file, 'smollm2' or a trained adapter) for training.
 
     The vision tower of a LLaVA-format model is frozen; with ``lora`` the
@@ -74,7 +75,8 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
     trains fully. An adapter (``smollm2-world``, a run's ``final/adapter``) is
     continued: its base is loaded with the adapter on it, trainable at its own
     rank (with ``lora``), or merged in for full training; what is saved names
-    that base.
+    that base. With ``projector_only`` only the projector trains (LLaVA's feature
+    alignment): the language model, and any adapter on it, stay as they are.
     """
     from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
 
@@ -103,14 +105,25 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32) -> Tr
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter, is_trainable=lora)
+        if not lora:
+            model = model.merge_and_unload()  # peft froze every weight; full training thaws them below
+    if adapter is None or not lora:
+        for name, param in model.named_parameters():
+            param.requires_grad = _VISION not in name
         if lora:
-            return TrainableModel(model, tokenizer, processor, spec=spec)
-        model = model.merge_and_unload()  # peft froze every weight; full training thaws them below
-    for name, param in model.named_parameters():
-        param.requires_grad = _VISION not in name
-    if lora:
-        model = with_adapter(model, rank, alpha)
+            model = with_adapter(model, rank, alpha)
+    if projector_only:
+        _train_projector_only(model)
     return TrainableModel(model, tokenizer, processor, spec=spec)
+
+
+def _train_projector_only(model: Any) -> None:
+    """Freeze everything but the projector (under peft, its trainable copy)."""
+    if not any(_PROJECTOR in name for name, _ in model.named_modules()):
+        raise InvalidInputError("only a LLaVA-format model has a projector to train alone; this one is text-only")
+    for name, param in model.named_parameters():
+        if _PROJECTOR not in name:
+            param.requires_grad = False
 
 
 def with_adapter(model: Any, rank: int, alpha: int, lora: bool = True,
