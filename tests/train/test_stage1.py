@@ -151,6 +151,9 @@ def test_projector_only_trains_the_projector_and_leaves_the_language_model_as_it
     assert changed and all("multi_modal_projector" in k for k in changed)
     with pytest.raises(InvalidInputError, match="text-only"):
         load_trainable(str(tiny.causal_lm()), lora=True, projector_only=True)
+    with pytest.raises(InvalidInputError, match="no usable training samples with a picture"):
+        train_stage1(Stage1Config(model=str(tiny.llava()), data=[write_data(tmp_path / "t.json", [refine_record(0)])],
+                                  out=str(tmp_path / "text"), projector_only=True, max_steps=1))
 
 
 def test_a_run_resumes_from_its_latest_checkpoint(tiny, tmp_path, capsys):

@@ -113,7 +113,8 @@ def train_stage1(config: Stage1Config) -> Path:
         accelerator.print(f"projector only: {len(pictured)} samples with a picture, {len(samples) - len(pictured)} left out")
         samples = pictured
     if not samples:
-        raise InvalidInputError("no usable training samples")
+        raise InvalidInputError("no usable training samples" + (" with a picture (--projector-only trains on those alone)"
+                                                                 if config.projector_only else ""))
 
     def collate_batch(batch: list[Sample]) -> dict[str, torch.Tensor]:
         return collate(batch, bundle.pad_id)
