@@ -107,7 +107,7 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32,
         model = PeftModel.from_pretrained(model, adapter, is_trainable=lora)
         if not lora:
             model = model.merge_and_unload()  # peft froze every weight; full training thaws them below
-    if adapter is None or not lora:
+    if adapter is None or not lora:  # a continued LoRA adapter trains as peft loaded it
         for name, param in model.named_parameters():
             param.requires_grad = _VISION not in name
         if lora:
@@ -119,11 +119,15 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32,
 
 def _train_projector_only(model: Any) -> None:
     """Freeze everything but the projector (under peft, its trainable copy)."""
-    if not any(_PROJECTOR in name for name, _ in model.named_modules()):
+    if not _has_projector(model):
         raise InvalidInputError("only a LLaVA-format model has a projector to train alone; this one is text-only")
     for name, param in model.named_parameters():
         if _PROJECTOR not in name:
             param.requires_grad = False
+
+
+def _has_projector(model: Any) -> bool:
+    return any(_PROJECTOR in name for name, _ in model.named_modules())
 
 
 def with_adapter(model: Any, rank: int, alpha: int, lora: bool = True,
@@ -139,8 +143,7 @@ def with_adapter(model: Any, rank: int, alpha: int, lora: bool = True,
         name for name, module in model.named_modules()
         if isinstance(module, torch.nn.Linear) and not any(k in name for k in (_VISION, _PROJECTOR, "lm_head"))
     )
-    has_projector = any(_PROJECTOR in name for name, _ in model.named_modules())
     config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=targets,
-                        modules_to_save=[_PROJECTOR] if has_projector else None, task_type="CAUSAL_LM",
+                        modules_to_save=[_PROJECTOR] if _has_projector(model) else None, task_type="CAUSAL_LM",
                         trainable_token_indices=token_indices)
     return get_peft_model(model, config)
