@@ -200,8 +200,9 @@ def test_an_unchanged_edit_is_asked_again_hotter_and_the_first_change_is_kept(su
                           'scene on snow</gen_img>', '<gen_img task="edit">a red circle on sand</gen_img>')
     assistant = Assistant(brain, suite, paint=FAST)
     assistant.chat("draw a red circle on snow")
-    removed = assistant.chat("不要圆了")
-    assert removed.route.task is Task.EDIT and removed.reply.prompts == ["an empty scene on snow"]
+    prompts = []
+    removed = assistant.chat("不要圆了", on_prompt=prompts.append)
+    assert removed.route.task is Task.EDIT and removed.reply.prompts == prompts == ["an empty scene on snow"]
     assert any("try 3 wrote: Done." in notice for notice in removed.notices)  # try 2 named another task
     retries = brain.requests[2:]
     assert len(retries) == 3 and {r.settings.temperature for r in retries} == {RETRY_TEMPERATURE}

@@ -103,8 +103,9 @@ class Assistant:
 
         ``request`` carries a mask, control map, outpainting size or task
         override; its image defaults to the first of ``images``. ``on_text``
-        receives the visible reply as it streams, ``on_prompt`` each generation
-        prompt once complete, ``on_route`` the chosen task once it is known.
+        receives the visible reply as it streams, ``on_prompt`` each prompt that
+        will be painted once the reply is settled (an unchanged edit asked again
+        reports only the kept reply's), ``on_route`` the chosen task once it is known.
         The task is the user's (``request.task``), else the one the reply's tag
         names (``<gen_img task="edit">``) where the turn has what it needs, else
         the rules' (:mod:`llmga.routing`). With ``refine=False`` the brain is
@@ -123,15 +124,17 @@ class Assistant:
                 on_route(chosen)
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
-        raw, reply = self._ask(text, shown, on_text, on_prompt)
+        raw, reply = self._ask(text, shown, on_text, None)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
             notices += [notice] if notice else []
         target = self._target(chosen, request)
         target_prompt = self.conversation.prompt_of(target)
         if chosen.task is Task.EDIT and unchanged(reply, target_prompt):
-            raw, reply, notice = self._ask_again(reply, raw, target_prompt, on_prompt)
+            raw, reply, notice = self._ask_again(reply, raw, target_prompt)
             notices.append(notice)
+        for prompt in reply.prompts if on_prompt else ():
+            on_prompt(prompt)
         self.conversation.add_assistant(raw, reply.prompts)
         if on_route and _runs(reply, chosen):
             on_route(chosen)
@@ -139,7 +142,7 @@ class Assistant:
         result.notices[:0] = notices + reply.notices
         return result
 
-    def _ask_again(self, first: Reply, raw: str, prompt: str, on_prompt: TextCallback | None) -> tuple[str, Reply, str]:
+    def _ask_again(self, first: Reply, raw: str, prompt: str) -> tuple[str, Reply, str]:
         """An edit that paints the picture's own prompt, asked again (:mod:`llmga.edit_retry`): the reply kept
         and a notice saying what happened."""
         messages, images = self.conversation.to_messages(self.brain.multimodal)
@@ -156,8 +159,6 @@ class Assistant:
             return raw, first, (f"the edit's prompt is the picture's own (asked {RETRIES} more times), so the "
                                 "picture comes back unchanged: say what to change")
         attempt, raw, reply = found
-        for new_prompt in reply.prompts if on_prompt else ():
-            on_prompt(new_prompt)
         return raw, reply, f"the first reply gave the picture back unchanged; asked again, try {attempt} wrote: {reply.text}"
 
     def _target(self, chosen: Route, request: TurnRequest) -> Image.Image | None:
