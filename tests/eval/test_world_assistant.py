@@ -194,3 +194,27 @@ def test_an_edit_that_paints_the_last_picture_again_is_asked_again_as_the_assist
                                  new_words=6, relations=4, retry_edits=False)
     assert first_only["edits_asked_again"] == {"asked": 0, "changed": 0}
     assert min(figures["whole"]["value"] for figures in first_only["faithfulness"].values()) < 1.0
+
+
+def test_several_draws_pool_their_items_and_show_each_draws_share(items):
+    other = held_out_chat(3, seed=0, draw=1) + new_word_items(6, seed=0, draw=1) + relation_items(4, seed=0, draw=1)
+    answer = taught(items + other).replies[0]
+    wrong_on_draw_1 = {item.request for item in other if item.wanted is not None and item.language == "en"
+                       and item.kind != "relative"} - {item.request for item in items}
+
+    def reply(request):
+        said = request.messages[-1]["content"]
+        said = said if isinstance(said, str) else said[-1]["text"]
+        taught_reply = answer(request)
+        return taught_reply.replace("red", "blue").replace("green", "red") if said in wrong_on_draw_1 else taught_reply
+
+    assert wrong_on_draw_1
+    summary, verdicts = measure_chat(ScriptedBrain(reply, multimodal=False), n=3, seed=0, new_words=6, relations=4,
+                                     draws=(0, 1))
+    assert len(verdicts) == len(items) + len(other) and {v.draw for v in verdicts} == {0, 1}
+    english = summary["whole_by_draw"]["en"]
+    assert english["0"]["value"] == 1.0 and english["1"]["value"] < 1.0
+    pooled = summary["faithfulness"]["en"]["whole"]
+    assert pooled["n"] == english["0"]["n"] + english["1"]["n"]
+    assert english["1"]["value"] < pooled["value"] < 1.0
+    assert "by draw 0: 100.0%" in format_summary(summary)

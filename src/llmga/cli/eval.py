@@ -109,8 +109,10 @@ def assistant(
         "--relations", help="Requests per language placing a second object relative to the first.")] = 16,
     languages: Annotated[str, typer.Option("--languages", help="Comma-separated: en, zh.")] = "en,zh",
     seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
-    draw: Annotated[int, typer.Option(help="0: the items every figure uses; another number: the same held-out "
-                                           "wordings and pairs combined anew, to confirm a choice made on draw 0.")] = 0,
+    draws: Annotated[list[int], typer.Option(
+        "--draw", help="0: the items every figure uses; another number: the same held-out wordings and pairs "
+                       "combined anew, to confirm a choice made on draw 0. Repeat it to pool several draws "
+                       "(each draw's whole-request shares are shown too).")] = [0],
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures (and every reply) as JSON.")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Torch threads.")] = 1,
     temperature: Annotated[float, typer.Option(
@@ -133,11 +135,11 @@ def assistant(
     loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
     summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","),
                                      new_words=new_words, temperature=temperature, relations=relations,
-                                     draw=draw, retry_edits=retry_edits)
+                                     draws=draws, retry_edits=retry_edits)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:
-        replies = [{"kind": v.item.kind, "language": v.item.language, "history": v.item.history,
+        replies = [{"draw": v.draw, "kind": v.item.kind, "language": v.item.language, "history": v.item.history,
                     "request": v.item.request, "reply": v.reply.raw, "task": v.task, "meant": v.item.task,
                     "whole": v.whole, **({"first_reply": v.first_reply} if v.first_reply else {})} for v in verdicts]
         json_out.write_text(json.dumps({"summary": summary, "replies": replies}, indent=2, ensure_ascii=False))

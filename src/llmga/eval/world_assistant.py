@@ -22,6 +22,10 @@ by the judge. Reported, each with its 95% interval:
   that started from scratch;
 - replies in the language asked in; reply text naming world words its own
   prompt does not (contradictions); how varied the unnamed attributes' fills are.
+
+Asked on several draws, every figure pools the draws' items (a figure per
+attribute then rests on about three times as many requests), and each draw's
+whole-request shares are given beside it.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class Verdict:
     agreement: dict[str, bool] = field(default_factory=dict)
     whole: bool | None = None
     first_reply: str | None = None  # the raw first reply, where an unchanged edit was asked again
+    draw: int = 0
 
 
 def new_word_items(n: int, seed: int = 0, draw: int = 0) -> list[ChatItem]:
@@ -251,35 +256,56 @@ def ask_edits_again(brain, items: Sequence[ChatItem], raw: list[str], settings: 
     return first
 
 
+def chat_items(n: int, seed: int, languages: Sequence[str], new_words: int, relations: int,
+               draw: int) -> list[ChatItem]:
+    """One draw's items: ``n`` held-out items per language and kind, ``new_words`` probes and ``relations``
+    probes per language."""
+    return (held_out_chat(n, seed, languages, draw=draw) + (new_word_items(new_words, seed, draw) if new_words else [])
+            + relation_items(relations, seed, languages, draw))
+
+
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
                  max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
-                 relations: int = RELATION_PROBES, draw: int = 0, retry_edits: bool = True) -> tuple[dict, list[Verdict]]:
-    """Ask ``n`` held-out items per language and kind (and ``new_words`` probes, and ``relations`` probes per
-    language); the summary and each verdict.
+                 relations: int = RELATION_PROBES, draws: Sequence[int] = (0,),
+                 retry_edits: bool = True) -> tuple[dict, list[Verdict]]:
+    """Ask each of ``draws``' items (:func:`chat_items`); the summary, pooled over the draws, and each verdict.
 
-    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. ``draw``
+    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. A draw
     picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
     an edit that paints the last picture's prompt again is asked again (:func:`ask_edits_again`).
     """
     from ..world.judge import Judge
 
     judge = judge or Judge.load()
-    items = (held_out_chat(n, seed, languages, draw=draw) + (new_word_items(new_words, seed, draw) if new_words else [])
-             + relation_items(relations, seed, languages, draw))
+    batches = {draw: chat_items(n, seed, languages, new_words, relations, draw) for draw in dict.fromkeys(draws)}
+    items = [item for batch in batches.values() for item in batch]
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature)
     first = ask_edits_again(brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) \
         if retry_edits else {}
     verdicts = judge_items(items, raw, judge, brain.end_markers)
+    for verdict, draw in zip(verdicts, [draw for draw, batch in batches.items() for _ in batch]):
+        verdict.draw = draw
     for index, text in first.items():
         verdicts[index].first_reply = text
-    summary = summarise([v for v in verdicts if v.item.kind != "relative"])
+    summary = _pooled(verdicts, languages)
     summary["edits_asked_again"] = {"asked": len(first), "changed": sum(raw[i] != text for i, text in first.items())}
+    if len(batches) > 1:
+        summary["whole_by_draw"] = {
+            key: {str(draw): _pooled([v for v in verdicts if v.draw == draw], languages)["faithfulness"][key]["whole"]
+                  for draw in batches}
+            for key in summary["faithfulness"]}
+    return summary, verdicts
+
+
+def _pooled(verdicts: Sequence[Verdict], languages: Sequence[str]) -> dict:
+    """:func:`summarise` over every verdict but the relations probes, which get a faithfulness of their own."""
+    summary = summarise([v for v in verdicts if v.item.kind != "relative"])
     for code in languages:
         probed = [v for v in verdicts if v.item.kind == "relative" and v.item.language == code]
         if probed:
             summary["faithfulness"][f"relative, {code}"] = faithfulness(probed)
-    return summary, verdicts
+    return summary
 
 
 def format_summary(summary: dict) -> str:
@@ -291,7 +317,9 @@ def format_summary(summary: dict) -> str:
 
     lines = []
     for key, figures in summary["faithfulness"].items():
-        lines.append(f"faithful, {key}: whole {pct(figures['whole'])}")
+        by_draw = summary.get("whole_by_draw", {}).get(key)
+        lines.append(f"faithful, {key}: whole {pct(figures['whole'])}" + (
+            "; by draw " + ", ".join(f"{draw}: {pct(share)}" for draw, share in by_draw.items()) if by_draw else ""))
         lines += [f"    {attribute}: {pct(value)}" for attribute, value in figures["attributes"].items()]
     def tally(figures: dict) -> str:
         return (f"{figures['failed']} of {figures['items']} "
