@@ -82,3 +82,24 @@ def test_the_packaged_smollm2_base_loads_in_transformers_and_a_gguf_file_on_llam
 
     assert resolve_brain("smollm2").backend == "transformers"
     assert resolve_brain(str(smollm2_gguf())).backend == "llama.cpp"
+
+
+def test_a_long_chat_on_llama_cpp_keeps_its_newest_turns_and_a_message_too_long_alone_is_a_clear_error():
+    brain = LlamaCppBrain(smollm2_gguf(), n_ctx=256, device="cpu")
+    conv = Conversation(system_prompt="You are a helpful assistant.")
+    for i in range(30):  # about 900 tokens all together
+        conv.add_user(f"message {i} " + "word " * 20)
+        conv.add_assistant(f"answer {i}")
+    conv.add_user("What is the capital city of France?")
+    messages, _ = conv.to_messages(False)
+    seen = []
+    original = brain.prompt
+    brain.prompt = lambda m, prefill="": seen.append(list(m)) or original(m, prefill)
+    reply = complete(brain, BrainRequest(messages, settings=GREEDY))
+    kept = seen[-1]
+    assert isinstance(reply, str)
+    assert kept[0] == messages[0] and kept[-1] == messages[-1] and 3 <= len(kept) < len(messages)
+    assert kept[1:] == messages[len(messages) - len(kept) + 1:]  # the newest exchanges, whole
+    assert len(brain.llm.tokenize(original(kept).encode(), add_bos=False, special=True)) + GREEDY.max_new_tokens <= 256
+    with pytest.raises(BrainError, match="beyond the 256-token context"):
+        complete(brain, BrainRequest(ask("word " * 1000)[0], settings=GREEDY))

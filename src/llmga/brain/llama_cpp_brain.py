@@ -14,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..conversation import Message
 from ..errors import BrainError, ModelNotFoundError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
+from .context import fit_conversation, reply_room
 
 
 #: llama.cpp lines logged at error level that report a default, not a fault (Gemma 3's sliding-window cache)
@@ -87,18 +89,23 @@ class LlamaCppBrain:
         if request.images:
             raise BrainError(f"{self.name} is a text-only model and cannot read images")
         settings = request.settings
-        # the template writes any begin token itself; llama.cpp adds none to a prompt given as tokens
-        prompt = self.llm.tokenize(self.prompt(request.messages, request.prefill).encode("utf-8"), add_bos=False,
-                                   special=True)
+
+        def build(kept: list[Message], dropped: list[Message]) -> tuple[list[int], int]:
+            # the template writes any begin token itself; llama.cpp adds none to a prompt given as tokens
+            tokens = self.llm.tokenize(self.prompt(kept, request.prefill).encode("utf-8"), add_bos=False, special=True)
+            return tokens, len(tokens)
+
+        prompt = fit_conversation(request.messages, build, self.llm.n_ctx(), settings.max_new_tokens)
+        room = reply_room(len(prompt), settings.max_new_tokens, self.llm.n_ctx(), self.name)
         if request.prefill:
             yield request.prefill
         try:
             pieces = self.llm.create_completion(
-                prompt, max_tokens=settings.max_new_tokens, temperature=settings.temperature, top_p=settings.top_p,
+                prompt, max_tokens=room, temperature=settings.temperature, top_p=settings.top_p,
                 repeat_penalty=settings.repetition_penalty, seed=settings.seed if settings.seed is not None else -1,
                 stop=list(self.end_markers), stream=True,
             )
             for piece in pieces:
                 yield piece["choices"][0]["text"]
-        except ValueError as exc:  # llama.cpp: the prompt does not fit the context
+        except ValueError as exc:  # llama.cpp's own refusals of a prompt
             raise BrainError(f"{self.name}: {exc}") from exc

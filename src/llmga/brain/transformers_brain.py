@@ -23,10 +23,7 @@ from ..conversation import Message
 from ..errors import BrainError, BrainFailedError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
-
-
-#: a conversation is trimmed until the reply has at least this many tokens of room (or all it asked for)
-MIN_REPLY_TOKENS = 64
+from .context import fit_conversation, reply_room
 
 
 def default_device() -> torch.device:
@@ -98,7 +95,7 @@ class TransformersBrain:
 
         messages, images, settings, prefill = request.messages, request.images, request.settings, request.prefill
 
-        inputs = self._fitting_inputs(list(messages), list(images), prefill, settings.max_new_tokens)
+        inputs = self._fitting_inputs(messages, images, prefill, settings.max_new_tokens)
         max_new = self._room(inputs["input_ids"].shape[1], settings.max_new_tokens)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=False)
         kwargs = dict(
@@ -136,22 +133,15 @@ class TransformersBrain:
         if failure:
             raise BrainFailedError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
 
-    def _fitting_inputs(self, messages: list[Message], images: list[Image.Image], prefill: str, wanted: int) -> dict:
-        """The model inputs of the conversation, its oldest exchanges left out until the reply has room.
+    def _fitting_inputs(self, messages: Sequence[Message], images: Sequence[Image.Image], prefill: str,
+                        wanted: int) -> dict:
+        """The model inputs of the conversation, its oldest exchanges left out until the reply has room
+        (:func:`~llmga.brain.context.fit_conversation`); an image goes with the message it is in."""
+        def build(kept: list[Message], dropped: list[Message]) -> tuple[dict, int]:
+            inputs = self._inputs(kept, images[sum(_image_parts(m) for m in dropped):], prefill)
+            return inputs, inputs["input_ids"].shape[1]
 
-        The system prompt and the newest message always stay (if those alone do
-        not fit, :meth:`_room` says so); an image goes with the message it is in.
-        """
-        context = self._context()
-        while True:
-            inputs = self._inputs(messages, images, prefill)
-            tokens = inputs["input_ids"].shape[1]
-            first = 1 if messages and messages[0]["role"] == "system" else 0
-            if context is None or tokens + min(wanted, MIN_REPLY_TOKENS) <= context or len(messages) - first <= 1:
-                return inputs
-            dropped = messages[first : first + 2]
-            del messages[first : first + 2]
-            del images[: sum(_image_parts(m) for m in dropped)]
+        return fit_conversation(messages, build, self._context(), wanted)
 
     def _inputs(self, messages: Sequence[Message], images: Sequence[Image.Image], prefill: str) -> dict:
         if images and not self.multimodal:
@@ -174,15 +164,7 @@ class TransformersBrain:
 
     def _room(self, prompt_tokens: int, wanted: int) -> int:
         """New tokens that fit the context; a message that does not fit by itself is an error."""
-        context = self._context()
-        if context is None:
-            return wanted
-        if prompt_tokens >= context - 1:
-            raise BrainError(
-                f"the conversation is {prompt_tokens} tokens long, beyond the {context}-token context of "
-                f"{self.name}; start a new conversation or send a shorter message"
-            )
-        return min(wanted, context - prompt_tokens)
+        return reply_room(prompt_tokens, wanted, self._context(), self.name)
 
 
 class _StopWhenSet:
