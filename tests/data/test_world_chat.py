@@ -6,8 +6,9 @@ import re
 import pytest
 
 from llmga.data import world_chinese, world_english
-from llmga.data.world_chat import (CHINESE_SHARE, KINDS, SHARES, build_world_chat, colour_shapes, held_out_chat,
-                                   held_out_pairs, training_items)
+from llmga.data import world_chat
+from llmga.data.world_chat import (CHINESE_SHARE, KINDS, SHARES, after_small_talk, build_world_chat, colour_shapes,
+                                   held_out_chat, held_out_pairs, training_items)
 from llmga.data.world_wording import HELD, OUTSIDE_THINGS, Phrasings, phrasings
 from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
@@ -110,10 +111,39 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
     assert before != after and edit.scenes == (before, after)
 
 
+def test_some_conversations_open_with_small_talk_answered_in_words_and_are_otherwise_as_before(monkeypatch):
+    monkeypatch.setattr(world_chat, "SMALL_TALK_SHARE", 0.0)
+    plain = training_items(3000, seed=0)
+    opened = [(item, before) for item, before in zip(TRAINING, plain) if item != before]
+    assert 0.12 < len(opened) / len(TRAINING) < 0.18
+    assert {item.language for item, _ in opened} == {"en", "zh"}
+    for item, before in opened:
+        extra = item.history[:len(item.history) - len(before.history)]
+        assert item.history[len(extra):] == before.history and 1 <= len(extra) <= 2
+        assert (item.kind, item.request, item.reply, item.task) == (before.kind, before.request, before.reply, before.task)
+        assert not any(parse_reply(answer).prompts for _, answer in extra)
+
+
+@pytest.mark.parametrize("module", [world_english, world_chinese], ids=["en", "zh"])
+def test_the_held_out_items_after_small_talk_open_with_held_out_wordings(module):
+    code = "en" if module is world_english else "zh"
+    patterns = [pattern for _, pattern in held_wordings(module)]
+    pairs = [(item, before) for item, before in zip(after_small_talk(HELD_OUT), HELD_OUT) if before.language == code]
+    lengths = set()
+    for item, before in pairs:
+        extra = item.history[:len(item.history) - len(before.history)]
+        assert item.history[len(extra):] == before.history and (item.request, item.reply) == (before.request, before.reply)
+        for asked, _ in extra:
+            assert any(pattern.search(asked) for pattern in patterns), f"{asked!r} is not a held-out wording"
+        lengths.add(len(extra))
+    assert lengths == {1, 2}
+
+
 def test_the_built_file_holds_every_turn(tmp_path):
     written = build_world_chat(tmp_path / "new" / "chat.json", n=200, seed=0)  # a folder not there yet
     records = json.loads(written.read_text())
     assert len(records) == 200 and (written.parent / "system_prompt.txt").read_text().strip()
     followups = [r for r in records if r["kind"] == "followup"]
-    assert followups and all(len(r["conversations"]) == 4 for r in followups)
+    assert followups and all(len(r["conversations"]) in (4, 6, 8) for r in followups)
+    assert sum(len(r["conversations"]) == 4 for r in followups) > 0.7 * len(followups)  # most without small talk
     assert {r["language"] for r in records} == {"en", "zh"}

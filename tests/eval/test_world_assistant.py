@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from llmga.data.world_chat import held_out_chat
+from llmga.data.world_chat import after_small_talk, held_out_chat
 from llmga.data.world_english import RELATION
 from llmga.world.captions import RELATIONS
 from llmga.eval.world_assistant import (
@@ -218,3 +218,13 @@ def test_several_draws_pool_their_items_and_show_each_draws_share(items):
     assert pooled["n"] == english["0"]["n"] + english["1"]["n"]
     assert english["1"]["value"] < pooled["value"] < 1.0
     assert "by draw 0: 100.0%" in format_summary(summary)
+
+
+def test_small_talk_opens_every_conversation_asked(items):
+    opened = after_small_talk(items, seed=0)
+    answer = taught(opened).replies[0]
+    summary, verdicts = measure_chat(ScriptedBrain(answer, multimodal=False), n=3, seed=0, new_words=6, relations=4,
+                                     small_talk=True)
+    assert [v.item for v in verdicts] == opened
+    assert summary["faithfulness"]["en"]["whole"]["value"] == 1.0 and summary["non_requests"]["failed"] == 0
+

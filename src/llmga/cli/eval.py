@@ -122,6 +122,9 @@ def assistant(
     retry_edits: Annotated[bool, typer.Option(
         "--retry-edits/--no-retry-edits", help="Ask an edit that paints the last picture unchanged again, "
                                                "as the assistant does (off: the brain's first replies only).")] = True,
+    small_talk: Annotated[bool, typer.Option(
+        "--small-talk", help="Open every conversation with one or two exchanges of small talk (held-out "
+                             "wordings: a greeting, what it draws, a plain question), as a new user does.")] = False,
 ) -> None:
     """The world assistant asked as people ask (held-out wordings): every named attribute kept, non-requests
     not painted, the right task, the language asked in; prompts painted by the oracle, read by the judge."""
@@ -135,7 +138,7 @@ def assistant(
     loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
     summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","),
                                      new_words=new_words, temperature=temperature, relations=relations,
-                                     draws=draws, retry_edits=retry_edits)
+                                     draws=draws, retry_edits=retry_edits, small_talk=small_talk)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:

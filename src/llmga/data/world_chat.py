@@ -21,6 +21,9 @@ reply taught for it:
   an honest answer offering the nearest thing it can draw, and sometimes the
   user's "yes please" painted.
 
+Some conversations (:data:`SMALL_TALK_SHARE`) open with small talk first
+(:func:`small_talk`), as a new user's do: "hello", "what can you draw?".
+
 Every reply that paints states its task (``<gen_img task="generate">``), so
 the assistant, not the wording rules, decides what a turn does.
 
@@ -37,7 +40,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
@@ -59,6 +62,8 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
           "chat": 0.07, "question": 0.06, "outside": 0.12}
 CHINESE_SHARE = 0.3
+#: the share of trained conversations that open with small talk (a greeting, what it draws, a plain question)
+SMALL_TALK_SHARE = 0.15
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
 #: what the world assistant is trained and asked under (short: it is in every sample the model reads)
@@ -277,6 +282,20 @@ def outside_item(language: ModuleType, rng: random.Random, split: str, held: set
                     (scene,))
 
 
+def small_talk(language: ModuleType, rng: random.Random, split: str) -> tuple[tuple[str, str], ...]:
+    """One or two opening exchanges answered in words: a greeting, what the assistant draws, a plain question."""
+    exchanges = []
+    for _ in range(rng.choice((1, 2))):
+        kind = rng.choice(("greeting", "capability", "question"))
+        exchanges.append(language.question(rng, split) if kind == "question" else language.chat(kind, rng, split))
+    return tuple(exchanges)
+
+
+def opened_with_small_talk(item: ChatItem, rng: random.Random, split: str) -> ChatItem:
+    """``item`` with :func:`small_talk` in its language before its own turns."""
+    return replace(item, history=small_talk(LANGUAGES[item.language], rng, split) + item.history)
+
+
 def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False) -> ChatItem:
     """An item of ``kind`` in language ``code`` ("en", "zh") with wordings of ``split``."""
     language = LANGUAGES[code]
@@ -304,7 +323,9 @@ def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE) 
     for index in range(n):
         rng = random.Random(f"{seed}/world-chat/{index}")
         code = "zh" if rng.random() < chinese_share else "en"
-        items.append(make_item(rng.choices(kinds, weights)[0], code, rng, TRAIN, held))
+        item = make_item(rng.choices(kinds, weights)[0], code, rng, TRAIN, held)
+        opening = random.Random(f"{seed}/world-chat/{index}/small-talk")  # the items stay as they were without it
+        items.append(opened_with_small_talk(item, opening, TRAIN) if opening.random() < SMALL_TALK_SHARE else item)
     return items
 
 
@@ -321,6 +342,13 @@ def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")
     return [make_item(kind, code, random.Random(f"{key}/world-chat-bench/{code}/{kind}/{i}"), HELD, held,
                       want_held=True)
             for code in languages for kind in kinds for i in range(n)]
+
+
+def after_small_talk(items: Sequence[ChatItem], seed: int = 0, draw: int = 0) -> list[ChatItem]:
+    """The same held-out items, each opened with held-out small talk (:func:`small_talk`)."""
+    key = draw_key(seed, draw)
+    return [opened_with_small_talk(item, random.Random(f"{key}/world-chat-small-talk/{i}"), HELD)
+            for i, item in enumerate(items)]
 
 
 def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0, chinese_share: float = CHINESE_SHARE) -> Path:

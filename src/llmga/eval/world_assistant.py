@@ -25,7 +25,9 @@ by the judge. Reported, each with its 95% interval:
 
 Asked on several draws, every figure pools the draws' items (a figure per
 attribute then rests on about three times as many requests), and each draw's
-whole-request shares are given beside it.
+whole-request shares are given beside it. With ``small_talk`` every item is
+asked after one or two exchanges of held-out small talk ("hello", "what can
+you draw?"), as a new user opens a chat.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field
 
 from ..brain import BrainRequest, complete
 from ..data import world_chinese, world_english
-from ..data.world_chat import ChatItem, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
+from ..data.world_chat import ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
 from ..edit_retry import ask_again, unchanged
 from ..protocol import Reply, parse_reply
@@ -257,27 +259,30 @@ def ask_edits_again(brain, items: Sequence[ChatItem], raw: list[str], settings: 
 
 
 def chat_items(n: int, seed: int, languages: Sequence[str], new_words: int, relations: int,
-               draw: int) -> list[ChatItem]:
+               draw: int, small_talk: bool = False) -> list[ChatItem]:
     """One draw's items: ``n`` held-out items per language and kind, ``new_words`` probes and ``relations``
-    probes per language."""
-    return (held_out_chat(n, seed, languages, draw=draw) + (new_word_items(new_words, seed, draw) if new_words else [])
-            + relation_items(relations, seed, languages, draw))
+    probes per language; with ``small_talk``, each opened with held-out small talk as a new user opens."""
+    items = (held_out_chat(n, seed, languages, draw=draw) + (new_word_items(new_words, seed, draw) if new_words else [])
+             + relation_items(relations, seed, languages, draw))
+    return after_small_talk(items, seed, draw) if small_talk else items
 
 
 def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = ("en", "zh"), new_words: int = 20,
                  max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
                  relations: int = RELATION_PROBES, draws: Sequence[int] = (0,),
-                 retry_edits: bool = True) -> tuple[dict, list[Verdict]]:
+                 retry_edits: bool = True, small_talk: bool = False) -> tuple[dict, list[Verdict]]:
     """Ask each of ``draws``' items (:func:`chat_items`); the summary, pooled over the draws, and each verdict.
 
     ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. A draw
     picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
-    an edit that paints the last picture's prompt again is asked again (:func:`ask_edits_again`).
+    an edit that paints the last picture's prompt again is asked again (:func:`ask_edits_again`). With
+    ``small_talk`` every conversation opens with held-out small talk (:func:`chat_items`).
     """
     from ..world.judge import Judge
 
     judge = judge or Judge.load()
-    batches = {draw: chat_items(n, seed, languages, new_words, relations, draw) for draw in dict.fromkeys(draws)}
+    batches = {draw: chat_items(n, seed, languages, new_words, relations, draw, small_talk)
+               for draw in dict.fromkeys(draws)}
     items = [item for batch in batches.values() for item in batch]
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature)
