@@ -50,6 +50,13 @@ def test_no_training_conversation_names_a_held_out_thing(column):
     assert sum(item.kind == "outside" for item in TRAINING) > 200
 
 
+def test_an_out_of_world_answer_offers_in_the_worlds_own_colour_words():
+    answers = [item.reply for item in TRAINING if item.kind == "outside" and item.language == "en" and not item.task]
+    synonyms = {word for colour, words in world_english.COLOUR.items() for word in words.train if word != colour}
+    assert answers and synonyms >= {"navy", "crimson"}
+    assert not [a for a in answers if any(re.search(rf"\b{word}\b", a) for word in synonyms)]
+
+
 def test_training_never_shows_a_held_out_pair_and_the_measurement_always_asks_for_one():
     held = held_out_pairs(0)
     assert not any(colour_shapes(*item.scenes) & held for item in TRAINING)

@@ -257,7 +257,9 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
 def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
     """A request for something the world has not, and the honest answer offering ``offer``."""
     asked = FRAME.pick(rng, split, x=THING[thing])
-    answer = OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=noun_phrase(offer, rng, "train"))
+    # the assistant offers in the world's own colour words (a "navy" offer would be painted blue)
+    offer_words = noun_phrase(offer, rng, "train", {"colour": offer.colour} if offer.colour else None)
+    answer = OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=offer_words)
     return asked, answer
 
 
