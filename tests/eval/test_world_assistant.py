@@ -56,7 +56,7 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert summary["non_requests"]["failed"] == 0 and summary["requests"]["failed"] == 0
     assert summary["task"]["right"]["value"] == 1.0 and summary["task"]["edits_from_scratch"] == 0
     assert set(summary["task"]["confusion"]) == {"none", "generate", "edit", "similar"}
-    assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0
+    assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0 and summary["garbled"] == 0
     assert summary["questions"]["right"] == summary["questions"]["items"] > 0
 
 
@@ -228,3 +228,18 @@ def test_small_talk_opens_every_conversation_asked(items):
     assert [v.item for v in verdicts] == opened
     assert summary["faithfulness"]["en"]["whole"]["value"] == 1.0 and summary["non_requests"]["failed"] == 0
 
+
+
+def test_a_reply_with_letters_of_another_script_is_counted_garbled(items):
+    answer = taught(items).replies[0]
+
+    def reply(request):  # the out-of-world answers break off into another script, as a small model's may
+        taught_reply = answer(request)
+        return taught_reply if "<gen_img" in taught_reply or not taught_reply.startswith(("Sorry", "I can")) \
+            else "I can'אים a cat on grass at night."
+
+    summary, _ = measure_chat(ScriptedBrain(reply, multimodal=False), n=3, seed=0, new_words=6, relations=4)
+    english_outside = sum(i.kind == "outside" and i.language == "en" and i.task is None for i in items)
+    assert english_outside and summary["garbled"] == english_outside
+    assert summary["non_requests"]["failed"] == 0  # no picture: the old figures could not see it
+    assert "garbled (another script): " + str(english_outside) in format_summary(summary)

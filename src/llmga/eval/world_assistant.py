@@ -21,7 +21,8 @@ by the judge. Reported, each with its 95% interval:
   the rules'), against the task meant, as a confusion table; follow-up edits
   that started from scratch;
 - replies in the language asked in; reply text naming world words its own
-  prompt does not (contradictions); how varied the unnamed attributes' fills are.
+  prompt does not (contradictions); replies holding letters of another script
+  (garbled); how varied the unnamed attributes' fills are.
 
 Asked on several draws, every figure pools the draws' items (a figure per
 attribute then rests on about three times as many requests), and each draw's
@@ -54,6 +55,9 @@ from .replies import answers, messages_for
 
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+#: a letter of neither the language asked in nor ASCII: a garbled reply ("I can'אים a cat")
+_FOREIGN = {"en": re.compile(r"[^\x00-\x7f‘’“”–—…·]"),
+            "zh": re.compile(r"[^\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef‘’“”–—…·]")}
 #: what a taught plain answer turns on: its last number or capitalised word ("52", "Oslo")
 _ANSWER_KEY = re.compile(r"\d+|[A-Z][a-z]+")
 #: world words a reply's text may name, English and Chinese, by the caption word they stand for
@@ -131,6 +135,11 @@ def decided_task(item: ChatItem, reply: Reply) -> str:
     inputs = TurnInputs(last_image=painted_before)
     chosen, _ = settle(item.request, inputs, route(item.request, inputs), reply.stated_task)
     return chosen.task.value
+
+
+def garbled(verdict: Verdict) -> bool:
+    """Whether the reply's text holds a character of neither the language asked in nor plain ASCII."""
+    return bool(_FOREIGN.get(verdict.item.language, _FOREIGN["en"]).search(verdict.reply.text))
 
 
 def contradicts(reply: Reply) -> bool:
@@ -235,6 +244,7 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
                  "edits_from_scratch": sum(v.task == "generate" for v in edits), "edits": len(edits)},
         "language": _estimate([bool(_CJK.search(v.reply.text)) == (v.item.language == "zh") for v in worded]),
         "contradictions": sum(contradicts(v.reply) for v in verdicts),
+        "garbled": sum(garbled(v) for v in worded),
         "fill_variety": fill_variety(verdicts),
     }
 
@@ -344,5 +354,6 @@ def format_summary(summary: dict) -> str:
         lines.append(f"edits that painted the last picture unchanged, asked again: {again['asked']} "
                      f"({again['changed']} changed by a retry)")
     lines.append(f"reply in the language asked: {pct(summary['language'])}; "
-                 f"contradictions: {summary['contradictions']}; fills: {summary['fill_variety']}")
+                 f"contradictions: {summary['contradictions']}; garbled (another script): "
+                 f"{summary['garbled']}; fills: {summary['fill_variety']}")
     return "\n".join(lines)
