@@ -257,8 +257,10 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
 def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
     """A request for something the world has not, and the honest answer offering ``offer``."""
     asked = FRAME.pick(rng, split, x=THING[thing])
-    # the assistant offers in the world's own colour words (a "navy" offer would be painted blue)
-    offer_words = noun_phrase(offer, rng, "train", {"colour": offer.colour} if offer.colour else None)
+    # the assistant offers in the world's own colour words (a "navy" offer would be painted blue); the colour
+    # synonym it once drew is still drawn, so that the held-out items measured since stay as they were
+    COLOUR[offer.colour].pick(rng, "train")
+    offer_words = noun_phrase(offer, rng, "train", {"colour": offer.colour})
     answer = OUTSIDE_ANSWER.pick(rng, split, thing=THING[thing], offer=offer_words)
     return asked, answer
 
