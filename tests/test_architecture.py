@@ -4,7 +4,7 @@ Floors, lowest first (a module may import its own floor and those below; the
 registry names what core modules must not import, by string):
 
 0. ``errors``, ``settings``, ``registry``, ``clip_tokenizer`` (plain data)
-1. ``checkpoints``, ``profiles``, ``images``, ``masks``, ``protocol``, ``conversation``, ``routing``, ``edit_retry``
+1. ``checkpoints``, ``profiles``, ``images``, ``masks``, ``protocol``, ``conversation``, ``routing``, ``retry``
 2. ``brain``, ``painter``, ``world``, ``restore``, ``library``
 3. ``tasks``, ``assistant``, ``convert``, ``embedding``
 4. ``data``; 5. ``eval``; 6. ``train``; 7. ``serve``, ``testing``; 8. ``cli``
@@ -20,7 +20,7 @@ SRC = Path(llmga.__file__).parent
 FLOORS = {
     "llmga": 0, "errors": 0, "settings": 0, "registry": 0, "clip_tokenizer": 0,
     "checkpoints": 1, "profiles": 1, "images": 1, "masks": 1, "protocol": 1, "conversation": 1, "routing": 1,
-    "edit_retry": 1,
+    "retry": 1,
     "brain": 2, "painter": 2, "world": 2, "restore": 2, "library": 2,
     "tasks": 3, "assistant": 3, "convert": 3, "embedding": 3,
     "data": 4, "eval": 5, "train": 6, "serve": 7, "testing": 7, "cli": 8, "__main__": 8,

@@ -6,7 +6,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from llmga.assistant import Assistant
-from llmga.edit_retry import RETRIES, RETRY_TEMPERATURE
+from llmga.retry import RETRIES, RETRY_TEMPERATURE
 from llmga.cli import app
 from llmga.errors import BrainFailedError, ModelNotFoundError
 from llmga.painter.controlnet import ControlNetPainter
@@ -307,3 +307,21 @@ def test_the_users_task_wins_over_the_stated_one(suite):
     assistant.chat("draw a blue square")
     second = assistant.chat("a red square", request=TurnRequest(task="generate"))
     assert second.route.task is Task.GENERATE and second.route.reason == "chosen by the user"
+
+
+def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kept(suite):
+    brain = ScriptedBrain("I can'אים a cat on grass at night.", "I can'想！",
+                          "Sorry, a cat is beyond me; I could draw a blue circle instead.")
+    assistant = Assistant(brain, suite, paint=FAST)
+    answered = assistant.chat("could you draw a cat on a sofa?")
+    assert answered.reply.text.startswith("Sorry, a cat is beyond me") and not answered.reply.prompts
+    assert any("another script; asked again, try 2 wrote: Sorry" in notice for notice in answered.notices)
+    assert {r.settings.temperature for r in brain.requests[1:]} == {RETRY_TEMPERATURE}
+    assert assistant.conversation.turns[-1].text.startswith("Sorry")
+
+
+def test_a_reply_in_the_script_the_user_wrote_is_not_asked_again(suite):
+    brain = ScriptedBrain("好的，这是你要的图片。 <gen_img>a small red circle at the top left</gen_img>")
+    assistant = Assistant(brain, suite, paint=FAST)
+    answered = assistant.chat("画一个很小的红色圆形，在左上角")
+    assert len(brain.requests) == 1 and answered.reply.prompts and not answered.notices

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .brain.base import Brain, BrainRequest, stream_within
 from .conversation import Conversation, check_message
-from .edit_retry import RETRIES, ask_again, unchanged
+from .retry import RETRIES, ask_again, edit_kept, foreign_scripts, unchanged
 from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -125,13 +125,21 @@ class Assistant:
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
         raw, reply = self._ask(text, shown, on_text, None)
+        said = " ".join([self.conversation.system_prompt or "",
+                         *(turn.text for turn in self.conversation.turns if turn.role == "user")])
+        if foreign_scripts(reply, said):
+            raw, reply, notice = self._ask_again(raw, reply, lambda again: not foreign_scripts(again, said),
+                                                 "broke into letters of another script", "it is kept as it is")
+            notices.append(notice)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
             notices += [notice] if notice else []
         target = self._target(chosen, request)
         target_prompt = self.conversation.prompt_of(target)
         if chosen.task is Task.EDIT and unchanged(reply, target_prompt):
-            raw, reply, notice = self._ask_again(reply, raw, target_prompt)
+            seen = {p for turn in self.conversation.turns for p in turn.prompts} | {target_prompt}
+            raw, reply, notice = self._ask_again(raw, reply, edit_kept(reply, seen), "gave the picture back unchanged",
+                                                 "the picture comes back unchanged: say what to change")
             notices.append(notice)
         for prompt in reply.prompts if on_prompt else ():
             on_prompt(prompt)
@@ -142,24 +150,24 @@ class Assistant:
         result.notices[:0] = notices + reply.notices
         return result
 
-    def _ask_again(self, first: Reply, raw: str, prompt: str) -> tuple[str, Reply, str]:
-        """An edit that paints the picture's own prompt, asked again (:mod:`llmga.edit_retry`): the reply kept
-        and a notice saying what happened."""
+    def _ask_again(self, raw: str, first: Reply, keep: Callable[[Reply], bool], fault: str,
+                   outcome: str) -> tuple[str, Reply, str]:
+        """This turn asked again (:mod:`llmga.retry`) until ``keep`` takes a reply: the reply kept and a notice
+        saying what happened; ``fault`` is what was wrong with the first reply, ``outcome`` what follows when
+        no try is kept."""
         messages, images = self.conversation.to_messages(self.brain.multimodal)
-        seen = {p for turn in self.conversation.turns for p in turn.prompts} | {prompt}
         try:
             found = ask_again(lambda sampling: "".join(self._brain_stream(BrainRequest(messages, images, sampling))),
-                              first, seen, self.sampling, self.brain.end_markers)
+                              keep, self.sampling, self.brain.end_markers)
         except BrainError as error:
-            return raw, first, f"asking the unchanged edit again failed ({error}), so the picture comes back unchanged"
+            return raw, first, f"the first reply {fault}; asking again failed ({error}), so {outcome}"
         except BaseException:
             self.conversation.turns.pop()
             raise
         if found is None:
-            return raw, first, (f"the edit's prompt is the picture's own (asked {RETRIES} more times), so the "
-                                "picture comes back unchanged: say what to change")
+            return raw, first, f"the first reply {fault} (asked {RETRIES} more times), so {outcome}"
         attempt, raw, reply = found
-        return raw, reply, f"the first reply gave the picture back unchanged; asked again, try {attempt} wrote: {reply.text}"
+        return raw, reply, f"the first reply {fault}; asked again, try {attempt} wrote: {reply.text}"
 
     def _target(self, chosen: Route, request: TurnRequest) -> Image.Image | None:
         """The picture the task works on: the one given, or the conversation's last for a follow-up."""

@@ -18,7 +18,7 @@ from llmga.eval.world_assistant import (
     relation_items,
     summarise,
 )
-from llmga.edit_retry import RETRY_TEMPERATURE
+from llmga.retry import RETRY_TEMPERATURE
 from llmga.protocol import parse_reply, tag_prompt
 from llmga.testing.doubles import ScriptedBrain
 from llmga.world import parse_detailed
@@ -243,3 +243,10 @@ def test_a_reply_with_letters_of_another_script_is_counted_garbled(items):
     assert english_outside and summary["garbled"] == english_outside
     assert summary["non_requests"]["failed"] == 0  # no picture: the old figures could not see it
     assert "garbled (another script): " + str(english_outside) in format_summary(summary)
+    assert summary["garbled_asked_again"] == {"asked": english_outside, "kept": 0}
+
+    def mended_when_hotter(request):  # as the assistant asks again: hotter, where this brain answers as taught
+        return answer(request) if request.settings.temperature >= RETRY_TEMPERATURE else reply(request)
+
+    mended, _ = measure_chat(ScriptedBrain(mended_when_hotter, multimodal=False), n=3, seed=0, new_words=6, relations=4)
+    assert mended["garbled"] == 0 and mended["garbled_asked_again"] == {"asked": english_outside, "kept": english_outside}

@@ -43,7 +43,7 @@ from ..brain import BrainRequest, complete
 from ..data import world_chinese, world_english
 from ..data.world_chat import ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
 from ..data.world_wording import HELD, Ask, Mention
-from ..edit_retry import ask_again, unchanged
+from ..retry import ask_again, edit_kept, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..settings import SamplingSettings
@@ -249,23 +249,29 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
     }
 
 
-def ask_edits_again(brain, items: Sequence[ChatItem], raw: list[str], settings: SamplingSettings) -> dict[int, str]:
-    """As the assistant does (:mod:`llmga.edit_retry`): each reply that runs an edit painting the last
-    picture's prompt again is asked again, and ``raw`` gets the reply kept. The first replies of those asked
-    again, by index."""
-    first = {}
+def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[str],
+                                    settings: SamplingSettings) -> tuple[dict[int, str], dict[int, str]]:
+    """As the assistant does (:mod:`llmga.retry`): a reply that breaks into another script, then one that runs
+    an edit painting the last picture's prompt again, is asked again, and ``raw`` gets the reply kept. The
+    first replies of those asked again, by index: (edits, garbled)."""
+    edits, garbled = {}, {}
     for index, item in enumerate(items):
+        messages, pictures = messages_for(brain, item.request, None, item.history)
+
+        def again(keep) -> str:
+            found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
+                                                                           sampling.for_conversation(messages))),
+                              keep, settings, brain.end_markers)
+            return found[1] if found else raw[index]
+
+        said = " ".join(m["content"] for m in messages if m["role"] != "assistant" and isinstance(m["content"], str))
+        if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
+            garbled[index], raw[index] = raw[index], again(lambda reply: not foreign_scripts(reply, said))
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
-        if decided_task(item, reply) != "edit" or not unchanged(reply, seen[-1] if seen else None):
-            continue
-        messages, pictures = messages_for(brain, item.request, None, item.history)
-        found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
-                                                                       sampling.for_conversation(messages))),
-                          reply, seen, settings, brain.end_markers)
-        first[index] = raw[index]
-        raw[index] = found[1] if found else raw[index]
-    return first
+        if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None):
+            edits[index], raw[index] = raw[index], again(edit_kept(reply, seen))
+    return edits, garbled
 
 
 def chat_items(n: int, seed: int, languages: Sequence[str], new_words: int, relations: int,
@@ -285,7 +291,7 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
 
     ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. A draw
     picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
-    an edit that paints the last picture's prompt again is asked again (:func:`ask_edits_again`). With
+    a garbled reply or an unchanged edit is asked again (:func:`ask_again_as_the_assistant_does`). With
     ``small_talk`` every conversation opens with held-out small talk (:func:`chat_items`).
     """
     from ..world.judge import Judge
@@ -296,8 +302,8 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
     items = [item for batch in batches.values() for item in batch]
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature)
-    first = ask_edits_again(brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) \
-        if retry_edits else {}
+    first, garbled_first = ask_again_as_the_assistant_does(
+        brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) if retry_edits else ({}, {})
     verdicts = judge_items(items, raw, judge, brain.end_markers)
     for verdict, draw in zip(verdicts, [draw for draw, batch in batches.items() for _ in batch]):
         verdict.draw = draw
@@ -305,6 +311,8 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
         verdicts[index].first_reply = text
     summary = _pooled(verdicts, languages)
     summary["edits_asked_again"] = {"asked": len(first), "changed": sum(raw[i] != text for i, text in first.items())}
+    summary["garbled_asked_again"] = {"asked": len(garbled_first),
+                                      "kept": sum(raw[i] != text for i, text in garbled_first.items())}
     if len(batches) > 1:
         summary["whole_by_draw"] = {
             key: {str(draw): _pooled([v for v in verdicts if v.draw == draw], languages)["faithfulness"][key]["whole"]
@@ -353,6 +361,9 @@ def format_summary(summary: dict) -> str:
         again = summary["edits_asked_again"]
         lines.append(f"edits that painted the last picture unchanged, asked again: {again['asked']} "
                      f"({again['changed']} changed by a retry)")
+    if summary.get("garbled_asked_again", {}).get("asked"):
+        again = summary["garbled_asked_again"]
+        lines.append(f"replies broken into another script, asked again: {again['asked']} ({again['kept']} mended)")
     lines.append(f"reply in the language asked: {pct(summary['language'])}; "
                  f"contradictions: {summary['contradictions']}; garbled (another script): "
                  f"{summary['garbled']}; fills: {summary['fill_variety']}")

@@ -1,0 +1,70 @@
+"""Asking the brain again, hotter, when its reply cannot be used as it is.
+
+Two replies are asked again, up to :data:`RETRIES` more times at
+:data:`RETRY_TEMPERATURE` or more with a seed per try:
+
+- an edit whose prompt is the picture's own, which would give the picture back
+  unchanged. A small world assistant meets some edits worded as it was never
+  taught ("Lose the square", "不要方块了") with the last picture's prompt, word
+  for word; sampled hotter, it often writes the edit asked for. The first reply
+  that names the same task and paints no picture the conversation has already
+  had is kept (asked to remove what is no longer there, a hotter reply may
+  bring back an earlier one);
+- a reply that breaks into letters of a script the conversation never used
+  ("I can'אים a cat on grass at night."), as a small model's may.
+
+``llmga eval assistant`` asks the same way, so its figures are what the assistant does.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
+
+from .protocol import Reply, parse_reply
+from .settings import MAX_SEED, SamplingSettings
+
+#: how many more times a reply is asked, and how hot
+RETRIES = 4
+RETRY_TEMPERATURE = 0.8
+
+
+def unchanged(reply: Reply, prompt: str | None) -> bool:
+    """Whether ``reply`` paints ``prompt``, the picture being edited, again as it is."""
+    return prompt is not None and prompt in reply.prompts
+
+
+def edit_kept(first: Reply, seen: Collection[str]) -> Callable[[Reply], bool]:
+    """Whether a reply asked again for the edit ``first`` can be kept: it names the same task and paints none
+    of the prompts ``seen`` in the conversation so far."""
+    return lambda reply: bool(reply.prompts) and not set(reply.prompts) & set(seen) \
+        and reply.stated_task == first.stated_task
+
+
+def scripts(text: str) -> set[str]:
+    """The scripts of the letters in ``text`` ("LATIN", "CJK", "HEBREW", …)."""
+    return {unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text if ch.isalpha()}
+
+
+def foreign_scripts(reply: Reply, conversation: str) -> set[str]:
+    """Scripts of the reply's text that neither Latin nor the ``conversation``'s own text uses."""
+    return scripts(reply.text) - scripts(conversation) - {"LATIN"}
+
+
+def retry_sampling(settings: SamplingSettings, attempt: int) -> SamplingSettings:
+    """The sampling of try ``attempt`` (1, 2, …): at least :data:`RETRY_TEMPERATURE`, with a seed of its own."""
+    seed = None if settings.seed is None else (settings.seed + attempt) % (MAX_SEED + 1)
+    return replace(settings, temperature=max(settings.temperature, RETRY_TEMPERATURE), seed=seed)
+
+
+def ask_again(ask: Callable[[SamplingSettings], str], keep: Callable[[Reply], bool], settings: SamplingSettings,
+              end_markers: Sequence[str] = ()) -> tuple[int, str, Reply] | None:
+    """Ask (``ask`` returns the raw reply under a sampling) until ``keep`` takes a reply; (the try, its raw
+    text, its reply), or None after :data:`RETRIES`."""
+    for attempt in range(1, RETRIES + 1):
+        raw = ask(retry_sampling(settings, attempt))
+        reply = parse_reply(raw, end_markers)
+        if keep(reply):
+            return attempt, raw, reply
+    return None
