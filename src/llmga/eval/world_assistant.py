@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 
 from ..brain import BrainRequest, complete
 from ..data import world_chinese, world_english
-from ..data.world_chat import ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item, painted_reply, pick_pair
+from ..data.world_chat import (ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
+                               painted_reply, pick_pair)
 from ..data.world_wording import HELD, Ask, Mention
 from ..retry import ask_again, edit_kept, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
@@ -55,9 +56,6 @@ from .replies import answers, messages_for
 
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-#: a letter of neither the language asked in nor ASCII: a garbled reply ("I can'אים a cat")
-_FOREIGN = {"en": re.compile(r"[^\x00-\x7f‘’“”–—…·]"),
-            "zh": re.compile(r"[^\x00-\x7f\u3000-\u303f\u4e00-\u9fff\uff00-\uffef‘’“”–—…·]")}
 #: what a taught plain answer turns on: its last number or capitalised word ("52", "Oslo")
 _ANSWER_KEY = re.compile(r"\d+|[A-Z][a-z]+")
 #: world words a reply's text may name, English and Chinese, by the caption word they stand for
@@ -138,8 +136,10 @@ def decided_task(item: ChatItem, reply: Reply) -> str:
 
 
 def garbled(verdict: Verdict) -> bool:
-    """Whether the reply's text holds a character of neither the language asked in nor plain ASCII."""
-    return bool(_FOREIGN.get(verdict.item.language, _FOREIGN["en"]).search(verdict.reply.text))
+    """Whether the reply's text holds letters of a script neither Latin nor the user's words use
+    (:func:`~llmga.retry.foreign_scripts`: "I can'אים a cat")."""
+    said = " ".join([*(asked for asked, _ in verdict.item.history), verdict.item.request])
+    return bool(foreign_scripts(verdict.reply, said))
 
 
 def contradicts(reply: Reply) -> bool:
