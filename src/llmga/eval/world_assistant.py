@@ -135,11 +135,15 @@ def decided_task(item: ChatItem, reply: Reply) -> str:
     return chosen.task.value
 
 
+def user_words(item: ChatItem) -> str:
+    """Everything the user said in the item's conversation."""
+    return " ".join([*(asked for asked, _ in item.history), item.request])
+
+
 def garbled(verdict: Verdict) -> bool:
     """Whether the reply's text holds letters of a script neither Latin nor the user's words use
     (:func:`~llmga.retry.foreign_scripts`: "I can'אים a cat")."""
-    said = " ".join([*(asked for asked, _ in verdict.item.history), verdict.item.request])
-    return bool(foreign_scripts(verdict.reply, said))
+    return bool(foreign_scripts(verdict.reply, user_words(verdict.item)))
 
 
 def contradicts(reply: Reply) -> bool:
@@ -256,15 +260,14 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     first replies of those asked again, by index: (edits, garbled)."""
     edits, garbled = {}, {}
     for index, item in enumerate(items):
-        messages, pictures = messages_for(brain, item.request, None, item.history)
-
         def again(keep) -> str:
+            messages, pictures = messages_for(brain, item.request, None, item.history)
             found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
                                                                            sampling.for_conversation(messages))),
                               keep, settings, brain.end_markers)
             return found[1] if found else raw[index]
 
-        said = " ".join(m["content"] for m in messages if m["role"] != "assistant" and isinstance(m["content"], str))
+        said = user_words(item)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
             garbled[index], raw[index] = raw[index], again(lambda reply: not foreign_scripts(reply, said))
         reply = parse_reply(raw[index], brain.end_markers)
