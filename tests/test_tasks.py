@@ -316,7 +316,10 @@ def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kep
     answered = assistant.chat("could you draw a cat on a sofa?")
     assert answered.reply.text.startswith("Sorry, a cat is beyond me") and not answered.reply.prompts
     assert any("another script; asked again, try 2 wrote: Sorry" in notice for notice in answered.notices)
-    assert {r.settings.temperature for r in brain.requests[1:]} == {RETRY_TEMPERATURE}
+    first, *again = brain.requests
+    assert first.scripts is None and {r.scripts for r in again} == {frozenset({"LATIN"})}
+    assert again[0].settings == first.settings  # kept to Latin letters, asked first as it was asked
+    assert again[1].settings.temperature == RETRY_TEMPERATURE
     assert assistant.conversation.turns[-1].text.startswith("Sorry")
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .brain.base import Brain, BrainRequest, stream_within
 from .conversation import Conversation, check_message
-from .retry import RETRIES, ask_again, edit_kept, foreign_scripts, unchanged
+from .retry import RETRIES, allowed_scripts, ask_again, edit_kept, foreign_scripts, unchanged
 from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -129,7 +129,8 @@ class Assistant:
                          *(turn.text for turn in self.conversation.turns if turn.role == "user")])
         if foreign_scripts(reply, said):
             raw, reply, notice = self._ask_again(raw, reply, lambda again: not foreign_scripts(again, said),
-                                                 "broke into letters of another script", "it is kept as it is")
+                                                 "broke into letters of another script", "it is kept as it is",
+                                                 allowed_scripts(said))
             notices.append(notice)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
@@ -151,14 +152,15 @@ class Assistant:
         return result
 
     def _ask_again(self, raw: str, first: Reply, keep: Callable[[Reply], bool], fault: str,
-                   outcome: str) -> tuple[str, Reply, str]:
+                   outcome: str, scripts: frozenset[str] | None = None) -> tuple[str, Reply, str]:
         """This turn asked again (:mod:`llmga.retry`) until ``keep`` takes a reply: the reply kept and a notice
         saying what happened; ``fault`` is what was wrong with the first reply, ``outcome`` what follows when
-        no try is kept."""
+        no try is kept. Kept to ``scripts``, the first try keeps the turn's sampling."""
         messages, images = self.conversation.to_messages(self.brain.multimodal)
         try:
-            found = ask_again(lambda sampling: "".join(self._brain_stream(BrainRequest(messages, images, sampling))),
-                              keep, self.sampling, self.brain.end_markers)
+            found = ask_again(lambda sampling: "".join(self._brain_stream(
+                BrainRequest(messages, images, sampling, scripts=scripts))),
+                              keep, self.sampling, self.brain.end_markers, as_is_first=scripts is not None)
         except BrainError as error:
             return raw, first, f"the first reply {fault}; asking again failed ({error}), so {outcome}"
         except BaseException:

@@ -11,7 +11,10 @@ Two replies are asked again, up to :data:`RETRIES` more times at
   had is kept (asked to remove what is no longer there, a hotter reply may
   bring back an earlier one);
 - a reply that breaks into letters of a script the conversation never used
-  ("I can'אים a cat on grass at night."), as a small model's may.
+  ("I can'אים a cat on grass at night."), as a small model's may. It is
+  asked first under the sampling it had, kept to the conversation's scripts
+  (:func:`allowed_scripts`; the local brains mask every other script's
+  tokens), then hotter.
 
 ``llmga eval assistant`` asks the same way, so its figures are what the assistant does.
 """
@@ -47,9 +50,14 @@ def scripts(text: str) -> set[str]:
     return {unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text if ch.isalpha()}
 
 
+def allowed_scripts(conversation: str) -> frozenset[str]:
+    """The scripts a reply may use: Latin and those of the ``conversation``'s own text."""
+    return frozenset(scripts(conversation) | {"LATIN"})
+
+
 def foreign_scripts(reply: Reply, conversation: str) -> set[str]:
-    """Scripts of the reply's text that neither Latin nor the ``conversation``'s own text uses."""
-    return scripts(reply.text) - scripts(conversation) - {"LATIN"}
+    """Scripts of the reply's text outside :func:`allowed_scripts`."""
+    return scripts(reply.text) - allowed_scripts(conversation)
 
 
 def retry_sampling(settings: SamplingSettings, attempt: int) -> SamplingSettings:
@@ -59,11 +67,11 @@ def retry_sampling(settings: SamplingSettings, attempt: int) -> SamplingSettings
 
 
 def ask_again(ask: Callable[[SamplingSettings], str], keep: Callable[[Reply], bool], settings: SamplingSettings,
-              end_markers: Sequence[str] = ()) -> tuple[int, str, Reply] | None:
+              end_markers: Sequence[str] = (), as_is_first: bool = False) -> tuple[int, str, Reply] | None:
     """Ask (``ask`` returns the raw reply under a sampling) until ``keep`` takes a reply; (the try, its raw
-    text, its reply), or None after :data:`RETRIES`."""
+    text, its reply), or None after :data:`RETRIES`. With ``as_is_first`` the first try keeps ``settings``."""
     for attempt in range(1, RETRIES + 1):
-        raw = ask(retry_sampling(settings, attempt))
+        raw = ask(settings if as_is_first and attempt == 1 else retry_sampling(settings, attempt))
         reply = parse_reply(raw, end_markers)
         if keep(reply):
             return attempt, raw, reply

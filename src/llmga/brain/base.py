@@ -30,7 +30,9 @@ class BrainRequest:
     the images the messages refer to, in order (one per image placeholder).
     ``prefill`` is text the assistant's turn is forced to start with; it is
     part of the returned text. A brain that can stops writing soon after
-    ``stop`` is set (nobody reads the rest).
+    ``stop`` is set (nobody reads the rest). ``scripts``, where set, are the
+    only letter scripts the reply may use ("LATIN", "CJK": :func:`llmga.retry.scripts`);
+    the local brains keep to them (:mod:`llmga.brain.scripts`), a chat server ignores them.
     """
 
     messages: Sequence[Message]
@@ -38,6 +40,7 @@ class BrainRequest:
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     prefill: str = ""
     stop: threading.Event | None = field(default=None, compare=False)
+    scripts: frozenset[str] | None = None
 
 
 @runtime_checkable

@@ -14,11 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..conversation import Message
 from ..errors import BrainError, ModelNotFoundError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
 from .context import fit_conversation, reply_room
+from .scripts import ScriptMask
 
 
 #: llama.cpp lines logged at error level that report a default, not a fault (Gemma 3's sliding-window cache)
@@ -72,6 +75,7 @@ class LlamaCppBrain:
         self._template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template)
         self._specials = {"bos_token": self._token(self.llm.token_bos()), "eos_token": self._token(self.llm.token_eos())}
         self.end_markers = tuple(dict.fromkeys((self._specials["eos_token"], *END_MARKERS)))
+        self._script_mask = ScriptMask(lambda: (self.llm.detokenize([i]) for i in range(self.llm.n_vocab())))
 
     def _token(self, token_id: int) -> str:
         return self.llm.detokenize([token_id], special=True).decode("utf-8", "replace") if token_id >= 0 else ""
@@ -103,9 +107,21 @@ class LlamaCppBrain:
             pieces = self.llm.create_completion(
                 prompt, max_tokens=room, temperature=settings.temperature, top_p=settings.top_p,
                 repeat_penalty=settings.repetition_penalty, seed=settings.seed if settings.seed is not None else -1,
-                stop=list(self.end_markers), stream=True,
+                stop=list(self.end_markers), stream=True, logits_processor=self._keep_to(request.scripts),
             )
             for piece in pieces:
                 yield piece["choices"][0]["text"]
         except ValueError as exc:  # llama.cpp's own refusals of a prompt
             raise BrainError(f"{self.name}: {exc}") from exc
+
+    def _keep_to(self, allowed: frozenset[str] | None) -> Any:
+        """A logits processor giving tokens with letters of scripts outside ``allowed`` no chance (None: any)."""
+        if allowed is None:
+            return None
+        from llama_cpp import LogitsProcessorList
+
+        def mask(_ids: Any, logits: Any) -> Any:
+            logits[self._script_mask.banned(allowed, len(logits))] = -np.inf
+            return logits
+
+        return LogitsProcessorList([mask])

@@ -9,6 +9,7 @@ model's own ``chat_template``.
 from __future__ import annotations
 
 import hashlib
+import re
 import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from ..errors import BrainError, BrainFailedError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
 from .context import fit_conversation, reply_room
+from .scripts import ScriptMask
 
 
 def default_device() -> torch.device:
@@ -45,6 +47,7 @@ class TransformersBrain:
         self.multimodal = processor is not None
         self.name = name or type(model).__name__
         self.end_markers = tuple(dict.fromkeys(t for t in (tokenizer.eos_token, *END_MARKERS) if t))
+        self._script_mask = ScriptMask(lambda: _token_bytes(tokenizer))
         template_owner = processor if processor is not None else tokenizer
         if not getattr(template_owner, "chat_template", None):
             raise BrainError(
@@ -91,7 +94,7 @@ class TransformersBrain:
 
     def stream(self, request: BrainRequest) -> Iterator[str]:
         """Generate the assistant's turn, yielding text as it is decoded."""
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import LogitsProcessorList, StoppingCriteriaList, TextIteratorStreamer
 
         messages, images, settings, prefill = request.messages, request.images, request.settings, request.prefill
 
@@ -108,6 +111,8 @@ class TransformersBrain:
         )
         if request.stop is not None:
             kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet(request.stop)])
+        if request.scripts is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([_KeepToScripts(self._script_mask, request.scripts)])
         if settings.temperature > 0:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         else:
@@ -165,6 +170,43 @@ class TransformersBrain:
     def _room(self, prompt_tokens: int, wanted: int) -> int:
         """New tokens that fit the context; a message that does not fit by itself is an error."""
         return reply_room(prompt_tokens, wanted, self._context(), self.name)
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """The byte each character of a byte-level BPE vocabulary (GPT-2's) stands for: printable bytes stand for
+    themselves, the others for the characters from U+0100 on, in byte order."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
+
+
+def _token_bytes(tokenizer: Any) -> list[bytes]:
+    """Every token's bytes, in id order: a byte-fallback piece ("<0xD0>") or a byte-level BPE piece ("Ð")
+    that holds part of a letter is read back to its bytes, any other token is its decoded text."""
+    byte_of = _byte_level_alphabet()
+    ids = range(len(tokenizer))
+    found = []
+    for piece, text in zip(tokenizer.convert_ids_to_tokens(list(ids)), tokenizer.batch_decode([[i] for i in ids])):
+        if "\ufffd" not in text or not isinstance(piece, str):
+            found.append(text.encode())
+        elif re.fullmatch(r"<0x[0-9A-Fa-f]{2}>", piece):
+            found.append(bytes([int(piece[3:5], 16)]))
+        elif all(char in byte_of for char in piece):
+            found.append(bytes(byte_of[char] for char in piece))
+        else:
+            found.append(text.encode())
+    return found
+
+
+class _KeepToScripts:
+    """A logits processor giving tokens with letters of scripts outside ``allowed`` no chance."""
+
+    def __init__(self, mask: ScriptMask, allowed: frozenset[str]) -> None:
+        self.mask, self.allowed = mask, allowed
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        banned = torch.from_numpy(self.mask.banned(self.allowed, scores.shape[-1])).to(scores.device)
+        return scores.masked_fill(banned, float("-inf"))
 
 
 class _StopWhenSet:

@@ -44,7 +44,7 @@ from ..data import world_chinese, world_english
 from ..data.world_chat import (ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
                                painted_reply, pick_pair)
 from ..data.world_wording import HELD, Ask, Mention
-from ..retry import ask_again, edit_kept, foreign_scripts, unchanged
+from ..retry import allowed_scripts, ask_again, edit_kept, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..settings import SamplingSettings
@@ -260,16 +260,17 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     first replies of those asked again, by index: (edits, garbled)."""
     edits, garbled = {}, {}
     for index, item in enumerate(items):
-        def again(keep) -> str:
+        def again(keep, scripts: frozenset[str] | None = None) -> str:
             messages, pictures = messages_for(brain, item.request, None, item.history)
-            found = ask_again(lambda sampling: complete(brain, BrainRequest(messages, pictures,
-                                                                           sampling.for_conversation(messages))),
-                              keep, settings, brain.end_markers)
+            found = ask_again(lambda sampling: complete(brain, BrainRequest(
+                messages, pictures, sampling.for_conversation(messages), scripts=scripts)),
+                              keep, settings, brain.end_markers, as_is_first=scripts is not None)
             return found[1] if found else raw[index]
 
         said = user_words(item)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
-            garbled[index], raw[index] = raw[index], again(lambda reply: not foreign_scripts(reply, said))
+            garbled[index], raw[index] = raw[index], again(lambda reply: not foreign_scripts(reply, said),
+                                                           allowed_scripts(said))
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
         if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None):
