@@ -1,29 +1,45 @@
-"""The world assistant asked in Chinese wordings that neither its training data nor the held-out set uses.
+"""The world assistant asked in wordings that neither its training data nor the held-out set uses.
 
-A check on the held-out Chinese place and relation lines after trained wordings
-were added in answer to their misses (`gemma3-world`'s run 6): the same held-out
-items, with these wordings (written before run 6 was trained) in place of the
-held-out place and relation ones. Arguments are `llmga eval assistant`'s:
+A check on held-out lines after trained wordings were added in answer to their
+misses: the same held-out items, with these wordings in place of the held-out
+ones. The Chinese place and relation wordings were written before
+`gemma3-world`'s run 6 was trained, the English centre and the removal and
+replacement wordings of both languages before run 9. Arguments are
+`llmga eval assistant`'s:
 
-    python benchmarks/probe_fresh_wordings.py --brain gemma3-world --languages zh --threads 2
+    python benchmarks/probe_fresh_wordings.py --brain gemma3-world --threads 2
 """
 
 import sys
 
-from llmga.data import world_chinese
+from llmga.data import world_chinese, world_english
 from llmga.data.world_wording import phrasings
 
-FRESH = {"PLACE": {"top middle": "在正上面|在顶上正中央|在画面上沿中间", "bottom middle": "在正下面|在底下正中央|在画面下沿中间"},
-         "RELATION": {"below": "在它正下面", "above": "在它正上面", "right": "在它的右手侧|挨着它右边",
-                      "left": "在它的左手侧|挨着它左边"}}
+#: by module and table: the fresh wordings of each key (None: the table is one set of wordings)
+FRESH = {
+    world_chinese: {
+        "PLACE": {"top middle": "在正上面|在顶上正中央|在画面上沿中间", "bottom middle": "在正下面|在底下正中央|在画面下沿中间"},
+        "RELATION": {"below": "在它正下面", "above": "在它正上面", "right": "在它的右手侧|挨着它右边",
+                     "left": "在它的左手侧|挨着它左边"},
+        "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}"},
+    },
+    world_english: {
+        "CENTER": {None: "slap bang in the middle|at the very heart of the image"},
+        "EDIT": {"remove": "ditch {obj}|I'd rather not have {obj}", "replace": "trade {obj} for a {shape}|{obj} becomes a {shape}"},
+    },
+}
 
 
 def use_fresh_wordings() -> None:
     """Put the fresh wordings in place of the held-out ones (:func:`phrasings` refuses one that is also trained)."""
-    for table, fresh in FRESH.items():
-        wordings = getattr(world_chinese, table)
-        for key, words in fresh.items():
-            wordings[key] = phrasings(wordings[key].train, words)
+    for module, tables in FRESH.items():
+        for table, fresh in tables.items():
+            wordings = getattr(module, table)
+            for key, words in fresh.items():
+                if key is None:
+                    setattr(module, table, phrasings(wordings.train, words))
+                else:
+                    wordings[key] = phrasings(wordings[key].train, words)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "an
           "chat": 0.07, "question": 0.06, "outside": 0.12}
 CHINESE_SHARE = 0.3
 #: the share of trained conversations that open with small talk (a greeting, what it draws, a plain question)
-SMALL_TALK_SHARE = 0.15
+SMALL_TALK_SHARE = 0.08
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
 #: what the world assistant is trained and asked under (short: it is in every sample the model reads)

@@ -50,7 +50,8 @@ EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h}
                         "midway up on the {h}|against the {h} edge|at the {h}, vertically centred",
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
 CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
-                   "exactly in the middle|in the middle of the image|at the exact centre",
+                   "exactly in the middle|in the middle of the image|at the exact centre|squarely in the centre|"
+                   "bang in the middle|at the heart of the picture|in the centre of the frame",
                    "right in the middle|dead centre|in the very middle|smack in the middle")
 RELATION = {
     "below": phrasings("below it|under it|beneath it|right under it|immediately below it|one cell below it",
@@ -82,11 +83,12 @@ EDIT = {
                           "could you make {obj} {colour}?|colour {obj} {colour}",
                           "what if {obj} were {colour}?|I'd prefer {obj} in {colour}|can {obj} be {colour} instead?"),
     "replace": phrasings("replace {obj} with a {shape}|turn {obj} into a {shape}|make {obj} a {shape}|"
-                         "change {obj} into a {shape}",
+                         "change {obj} into a {shape}|use a {shape} instead of {obj}|put a {shape} where {obj} is",
                          "swap {obj} for a {shape}|could {obj} be a {shape} instead?"),
     "add": phrasings("add {new} {place}|also put {new} {place}|put {new} {place} too|and {new} {place}, please",
                      "could you add {new} {place}?|throw in {new} {place}"),
-    "remove": phrasings("remove {obj}|take away {obj}|get rid of {obj}|delete {obj}|without {obj}, please",
+    "remove": phrasings("remove {obj}|take away {obj}|get rid of {obj}|delete {obj}|without {obj}, please|"
+                        "drop {obj}|scrap {obj}|no more {obj}, please|leave out {obj}|take out {obj}",
                         "lose {obj}|can you erase {obj}?|I don't want {obj} anymore"),
     "time": phrasings("make it {word}|now {phrase}|change it to {word}|the same, but {phrase}|switch to {word}",
                       "how would it look {phrase}?|let it be {word}|show me that {phrase}"),
