@@ -24,7 +24,7 @@ FRESH = {
         "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}"},
     },
     world_english: {
-        "CENTER": {None: "slap bang in the middle|at the very heart of the image"},
+        "CENTER": {None: "plumb in the middle|at the midpoint of the picture"},
         "EDIT": {"remove": "ditch {obj}|I'd rather not have {obj}", "replace": "trade {obj} for a {shape}|{obj} becomes a {shape}"},
     },
 }
