@@ -300,6 +300,19 @@ def ship_assistant(
     typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")
 
 
+@train.command("average")
+def average(
+    adapter: Annotated[list[Path], typer.Option("--adapter", help="A LoRA adapter folder; repeat it (two or more, "
+                                                "same base, rank and modules).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the averaged adapter to.")],
+) -> None:
+    """Average LoRA adapters of one base (their weight changes' mean, at their rank): a "soup" of runs."""
+    from ..train.adapter_average import average_adapters
+
+    path, kept = average_adapters(adapter, out)
+    typer.echo(f"wrote {path} (the rank keeps {kept:.4%} of the mean change)")
+
+
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
