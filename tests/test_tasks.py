@@ -312,6 +312,7 @@ def test_the_users_task_wins_over_the_stated_one(suite):
 def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kept(suite):
     brain = ScriptedBrain("I can'אים a cat on grass at night.", "I can'想！",
                           "Sorry, a cat is beyond me; I could draw a blue circle instead.")
+    brain.keeps_scripts = True
     assistant = Assistant(brain, suite, paint=FAST)
     answered = assistant.chat("could you draw a cat on a sofa?")
     assert answered.reply.text.startswith("Sorry, a cat is beyond me") and not answered.reply.prompts
@@ -321,6 +322,13 @@ def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kep
     assert again[0].settings == first.settings  # kept to Latin letters, asked first as it was asked
     assert again[1].settings.temperature == RETRY_TEMPERATURE
     assert assistant.conversation.turns[-1].text.startswith("Sorry")
+
+
+def test_a_brain_that_cannot_keep_to_scripts_is_asked_again_hotter_only(suite):
+    brain = ScriptedBrain("I can'אים a cat on grass at night.", "Sorry, a cat is beyond me.")
+    Assistant(brain, suite, paint=FAST).chat("could you draw a cat on a sofa?")
+    assert [r.scripts for r in brain.requests] == [None, None]
+    assert brain.requests[1].settings.temperature == RETRY_TEMPERATURE
 
 
 def test_a_reply_in_the_script_the_user_wrote_is_not_asked_again(suite):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .brain.base import Brain, BrainRequest, stream_within
+from .brain.base import Brain, BrainRequest, keeps_scripts, stream_within
 from .conversation import Conversation, check_message
 from .retry import RETRIES, allowed_scripts, ask_again, edit_kept, foreign_scripts, unchanged
 from .errors import BrainError, InvalidInputError, LLMGAError
@@ -130,7 +130,7 @@ class Assistant:
         if foreign_scripts(reply, said):
             raw, reply, notice = self._ask_again(raw, reply, lambda again: not foreign_scripts(again, said),
                                                  "broke into letters of another script", "it is kept as it is",
-                                                 allowed_scripts(said))
+                                                 allowed_scripts(said) if keeps_scripts(self.brain) else None)
             notices.append(notice)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)

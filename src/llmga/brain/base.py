@@ -32,7 +32,8 @@ class BrainRequest:
     part of the returned text. A brain that can stops writing soon after
     ``stop`` is set (nobody reads the rest). ``scripts``, where set, are the
     only letter scripts the reply may use ("LATIN", "CJK": :func:`llmga.retry.scripts`);
-    the local brains keep to them (:mod:`llmga.brain.scripts`), a chat server ignores them.
+    a brain whose ``keeps_scripts`` is true keeps to them (the local ones: :mod:`llmga.brain.scripts`);
+    a chat server ignores them.
     """
 
     messages: Sequence[Message]
@@ -63,6 +64,11 @@ class Brain(Protocol):
     def describe(self) -> str:
         """A one-line human description of the model (for logs and the CLI)."""
         ...
+
+
+def keeps_scripts(brain: Brain) -> bool:
+    """Whether ``brain`` keeps a reply to the scripts a request names (:attr:`BrainRequest.scripts`)."""
+    return bool(getattr(brain, "keeps_scripts", False))
 
 
 def complete(brain: Brain, request: BrainRequest) -> str:

@@ -52,6 +52,8 @@ class LlamaCppBrain:
     """A text-only chat model from a ``.gguf`` file, in this process through llama.cpp."""
 
     multimodal = False
+    #: it keeps a reply to the scripts a request names (:attr:`BrainRequest.scripts`)
+    keeps_scripts = True
 
     def __init__(self, path: str | Path, n_ctx: int = 4096, device: str | None = None) -> None:
         try:

@@ -9,8 +9,8 @@ model's own ``chat_template``.
 from __future__ import annotations
 
 import hashlib
-import re
 import importlib.util
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -39,6 +39,9 @@ class TransformersBrain:
     ``template`` is what applies the chat template: the processor for a
     multimodal model, else the tokenizer.
     """
+
+    #: it keeps a reply to the scripts a request names (:attr:`BrainRequest.scripts`)
+    keeps_scripts = True
 
     def __init__(self, model: Any, tokenizer: Any, processor: Any = None, name: str = "") -> None:
         self.model = model.eval()

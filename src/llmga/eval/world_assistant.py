@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..brain import BrainRequest, complete
+from ..brain.base import keeps_scripts
 from ..data import world_chinese, world_english
 from ..data.world_chat import (ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
                                painted_reply, pick_pair)
@@ -270,7 +271,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
         said = user_words(item)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
             garbled[index], raw[index] = raw[index], again(lambda reply: not foreign_scripts(reply, said),
-                                                           allowed_scripts(said))
+                                                           allowed_scripts(said) if keeps_scripts(brain) else None)
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
         if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None):
