@@ -13,10 +13,11 @@ what asking again kept, and the count last:
 import argparse
 
 from llmga.brain import BrainRequest, complete, load_brain
+from llmga.brain.base import keeps_scripts
 from llmga.conversation import Conversation
 from llmga.data.world_english import WORLD
 from llmga.protocol import parse_reply
-from llmga.retry import allowed_scripts, ask_again, foreign_scripts
+from llmga.retry import ask_again_in_scripts, foreign_scripts
 from llmga.settings import SamplingSettings
 
 HELLO = ("hello!", "Hi! Ask me for a picture of shapes, for example a red star on snow at night.")
@@ -46,10 +47,9 @@ def main() -> None:
             line = f"{' + '.join(user for user, _ in opening)} + {ask!r} → {raw[:70]!r}"
             if foreign_scripts(parse_reply(raw, brain.end_markers), said):
                 broken += 1
-                found = ask_again(lambda s: complete(brain, BrainRequest(messages, settings=s,
-                                                                         scripts=allowed_scripts(said))),
-                                  lambda reply: not foreign_scripts(reply, said), GREEDY, brain.end_markers,
-                                  as_is_first=True)
+                found = ask_again_in_scripts(
+                    lambda sampling, scripts: complete(brain, BrainRequest(messages, settings=sampling, scripts=scripts)),
+                    said, GREEDY, brain.end_markers, keeps_scripts(brain))
                 line += f"\n    asked again, {f'try {found[0]}: {found[1][:70]!r}' if found else 'none kept'}"
             print(line)
     print(f"replies with another script's letters: {broken} of {len(OPENINGS) * len(ASKS)}")

@@ -1,7 +1,7 @@
 """Which replies are asked again: letters of a script the conversation never used."""
 
 from llmga.protocol import parse_reply
-from llmga.retry import RETRY_TEMPERATURE, allowed_scripts, ask_again, foreign_scripts
+from llmga.retry import RETRY_TEMPERATURE, allowed_scripts, ask_again, ask_again_in_scripts, foreign_scripts
 from llmga.settings import SamplingSettings
 
 
@@ -22,15 +22,31 @@ def test_a_reply_may_use_latin_and_the_scripts_of_its_conversation():
     assert allowed_scripts("You draw shapes. 画一个蓝色的正方形") == {"LATIN", "CJK"}
 
 
-def test_asked_as_it_is_first_then_hotter():
+def test_kept_to_scripts_it_is_asked_as_it_is_first_then_hotter():
     asked = []
 
-    def ask(sampling):
-        asked.append(sampling)
+    def ask(sampling, scripts):
+        asked.append((sampling, scripts))
         return "still wrong" if len(asked) < 3 else "right"
 
     settings = SamplingSettings(temperature=0.0, seed=7)
-    attempt, raw, _ = ask_again(ask, lambda reply: reply.text == "right", settings, as_is_first=True)
-    assert (attempt, raw) == (3, "right")
-    assert asked[0] == settings and [s.temperature for s in asked[1:]] == [RETRY_TEMPERATURE] * 2
-    assert asked[1].seed != asked[2].seed
+    latin = frozenset({"LATIN"})
+    attempt, raw, _ = ask_again(ask, lambda reply: reply.text == "right", settings, scripts=latin)
+    assert (attempt, raw) == (3, "right") and {scripts for _, scripts in asked} == {latin}
+    samplings = [sampling for sampling, _ in asked]
+    assert samplings[0] == settings and [s.temperature for s in samplings[1:]] == [RETRY_TEMPERATURE] * 2
+    assert samplings[1].seed != samplings[2].seed
+
+
+def test_a_broken_reply_is_kept_to_the_conversations_scripts_only_where_the_brain_masks_them():
+    asked = []
+
+    def ask(sampling, scripts):
+        asked.append((sampling, scripts))
+        return "Sorry, a cat is beyond me."
+
+    settings = SamplingSettings(temperature=0.0)
+    assert ask_again_in_scripts(ask, "画一只猫", settings, masks=True)[0] == 1
+    assert asked[-1] == (settings, frozenset({"LATIN", "CJK"}))
+    ask_again_in_scripts(ask, "画一只猫", settings, masks=False)
+    assert asked[-1][1] is None and asked[-1][0].temperature == RETRY_TEMPERATURE

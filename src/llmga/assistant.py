@@ -20,7 +20,7 @@ from PIL import Image
 
 from .brain.base import Brain, BrainRequest, keeps_scripts, stream_within
 from .conversation import Conversation, check_message
-from .retry import RETRIES, allowed_scripts, ask_again, edit_kept, foreign_scripts, unchanged
+from .retry import RETRIES, ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
 from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -128,9 +128,10 @@ class Assistant:
         said = " ".join([self.conversation.system_prompt or "",
                          *(turn.text for turn in self.conversation.turns if turn.role == "user")])
         if foreign_scripts(reply, said):
-            raw, reply, notice = self._ask_again(raw, reply, lambda again: not foreign_scripts(again, said),
-                                                 "broke into letters of another script", "it is kept as it is",
-                                                 allowed_scripts(said) if keeps_scripts(self.brain) else None)
+            raw, reply, notice = self._ask_again(
+                raw, reply, "broke into letters of another script", "it is kept as it is",
+                lambda ask: ask_again_in_scripts(ask, said, self.sampling, self.brain.end_markers,
+                                                 keeps_scripts(self.brain)))
             notices.append(notice)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
@@ -139,8 +140,9 @@ class Assistant:
         target_prompt = self.conversation.prompt_of(target)
         if chosen.task is Task.EDIT and unchanged(reply, target_prompt):
             seen = {p for turn in self.conversation.turns for p in turn.prompts} | {target_prompt}
-            raw, reply, notice = self._ask_again(raw, reply, edit_kept(reply, seen), "gave the picture back unchanged",
-                                                 "the picture comes back unchanged: say what to change")
+            raw, reply, notice = self._ask_again(
+                raw, reply, "gave the picture back unchanged", "the picture comes back unchanged: say what to change",
+                lambda ask: ask_again(ask, edit_kept(reply, seen), self.sampling, self.brain.end_markers))
             notices.append(notice)
         for prompt in reply.prompts if on_prompt else ():
             on_prompt(prompt)
@@ -151,16 +153,18 @@ class Assistant:
         result.notices[:0] = notices + reply.notices
         return result
 
-    def _ask_again(self, raw: str, first: Reply, keep: Callable[[Reply], bool], fault: str,
-                   outcome: str, scripts: frozenset[str] | None = None) -> tuple[str, Reply, str]:
-        """This turn asked again (:mod:`llmga.retry`) until ``keep`` takes a reply: the reply kept and a notice
-        saying what happened; ``fault`` is what was wrong with the first reply, ``outcome`` what follows when
-        no try is kept. Kept to ``scripts``, the first try keeps the turn's sampling."""
+    def _ask_again(self, raw: str, first: Reply, fault: str, outcome: str,
+                   again: Callable[[Callable[..., str]], tuple[int, str, Reply] | None]) -> tuple[str, Reply, str]:
+        """This turn asked again: ``again`` (:mod:`llmga.retry`) asks through the function it is given until a
+        reply is kept; the reply kept and a notice saying what happened. ``fault`` is what was wrong with the
+        first reply, ``outcome`` what follows when no try is kept."""
         messages, images = self.conversation.to_messages(self.brain.multimodal)
+
+        def ask(sampling: SamplingSettings, scripts: frozenset[str] | None) -> str:
+            return "".join(self._brain_stream(BrainRequest(messages, images, sampling, scripts=scripts)))
+
         try:
-            found = ask_again(lambda sampling: "".join(self._brain_stream(
-                BrainRequest(messages, images, sampling, scripts=scripts))),
-                              keep, self.sampling, self.brain.end_markers, as_is_first=scripts is not None)
+            found = again(ask)
         except BrainError as error:
             return raw, first, f"the first reply {fault}; asking again failed ({error}), so {outcome}"
         except BaseException:

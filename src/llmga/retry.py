@@ -66,13 +66,24 @@ def retry_sampling(settings: SamplingSettings, attempt: int) -> SamplingSettings
     return replace(settings, temperature=max(settings.temperature, RETRY_TEMPERATURE), seed=seed)
 
 
-def ask_again(ask: Callable[[SamplingSettings], str], keep: Callable[[Reply], bool], settings: SamplingSettings,
-              end_markers: Sequence[str] = (), as_is_first: bool = False) -> tuple[int, str, Reply] | None:
-    """Ask (``ask`` returns the raw reply under a sampling) until ``keep`` takes a reply; (the try, its raw
-    text, its reply), or None after :data:`RETRIES`. With ``as_is_first`` the first try keeps ``settings``."""
+def ask_again(ask: Callable[[SamplingSettings, frozenset[str] | None], str], keep: Callable[[Reply], bool],
+              settings: SamplingSettings, end_markers: Sequence[str] = (),
+              scripts: frozenset[str] | None = None) -> tuple[int, str, Reply] | None:
+    """Ask (``ask`` returns the raw reply under a sampling, kept to ``scripts``) until ``keep`` takes a reply;
+    (the try, its raw text, its reply), or None after :data:`RETRIES`. Kept to ``scripts``, the first try
+    keeps ``settings``."""
     for attempt in range(1, RETRIES + 1):
-        raw = ask(settings if as_is_first and attempt == 1 else retry_sampling(settings, attempt))
+        raw = ask(settings if scripts is not None and attempt == 1 else retry_sampling(settings, attempt), scripts)
         reply = parse_reply(raw, end_markers)
         if keep(reply):
             return attempt, raw, reply
     return None
+
+
+def ask_again_in_scripts(ask: Callable[[SamplingSettings, frozenset[str] | None], str], conversation: str,
+                         settings: SamplingSettings, end_markers: Sequence[str] = (),
+                         masks: bool = False) -> tuple[int, str, Reply] | None:
+    """A reply broken into another script asked again (:func:`ask_again`) until one keeps to the scripts of
+    ``conversation``; a brain that ``masks`` other scripts' tokens is kept to :func:`allowed_scripts`."""
+    return ask_again(ask, lambda reply: not foreign_scripts(reply, conversation), settings, end_markers,
+                     allowed_scripts(conversation) if masks else None)

@@ -33,6 +33,7 @@ you draw?"), as a new user opens a chat.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections import Counter, defaultdict
@@ -45,7 +46,7 @@ from ..data import world_chinese, world_english
 from ..data.world_chat import (ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
                                painted_reply, pick_pair)
 from ..data.world_wording import HELD, Ask, Mention
-from ..retry import allowed_scripts, ask_again, edit_kept, foreign_scripts, unchanged
+from ..retry import ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..settings import SamplingSettings
@@ -261,21 +262,22 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     first replies of those asked again, by index: (edits, garbled)."""
     edits, garbled = {}, {}
     for index, item in enumerate(items):
-        def again(keep, scripts: frozenset[str] | None = None) -> str:
-            messages, pictures = messages_for(brain, item.request, None, item.history)
-            found = ask_again(lambda sampling: complete(brain, BrainRequest(
-                messages, pictures, sampling.for_conversation(messages), scripts=scripts)),
-                              keep, settings, brain.end_markers, as_is_first=scripts is not None)
-            return found[1] if found else raw[index]
+        conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history))
+
+        def ask(sampling: SamplingSettings, scripts: frozenset[str] | None) -> str:
+            messages, pictures = conversation()
+            return complete(brain, BrainRequest(messages, pictures, sampling.for_conversation(messages),
+                                                scripts=scripts))
 
         said = user_words(item)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
-            garbled[index], raw[index] = raw[index], again(lambda reply: not foreign_scripts(reply, said),
-                                                           allowed_scripts(said) if keeps_scripts(brain) else None)
+            found = ask_again_in_scripts(ask, said, settings, brain.end_markers, keeps_scripts(brain))
+            garbled[index], raw[index] = raw[index], found[1] if found else raw[index]
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
         if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None):
-            edits[index], raw[index] = raw[index], again(edit_kept(reply, seen))
+            found = ask_again(ask, edit_kept(reply, seen), settings, brain.end_markers)
+            edits[index], raw[index] = raw[index], found[1] if found else raw[index]
     return edits, garbled
 
 

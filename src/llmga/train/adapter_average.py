@@ -27,6 +27,12 @@ def _config(folder: Path) -> dict:
     return json.loads((folder / CONFIG).read_text())
 
 
+def _shape(config: dict) -> tuple:
+    """What adapters must share to be averaged: base, rank, alpha, modules, rank-stabilised scaling."""
+    return (config.get("base_model_name_or_path"), config.get("r"), config.get("lora_alpha"),
+            sorted(config.get("target_modules") or []), config.get("use_rslora"))
+
+
 def average_adapters(folders: Sequence[Path], out: Path) -> tuple[Path, float]:
     """Write the mean of the adapters in ``folders`` to ``out`` at their rank; returns ``out`` and the share of
     the mean change's energy (squared Frobenius norm) the written rank keeps. Files other than the weights and
@@ -34,11 +40,7 @@ def average_adapters(folders: Sequence[Path], out: Path) -> tuple[Path, float]:
     if len(folders) < 2:
         raise InvalidInputError("averaging needs at least two adapters")
     configs = [_config(Path(f)) for f in folders]
-    def shape(config: dict) -> tuple:
-        return (config.get("base_model_name_or_path"), config.get("r"), config.get("lora_alpha"),
-                sorted(config.get("target_modules") or []), config.get("use_rslora"))
-
-    if any(shape(c) != shape(configs[0]) for c in configs):
+    if any(_shape(c) != _shape(configs[0]) for c in configs):
         raise InvalidInputError(f"the adapters differ in base, rank, alpha or modules: {', '.join(map(str, folders))}")
     rank = configs[0]["r"]
     weights = [load_file(Path(f) / WEIGHTS) for f in folders]
