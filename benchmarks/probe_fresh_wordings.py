@@ -3,8 +3,8 @@
 A check on held-out lines after trained wordings were added in answer to their
 misses: the same held-out items, with these wordings in place of the held-out
 ones. The Chinese place and relation wordings were written before
-`gemma3-world`'s run 6 was trained, the English centre and the removal and
-replacement wordings of both languages before run 9. Arguments are
+`gemma3-world`'s run 6 was trained (the corners before run 10), the English
+centre and the removal and replacement wordings of both languages before run 9. Arguments are
 `llmga eval assistant`'s:
 
     python benchmarks/probe_fresh_wordings.py --brain gemma3-world --threads 2
@@ -18,7 +18,9 @@ from llmga.data.world_wording import phrasings
 #: by module and table: the fresh wordings of each key (None: the table is one set of wordings)
 FRESH = {
     world_chinese: {
-        "PLACE": {"top middle": "在正上面|在顶上正中央|在画面上沿中间", "bottom middle": "在正下面|在底下正中央|在画面下沿中间"},
+        "PLACE": {"top middle": "在正上面|在顶上正中央|在画面上沿中间", "bottom middle": "在正下面|在底下正中央|在画面下沿中间",
+                  "top left": "在左上那一角|在画面左上处", "top right": "在右上那一角|在画面右上处",
+                  "bottom left": "在左下那一角|在画面左下处", "bottom right": "在右下那一角|在画面右下处"},
         "RELATION": {"below": "在它正下面", "above": "在它正上面", "right": "在它的右手侧|挨着它右边",
                      "left": "在它的左手侧|挨着它左边"},
         "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}"},
