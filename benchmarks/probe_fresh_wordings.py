@@ -4,7 +4,8 @@ A check on held-out lines after trained wordings were added in answer to their
 misses: the same held-out items, with these wordings in place of the held-out
 ones. The Chinese place and relation wordings were written before
 `gemma3-world`'s run 6 was trained (the corners before run 10), the English
-centre and the removal and replacement wordings of both languages before run 9. Arguments are
+centre and the removal and replacement wordings of both languages before run 9, the
+size words of both (held out until then) before run 11. Arguments are
 `llmga eval assistant`'s:
 
     python benchmarks/probe_fresh_wordings.py --brain gemma3-world --threads 2
@@ -24,9 +25,11 @@ FRESH = {
         "RELATION": {"below": "在它正下面", "above": "在它正上面", "right": "在它的右手侧|挨着它右边",
                      "left": "在它的左手侧|挨着它左边"},
         "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}"},
+        "SIZE": {"small": "袖珍的|小巧的", "large": "庞大的|特大的"},
     },
     world_english: {
         "CENTER": {None: "plumb in the middle|at the midpoint of the picture"},
+        "SIZE": {"small": "pretty small|fairly small", "large": "pretty big|fairly large"},
         "EDIT": {"remove": "ditch {obj}|I'd rather not have {obj}", "replace": "trade {obj} for a {shape}|{obj} becomes a {shape}"},
     },
 }
