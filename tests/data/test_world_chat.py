@@ -118,18 +118,6 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
     assert before != after and edit.scenes == (before, after)
 
 
-def test_training_follow_ups_lean_on_two_object_pictures_and_the_held_out_set_does_not_follow(monkeypatch):
-    def two_object_share(items):
-        follow_ups = [item for item in items if item.kind == "followup" and item.task == "edit"]
-        return sum(len(item.scenes[0].objects) == 2 for item in follow_ups) / len(follow_ups)
-
-    assert two_object_share(TRAINING) > 0.55 > 0.45 > two_object_share(held_out_chat(40, seed=0))
-    monkeypatch.setattr(world_chat, "FIRST_DRAWING", {**world_chat.FIRST_DRAWING, "train": ("request",)})
-    monkeypatch.setattr(world_chat, "SHARES", {"followup": 1.0})
-    assert two_object_share(training_items(200, seed=0)) == 0
-    assert held_out_chat(15, seed=0) == HELD_OUT
-
-
 def test_some_conversations_open_with_small_talk_answered_in_words_and_are_otherwise_as_before(monkeypatch):
     share = world_chat.SMALL_TALK_SHARE
     monkeypatch.setattr(world_chat, "SMALL_TALK_SHARE", 0.0)
