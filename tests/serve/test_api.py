@@ -332,9 +332,11 @@ def test_image_urls_can_expire(tmp_path, monkeypatch):
         studio.close()
 
 
-def test_sessions_idle_past_the_retention_are_deleted(tmp_path):
+def test_sessions_idle_past_the_retention_are_deleted_before_the_first_request(tmp_path, monkeypatch):
     studio, _ = make_studio(tmp_path / "data")
     old = studio.create_session("old").id
+    tidy = studio.tidy
+    monkeypatch.setattr(studio, "tidy", lambda days: time.sleep(0.5) or tidy(days))  # a slow store
     try:
         with client_of(create_app(studio, ServeConfig(retention_days=1e-9))) as client:  # its start runs the sweep
             assert client.get(f"/api/sessions/{old}").status_code == 404

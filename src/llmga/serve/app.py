@@ -5,8 +5,9 @@
 interactive docs at ``/docs``. In front of every route: the Host check (a
 token-less studio answers only to loopback names, so a page of another site
 cannot reach it through DNS rebinding), the API token, the cross-site check
-(:class:`~llmga.serve.security.CrossSiteGuard`) and the body limit. Every
-hour unused images are swept and, with ``config.retention_days``, old sessions deleted.
+(:class:`~llmga.serve.security.CrossSiteGuard`) and the body limit. At its start,
+before the first request, and every hour unused images are swept and, with
+``config.retention_days``, old sessions deleted.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await _tidy(studio, config.retention_days)  # before the first request, so none sees a session past it
         keeper = asyncio.create_task(_tidy_hourly(studio, config.retention_days))
         yield
         keeper.cancel()
@@ -101,17 +103,22 @@ def create_app(studio: Studio, config: ServeConfig = ServeConfig(),
     return app
 
 
+async def _tidy(studio: Studio, days: float | None) -> None:
+    """Delete the sessions idle for more than ``days`` (if given), and the images no turn uses (uploads of
+    refused requests, images of deleted sessions that were still fresh)."""
+    try:
+        gone = await run_in_threadpool(studio.tidy, days)
+        if gone:
+            log.info("deleted %d session(s) idle for more than %g days", len(gone), days)
+    except Exception:  # a store that is down now may be up in an hour
+        log.warning("could not tidy the session store", exc_info=True)
+
+
 async def _tidy_hourly(studio: Studio, days: float | None) -> None:
-    """Now and every hour: delete the sessions idle for more than ``days`` (if given), and the images no
-    turn uses (uploads of refused requests, images of deleted sessions that were still fresh)."""
+    """:func:`_tidy` every hour (the server's start runs the first)."""
     while True:
-        try:
-            gone = await run_in_threadpool(studio.tidy, days)
-            if gone:
-                log.info("deleted %d session(s) idle for more than %g days", len(gone), days)
-        except Exception:  # a store that is down now may be up in an hour
-            log.warning("could not tidy the session store", exc_info=True)
         await asyncio.sleep(3600)
+        await _tidy(studio, days)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
