@@ -33,6 +33,7 @@ from llmga.world.requests import EVERYTHING, Request
 
 EDITS = {"recolour": recolour, "replace": replace_shape, "remove": remove_object}
 PLACINGS = ("absolute", "relative")
+MAX_NEW_TOKENS = 96  # as `llmga eval assistant` asks, first and again
 
 
 def changed_looks(pair):
@@ -47,6 +48,7 @@ def changed_looks(pair):
 
 
 def looks(objects):
+    """Objects by colour and shape alone, in a fixed order."""
     return sorted((o.colour, o.shape) for o in objects)
 
 
@@ -78,8 +80,8 @@ def main() -> None:
     brain = load_brain(args.brain)
     asked = items(args.n, args.seed)
     chat = [item for item, _, _ in asked]
-    raw = answers(brain, [i.request for i in chat], histories=[i.history for i in chat])
-    ask_again_as_the_assistant_does(brain, chat, raw, SamplingSettings(0.0, max_new_tokens=96))
+    raw = answers(brain, [i.request for i in chat], max_new_tokens=MAX_NEW_TOKENS, histories=[i.history for i in chat])
+    ask_again_as_the_assistant_does(brain, chat, raw, SamplingSettings(0.0, max_new_tokens=MAX_NEW_TOKENS))
     verdicts = judge_items(chat, raw, Judge.load(), brain.end_markers)
     groups: dict[tuple, Counter] = {}
     for (item, pair, placing), verdict in zip(asked, verdicts):
