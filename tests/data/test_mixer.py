@@ -116,3 +116,10 @@ def test_image_roots_and_mix_specs(tmp_path):
         parse_mix_input("a.json")
     with pytest.raises(InvalidInputError, match="unique"):
         mix([MixInput("a", Path("x")), MixInput("a", Path("y"))], tmp_path / "o.json")
+
+
+def test_a_record_trains_every_assistant_turn_or_only_its_last():
+    record = make_record("r", [("hi", "hello"), ("draw a fox", "Sure.")])
+    validate_record({**record, "train_on": "last"})
+    with pytest.raises(InvalidInputError, match="record r: 'train_on' must be 'all'"):
+        validate_record({**record, "train_on": "first"})

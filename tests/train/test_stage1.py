@@ -40,6 +40,10 @@ def test_labels_cover_only_the_assistant_turns(tiny, tmp_path):
     assert learned == f"hello there<|im_end|>\n{ANSWER}<|im_end|>\n"
     everything = tok.decode(sample.input_ids.tolist())
     assert everything.startswith("<|im_start|>system\nYou are LLMGA")  # the same system prompt as serving
+    last_only = ChatEncoder(tok).encode({**record, "train_on": "last"}, tmp_path)
+    learned = tok.decode([t for t, label in zip(last_only.input_ids.tolist(), last_only.labels.tolist())
+                          if label != IGNORE])
+    assert learned == f"{ANSWER}<|im_end|>\n" and last_only.input_ids.tolist() == sample.input_ids.tolist()
 
 
 def test_the_loss_over_answer_positions_alone_is_the_models_own_loss(tiny, tmp_path):

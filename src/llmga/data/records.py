@@ -68,6 +68,8 @@ def validate_record(record: Any) -> None:
             or not isinstance(turn.get("value"), str)
         ):
             raise bad(f"turn {index} must be {{'from': '{expected}', 'value': <text>}}")
+    if record.get("train_on", "all") not in ("all", "last"):
+        raise bad("'train_on' must be 'all' (every assistant turn is trained) or 'last'")
     has_token = any(IMAGE_TOKEN in turn["value"] for turn in turns)
     if "image" in record:
         if not isinstance(record["image"], str) or not record["image"]:

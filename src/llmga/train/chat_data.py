@@ -13,7 +13,8 @@ boundaries (found by rendering the conversation up to that turn with and
 without it), the pieces are tokenized separately, and only the assistant
 pieces (their end-of-turn token included) get labels. Tokenizing at the
 boundary is exactly what inference does: the model writes its turn after the
-generation prompt.
+generation prompt. A record with ``"train_on": "last"`` trains only its last
+assistant turn: the earlier ones are context, read but not learnt.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class ChatEncoder:
                                     f"{len(images)} image(s)")
         ids, labels, pixel_values = [], [], []
         remaining = list(images)
-        for text, is_answer in self._pieces(messages):
+        for text, is_answer in self._pieces(messages, last_only=record.get("train_on") == "last"):
             n = text.count("<image>") if self.processor is not None else 0
             piece_images, remaining = remaining[:n], remaining[n:]
             encoded = self._tokenize(text, piece_images)
@@ -123,13 +124,15 @@ class ChatEncoder:
             raise InvalidInputError(f"sample {sample_id}: {len(ids)} tokens, over max_length {self.max_length}")
         return Sample(torch.tensor(ids), torch.tensor(labels), torch.cat(pixel_values) if pixel_values else None)
 
-    def _pieces(self, messages: list[Message]) -> list[tuple[str, bool]]:
-        """The rendered conversation cut into (text, is_assistant_turn) pieces."""
+    def _pieces(self, messages: list[Message], last_only: bool = False) -> list[tuple[str, bool]]:
+        """The rendered conversation cut into (text, trained) pieces: each assistant turn is trained (or only
+        the last with ``last_only``)."""
         render = self._template.apply_chat_template
         full = render(messages, tokenize=False)
         pieces, pos = [], 0
+        last = max(i for i, message in enumerate(messages) if message["role"] == "assistant")
         for i, message in enumerate(messages):
-            if message["role"] != "assistant":
+            if message["role"] != "assistant" or (last_only and i != last):
                 continue
             start = len(render(messages[:i], tokenize=False, add_generation_prompt=True))
             end = len(render(messages[: i + 1], tokenize=False))
