@@ -9,7 +9,8 @@ of one of the two, greedily and with the assistant's retry of an unchanged
 edit. Each reply's scene is sorted as right (the oracle painter and judge, as
 `llmga eval assistant` does), the same change made to the other object, to
 both, the picture unchanged, or otherwise wrong. Prints one line per language, kind and
-placing, and the share right last:
+placing, and the share right last (``--draw 1`` asks the same held-out wordings and pairs in new
+combinations):
 
     python benchmarks/probe_two_object_edits.py --brain gemma3-world --n 6
 """
@@ -20,7 +21,8 @@ from collections import Counter
 from dataclasses import replace
 
 from llmga.brain import load_brain
-from llmga.data.world_chat import LANGUAGES, ChatItem, held_out_pairs, painted_reply, reply_caption, two_objects
+from llmga.data.world_chat import (LANGUAGES, ChatItem, draw_key, held_out_pairs, painted_reply, reply_caption,
+                                   two_objects)
 from llmga.data.world_wording import HELD
 from llmga.eval.metrics import share_interval
 from llmga.eval.replies import answers
@@ -52,15 +54,16 @@ def looks(objects):
     return sorted((o.colour, o.shape) for o in objects)
 
 
-def items(n: int, seed: int = 0):
-    """``n`` items per language, edit kind and placing, and each one's edit pair."""
-    held = held_out_pairs(seed)
+def items(n: int, seed: int = 0, draw: int = 0):
+    """``n`` items per language, edit kind and placing, and each one's edit pair (another ``draw`` combines the
+    same held-out wordings and pairs anew)."""
+    held, key = held_out_pairs(seed), draw_key(seed, draw)
     out = []
     for code, language in LANGUAGES.items():
         for kind, edit in EDITS.items():
             for placing in PLACINGS:
                 for index in range(n):
-                    rng = random.Random(f"{seed}/two-object-edits/{code}/{kind}/{placing}/{index}")
+                    rng = random.Random(f"{key}/two-object-edits/{code}/{kind}/{placing}/{index}")
                     ask, wanted = two_objects(rng, held, True, placing=placing)
                     scene = wanted.scene
                     first = (language.request(ask, rng, HELD),
@@ -76,9 +79,10 @@ def main() -> None:
     parser.add_argument("--brain", default="gemma3-world")
     parser.add_argument("--n", type=int, default=6, help="items per language, edit kind and placing")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--draw", type=int, default=0, help="another draw of the same held-out wordings and pairs")
     args = parser.parse_args()
     brain = load_brain(args.brain)
-    asked = items(args.n, args.seed)
+    asked = items(args.n, args.seed, args.draw)
     chat = [item for item, _, _ in asked]
     raw = answers(brain, [i.request for i in chat], max_new_tokens=MAX_NEW_TOKENS, histories=[i.history for i in chat])
     ask_again_as_the_assistant_does(brain, chat, raw, SamplingSettings(0.0, max_new_tokens=MAX_NEW_TOKENS))

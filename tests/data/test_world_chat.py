@@ -118,6 +118,21 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
     assert before != after and edit.scenes == (before, after)
 
 
+def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
+    items = [item for item in TRAINING if item.kind == "two-object-edit"]
+    assert abs(len(items) / len(TRAINING) - SHARES["two-object-edit"] / sum(SHARES.values())) < 0.02
+    kinds = set()
+    for item in items:
+        assert not item.train_history and item.task == "edit"
+        before = parse_detailed(parse_reply(item.history[-1][1]).prompts[0])
+        after = parse_detailed(parse_reply(item.reply).prompts[0])
+        assert len(before.objects) == 2 and before.background == after.background, item
+        kept = len(set(before.objects) & set(after.objects))
+        kinds.add({(3, 2): "add", (1, 1): "remove", (2, 1): "recolour or replace"}[len(after.objects), kept])
+    assert kinds == {"add", "remove", "recolour or replace"}
+    assert all(item.train_history for item in TRAINING if item.kind != "two-object-edit")
+
+
 def test_some_conversations_open_with_small_talk_answered_in_words_and_are_otherwise_as_before(monkeypatch):
     share = world_chat.SMALL_TALK_SHARE
     monkeypatch.setattr(world_chat, "SMALL_TALK_SHARE", 0.0)
@@ -155,3 +170,5 @@ def test_the_built_file_holds_every_turn(tmp_path):
     assert followups and all(len(r["conversations"]) in (4, 6, 8) for r in followups)
     assert sum(len(r["conversations"]) == 4 for r in followups) > 0.7 * len(followups)  # most without small talk
     assert {r["language"] for r in records} == {"en", "zh"}
+    assert {r.get("train_on") for r in records if r["kind"] == "two-object-edit"} == {"last"}
+    assert not any("train_on" in r for r in records if r["kind"] != "two-object-edit")

@@ -15,6 +15,10 @@ reply taught for it:
 - ``followup``: after a painted picture, an edit of it (the reply's tag says
   ``task="edit"``), another one like it (``task="similar"``), a new picture,
   or thanks;
+- ``two-object-edit`` (trained only): after a two-object picture, an edit of
+  one of the two (recolour, replace, remove) or an added third; only the edit's
+  reply is trained (the record's ``"train_on": "last"``), so these items teach
+  which object an edit names without teaching more two-object first pictures;
 - ``chat``, ``question``: greetings, thanks, what the assistant can draw,
   sums and capitals: a plain answer, no painting;
 - ``outside``: a request for something the world has not (a cat on a sofa):
@@ -46,7 +50,7 @@ from types import ModuleType
 
 from ..protocol import tag_prompt
 from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
-from ..world.edits import sample_edit
+from ..world.edits import EDIT_KINDS, sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
 from . import world_chinese, world_english
@@ -60,7 +64,9 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 #: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
-          "chat": 0.07, "question": 0.06, "outside": 0.12}
+          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12}
+#: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
+OBJECT_EDITS = ("recolour", "replace", "remove", "add")
 CHINESE_SHARE = 0.3
 #: the share of trained conversations that open with small talk (a greeting, what it draws, a plain question)
 SMALL_TALK_SHARE = 0.08
@@ -96,7 +102,8 @@ class ChatItem:
 
     ``task`` is what the reply's prompt is for (None: nothing is painted);
     ``wanted`` what the painted prompt must show, where anything is asked for;
-    ``scenes`` every scene the item shows or names (for the held-out check).
+    ``scenes`` every scene the item shows or names (for the held-out check);
+    ``train_history`` whether the replies in ``history`` are trained too.
     """
 
     kind: str
@@ -107,6 +114,7 @@ class ChatItem:
     task: str | None = None
     wanted: Request | None = None
     scenes: tuple[Scene, ...] = ()
+    train_history: bool = True
 
 
 def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: str = "generate",
@@ -226,6 +234,25 @@ def anything_item(language: ModuleType, rng: random.Random, split: str, code: st
                     "generate", Request(scene, frozenset()), (scene,))
 
 
+def edit_item(kind: str, first: ChatItem, language: ModuleType, rng: random.Random, split: str, held: set,
+              want_held: bool, kinds: tuple[str, ...] = EDIT_KINDS) -> ChatItem:
+    """``first``'s picture, then an edit of it of one of ``kinds``."""
+    source = first.wanted.scene
+    pair = sample_edit(source, rng, kinds, max_objects=3)
+    while want_held is False and colour_shapes(pair.target) & held:
+        pair = sample_edit(source, rng, kinds, max_objects=3)
+    return ChatItem(kind, first.language, ((first.request, first.reply),), language.edit(pair, rng, split),
+                    painted_reply(language, rng, pair.target, "edit"), "edit", Request(pair.target, EVERYTHING),
+                    (source, pair.target))
+
+
+def two_object_edit_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str) -> ChatItem:
+    """A two-object picture, then an edit of one of the two (or a third added); only the edit is trained."""
+    first = drawing_item(rng.choice(("several", "relative")), language, rng, split, held, False, code)
+    return replace(edit_item("two-object-edit", first, language, rng, split, held, False, OBJECT_EDITS),
+                   train_history=False)
+
+
 def followup_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
                   code: str) -> ChatItem:
     """A painted picture, then an edit of it, one like it, a new picture or thanks."""
@@ -234,12 +261,7 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
     source = first.wanted.scene
     turn = rng.choices(("edit", "similar", "new", "thanks"), (0.6, 0.1, 0.2, 0.1))[0]
     if turn == "edit":
-        pair = sample_edit(source, rng, max_objects=3)
-        while want_held is False and colour_shapes(pair.target) & held:
-            pair = sample_edit(source, rng, max_objects=3)
-        return ChatItem("followup", code, history, language.edit(pair, rng, split),
-                        painted_reply(language, rng, pair.target, "edit"), "edit",
-                        Request(pair.target, EVERYTHING), (source, pair.target))
+        return edit_item("followup", first, language, rng, split, held, want_held)
     if turn == "similar":
         return ChatItem("followup", code, history, language.similar(rng, split),
                         painted_reply(language, rng, source, "similar"), "similar", Request(source, EVERYTHING),
@@ -305,6 +327,8 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
         return anything_item(language, rng, split, code, held)
     if kind == "followup":
         return followup_item(language, rng, split, held, want_held, code)
+    if kind == "two-object-edit":
+        return two_object_edit_item(language, rng, split, held, code)
     if kind == "chat":
         return chat_item(language, rng, split, code)
     if kind == "question":
@@ -355,7 +379,7 @@ def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0, chinese_shar
     """Write ``n`` LLaVA-format training conversations to ``out``, and the world assistant's
     :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it (for ``llmga train stage1 --system-prompt``)."""
     records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
-                           language=item.language)
+                           language=item.language, **({} if item.train_history else {"train_on": "last"}))
                for i, item in enumerate(training_items(n, seed, chinese_share))]
     written = write_records(records, out)  # makes the folder
     (written.parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
