@@ -28,6 +28,11 @@ def refine_record(i, request="draw a red fox", answer=ANSWER):
     return {"id": f"s{i}", "conversations": [{"from": "human", "value": request}, {"from": "gpt", "value": answer}]}
 
 
+def learned_text(tok, sample):
+    """The text of the tokens ``sample`` trains on."""
+    return tok.decode([t for t, label in zip(sample.input_ids.tolist(), sample.labels.tolist()) if label != IGNORE])
+
+
 def test_labels_cover_only_the_assistant_turns(tiny, tmp_path):
     from transformers import AutoTokenizer
 
@@ -36,14 +41,12 @@ def test_labels_cover_only_the_assistant_turns(tiny, tmp_path):
         {"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello there"},
         {"from": "human", "value": "draw a fox"}, {"from": "gpt", "value": ANSWER}]}
     sample = ChatEncoder(tok).encode(record, tmp_path)
-    learned = tok.decode([t for t, label in zip(sample.input_ids.tolist(), sample.labels.tolist()) if label != IGNORE])
-    assert learned == f"hello there<|im_end|>\n{ANSWER}<|im_end|>\n"
+    assert learned_text(tok, sample) == f"hello there<|im_end|>\n{ANSWER}<|im_end|>\n"
     everything = tok.decode(sample.input_ids.tolist())
     assert everything.startswith("<|im_start|>system\nYou are LLMGA")  # the same system prompt as serving
     last_only = ChatEncoder(tok).encode({**record, "train_on": "last"}, tmp_path)
-    learned = tok.decode([t for t, label in zip(last_only.input_ids.tolist(), last_only.labels.tolist())
-                          if label != IGNORE])
-    assert learned == f"{ANSWER}<|im_end|>\n" and last_only.input_ids.tolist() == sample.input_ids.tolist()
+    assert learned_text(tok, last_only) == f"{ANSWER}<|im_end|>\n"
+    assert last_only.input_ids.tolist() == sample.input_ids.tolist()
 
 
 def test_the_loss_over_answer_positions_alone_is_the_models_own_loss(tiny, tmp_path):

@@ -130,9 +130,8 @@ class ChatEncoder:
         render = self._template.apply_chat_template
         full = render(messages, tokenize=False)
         pieces, pos = [], 0
-        last = max(i for i, message in enumerate(messages) if message["role"] == "assistant")
-        for i, message in enumerate(messages):
-            if message["role"] != "assistant" or (last_only and i != last):
+        for i, message in enumerate(messages):  # the last message is the assistant's (:func:`to_messages`)
+            if message["role"] != "assistant" or (last_only and i != len(messages) - 1):
                 continue
             start = len(render(messages[:i], tokenize=False, add_generation_prompt=True))
             end = len(render(messages[: i + 1], tokenize=False))
