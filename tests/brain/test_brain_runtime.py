@@ -103,3 +103,19 @@ def test_a_long_chat_on_llama_cpp_keeps_its_newest_turns_and_a_message_too_long_
     assert len(brain.llm.tokenize(original(kept).encode(), add_bos=False, special=True)) + GREEDY.max_new_tokens <= 256
     with pytest.raises(BrainError, match="beyond the 256-token context"):
         complete(brain, BrainRequest(ask("word " * 1000)[0], settings=GREEDY))
+
+
+def test_a_reply_on_llama_cpp_depends_on_the_conversation_not_on_what_the_brain_said_before():
+    """llama.cpp decodes a reply's own tokens one at a time, which gives slightly different numbers from
+    reading the same tokens in a prompt; each turn of a chat must be answered as a fresh brain answers it."""
+    settings = SamplingSettings(temperature=0.0, max_new_tokens=24)
+    talking, fresh = (LlamaCppBrain(smollm2_gguf(), n_ctx=1024, device="cpu") for _ in range(2))
+    conv = Conversation(system_prompt="You are a helpful assistant.")
+    for asked in ["Hi!", "Name a colour.", "And another one?", "Which shape has three sides?", "Thanks!"]:
+        conv.add_user(asked)
+        messages = conv.to_messages(False)[0]
+        reply = complete(talking, BrainRequest(messages, settings=settings))
+        fresh.llm.reset()
+        assert reply == complete(fresh, BrainRequest(messages, settings=settings)), asked
+        assert complete(talking, BrainRequest(messages, settings=settings)) == reply  # asked again at once
+        conv.add_assistant(reply)

@@ -78,6 +78,7 @@ class LlamaCppBrain:
         self._specials = {"bos_token": self._token(self.llm.token_bos()), "eos_token": self._token(self.llm.token_eos())}
         self.end_markers = tuple(dict.fromkeys((self._specials["eos_token"], *END_MARKERS)))
         self._script_mask = ScriptMask(lambda: (self.llm.detokenize([i]) for i in range(self.llm.n_vocab())))
+        self._read: list[int] = []  # the last prompt, which llama.cpp read in batches
 
     def _token(self, token_id: int) -> str:
         return self.llm.detokenize([token_id], special=True).decode("utf-8", "replace") if token_id >= 0 else ""
@@ -103,6 +104,7 @@ class LlamaCppBrain:
 
         prompt = fit_conversation(request.messages, build, self.llm.n_ctx(), settings.max_new_tokens)
         room = reply_room(len(prompt), settings.max_new_tokens, self.llm.n_ctx(), self.name)
+        self._keep_read_prefix(prompt)
         if request.prefill:
             yield request.prefill
         try:
@@ -115,6 +117,19 @@ class LlamaCppBrain:
                 yield piece["choices"][0]["text"]
         except ValueError as exc:  # llama.cpp's own refusals of a prompt
             raise BrainError(f"{self.name}: {exc}") from exc
+
+    def _keep_read_prefix(self, prompt: list[int]) -> None:
+        """Keep of llama.cpp's cache only the start ``prompt`` shares with the last prompt, so a reply depends
+        on its conversation alone: llama.cpp decodes a reply's tokens one at a time, and a token decoded alone
+        gets slightly different numbers than in a batch, enough to change a greedy reply ("You'ht!" for
+        "You're welcome."). At least two tokens are left to read, and never one alone at a batch's end."""
+        shared = next((i for i, (a, b) in enumerate(zip(self._read, prompt)) if a != b),
+                      min(len(self._read), len(prompt)))
+        keep = min(self.llm.n_tokens, shared, len(prompt) - 2)
+        if (len(prompt) - keep) % self.llm.n_batch == 1:
+            keep -= 1
+        self.llm.n_tokens = max(0, keep)
+        self._read = prompt
 
     def _keep_to(self, allowed: frozenset[str] | None) -> Any:
         """A logits processor giving tokens with letters of scripts outside ``allowed`` no chance (None: any)."""
