@@ -145,3 +145,17 @@ def test_user_errors_are_llmga_errors(coco, tmp_path):
     )
     assert result.exit_code == 2 and "ignore" in result.output
     assert "counting" in run("abilities").output
+
+
+def test_world_chat_mixes_the_kinds_as_asked_and_names_a_kind_it_does_not_have(tmp_path):
+    out = tmp_path / "chat.json"
+    result = runner.invoke(app, ["data", "world-chat", "--out", str(out), "--n", "300",
+                                 "--share", "two-object-edit=0", "--share", "relative=1.5"])
+    assert result.exit_code == 0, result.output
+    kinds = [record["kind"] for record in read_records(out)]
+    assert "two-object-edit" not in kinds and kinds.count("relative") > 0.5 * len(kinds)
+    for bad, named in [("cat=1", "cat"), ("relative", "KIND=WEIGHT"), ("relative=-1", "0 or more")]:
+        result = runner.invoke(app, ["data", "world-chat", "--out", str(tmp_path / "x.json"), "--share", bad])
+        assert result.exit_code != 0 and isinstance(result.exception, InvalidInputError)
+        assert named in str(result.exception)
+    assert not (tmp_path / "x.json").exists()

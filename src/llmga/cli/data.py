@@ -266,12 +266,16 @@ def world_chat(
     n: Annotated[int, typer.Option(help="Conversations to write.")] = 4000,
     seed: Annotated[int, typer.Option(help="Seed (also fixes the held-out colour-shape pairs).")] = 0,
     chinese_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of conversations in Chinese.")] = 0.3,
+    share: Annotated[Optional[list[str]], typer.Option(
+        "--share", help="KIND=WEIGHT: mix a kind of conversation at this weight instead of its default "
+                        "(llmga.data.world_chat.SHARES); repeatable.")] = None,
 ) -> None:
     """The world assistant's conversations, asked as people ask (English and Chinese): requests naming any
     attribute, counts, several objects, follow-up edits, greetings, questions, things the world has not."""
     from ..data.world_chat import build_world_chat
 
-    typer.echo(f"wrote {n} conversations to {build_world_chat(out, n, seed, chinese_share)} "
+    written = build_world_chat(out, n, seed, chinese_share, dict(_weight(pair) for pair in share or ()))
+    typer.echo(f"wrote {n} conversations to {written} "
                f"(train under {out.parent / 'system_prompt.txt'})")
 
 
@@ -286,6 +290,15 @@ def world_llava(
     from ..data.world_sets import build_world_sets
 
     typer.echo(f"wrote {n} conversations to {build_world_sets(out, n, seed, max_objects)}")
+
+
+def _weight(pair: str) -> tuple[str, float]:
+    """``KIND=WEIGHT`` as a kind and its weight."""
+    kind, _, weight = pair.partition("=")
+    try:
+        return kind.strip(), float(weight)
+    except ValueError:
+        raise InvalidInputError(f"--share {pair!r}: write KIND=WEIGHT, e.g. two-object-edit=0.15") from None
 
 
 def _problems(on_error: OnError):

@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
+from ..errors import InvalidInputError
 from ..protocol import tag_prompt
 from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
 from ..world.edits import EDIT_KINDS, sample_edit
@@ -338,11 +339,25 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
     raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
 
 
-def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE) -> list[ChatItem]:
+def mix_shares(changes: Mapping[str, float] | None = None) -> dict[str, float]:
+    """:data:`SHARES` with some kinds' weights changed (weights need not sum to 1)."""
+    changes = dict(changes or {})
+    unknown = sorted(set(changes) - set(SHARES))
+    if unknown:
+        raise InvalidInputError(f"no kind of conversation is called {', '.join(unknown)}; "
+                                f"the kinds are {', '.join(SHARES)}")
+    if not all(weight >= 0 for weight in changes.values()) or not any({**SHARES, **changes}.values()):
+        raise InvalidInputError("a kind's share must be 0 or more, and some kind's above 0")
+    return {**SHARES, **changes}
+
+
+def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE,
+                   shares: Mapping[str, float] | None = None) -> list[ChatItem]:
     """``n`` training items: trained wordings, no held-out colour–shape pair anywhere; ``chinese_share`` of
-    them in Chinese."""
+    them in Chinese; the kinds mixed by ``shares`` (:func:`mix_shares`' changes to :data:`SHARES`)."""
     held = held_out_pairs(seed)
-    kinds, weights = list(SHARES), list(SHARES.values())
+    mix = mix_shares(shares)
+    kinds, weights = list(mix), list(mix.values())
     items = []
     for index in range(n):
         rng = random.Random(f"{seed}/world-chat/{index}")
@@ -375,12 +390,14 @@ def after_small_talk(items: Sequence[ChatItem], seed: int = 0, draw: int = 0) ->
             for i, item in enumerate(items)]
 
 
-def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0, chinese_share: float = CHINESE_SHARE) -> Path:
-    """Write ``n`` LLaVA-format training conversations to ``out``, and the world assistant's
-    :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it (for ``llmga train stage1 --system-prompt``)."""
+def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0, chinese_share: float = CHINESE_SHARE,
+                     shares: Mapping[str, float] | None = None) -> Path:
+    """Write ``n`` LLaVA-format training conversations to ``out`` (kinds mixed as :func:`training_items`
+    mixes them), and the world assistant's :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it
+    (for ``llmga train stage1 --system-prompt``)."""
     records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
                            language=item.language, **({} if item.train_history else {"train_on": "last"}))
-               for i, item in enumerate(training_items(n, seed, chinese_share))]
+               for i, item in enumerate(training_items(n, seed, chinese_share, shares))]
     written = write_records(records, out)  # makes the folder
     (written.parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
     return written
