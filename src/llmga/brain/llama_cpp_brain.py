@@ -123,9 +123,7 @@ class LlamaCppBrain:
         on its conversation alone: llama.cpp decodes a reply's tokens one at a time, and a token decoded alone
         gets slightly different numbers than in a batch, enough to change a greedy reply ("You'ht!" for
         "You're welcome."). At least two tokens are left to read, and never one alone at a batch's end."""
-        shared = next((i for i, (a, b) in enumerate(zip(self._read, prompt)) if a != b),
-                      min(len(self._read), len(prompt)))
-        keep = min(self.llm.n_tokens, shared, len(prompt) - 2)
+        keep = min(self.llm.n_tokens, self.llm.longest_token_prefix(self._read, prompt), len(prompt) - 2)
         if (len(prompt) - keep) % self.llm.n_batch == 1:
             keep -= 1
         self.llm.n_tokens = max(0, keep)
