@@ -341,14 +341,14 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
 
 def mix_shares(changes: Mapping[str, float] | None = None) -> dict[str, float]:
     """:data:`SHARES` with some kinds' weights changed (weights need not sum to 1)."""
-    changes = dict(changes or {})
-    unknown = sorted(set(changes) - set(SHARES))
+    mix = {**SHARES, **(changes or {})}
+    unknown = sorted(set(mix) - set(SHARES))
     if unknown:
         raise InvalidInputError(f"no kind of conversation is called {', '.join(unknown)}; "
                                 f"the kinds are {', '.join(SHARES)}")
-    if not all(weight >= 0 for weight in changes.values()) or not any({**SHARES, **changes}.values()):
+    if not all(weight >= 0 for weight in mix.values()) or not any(mix.values()):
         raise InvalidInputError("a kind's share must be 0 or more, and some kind's above 0")
-    return {**SHARES, **changes}
+    return mix
 
 
 def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE,
