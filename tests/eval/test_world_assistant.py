@@ -57,6 +57,7 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert summary["task"]["right"]["value"] == 1.0 and summary["task"]["edits_from_scratch"] == 0
     assert set(summary["task"]["confusion"]) == {"none", "generate", "edit", "similar"}
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0 and summary["garbled"] == 0
+    assert summary["broken_words"]["replies"] == 0 and summary["broken_words"]["of"] > 0
     assert summary["questions"]["right"] == summary["questions"]["items"] > 0
 
 
@@ -250,3 +251,16 @@ def test_a_reply_with_letters_of_another_script_is_counted_garbled(items):
 
     mended, _ = measure_chat(ScriptedBrain(mended_when_hotter, multimodal=False), n=3, seed=0, new_words=6, relations=4)
     assert mended["garbled"] == 0 and mended["garbled_asked_again"] == {"asked": english_outside, "kept": english_outside}
+
+
+def test_a_reply_with_a_broken_english_word_is_counted(items):
+    answer = taught(items).replies[0]
+
+    def reply(request):  # "You're welcome" broken as a fragile small model broke it
+        return answer(request).replace("You're", "You'ht")
+
+    summary, _ = measure_chat(ScriptedBrain(reply, multimodal=False), n=3, seed=0, new_words=6, relations=4)
+    thanked = sum("You're" in item.reply for item in items)
+    assert thanked and summary["broken_words"]["replies"] == thanked
+    assert summary["broken_words"]["words"] == ["you'ht"] and summary["garbled"] == 0
+    assert f"replies with words no taught reply or user uses: {thanked} of" in format_summary(summary)

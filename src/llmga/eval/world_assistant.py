@@ -22,7 +22,9 @@ by the judge. Reported, each with its 95% interval:
   that started from scratch;
 - replies in the language asked in; reply text naming world words its own
   prompt does not (contradictions); replies holding letters of another script
-  (garbled); how varied the unnamed attributes' fills are.
+  (garbled); replies holding a Latin-script word that no taught reply, nor the
+  user, uses ("You'ht!": broken words); how varied the unnamed attributes'
+  fills are.
 
 Asked on several draws, every figure pools the draws' items (a figure per
 attribute then rests on about three times as many requests), and each draw's
@@ -44,7 +46,7 @@ from ..brain import BrainRequest, complete
 from ..brain.base import keeps_scripts
 from ..data import world_chinese, world_english
 from ..data.world_chat import (ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
-                               painted_reply, pick_pair)
+                               painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
 from ..retry import ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
@@ -58,6 +60,9 @@ from .replies import answers, messages_for
 
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
+#: how many training conversations :func:`taught_words` reads (every reply template shows up in far fewer)
+TAUGHT_SAMPLE = 3000
 #: what a taught plain answer turns on: its last number or capitalised word ("52", "Oslo")
 _ANSWER_KEY = re.compile(r"\d+|[A-Z][a-z]+")
 #: world words a reply's text may name, English and Chinese, by the caption word they stand for
@@ -148,6 +153,24 @@ def garbled(verdict: Verdict) -> bool:
     return bool(foreign_scripts(verdict.reply, user_words(verdict.item)))
 
 
+def _words(text: str) -> set[str]:
+    return {word.lower() for word in _LATIN_WORD.findall(text)}
+
+
+@functools.cache
+def taught_words() -> frozenset[str]:
+    """Every Latin-script word (lower-cased) of the replies in :data:`TAUGHT_SAMPLE` training conversations."""
+    return frozenset(word for item in training_items(TAUGHT_SAMPLE)
+                     for text in (item.reply, *(answered for _, answered in item.history)) for word in _words(text))
+
+
+def broken_words(verdict: Verdict) -> list[str]:
+    """The reply text's Latin-script words that no taught reply, this item's own taught reply nor the user
+    uses ("You'ht"): words a model that only repeats what it was taught should not write."""
+    known = taught_words() | _words(user_words(verdict.item)) | _words(verdict.item.reply)
+    return sorted(word for word in _words(verdict.reply.text) if word not in known)
+
+
 def contradicts(reply: Reply) -> bool:
     """Whether the reply's text names a colour, shape or ground its own prompt does not."""
     if not reply.prompts:
@@ -226,6 +249,12 @@ def _tally(verdicts: Sequence[Verdict], failed) -> dict:
             "distinct": len(conversations(verdicts)), "failed_distinct": len(conversations(failures))}
 
 
+def _broken_tally(worded: Sequence[Verdict]) -> dict:
+    """How many worded replies hold a broken word, of how many, and the words."""
+    found = [broken_words(v) for v in worded]
+    return {"replies": sum(map(bool, found)), "of": len(worded), "words": sorted({w for words in found for w in words})}
+
+
 def summarise(verdicts: Sequence[Verdict]) -> dict:
     """Every figure of the module docstring."""
     by_language = defaultdict(list)
@@ -251,6 +280,7 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
         "language": _estimate([bool(_CJK.search(v.reply.text)) == (v.item.language == "zh") for v in worded]),
         "contradictions": sum(contradicts(v.reply) for v in verdicts),
         "garbled": sum(garbled(v) for v in worded),
+        "broken_words": _broken_tally(worded),
         "fill_variety": fill_variety(verdicts),
     }
 
@@ -374,4 +404,7 @@ def format_summary(summary: dict) -> str:
     lines.append(f"reply in the language asked: {pct(summary['language'])}; "
                  f"contradictions: {summary['contradictions']}; garbled (another script): "
                  f"{summary['garbled']}; fills: {summary['fill_variety']}")
+    broken = summary["broken_words"]
+    lines.append(f"replies with words no taught reply or user uses: {broken['replies']} of {broken['of']}"
+                 + (f" ({', '.join(broken['words'][:12])})" if broken["words"] else ""))
     return "\n".join(lines)
