@@ -5,7 +5,8 @@ misses: the same held-out items, with these wordings in place of the held-out
 ones. The Chinese place and relation wordings were written before
 `gemma3-world`'s run 6 was trained (the corners before run 10), the English
 centre and the removal and replacement wordings of both languages before run 9, the
-size words of both (held out until then) before run 11. Arguments are
+size words of both (held out until then) before run 11, the Chinese add and
+time edits and the English recolouring before run 15. Arguments are
 `llmga eval assistant`'s:
 
     python benchmarks/probe_fresh_wordings.py --brain gemma3-world --threads 2
@@ -24,13 +25,15 @@ FRESH = {
                   "bottom left": "在左下那一角|在画面左下处", "bottom right": "在右下那一角|在画面右下处"},
         "RELATION": {"below": "在它正下面", "above": "在它正上面", "right": "在它的右手侧|挨着它右边",
                      "left": "在它的左手侧|挨着它左边"},
-        "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}"},
+        "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}",
+                 "add": "{place}补上{new}", "time": "弄成{time}的"},
         "SIZE": {"small": "袖珍的|小巧的", "large": "庞大的|特大的"},
     },
     world_english: {
         "CENTER": {None: "plumb in the middle|at the midpoint of the picture"},
         "SIZE": {"small": "pretty small|fairly small", "large": "pretty big|fairly large"},
-        "EDIT": {"remove": "ditch {obj}|I'd rather not have {obj}", "replace": "trade {obj} for a {shape}|{obj} becomes a {shape}"},
+        "EDIT": {"remove": "ditch {obj}|I'd rather not have {obj}", "replace": "trade {obj} for a {shape}|{obj} becomes a {shape}",
+                 "recolour": "give {obj} a {colour} colour"},
     },
 }
 

@@ -21,14 +21,14 @@ SHAPE = {"circle": phrasings("圆形|圆"), "square": phrasings("正方形|方�
 PLACE = {
     "top left": phrasings("在左上角|在画面的左上角|靠近左上角|在左上部|在画面左上部分", "位于左上方"),
     "top middle": phrasings("在上方中间|在顶部中间|在画面顶部的中间|在顶端中央|在最上面的中间|在上部居中|在顶部正中|在上面正中间|"
-                            "在上方|在顶部|在画面上方|在最上面|位于上方", "在正上方"),
+                            "在上方|在顶部|在画面上方|在最上面|位于上方|在上方正中", "在正上方"),
     "top right": phrasings("在右上角|在画面的右上角|靠近右上角|在右上部|在画面右上部分", "位于右上方"),
     "middle left": phrasings("在左边|在左侧中间|在画面左侧|在左侧居中|在画面左边的中间|靠左居中|在左侧正中|位于左侧", "在左边的中部"),
     "center": phrasings("在中间|在正中间|在画面的中心|在中心|在中央|居中|在画面正中|位于中间", "在画面中央"),
     "middle right": phrasings("在右边|在右侧中间|在画面右侧|在右侧居中|在画面右边的中间|靠右居中|在右侧正中|位于右侧", "在右边的中部"),
     "bottom left": phrasings("在左下角|在画面的左下角|靠近左下角|在左下部|在画面左下部分", "位于左下方"),
     "bottom middle": phrasings("在下方中间|在底部中间|在画面底部的中间|在底端中央|在最下面的中间|在下部居中|在底部正中|在下面正中间|"
-                               "在下方|在底部|在画面下方|在最下面|位于下方", "在正下方"),
+                               "在下方|在底部|在画面下方|在最下面|位于下方|在下方正中", "在正下方"),
     "bottom right": phrasings("在右下角|在画面的右下角|靠近右下角|在右下部|在画面右下部分", "位于右下方"),
 }
 RELATION = {"below": phrasings("在它下面|在它的下方|在它下边|就在它下面|在它底下|紧挨着它的下面|正好在它下面", "在它正下方"),
@@ -53,10 +53,10 @@ ANYTHING = phrasings("随便画点什么|给我一个惊喜|画什么都行|你�
 EDIT = {
     "recolour": phrasings("把{obj}变成{colour}|把{obj}改成{colour}|把{obj}涂成{colour}|{obj}改为{colour}", "{obj}能换成{colour}吗？"),
     "replace": phrasings("把{obj}换成{shape}|把{obj}变成{shape}|拿{shape}替换{obj}|把{obj}替换成{shape}|{obj}改为{shape}|"
-                        "以{shape}取代{obj}|{obj}换成{shape}吧", "用{shape}代替{obj}"),
-    "add": phrasings("再加{new}，{place}|添加{new}，{place}", "{place}再放{new}"),
+                        "以{shape}取代{obj}|{obj}换成{shape}吧|用{shape}替换{obj}", "用{shape}代替{obj}"),
+    "add": phrasings("再加{new}，{place}|添加{new}，{place}|{place}添加{new}|{place}也画上{new}", "{place}再放{new}"),
     "remove": phrasings("去掉{obj}|删除{obj}|把{obj}去掉|把{obj}拿掉|{obj}删掉吧|移除{obj}|把{obj}删了|{obj}拿走吧|清除{obj}", "不要{obj}了"),
-    "time": phrasings("把它变成{time}|改成{time}|让它变成{time}|调成{time}|变为{time}", "换成{time}的样子"),
+    "time": phrasings("把它变成{time}|改成{time}|让它变成{time}|调成{time}|变为{time}|换到{time}", "换成{time}的样子"),
     "terrain": phrasings("把地面换成{ground}|背景换成{ground}|地面改成{ground}|把背景改为{ground}|挪到{ground}上", "放到{ground}上"),
 }
 SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")

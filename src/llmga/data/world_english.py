@@ -51,7 +51,8 @@ EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h}
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
 CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
                    "exactly in the middle|in the middle of the image|at the exact centre|squarely in the centre|"
-                   "bang in the middle|at the heart of the picture|in the centre of the frame",
+                   "bang in the middle|at the heart of the picture|in the centre of the frame|at the precise centre|"
+                   "at the true center|in the central cell|centre stage|at the centre point",
                    "right in the middle|dead centre|in the very middle|smack in the middle")
 RELATION = {
     "below": phrasings("below it|under it|beneath it|right under it|immediately below it|one cell below it",
@@ -80,7 +81,7 @@ ANYTHING = phrasings("Draw something.|Surprise me.|Paint anything you like.|Draw
 
 EDIT = {
     "recolour": phrasings("make {obj} {colour}|turn {obj} {colour}|change {obj} to {colour}|{obj} should be {colour}|"
-                          "could you make {obj} {colour}?|colour {obj} {colour}",
+                          "could you make {obj} {colour}?|colour {obj} {colour}|{obj} in {colour}, please|paint {obj} in {colour}",
                           "what if {obj} were {colour}?|I'd prefer {obj} in {colour}|can {obj} be {colour} instead?"),
     "replace": phrasings("replace {obj} with a {shape}|turn {obj} into a {shape}|make {obj} a {shape}|"
                          "change {obj} into a {shape}|use a {shape} instead of {obj}|put a {shape} where {obj} is",
