@@ -61,7 +61,8 @@ from .replies import answers, messages_for
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
-#: how many training conversations :func:`taught_words` reads (every reply template shows up in far fewer)
+#: how many training conversations :func:`taught_words` reads: every reply template, not every rare name (an
+#: out-of-world thing a reply names is the user's own word, and a capital the item's taught reply's)
 TAUGHT_SAMPLE = 3000
 #: what a taught plain answer turns on: its last number or capitalised word ("52", "Oslo")
 _ANSWER_KEY = re.compile(r"\d+|[A-Z][a-z]+")
