@@ -19,6 +19,7 @@ from llmga.painter.text_to_image import TextToImagePainter
 from llmga.settings import PaintSettings
 from llmga.world.captions import detailed_caption
 from llmga.world.judge import Judge
+from llmga.world.requests import attribute_agreement
 from llmga.world.scene import COLOURS, POSITIONS, TERRAINS, Background, Obj, Scene
 
 SHAPES = ("square", "star", "cross")
@@ -26,12 +27,10 @@ TIMES = ("day", "night")
 
 
 def how_wrong(read: Scene, wanted: Scene) -> list[str]:
-    """What the reading got otherwise than the scene asked for."""
-    if len(read.objects) != len(wanted.objects):
+    """What the reading of a one-object picture got otherwise than the scene asked for."""
+    if len(read.objects) != 1:
         return [f"{len(read.objects)} objects"]
-    got, want = read.objects[0], wanted.objects[0]
-    return ([a for a in ("shape", "colour", "size", "position") if getattr(got, a) != getattr(want, a)]
-            + [a for a in ("time", "terrain") if getattr(read.background, a) != getattr(wanted.background, a)])
+    return [attribute for attribute, agrees in attribute_agreement(read, wanted).items() if not agrees]
 
 
 def main() -> None:
