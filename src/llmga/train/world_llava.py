@@ -221,11 +221,13 @@ def world_llava_base(info: dict, adapter: Path) -> Path:
     return cached_world_llava(vision, info.get("lm", "smollm2"), int(info.get("seed", 0)))
 
 
-def ship_adapter(adapter_dir: str | Path, out: str | Path) -> Path:
+def ship_adapter(adapter_dir: str | Path, out: str | Path, lm: str | None = None) -> Path:
     """Copy a stage-1 adapter trained on a built world assistant into ``out``, loadable without the base.
 
     ``out`` gets the adapter's weights and config, the vision tower, and an
     ``llmga_base.json`` that names the base to build (see the module docstring).
+    ``lm`` puts the adapter on another language model than the one it was trained on: a text-only adapter
+    of that model (``gemma3-world`` for an eye trained on ``gemma3``), whose weight change then adds to its own.
     """
     from .trainable import BASE_FILE
 
@@ -235,6 +237,9 @@ def ship_adapter(adapter_dir: str | Path, out: str | Path) -> Path:
         raise InvalidInputError(f"the adapter's base {base} was not made by `llmga train assistant` "
                                 f"(no {BUILD_FILE}); only such adapters ship without their base")
     built = json.loads((base / BUILD_FILE).read_text())
+    if lm is not None and lm != built["lm"]:
+        _check_text_adapter_of(lm, built["lm"])
+        built["lm"] = lm
     out.mkdir(parents=True, exist_ok=True)
     for name in ("adapter_config.json", "adapter_model.safetensors", SYSTEM_PROMPT_FILE):
         if name == SYSTEM_PROMPT_FILE and not (adapter_dir / name).is_file():
@@ -244,3 +249,13 @@ def ship_adapter(adapter_dir: str | Path, out: str | Path) -> Path:
     spec = {"base": "world-llava", "lm": built["lm"], "vision_tower": VISION_DIR, "seed": built["seed"]}
     (out / BASE_FILE).write_text(json.dumps(spec, indent=2))
     return out
+
+
+def _check_text_adapter_of(lm: str, trained_on: str) -> None:
+    """Raise unless ``lm`` is a text-only adapter whose base is ``trained_on``: only then do the changes add."""
+    from ..brain import adapter_base, resolve_brain
+
+    resolved = resolve_brain(lm)
+    if resolved.kind != "adapter" or adapter_base(Path(resolved.location)) != trained_on:
+        raise InvalidInputError(f"--lm {lm!r} is not a text-only adapter of {trained_on!r}, the language model "
+                                f"the adapter was trained on")
