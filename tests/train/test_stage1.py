@@ -142,6 +142,13 @@ def test_a_trained_adapter_is_continued_from_its_weights_and_the_result_names_it
         "a red fox in the snow"]
 
 
+def test_a_base_given_by_a_relative_path_is_named_by_its_absolute_one(tiny, monkeypatch):
+    """What an adapter records as its base must name the same folder when read from anywhere else."""
+    lm = tiny.causal_lm()
+    monkeypatch.chdir(lm.parent)
+    assert load_trainable(lm.name, lora=True, rank=4).spec == str(lm.resolve())
+
+
 def test_projector_only_trains_the_projector_and_leaves_the_language_model_as_it_was(tiny, tmp_path, capsys):
     import torch
     from safetensors.torch import load_file

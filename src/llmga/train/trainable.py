@@ -91,6 +91,8 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32,
     if resolved.kind == "server":
         raise InvalidInputError("a model behind a server cannot be trained here; give its weights' directory")
     path = Path(resolved.location)
+    if resolved.kind in ("causal", "multimodal"):
+        spec = str(path.resolve())  # saved as the adapter's base: a relative path would name another folder
     if resolved.kind == "gguf":
         path = materialize_gguf(path, cache_dir())
     processor = None
