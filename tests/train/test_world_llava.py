@@ -174,6 +174,8 @@ def test_an_eye_ships_onto_a_text_adapter_of_its_language_model(tiny, world_llav
     other = save_random_adapter(load_brain(lm).model, tmp_path / "other", "gemma3", ["q_proj"], std=0.5)
     with pytest.raises(InvalidInputError, match="not a text-only adapter of"):
         ship_adapter(eye, tmp_path / "wrong", lm=str(other))
+    with pytest.raises(InvalidInputError, match="not a stage-1 adapter folder"):
+        ship_adapter(tmp_path / "nope", tmp_path / "none")
 
 
 def test_smollm2_becomes_a_llava_model_that_still_chats_like_smollm2(tiny, tmp_path):

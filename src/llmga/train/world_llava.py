@@ -232,6 +232,9 @@ def ship_adapter(adapter_dir: str | Path, out: str | Path, lm: str | None = None
     from .trainable import BASE_FILE
 
     adapter_dir, out = Path(adapter_dir), Path(out)
+    if not (adapter_dir / BASE_FILE).is_file():
+        raise InvalidInputError(f"{adapter_dir} is not a stage-1 adapter folder (no {BASE_FILE}; give a run's "
+                                f"final/adapter)")
     base = Path(json.loads((adapter_dir / BASE_FILE).read_text())["base"])
     if not (base / BUILD_FILE).is_file():
         raise InvalidInputError(f"the adapter's base {base} was not made by `llmga train assistant` "
