@@ -14,7 +14,7 @@ from llmga.errors import InvalidInputError
 from llmga.settings import SamplingSettings
 from llmga.train.chat_data import IGNORE, ChatEncoder
 from llmga.train.stage1 import Stage1Config, answer_loss, train_stage1
-from llmga.train.trainable import load_trainable
+from llmga.train.trainable import load_trainable, save_adapter
 
 ANSWER = "Sure! <gen_img>a red fox in the snow</gen_img>"
 
@@ -142,11 +142,15 @@ def test_a_trained_adapter_is_continued_from_its_weights_and_the_result_names_it
         "a red fox in the snow"]
 
 
-def test_a_base_given_by_a_relative_path_is_named_by_its_absolute_one(tiny, monkeypatch):
+def test_a_base_given_by_a_relative_path_is_named_by_its_absolute_one(tiny, tmp_path, monkeypatch):
     """What an adapter records as its base must name the same folder when read from anywhere else."""
     lm = tiny.causal_lm()
     monkeypatch.chdir(lm.parent)
-    assert load_trainable(lm.name, lora=True, rank=4).spec == str(lm.resolve())
+    bundle = load_trainable(lm.name, lora=True, rank=4)
+    save_adapter(bundle.model, tmp_path / "adapter", bundle.spec)
+    assert json.loads((tmp_path / "adapter" / "llmga_base.json").read_text())["base"] == str(lm.resolve())
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        lm.resolve())
 
 
 def test_projector_only_trains_the_projector_and_leaves_the_language_model_as_it_was(tiny, tmp_path, capsys):

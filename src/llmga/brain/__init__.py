@@ -76,6 +76,15 @@ def resolve_brain(spec: str) -> BrainSpec:
     return BrainSpec("multimodal" if multimodal else "causal", str(path))
 
 
+def recorded_spec(spec: str) -> str:
+    """``spec`` as a file written for later names it: a local model folder or file by its absolute path (a
+    relative one would name another folder when read from elsewhere), a shipped or packaged name or a URL as is."""
+    resolved = resolve_brain(spec)
+    if resolved.kind == "server" or Path(resolved.location) != Path(spec).expanduser():
+        return spec
+    return str(Path(resolved.location).resolve())
+
+
 def load_brain(
     spec: str | BrainSpec, model: str | None = None, api_key: str | None = None,
     runtime: RuntimeSettings | None = None, timeout: float | None = None,

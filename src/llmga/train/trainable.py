@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..brain import SYSTEM_PROMPT_FILE, adapter_base, cache_dir, resolve_brain
+from ..brain import SYSTEM_PROMPT_FILE, adapter_base, cache_dir, recorded_spec, resolve_brain
 from ..errors import InvalidInputError
 
 #: names the base model (a brain spec) beside a saved adapter
@@ -53,6 +53,7 @@ class TrainableModel:
 
 def save_adapter(model: Any, path: Path, base: str) -> None:
     """Write a peft model's adapter (float16 safetensors) and the brain spec of its base model."""
+    base = recorded_spec(base)
     model.save_pretrained(path, safe_serialization=True, save_embedding_layers=False)  # new token rows are saved alone
     weights = path / "adapter_model.safetensors"
     from safetensors.torch import load_file, save_file
@@ -91,8 +92,6 @@ def load_trainable(spec: str, lora: bool, rank: int = 16, alpha: int = 32,
     if resolved.kind == "server":
         raise InvalidInputError("a model behind a server cannot be trained here; give its weights' directory")
     path = Path(resolved.location)
-    if resolved.kind in ("causal", "multimodal"):
-        spec = str(path.resolve())  # saved as the adapter's base: a relative path would name another folder
     if resolved.kind == "gguf":
         path = materialize_gguf(path, cache_dir())
     processor = None

@@ -50,7 +50,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..brain import SYSTEM_PROMPT_FILE
+from ..brain import SYSTEM_PROMPT_FILE, recorded_spec
 from ..checkpoints import write_once
 from ..errors import InvalidInputError
 from .world_clip import FEATURE_LAYER
@@ -108,8 +108,8 @@ def build_world_llava(out: str | Path, vision_tower_dir: str | Path, base: str =
     model.save_pretrained(out, safe_serialization=True)
     processor.save_pretrained(out)
     vision.save_pretrained(out / VISION_DIR, safe_serialization=True)
-    lm_spec = str(Path(base).expanduser().resolve()) if Path(base).expanduser().exists() else base
-    (out / BUILD_FILE).write_text(json.dumps({"lm": lm_spec, "vision_tower": VISION_DIR, "seed": seed}, indent=2))
+    (out / BUILD_FILE).write_text(json.dumps({"lm": recorded_spec(base), "vision_tower": VISION_DIR, "seed": seed},
+                                             indent=2))
     return out
 
 
