@@ -31,7 +31,7 @@ def train_to_answer(path, request, answer, steps=80):
     model.save_pretrained(path)
 
 
-def save_random_adapter(model, folder, base, targets, std):
+def save_random_adapter(model, folder, base, targets, std, seed=0):
     """A LoRA adapter on ``model`` whose B matrices are seeded noise of ``std`` (so merging it changes the model),
     saved at ``folder`` with an ``llmga_base.json`` naming ``base``."""
     from peft import LoraConfig, get_peft_model
@@ -40,7 +40,7 @@ def save_random_adapter(model, folder, base, targets, std):
     with torch.no_grad():
         for name, weights in peft_model.named_parameters():
             if "lora_B" in name:
-                weights.normal_(0, std, generator=torch.Generator().manual_seed(0))
+                weights.normal_(0, std, generator=torch.Generator().manual_seed(seed))
     peft_model.save_pretrained(folder)
     (folder / "llmga_base.json").write_text(json.dumps({"base": base}))
     return folder

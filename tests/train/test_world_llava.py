@@ -171,6 +171,8 @@ def test_an_eye_ships_onto_a_text_adapter_of_its_language_model(tiny, world_llav
     torch.testing.assert_close(seen, logits(load_brain(str(by_hand)), messages, images), atol=1e-4, rtol=1e-4)
     plain = logits(load_brain(str(ship_adapter(eye, tmp_path / "plain"))), messages, images)
     assert not torch.allclose(seen, plain, atol=1e-3)
+    save_random_adapter(load_brain(lm).model, text, lm, ["q_proj"], std=0.5, seed=1)  # retrained in place
+    assert not torch.allclose(logits(load_brain(str(shipped)), messages, images), seen, atol=1e-3)
     other = save_random_adapter(load_brain(lm).model, tmp_path / "other", "gemma3", ["q_proj"], std=0.5)
     with pytest.raises(InvalidInputError, match="not a text-only adapter of"):
         ship_adapter(eye, tmp_path / "wrong", lm=str(other))

@@ -204,12 +204,20 @@ def _build_key(vision_dir: Path, lm: str, seed: int) -> str:
 
 
 def _lm_identity(lm: str) -> str:
-    """What names the LM's weights: the spec, and for a file or folder its resolved path and size."""
+    """What names the LM's weights: the spec, its resolved path, and its weights.
+
+    A single file (a packaged GGUF) is named by its size; a folder (a model, a text adapter that may be
+    retrained in place at the same size) by its safetensors' contents.
+    """
     from ..brain import resolve_brain
 
     location = Path(resolve_brain(lm).location)
-    files = [location] if location.is_file() else sorted(location.glob("*.safetensors"))
-    return f"{lm}:{location.resolve()}:{sum(f.stat().st_size for f in files)}"
+    if location.is_file():
+        return f"{lm}:{location.resolve()}:{location.stat().st_size}"
+    digest = hashlib.sha256()
+    for file in sorted(location.glob("*.safetensors")):
+        digest.update(file.read_bytes())
+    return f"{lm}:{location.resolve()}:{digest.hexdigest()}"
 
 
 def world_llava_base(info: dict, adapter: Path) -> Path:
