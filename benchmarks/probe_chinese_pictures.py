@@ -17,10 +17,10 @@ from llmga.data import world_chinese, world_english
 from llmga.data.world_sets import Item
 from llmga.data.world_wording import HELD
 from llmga.eval.replies import answers
-from llmga.eval.world_prompts import judge_replies
+from llmga.eval.world_prompts import judge_replies, kind_scores
 from llmga.world import Judge, render, sample_scene
 from llmga.world.edits import sample_edit
-from llmga.world.requests import EVERYTHING, Request
+from llmga.world.requests import ASPECTS, EVERYTHING, Request
 
 LANGUAGES = {"en": world_english, "zh": world_chinese}
 
@@ -54,13 +54,11 @@ def main() -> None:
         for kind in ("similar", "edit"):
             asked = items(kind, code, args.n, args.seed)
             replies = answers(brain, [item.request for item in asked], [item.image for item in asked])
-            verdicts = judge_replies(replies, asked, brain.end_markers, judge)
-            right = sum(v.faithful for v in verdicts)
-            looks = sum(bool(v.aspects and v.aspects["looks"]) for v in verdicts)
-            background = sum(bool(v.aspects and v.aspects["background"]) for v in verdicts)
-            faithful[code] = faithful.get(code, 0) + right
-            print(f"{code} {kind:8s} faithful {right}/{args.n}  background {background}/{args.n}  "
-                  f"looks {looks}/{args.n}  e.g. {asked[0].request!r} -> {replies[0][:100]!r}")
+            scores = kind_scores(judge_replies(replies, asked, brain.end_markers, judge))
+            faithful[code] = faithful.get(code, 0) + round(scores.faithful * args.n)
+            aspects = "  ".join(f"{a} {round(scores.aspects[a] * args.n)}/{args.n}" for a in ASPECTS)
+            print(f"{code} {kind:8s} faithful {round(scores.faithful * args.n)}/{args.n}  {aspects}  "
+                  f"e.g. {asked[0].request!r} -> {replies[0][:100]!r}")
     print(f"faithful: en {faithful['en']}/{2 * args.n}, zh {faithful['zh']}/{2 * args.n}")
     print(f"ratio: {faithful['zh'] / max(faithful['en'], 1):.2f}")
 

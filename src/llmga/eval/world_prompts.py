@@ -62,13 +62,14 @@ def measure_llava(brain, n: int = 20, seed: int = 0, max_objects: int = 2, max_n
     items = held_out_items(n, seed, max_objects, kinds)
     replies = answers(brain, [item.request for item in items], [item.image for item in items], max_new_tokens)
     verdicts = judge_replies(replies, items, brain.end_markers, judge)
-    scores = {}
-    for kind in kinds:
-        mine = [v for item, v in zip(items, verdicts) if item.kind == kind]
-        whole = [v.aspects for v in mine if v.aspects is not None]
-        scores[kind] = KindScores(len(mine), share(v.well_formed for v in mine), share(v.faithful for v in mine),
-                                  {a: share(w[a] for w in whole) for a in ASPECTS} if whole else {})
-    return scores
+    return {kind: kind_scores([v for item, v in zip(items, verdicts) if item.kind == kind]) for kind in kinds}
+
+
+def kind_scores(verdicts: Sequence[Verdict]) -> KindScores:
+    """The shares of one kind's verdicts: well-formed, faithful, and right per aspect over whole-scene replies."""
+    whole = [v.aspects for v in verdicts if v.aspects is not None]
+    return KindScores(len(verdicts), share(v.well_formed for v in verdicts), share(v.faithful for v in verdicts),
+                      {a: share(w[a] for w in whole) for a in ASPECTS} if whole else {})
 
 
 def judge_replies(replies: Sequence[str], items: Sequence[Item], end_markers: Sequence[str], judge) -> list[Verdict]:
