@@ -26,7 +26,7 @@ from llmga.data.world_chat import (LANGUAGES, ChatItem, draw_key, held_out_pairs
 from llmga.data.world_wording import HELD
 from llmga.eval.metrics import share_interval
 from llmga.eval.replies import answers
-from llmga.eval.world_assistant import ask_again_as_the_assistant_does, judge_items
+from llmga.eval.world_assistant import ask_again_as_the_assistant_does, judge_items, painted
 from llmga.settings import SamplingSettings
 from llmga.world.captions import parse_detailed_or_none
 from llmga.world.edits import recolour, remove_object, replace_shape
@@ -84,7 +84,8 @@ def main() -> None:
     brain = load_brain(args.brain)
     asked = items(args.n, args.seed, args.draw)
     chat = [item for item, _, _ in asked]
-    raw = answers(brain, [i.request for i in chat], max_new_tokens=MAX_NEW_TOKENS, histories=[i.history for i in chat])
+    raw = answers(brain, [i.request for i in chat], max_new_tokens=MAX_NEW_TOKENS, histories=[i.history for i in chat],
+                  paint=painted)
     ask_again_as_the_assistant_does(brain, chat, raw, SamplingSettings(0.0, max_new_tokens=MAX_NEW_TOKENS))
     verdicts = judge_items(chat, raw, Judge.load(), brain.end_markers)
     groups: dict[tuple, Counter] = {}

@@ -23,11 +23,12 @@ from llmga.protocol import parse_reply, tag_prompt
 from llmga.testing.doubles import ScriptedBrain
 from llmga.world import parse_detailed
 from llmga.world.captions import detailed_caption
+from llmga.world.render import render
 from llmga.world.scene import POSITIONS, Scene
 from llmga.world.requests import Request
 
 
-def taught(items):
+def taught(items, multimodal=False):
     """A brain that answers every item with the reply it was built with (keyed by the whole conversation)."""
     replies = {(tuple(item.history), item.request): item.reply for item in items}
 
@@ -37,12 +38,29 @@ def taught(items):
         history = tuple(zip(said[:-1:2], said[1:-1:2]))
         return replies[(history, said[-1])]
 
-    return ScriptedBrain(reply, multimodal=False)
+    return ScriptedBrain(reply, multimodal=multimodal)
 
 
 @pytest.fixture(scope="module")
 def items():
     return held_out_chat(3, seed=0) + new_word_items(6, seed=0) + relation_items(4, seed=0)
+
+
+def test_a_multimodal_brain_is_shown_the_last_picture_painted_as_the_assistant_shows_it(items):
+    brain = taught(items, multimodal=True)
+    summary, _ = measure_chat(brain, n=3, seed=0, new_words=6, relations=4, retry_edits=False)
+    assert summary["task"]["right"]["value"] == 1.0
+    shown = 0
+    for request in brain.requests:
+        painted = [m for m in request.messages if m["role"] == "assistant"
+                   and parse_reply(m["content"][-1]["text"]).prompts]
+        assert len(request.images) == min(len(painted), 1)
+        if painted:
+            assert painted[-1]["content"][0] == {"type": "image"}
+            prompt = parse_reply(painted[-1]["content"][-1]["text"]).prompts[-1]
+            assert request.images[0].tobytes() == render(parse_detailed(prompt), 32).tobytes()
+            shown += 1
+    assert 0 < shown < len(brain.requests)
 
 
 def test_a_brain_answering_as_taught_scores_full_marks(items):

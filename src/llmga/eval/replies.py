@@ -15,16 +15,17 @@ from PIL import Image
 
 from ..brain import Brain, BrainRequest, complete
 from ..conversation import Conversation
-from ..protocol import Reply
+from ..protocol import Reply, parse_reply
 from ..settings import SamplingSettings
 
 
 def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image | None] | None = None,
             max_new_tokens: int = 96, batch_size: int = 16,
             histories: Sequence[Sequence[tuple[str, str]]] | None = None,
-            temperature: float = 0.0) -> list[str]:
+            temperature: float = 0.0, paint: Callable[[str], Image.Image] | None = None) -> list[str]:
     """The brain's replies to ``requests`` (each about its picture in ``images``, None for none),
-    each after its earlier (user, assistant) turns in ``histories``.
+    each after its earlier (user, assistant) turns in ``histories`` (a multimodal brain is shown the
+    picture ``paint`` makes of the last prompt there, as the assistant shows it what it painted).
 
     Greedy by default: local text-only transformers brains then answer in
     left-padded batches, others one by one. With a ``temperature`` each request
@@ -33,7 +34,7 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
     """
     images = list(images) if images is not None else [None] * len(requests)
     histories = list(histories) if histories is not None else [()] * len(requests)
-    conversations = [messages_for(brain, request, image, history)
+    conversations = [messages_for(brain, request, image, history, paint)
                      for request, image, history in zip(requests, images, histories, strict=True)]
     if temperature == 0 and hasattr(brain, "model") and not brain.multimodal:
         return _batched(brain, [messages for messages, _ in conversations], max_new_tokens, batch_size)
@@ -43,13 +44,18 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
 
 
 def messages_for(brain: Brain, request: str, image: Image.Image | None = None,
-                 history: Sequence[tuple[str, str]] = ()) -> tuple[list, list]:
+                 history: Sequence[tuple[str, str]] = (),
+                 paint: Callable[[str], Image.Image] | None = None) -> tuple[list, list]:
     """The messages (and pictures) the brain is sent for ``request`` after the (user, assistant) turns of
-    ``history``, as the assistant sends them."""
+    ``history``, as the assistant sends them: with ``paint``, each reply's prompts are painted and attached
+    to it, so that a multimodal brain sees the latest picture (:meth:`Conversation.to_messages`)."""
     conversation = Conversation.for_brain(brain)
     for asked, answered in history:
         conversation.add_user(asked)
         conversation.add_assistant(answered)
+        prompts = parse_reply(answered).prompts if paint is not None and brain.multimodal else []
+        if prompts:
+            conversation.attach_generated([paint(prompt) for prompt in prompts], prompts)
     conversation.add_user(request, [image] if image is not None else None)
     return conversation.to_messages(brain.multimodal)
 

@@ -7,7 +7,9 @@ Chinese, plus a probe of synonyms no training item uses
 whose second object is placed relative to the first ("…and a pink star just
 underneath it"; held-out wordings in both languages). Every reply is parsed as the
 assistant parses it; a prompt is painted by the oracle painter and read back
-by the judge. Reported, each with its 95% interval:
+by the judge. A multimodal brain is shown the oracle's picture of the last
+prompt of an item's history, as the assistant shows it what it painted.
+Reported, each with its 95% interval:
 
 - per language, the share of drawing requests whose picture keeps every named
   attribute (``whole``), per attribute (``count``: as many objects as asked);
@@ -57,6 +59,9 @@ from ..world.requests import BACKGROUND_ATTRIBUTES, OBJECT_ATTRIBUTES, Request, 
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, VOCAB, Background, Obj, Scene
 from .metrics import share_interval
 from .replies import answers, messages_for
+
+#: the picture the assistant shows a multimodal brain for a prompt of the conversation (painted by the oracle)
+painted = functools.partial(oracle_paint, strict=False)
 
 NONE = "none"
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -293,7 +298,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     first replies of those asked again, by index: (edits, garbled)."""
     edits, garbled = {}, {}
     for index, item in enumerate(items):
-        conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history))
+        conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history, painted))
 
         def ask(sampling: SamplingSettings, scripts: frozenset[str] | None) -> str:
             messages, pictures = conversation()
@@ -339,7 +344,7 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
                for draw in dict.fromkeys(draws)}
     items = [item for batch in batches.values() for item in batch]
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
-                  histories=[i.history for i in items], temperature=temperature)
+                  histories=[i.history for i in items], temperature=temperature, paint=painted)
     first, garbled_first = ask_again_as_the_assistant_does(
         brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) if retry_edits else ({}, {})
     verdicts = judge_items(items, raw, judge, brain.end_markers)
