@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from ..brain import SYSTEM_PROMPT_FILE, recorded_spec
-from ..checkpoints import write_once
+from ..checkpoints import fingerprint, write_once
 from ..errors import InvalidInputError
 from .world_clip import FEATURE_LAYER
 
@@ -208,20 +208,12 @@ def _build_key(vision_dir: Path, lm: str, seed: int) -> str:
 
 
 def _lm_identity(lm: str) -> str:
-    """What names the LM's weights: the spec, its resolved path, and its weights.
-
-    A single file (a packaged GGUF) is named by its size; a folder (a model, a text adapter that may be
-    retrained in place at the same size) by its safetensors' contents.
-    """
+    """What names the LM's weights: the spec, its resolved path and its files' fingerprint
+    (:func:`~llmga.checkpoints.fingerprint`: changed by a text adapter retrained in place at the same size)."""
     from ..brain import resolve_brain
 
     location = Path(resolve_brain(lm).location)
-    if location.is_file():
-        return f"{lm}:{location.resolve()}:{location.stat().st_size}"
-    digest = hashlib.sha256()
-    for file in sorted(location.glob("*.safetensors")):
-        digest.update(file.read_bytes())
-    return f"{lm}:{location.resolve()}:{digest.hexdigest()}"
+    return f"{lm}:{location.resolve()}:{fingerprint(location)}"
 
 
 def world_llava_base(info: dict, adapter: Path) -> Path:
