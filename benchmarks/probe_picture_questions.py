@@ -17,9 +17,10 @@ from llmga.brain import load_brain
 from llmga.data import world_chinese
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import painted
-from llmga.protocol import parse_reply
+from llmga.protocol import parse_reply, tag_prompt
 from llmga.world import sample_scene
 from llmga.world.captions import detailed_caption
+from llmga.world.scene import COLOURS
 
 ASKS = {
     "en": ("Draw something.", ("What's in this picture?", "Tell me what you see.", "What colour is the shape in it?")),
@@ -41,11 +42,11 @@ def main() -> None:
         painted_replies = right_colours = 0
         for i in range(args.n):
             scene = sample_scene(random.Random(f"{args.seed}/probe-questions/{i}"), 1)
-            history = [(opening, f'<gen_img task="generate">{detailed_caption(scene)}</gen_img>')]
+            history = [(opening, tag_prompt(detailed_caption(scene), "generate"))]
             replies = answers(brain, list(questions), histories=[history] * len(questions), paint=painted)
             parsed = [parse_reply(reply, brain.end_markers) for reply in replies]
             painted_replies += sum(bool(reply.prompts) for reply in parsed)
-            named = {c for c in world_chinese.COLOUR if COLOUR_WORDS[code](c) in parsed[-1].text}
+            named = {c for c in COLOURS if COLOUR_WORDS[code](c) in parsed[-1].text}
             right_colours += not parsed[-1].prompts and named == {scene.objects[0].colour}
             if i == 0:
                 for question, reply in zip(questions, replies):
