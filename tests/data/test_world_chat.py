@@ -14,7 +14,7 @@ from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
 from llmga.world.requests import shows
 
-TRAINING = training_items(3000, seed=0)
+TRAINING = training_items(3000, seed=0, shares={"look": 0.05})  # "look" has no share by default
 HELD_OUT = held_out_chat(15, seed=0)
 
 
@@ -103,6 +103,22 @@ def test_the_set_covers_every_kind_both_languages_and_every_task():
     assert any(len(item.wanted.scene.objects) == 3 for item in TRAINING if item.kind == "count")
 
 
+def test_a_question_about_the_picture_is_answered_with_its_scene_in_the_language_asked():
+    looks = [item for item in TRAINING + HELD_OUT if item.kind == "look"]
+    assert {item.language for item in looks} == {"en", "zh"}
+    for item in looks:
+        _, painted = item.history[-1]
+        scene = parse_detailed(parse_reply(painted).prompts[0])
+        assert item.task is None and item.scenes[-1] == scene
+        for obj in scene.objects:
+            assert (obj.colour if item.language == "en" else world_chinese.COLOUR[obj.colour]) in item.reply, item
+        assert bool(re.search(r"[\u4e00-\u9fff]", item.reply)) == (item.language == "zh")
+
+
+def test_the_default_mix_trains_no_question_about_the_picture():
+    assert SHARES["look"] == 0 and not any(item.kind == "look" for item in training_items(500, seed=0))
+
+
 def test_a_set_can_be_mostly_chinese_and_keeps_its_held_out_pairs_out():
     items = training_items(300, seed=0, chinese_share=0.8)
     share = sum(item.language == "zh" for item in items) / len(items)
@@ -136,7 +152,7 @@ def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
 def test_some_conversations_open_with_small_talk_answered_in_words_and_are_otherwise_as_before(monkeypatch):
     share = world_chat.SMALL_TALK_SHARE
     monkeypatch.setattr(world_chat, "SMALL_TALK_SHARE", 0.0)
-    plain = training_items(3000, seed=0)
+    plain = training_items(3000, seed=0, shares={"look": 0.05})
     opened = [(item, before) for item, before in zip(TRAINING, plain) if item != before]
     assert abs(len(opened) / len(TRAINING) - share) < 0.03
     assert {item.language for item, _ in opened} == {"en", "zh"}

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 
+from llmga.data import world_chinese
 from llmga.data.world_chat import after_small_talk, held_out_chat
 from llmga.data.world_english import RELATION
 from llmga.world.captions import RELATIONS
@@ -77,6 +78,7 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0 and summary["garbled"] == 0
     assert summary["broken_words"]["replies"] == 0 and summary["broken_words"]["of"] > 0
     assert summary["questions"]["right"] == summary["questions"]["items"] > 0
+    assert summary["looks"]["right"] == summary["looks"]["items"] > 0 and summary["looks"]["painted"] == 0
 
 
 def test_relation_probes_place_the_second_object_next_to_the_first_in_held_out_words():
@@ -134,6 +136,25 @@ def test_a_wrong_sum_or_capital_is_counted_wrong_and_a_reworded_right_one_right(
     assert judged(wrong) == {"items": len(questions), "right": 0}
     assert judged(lambda answer: "Well: " + answer.rstrip("。.") + "!") == {"items": len(questions),
                                                                               "right": len(questions)}
+
+
+def test_a_question_about_the_picture_answered_with_another_colour_or_painted_is_counted(items):
+    looks = [i for i in items if i.kind == "look"]
+    assert {i.language for i in looks} == {"en", "zh"}
+
+    def judged(reply_of):
+        return summarise([Verdict(i, parse_reply(reply_of(i)), "none") for i in looks])["looks"]
+
+    def other_colour(item):
+        colours = {o.colour for o in item.scenes[-1].objects}
+        swap = next(c for c in ("red", "blue", "green") if c not in colours)
+        return (re.sub("|".join(colours), swap, item.reply) if item.language == "en"
+                else item.reply + f"还有{world_chinese.COLOUR[swap]}的。")
+
+    assert judged(lambda item: item.reply) == {"items": len(looks), "painted": 0, "right": len(looks)}
+    assert judged(other_colour) == {"items": len(looks), "painted": 0, "right": 0}
+    painted = judged(lambda item: item.history[-1][1])  # the last picture painted again
+    assert painted == {"items": len(looks), "painted": len(looks), "right": 0}
 
 
 def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):

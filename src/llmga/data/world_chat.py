@@ -19,6 +19,9 @@ reply taught for it:
   one of the two (recolour, replace, remove) or an added third; only the edit's
   reply is trained (the record's ``"train_on": "last"``), so these items teach
   which object an edit names without teaching more two-object first pictures;
+- ``look``: after a painted picture, a question about it ("what's in the
+  picture?"): a plain answer describing the scene, nothing painted (no share
+  of the default mix: ``--share look=…`` trains it);
 - ``chat``, ``question``: greetings, thanks, what the assistant can draw,
   sums and capitals: a plain answer, no painting;
 - ``outside``: a request for something the world has not (a cat on a sofa):
@@ -61,11 +64,11 @@ from .world_wording import HELD, OUTSIDE_THINGS, TRAIN, Ask, Mention
 HELD_OUT_SHARE = 0.2
 LANGUAGES: dict[str, ModuleType] = {"en": world_english, "zh": world_chinese}
 #: the kinds of held-out items
-KINDS = ("request", "count", "several", "anything", "followup", "chat", "question", "outside")
+KINDS = ("request", "count", "several", "anything", "followup", "chat", "question", "outside", "look")
 #: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
-          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12}
+          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0}
 #: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
 OBJECT_EDITS = ("recolour", "replace", "remove", "add")
 CHINESE_SHARE = 0.3
@@ -275,6 +278,16 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
     return ChatItem("followup", code, history, asked, answer, scenes=(source,))
 
 
+def look_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
+              code: str) -> ChatItem:
+    """A painted picture, then a question about it: an answer describing the picture's scene, nothing painted."""
+    kind = rng.choice(("request", "request", "several", "anything"))
+    first = (anything_item(language, rng, split, code, held) if kind == "anything"
+             else drawing_item(kind, language, rng, split, held, want_held, code))
+    asked, answer = language.look(first.wanted.scene, rng, split)
+    return ChatItem("look", code, ((first.request, first.reply),), asked, answer, scenes=first.scenes)
+
+
 def chat_item(language: ModuleType, rng: random.Random, split: str, code: str) -> ChatItem:
     """A greeting, thanks or question about what the assistant draws: a plain answer."""
     asked, answer = language.chat(rng.choice(("greeting", "thanks", "capability")), rng, split)
@@ -330,6 +343,8 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
         return followup_item(language, rng, split, held, want_held, code)
     if kind == "two-object-edit":
         return two_object_edit_item(language, rng, split, held, code)
+    if kind == "look":
+        return look_item(language, rng, split, held, want_held, code)
     if kind == "chat":
         return chat_item(language, rng, split, code)
     if kind == "question":

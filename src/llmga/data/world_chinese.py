@@ -11,7 +11,7 @@ import random
 
 from ..world.edits import EditPair
 from ..world.scene import Obj, Scene
-from .world_wording import Ask, Mention, phrasings, thing_names
+from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names, whole_ask
 
 SIZE = {"small": phrasings("小|小小的|很小的|微小的|小号的|小个的", "迷你"), "large": phrasings("大|大大的|很大的|超大的|大号的|大个的|硕大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
@@ -69,6 +69,11 @@ WORLD = "形状（圆形、正方形、三角形、星星、菱形和十字）�
 ANSWER = {"greeting": phrasings("你好！我会画简单的图：" + WORLD + "。想让我画什么？"),
           "thanks": phrasings("不客气！|不用谢！还想画点什么吗？"),
           "capability": phrasings("我会画" + WORLD + "。")}
+#: a question about the picture just painted, and the answer that describes it
+LOOK = phrasings("图里有什么？|你画了什么？|描述一下这张图。|它是什么颜色的？|这是什么形状？|图片上有什么？|画的是白天还是晚上？|"
+                 "形状在图的哪里？|你画的是什么？|地面是什么？",
+                 "这张图里有什么？|说说你看到了什么。|图里的形状是什么颜色？|这幅画里都有啥？")
+LOOK_ANSWER = phrasings("图里是{scene}。|我画了{scene}。|这张图上有{scene}。")
 SUM = phrasings("{a}加{b}等于几？|{a}加{b}是多少？", "{a}和{b}加起来是多少？")
 THING = thing_names(1)
 #: plain questions that name the world's words but ask for no picture (trained only)
@@ -160,6 +165,11 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
     """A plain question (a sum) and its plain answer."""
     a, b = rng.randint(2, 60), rng.randint(2, 60)
     return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a}加{b}等于{a + b}。"
+
+
+def look(scene: Scene, rng: random.Random, split: str) -> tuple[str, str]:
+    """A question about the picture of ``scene`` just painted, and the answer describing it (trained words)."""
+    return LOOK.pick(rng, split), LOOK_ANSWER.pick(rng, split, scene=body(whole_ask(scene), rng, TRAIN))
 
 
 def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:

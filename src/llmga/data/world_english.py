@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 
 from ..world.edits import EditPair, refer
-from ..world.scene import GRID, POSITIONS, Obj
+from ..world.captions import detailed_caption
+from ..world.scene import GRID, POSITIONS, Obj, Scene
 from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
 from .world_wording import Ask, Mention, phrasings, thing_names
@@ -132,6 +133,13 @@ FACTS = (("How many sides does a triangle have?", "A triangle has three sides.")
          ("What is a diamond shape?", "A diamond is a square turned to stand on one corner."),
          ("Which day comes after Monday?", "Tuesday."),
          ("Does snow melt in the sun?", "Yes, sunshine warms snow and it melts."))
+#: a question about the picture just painted, and the answer that describes it (its scene's detailed caption)
+LOOK = phrasings("What's in the picture?|What did you draw?|Describe the picture.|What colour is it?|"
+                 "What shape is it?|What is in the image?|Can you describe it?|Where is the shape?|"
+                 "Is it day or night there?|What is the ground in it?|What did you paint?|What does it show?",
+                 "What's in this picture?|Tell me what you see.|What colour is the shape in it?|So what's on it?|"
+                 "Which colour did you use?")
+LOOK_ANSWER = phrasings("It shows {scene}.|The picture shows {scene}.|I drew {scene}.")
 CAPITAL = phrasings("What is the capital of {c}?|Which city is the capital of {c}?|Tell me the capital of {c}.",
                     "Do you know the capital of {c}?|{c}'s capital is which city?")
 #: out-of-world things' names, by key (:data:`llmga.data.world_wording.OUTSIDE_THINGS`)
@@ -255,6 +263,11 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
         return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a} plus {b} is {a + b}."
     country = rng.choice(sorted(QA_CAPITALS))
     return CAPITAL.pick(rng, split, c=country), f"The capital of {country} is {QA_CAPITALS[country]}."
+
+
+def look(scene: Scene, rng: random.Random, split: str) -> tuple[str, str]:
+    """A question about the picture of ``scene`` just painted, and the answer describing it."""
+    return LOOK.pick(rng, split), LOOK_ANSWER.pick(rng, split, scene=detailed_caption(scene))
 
 
 def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:

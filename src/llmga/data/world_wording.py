@@ -18,6 +18,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..world.scene import Scene
+
 TRAIN, HELD = "train", "held"
 SPLITS = (TRAIN, HELD)
 #: out-of-world things a user may ask for, by split and key: [English, Chinese, nearest world object or None]
@@ -81,3 +83,9 @@ class Ask:
     mentions: tuple[Mention, ...]
     time: str | None = None
     terrain: str | None = None
+
+
+def whole_ask(scene: Scene) -> Ask:
+    """Everything ``scene`` shows, as an :class:`Ask` naming it all (the words of an answer describing it)."""
+    return Ask(tuple(Mention(o.shape, o.colour, o.size, position=o.position) for o in scene.objects),
+               scene.background.time, scene.background.terrain)

@@ -14,11 +14,13 @@ Reported, each with its 95% interval:
 - per language, the share of drawing requests whose picture keeps every named
   attribute (``whole``), per attribute (``count``: as many objects as asked);
   the same for each probe (the relations probe counts in no other figure);
-- non-requests (greetings, questions, out-of-world things): how many were painted;
+- non-requests (greetings, questions, out-of-world things, questions about the
+  picture just painted): how many were painted;
   drawing requests: how many got no picture; each also counted over distinct
   conversations (a few held-out wordings are asked several times, and the same
   conversation gets the same reply, greedy or seeded); plain questions (sums,
-  capitals): how many replies hold the right answer;
+  capitals): how many replies hold the right answer; questions about the
+  picture just painted: how many answers name its colours and no other;
 - the task the assistant runs (its stated one where the turn allows it, else
   the rules'), against the task meant, as a confusion table; follow-up edits
   that started from scratch;
@@ -228,6 +230,18 @@ def answered_right(verdict: Verdict) -> bool:
     return re.search(rf"(?<!\w){key}(?!\w)", verdict.reply.text, re.ASCII) is not None
 
 
+def colours_named(text: str) -> set[str]:
+    """The world colours ``text`` names, in English ("red", as a word) or Chinese ("红色")."""
+    return {c for c in COLOURS
+            if re.search(rf"(?<![a-z]){c}(?![a-z])", text, re.IGNORECASE) or world_chinese.COLOUR[c] in text}
+
+
+def described_right(verdict: Verdict) -> bool:
+    """Whether a question about the last picture got an unpainted answer naming its colours and no other."""
+    return not verdict.reply.prompts and colours_named(verdict.reply.text) == {
+        o.colour for o in verdict.item.scenes[-1].objects}
+
+
 def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
     """For one-object requests, how many values each unnamed attribute was filled with (of how many), and the
     share of the commonest (a fair pick of one of 9 places gives about 11%)."""
@@ -275,11 +289,14 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
     edits = [v for v in verdicts if v.item.task == "edit"]
     worded = [v for v in verdicts if v.reply.text.strip()]
     questions = [v for v in verdicts if v.item.kind == "question" and _ANSWER_KEY.search(v.item.reply)]
+    looks = [v for v in verdicts if v.item.kind == "look"]
     return {
         "faithfulness": {key: faithfulness(group) for key, group in sorted(by_language.items())},
         "non_requests": _tally(non_requests, lambda v: bool(v.reply.prompts)),
         "requests": _tally(requests, lambda v: not v.reply.prompts),
         "questions": {"items": len(questions), "right": sum(map(answered_right, questions))},
+        "looks": {"items": len(looks), "painted": sum(bool(v.reply.prompts) for v in looks),
+                  "right": sum(map(described_right, looks))},
         "task": {"right": _estimate([v.task == (v.item.task or NONE) for v in verdicts]),
                  "confusion": {meant: dict(got) for meant, got in sorted(confusion.items())},
                  "edits_from_scratch": sum(v.task == "generate" for v in edits), "edits": len(edits)},
@@ -395,6 +412,9 @@ def format_summary(summary: dict) -> str:
                  f"drawing requests not painted: {tally(summary['requests'])}")
     questions = summary["questions"]
     lines.append(f"plain questions answered right: {questions['right']} of {questions['items']}")
+    looks = summary["looks"]
+    lines.append(f"questions about the last picture: painted {looks['painted']} of {looks['items']}; "
+                 f"answered with its colours and no other {looks['right']}")
     task = summary["task"]
     lines.append(f"task right: {pct(task['right'])}; follow-up edits started from scratch: "
                  f"{task['edits_from_scratch']} of {task['edits']}")
