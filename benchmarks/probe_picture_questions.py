@@ -1,8 +1,9 @@
 """A question about the picture just painted, in Chinese beside English, asked as the assistant asks it.
 
 After "draw something" and a painted one-object scene, the brain is asked what the picture shows, in wordings
-no `world-llava` item uses (its picture questions are English and name a cell: "What colour is the object at
-the center?"). A multimodal brain is shown the oracle's picture of the prompt, as the assistant shows it what it
+no training item uses: the held-out ones of `world-chat`'s "look" kind, which `llmga eval assistant` asks too
+(`world-llava`'s own picture questions are English and name a cell: "What colour is the object at the
+center?"). A multimodal brain is shown the oracle's picture of the prompt, as the assistant shows it what it
 painted. Counted per language: questions painted (a question is never a drawing request) and colour questions
 answered with the scene's colour and no other. Prints the Chinese share of questions answered without a picture over the
 English one last:
@@ -14,20 +15,16 @@ import argparse
 import random
 
 from llmga.brain import load_brain
-from llmga.data import world_chinese
 from llmga.eval.replies import answers
-from llmga.eval.world_assistant import painted
+from llmga.eval.world_assistant import colours_named, painted
 from llmga.protocol import parse_reply, tag_prompt
 from llmga.world import sample_scene
 from llmga.world.captions import detailed_caption
-from llmga.world.scene import COLOURS
 
 ASKS = {
     "en": ("Draw something.", ("What's in this picture?", "Tell me what you see.", "What colour is the shape in it?")),
     "zh": ("画点什么吧。", ("这张图里有什么？", "说说你看到了什么。", "图里的形状是什么颜色？")),
 }
-#: the word a right answer holds: "red"; 红 (of 红色, so that 红的 counts too)
-COLOUR_WORDS = {"en": lambda colour: colour, "zh": lambda colour: world_chinese.COLOUR[colour][0]}
 
 
 def main() -> None:
@@ -46,8 +43,7 @@ def main() -> None:
             replies = answers(brain, list(questions), histories=[history] * len(questions), paint=painted)
             parsed = [parse_reply(reply, brain.end_markers) for reply in replies]
             painted_replies += sum(bool(reply.prompts) for reply in parsed)
-            named = {c for c in COLOURS if COLOUR_WORDS[code](c) in parsed[-1].text}
-            right_colours += not parsed[-1].prompts and named == {scene.objects[0].colour}
+            right_colours += not parsed[-1].prompts and colours_named(parsed[-1].text) == {scene.objects[0].colour}
             if i == 0:
                 for question, reply in zip(questions, replies):
                     print(f"{code} {question!r} -> {reply[:100]!r}")

@@ -87,3 +87,9 @@ def test_export_writes_each_published_layout(tmp_path):
         assert result.exit_code == 0, result.output
         assert (tmp_path / layout / made).exists()
     assert world("export", "imagenet", "--out", str(tmp_path / "x")).exit_code != 0
+
+
+def test_eval_assistant_refuses_an_unknown_kind_before_loading_a_brain(tmp_path):
+    result = runner.invoke(app, ["eval", "assistant", "--brain", str(tmp_path / "none"), "--kinds", "look,cats"])
+    assert result.exit_code != 0 and isinstance(result.exception, LLMGAError), result.output
+    assert "cats" in str(result.exception) and "look" in str(result.exception)

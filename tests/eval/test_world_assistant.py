@@ -157,6 +157,12 @@ def test_a_question_about_the_picture_answered_with_another_colour_or_painted_is
     assert painted == {"items": len(looks), "painted": len(looks), "right": 0}
 
 
+def test_one_kind_can_be_asked_alone(items):
+    summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=0, relations=0, kinds=("look",))
+    assert {v.item.kind for v in verdicts} == {"look"} and len(verdicts) == 6
+    assert summary["looks"] == {"items": 6, "painted": 0, "right": 6} and summary["non_requests"]["items"] == 6
+
+
 def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):
     brain = taught(items)
     summary, verdicts = measure_chat(brain, n=3, seed=0, new_words=6, temperature=0.2, relations=4)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import registry
+from ..errors import InvalidInputError
 from .root import group
 
 evaluate = group("eval", "Measure the assistant, the painters and the judge (held-out sets; JSON with --json).")
@@ -108,6 +109,8 @@ def assistant(
     relations: Annotated[int, typer.Option(
         "--relations", help="Requests per language placing a second object relative to the first.")] = 16,
     languages: Annotated[str, typer.Option("--languages", help="Comma-separated: en, zh.")] = "en,zh",
+    kinds: Annotated[str, typer.Option(
+        "--kinds", help="Comma-separated kinds of held-out item (llmga.data.world_chat.KINDS); default all.")] = "",
     seed: Annotated[int, typer.Option(help="Seed of the held-out pairs (the training data's seed).")] = 0,
     draws: Annotated[list[int], typer.Option(
         "--draw", help="0: the items every figure uses; another number: the same held-out wordings and pairs "
@@ -132,12 +135,17 @@ def assistant(
     import torch
 
     from ..brain import load_brain
+    from ..data.world_chat import KINDS
     from ..eval.world_assistant import format_summary, measure_chat
     from ..settings import RuntimeSettings
 
+    chosen = tuple(kinds.split(",")) if kinds else KINDS
+    if set(chosen) - set(KINDS):
+        raise InvalidInputError(f"no held-out kind is called {', '.join(sorted(set(chosen) - set(KINDS)))}; "
+                                f"the kinds are {', '.join(KINDS)}")
     torch.set_num_threads(threads)
     loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
-    summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","),
+    summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","), kinds=chosen,
                                      new_words=new_words, temperature=temperature, relations=relations,
                                      draws=draws, retry_edits=retry_edits, small_talk=small_talk)
     typer.echo(f"brain: {brain}")
