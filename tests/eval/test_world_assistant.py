@@ -161,6 +161,8 @@ def test_one_kind_can_be_asked_alone(items):
     summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=0, relations=0, kinds=("look",))
     assert {v.item.kind for v in verdicts} == {"look"} and len(verdicts) == 6
     assert summary["looks"] == {"items": 6, "painted": 0, "right": 6} and summary["non_requests"]["items"] == 6
+    shown = format_summary(summary)
+    assert "faithful" not in shown and "questions about the last picture: painted 0 of 6" in shown
 
 
 def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):

@@ -403,6 +403,8 @@ def format_summary(summary: dict) -> str:
 
     lines = []
     for key, figures in summary["faithfulness"].items():
+        if not figures["requests"]:
+            continue
         by_draw = summary.get("whole_by_draw", {}).get(key)
         lines.append(f"faithful, {key}: whole {pct(figures['whole'])}" + (
             "; by draw " + ", ".join(f"{draw}: {pct(share)}" for draw, share in by_draw.items()) if by_draw else ""))
