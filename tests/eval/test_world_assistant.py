@@ -157,6 +157,15 @@ def test_a_question_about_the_picture_answered_with_another_colour_or_painted_is
     assert painted == {"items": len(looks), "painted": len(looks), "right": 0}
 
 
+def test_every_answer_about_the_picture_is_made_of_taught_words():
+    from llmga.data.world_english import LOOK_ANSWER
+    from llmga.eval.world_assistant import taught_words
+
+    for template in LOOK_ANSWER.all():
+        words = set(re.findall(r"[a-z]+", template.format(scene="").lower()))
+        assert words and words <= taught_words(), template
+
+
 def test_one_kind_can_be_asked_alone(items):
     summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=0, relations=0, kinds=("look",))
     assert {v.item.kind for v in verdicts} == {"look"} and len(verdicts) == 6

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from ..brain import BrainRequest, complete
 from ..brain.base import keeps_scripts
 from ..data import world_chinese, world_english
-from ..data.world_chat import (KINDS, ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
+from ..data.world_chat import (KINDS, SHARES, ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
                                painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
 from ..retry import ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
@@ -167,8 +167,12 @@ def _words(text: str) -> set[str]:
 
 @functools.cache
 def taught_words() -> frozenset[str]:
-    """Every Latin-script word (lower-cased) of the replies in :data:`TAUGHT_SAMPLE` training conversations."""
-    return frozenset(word for item in training_items(TAUGHT_SAMPLE)
+    """Every Latin-script word (lower-cased) of the replies in :data:`TAUGHT_SAMPLE` training conversations of
+    the default mix, and in a tenth as many of the kinds it gives no share ("look")."""
+    unshared = {kind: float(not share) for kind, share in SHARES.items()}
+    items = training_items(TAUGHT_SAMPLE) + (training_items(TAUGHT_SAMPLE // 10, shares=unshared)
+                                             if any(unshared.values()) else [])
+    return frozenset(word for item in items
                      for text in (item.reply, *(answered for _, answered in item.history)) for word in _words(text))
 
 
