@@ -82,19 +82,25 @@ ANYTHING = phrasings("Draw something.|Surprise me.|Paint anything you like.|Draw
 
 EDIT = {
     "recolour": phrasings("make {obj} {colour}|turn {obj} {colour}|change {obj} to {colour}|{obj} should be {colour}|"
-                          "could you make {obj} {colour}?|colour {obj} {colour}|{obj} in {colour}, please|paint {obj} in {colour}",
+                          "could you make {obj} {colour}?|colour {obj} {colour}|{obj} in {colour}, please|paint {obj} in {colour}|"
+                          "could {obj} be {colour}?",
                           "what if {obj} were {colour}?|I'd prefer {obj} in {colour}|can {obj} be {colour} instead?"),
     "replace": phrasings("replace {obj} with a {shape}|turn {obj} into a {shape}|make {obj} a {shape}|"
-                         "change {obj} into a {shape}|use a {shape} instead of {obj}|put a {shape} where {obj} is",
+                         "change {obj} into a {shape}|use a {shape} instead of {obj}|put a {shape} where {obj} is|"
+                         "what would it look like with a {shape} instead of {obj}?",
                          "swap {obj} for a {shape}|could {obj} be a {shape} instead?"),
-    "add": phrasings("add {new} {place}|also put {new} {place}|put {new} {place} too|and {new} {place}, please",
+    "add": phrasings("add {new} {place}|also put {new} {place}|put {new} {place} too|and {new} {place}, please|"
+                     "could there also be {new} {place}?",
                      "could you add {new} {place}?|throw in {new} {place}"),
     "remove": phrasings("remove {obj}|take away {obj}|get rid of {obj}|delete {obj}|without {obj}, please|"
-                        "drop {obj}|scrap {obj}|no more {obj}, please|leave out {obj}|take out {obj}",
+                        "drop {obj}|scrap {obj}|no more {obj}, please|leave out {obj}|take out {obj}|"
+                        "what would it look like without {obj}?",
                         "lose {obj}|can you erase {obj}?|I don't want {obj} anymore"),
-    "time": phrasings("make it {word}|now {phrase}|change it to {word}|the same, but {phrase}|switch to {word}",
+    "time": phrasings("make it {word}|now {phrase}|change it to {word}|the same, but {phrase}|switch to {word}|"
+                      "what would it look like {phrase}?|could it be {word}?",
                       "how would it look {phrase}?|let it be {word}|show me that {phrase}"),
-    "terrain": phrasings("put it {phrase}|now {phrase}|change the ground to {word}|turn the {old} into {word}",
+    "terrain": phrasings("put it {phrase}|now {phrase}|change the ground to {word}|turn the {old} into {word}|"
+                         "could it be {phrase}?|what would it look like {phrase}?",
                          "what about {phrase}?|move everything {phrase}"),
 }
 SIMILAR = phrasings("another one like that|one more like it, please|draw a similar one|make a variation of it",
