@@ -15,8 +15,11 @@ def ask(request):
 
     brain = load_brain(request.param)
 
-    def reply(text):
+    def reply(text, history=()):
         conv = Conversation.for_brain(brain)
+        for said, answered in history:
+            conv.add_user(said)
+            conv.add_assistant(answered)
         conv.add_user(text)
         messages, _ = conv.to_messages(False)
         request = BrainRequest(messages, settings=SamplingSettings(temperature=0, max_new_tokens=80))
@@ -53,6 +56,20 @@ def test_a_chinese_request_is_painted_and_a_greeting_is_answered_in_words(ask):
 def test_gemma3_world_answers_a_held_out_question_about_what_it_draws_in_words(ask):
     answer = ask("你都会画些什么？")
     assert answer.prompts == [] and "圆形" in answer.text
+
+
+@pytest.mark.parametrize("ask", ["gemma3-world"], indirect=True)  # smollm2-world was never taught it
+@pytest.mark.parametrize(("request_", "question", "colour"), [
+    ("Draw a purple star.", "What's in this picture?", "purple"),  # held-out wordings of the question
+    ("画一个红色的星星", "这张图里有什么？", "red"),
+])
+def test_gemma3_world_answers_a_question_about_the_picture_it_just_painted_in_words(ask, request_, question, colour):
+    from llmga.eval.world_assistant import colours_named
+
+    painted = ask(request_)
+    assert len(painted.prompts) == 1
+    answer = ask(question, history=[(request_, painted.raw)])
+    assert answer.prompts == [] and colours_named(answer.text) == {colour}  # not a list of every colour it draws
 
 
 def test_once_prepared_loading_gemma3_world_prints_nothing(capfd):
