@@ -1,6 +1,7 @@
 """The world assistant's conversations: taught replies keep what was asked, and the held-out set stays apart."""
 
 import json
+import random
 import re
 
 import pytest
@@ -9,10 +10,11 @@ from llmga.data import world_chinese, world_english
 from llmga.data import world_chat
 from llmga.data.world_chat import (CHINESE_SHARE, KINDS, SHARES, after_small_talk, build_world_chat, colour_shapes,
                                    held_out_chat, held_out_pairs, training_items)
-from llmga.data.world_wording import HELD, OUTSIDE_THINGS, Phrasings, phrasings
+from llmga.data.world_wording import HELD, OUTSIDE_THINGS, SPLITS, Ask, Mention, Phrasings, phrasings, whole_ask
 from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
 from llmga.world.requests import shows
+from llmga.world.scene import Background, Obj, Scene, sample_scenes
 
 TRAINING = training_items(3000, seed=0, shares={"look": 0.05})  # "look" has no share by default
 HELD_OUT = held_out_chat(15, seed=0)
@@ -188,3 +190,45 @@ def test_the_built_file_holds_every_turn(tmp_path):
     assert {r["language"] for r in records} == {"en", "zh"}
     assert {r.get("train_on") for r in records if r["kind"] == "two-object-edit"} == {"last"}
     assert not any("train_on" in r for r in records if r["kind"] != "two-object-edit")
+
+
+def test_every_answer_about_the_picture_reads_back_as_its_scene():
+    looks = [item for item in TRAINING + HELD_OUT if item.kind == "look"]
+    for item in looks:
+        reader = world_chinese if item.language == "zh" else world_english
+        assert reader.read_description(item.reply) == item.scenes[-1], item.reply
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_a_chinese_description_in_any_wording_reads_as_the_scene_it_names(split):
+    rng = random.Random(5)
+    for scene in sample_scenes(rng, 300, max_objects=3, min_objects=1):
+        text = world_chinese.LOOK_ANSWER.pick(rng, split, scene=world_chinese.body(whole_ask(scene), rng, split))
+        assert world_chinese.read_description(text) == scene, text
+    first, second = Obj("star", "red", "small", "top left"), Obj("circle", "blue", "large", "middle left")
+    ask = Ask((Mention("star", "red", "small", position="top left"), Mention("circle", "blue", "large", relation="below")),
+              "night", "snow")
+    assert world_chinese.read_description(world_chinese.body(ask, rng, split)) == Scene(
+        (first, second), Background("night", "snow"))
+
+
+@pytest.mark.parametrize("text", ["一个红色的小星星，在左上角，在右上角，夜晚，在雪地上",  # two places
+                                  "一个红色的小星星，在左上角，夜晚",  # no ground
+                                  "一个红色的星星，在左上角，夜晚，在雪地上",  # no size
+                                  "一个红色的小星星，在它下面，夜晚，在雪地上",  # below nothing
+                                  "一个红色的小星星，在左上角，一个蓝色的大圆形，在左上角，夜晚，在雪地上",  # one cell twice
+                                  "", "It shows a small red star at the top left, on snow under a night sky."])
+def test_a_chinese_description_that_names_no_whole_scene_reads_as_none(text):
+    assert world_chinese.read_description(text) is None
+
+
+def test_the_longest_chinese_word_is_read_first():
+    scene = world_chinese.read_description("我画了一个红色的小星星，在左上角，大白天，在绿草地上。")
+    assert scene == Scene((Obj("star", "red", "small", "top left"),), Background("day", "grass"))
+
+
+def test_an_english_description_reads_as_its_scene_and_anything_else_as_none():
+    assert world_english.read_description("I drew a small red star at the top left, on snow under a night sky.") == \
+        Scene((Obj("star", "red", "small", "top left"),), Background("night", "snow"))
+    assert world_english.read_description("It shows a red star.") is None
+    assert world_english.read_description("A small red star at the top left, on snow under a night sky.") is None

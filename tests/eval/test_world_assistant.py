@@ -78,7 +78,8 @@ def test_a_brain_answering_as_taught_scores_full_marks(items):
     assert summary["language"]["value"] == 1.0 and summary["contradictions"] == 0 and summary["garbled"] == 0
     assert summary["broken_words"]["replies"] == 0 and summary["broken_words"]["of"] > 0
     assert summary["questions"]["right"] == summary["questions"]["items"] > 0
-    assert summary["looks"]["right"] == summary["looks"]["items"] > 0 and summary["looks"]["painted"] == 0
+    assert summary["looks"]["right"] == summary["looks"]["whole"] == summary["looks"]["items"] > 0
+    assert summary["looks"]["painted"] == 0
 
 
 def test_relation_probes_place_the_second_object_next_to_the_first_in_held_out_words():
@@ -151,10 +152,11 @@ def test_a_question_about_the_picture_answered_with_another_colour_or_painted_is
         return (re.sub("|".join(colours), swap, item.reply) if item.language == "en"
                 else item.reply + f"还有{world_chinese.COLOUR[swap]}的。")
 
-    assert judged(lambda item: item.reply) == {"items": len(looks), "painted": 0, "right": len(looks)}
-    assert judged(other_colour) == {"items": len(looks), "painted": 0, "right": 0}
+    every = len(looks)
+    assert judged(lambda item: item.reply) == {"items": every, "painted": 0, "right": every, "whole": every}
+    assert judged(other_colour) == {"items": every, "painted": 0, "right": 0, "whole": 0}
     painted = judged(lambda item: item.history[-1][1])  # the last picture painted again
-    assert painted == {"items": len(looks), "painted": len(looks), "right": 0}
+    assert painted == {"items": every, "painted": every, "right": 0, "whole": 0}
 
 
 def test_every_answer_about_the_picture_is_made_of_taught_words():
@@ -169,7 +171,7 @@ def test_every_answer_about_the_picture_is_made_of_taught_words():
 def test_one_kind_can_be_asked_alone(items):
     summary, verdicts = measure_chat(taught(items), n=3, seed=0, new_words=0, relations=0, kinds=("look",))
     assert {v.item.kind for v in verdicts} == {"look"} and len(verdicts) == 6
-    assert summary["looks"] == {"items": 6, "painted": 0, "right": 6} and summary["non_requests"]["items"] == 6
+    assert summary["looks"] == {"items": 6, "painted": 0, "right": 6, "whole": 6} and summary["non_requests"]["items"] == 6
     shown = format_summary(summary)
     assert "faithful" not in shown and "questions about the last picture: painted 0 of 6" in shown
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 
+from ..world.captions import neighbour
 from ..world.edits import EditPair
-from ..world.scene import Obj, Scene
+from ..world.scene import Background, Obj, Scene, WorldError
 from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names, whole_ask
 
 SIZE = {"small": phrasings("小|小小的|很小的|微小的|小号的|小个的", "迷你"), "large": phrasings("大|大大的|很大的|超大的|大号的|大个的|硕大的", "巨大的")}
@@ -167,9 +168,25 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
     return SUM.pick(rng, split, a=str(a), b=str(b)), f"{a}加{b}等于{a + b}。"
 
 
+class _FirstWording(random.Random):
+    """A chooser that takes every wording's first: one fixed form for each word."""
+
+    def choice(self, seq):
+        return seq[0]
+
+
+def describe(scene: Scene) -> str:
+    """Everything ``scene`` shows, one fixed wording for each word ("一个红色的小星星，在左上角，夜晚，在雪地上"):
+    a fixed form is learnt as a table of words, as the English caption is."""
+    return body(whole_ask(scene), _FirstWording(), TRAIN)
+
+
 def look(scene: Scene, rng: random.Random, split: str) -> tuple[str, str]:
-    """A question about the picture of ``scene`` just painted, and the answer describing it (trained words)."""
-    return LOOK.pick(rng, split), LOOK_ANSWER.pick(rng, split, scene=body(whole_ask(scene), rng, TRAIN))
+    """A question about the picture of ``scene`` just painted, and the answer describing it."""
+    question = LOOK.pick(rng, split)
+    # the varied wording once drawn for the answer is drawn still, so that every item after it stays as it was
+    body(whole_ask(scene), rng, TRAIN)
+    return question, LOOK_ANSWER.pick(rng, split, scene=describe(scene))
 
 
 def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:
@@ -179,3 +196,56 @@ def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple
 
 def reply(task: str, rng: random.Random) -> str:
     return REPLY[task].pick(rng, "train")
+
+
+def _lexicon() -> dict[str, tuple[str, str]]:
+    """Every Chinese world word, by its text: (attribute, value); a count word or relation by its own kind."""
+    tables = {"size": SIZE, "shape": SHAPE, "position": PLACE, "relation": RELATION, "time": TIME, "terrain": TERRAIN}
+    words = {text: (attribute, value) for attribute, table in tables.items()
+             for value, wordings in table.items() for text in wordings.all()}
+    words |= {text: ("colour", value) for value, text in COLOUR.items()}
+    words |= {text: ("terrain", value) for value, text in GROUND.items()}
+    words |= {text: ("time", value) for value, text in TIME_NOUN.items()}
+    return words | {text: ("count", str(n)) for n, text in COUNT.items()}
+
+
+_LEXICON = _lexicon()
+_LONGEST = max(map(len, _LEXICON))
+
+
+def _words(text: str) -> list[tuple[str, str]]:
+    """The world words of ``text`` in order, each the longest that starts where it stands."""
+    found, start = [], 0
+    while start < len(text):
+        for end in range(min(len(text), start + _LONGEST), start, -1):
+            if text[start:end] in _LEXICON:
+                found.append(_LEXICON[text[start:end]])
+                start = end
+                break
+        else:
+            start += 1
+    return found
+
+
+def read_description(text: str) -> Scene | None:
+    """The scene a Chinese description of a picture names ("图里是一个红色的小星星，在左上角，夜晚，在雪地上。"),
+    or None where it names no whole scene: an object lacks a word, a word is said twice otherwise, or a
+    place is off the grid. Each count word starts an object; a relation places it next to the one before."""
+    objects: list[dict[str, str]] = []
+    scenery: dict[str, str] = {}
+    for attribute, value in _words(text):
+        if attribute == "count":
+            objects.append({})
+            continue
+        if attribute not in ("time", "terrain") and not objects:
+            objects.append({})
+        if attribute == "relation":
+            before = objects[-2].get("position") if len(objects) > 1 else None
+            attribute, value = "position", before and neighbour(before, value)
+        held = scenery if attribute in ("time", "terrain") else objects[-1]
+        if value is None or held.setdefault(attribute, value) != value:
+            return None
+    try:
+        return Scene(tuple(Obj(**o) for o in objects), Background(**scenery)) if objects and len(scenery) == 2 else None
+    except (TypeError, WorldError):  # a missing word; a cell named twice
+        return None

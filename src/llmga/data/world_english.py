@@ -9,9 +9,10 @@ around them (places, relations, edits, chat) and their combinations.
 from __future__ import annotations
 
 import random
+import re
 
 from ..world.edits import EditPair, refer
-from ..world.captions import detailed_caption
+from ..world.captions import detailed_caption, parse_detailed_or_none
 from ..world.scene import GRID, POSITIONS, Obj, Scene
 from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
@@ -274,6 +275,13 @@ def question(rng: random.Random, split: str) -> tuple[str, str]:
 def look(scene: Scene, rng: random.Random, split: str) -> tuple[str, str]:
     """A question about the picture of ``scene`` just painted, and the answer describing it."""
     return LOOK.pick(rng, split), LOOK_ANSWER.pick(rng, split, scene=detailed_caption(scene))
+
+
+def read_description(text: str) -> Scene | None:
+    """The scene a description of a picture names ("It shows a small red star at the top left, on snow under a
+    night sky."), or None where it names no whole scene in the world's caption words."""
+    found = re.search(r"\b(?:shows|drew)\s+(.*)", text, re.IGNORECASE | re.DOTALL)
+    return parse_detailed_or_none(found.group(1)) if found else None
 
 
 def outside(thing: str, offer: Mention, rng: random.Random, split: str) -> tuple[str, str]:

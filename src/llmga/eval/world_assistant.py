@@ -246,6 +246,13 @@ def described_right(verdict: Verdict) -> bool:
         o.colour for o in verdict.item.scenes[-1].objects}
 
 
+def described_whole(verdict: Verdict) -> bool:
+    """Whether a question about the last picture got an unpainted answer naming that whole scene (every
+    object's colour, shape, size and place, the time and the ground) and nothing else, in the asker's language."""
+    reader = world_chinese if verdict.item.language == "zh" else world_english
+    return not verdict.reply.prompts and reader.read_description(verdict.reply.text) == verdict.item.scenes[-1]
+
+
 def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
     """For one-object requests, how many values each unnamed attribute was filled with (of how many), and the
     share of the commonest (a fair pick of one of 9 places gives about 11%)."""
@@ -300,7 +307,7 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
         "requests": _tally(requests, lambda v: not v.reply.prompts),
         "questions": {"items": len(questions), "right": sum(map(answered_right, questions))},
         "looks": {"items": len(looks), "painted": sum(bool(v.reply.prompts) for v in looks),
-                  "right": sum(map(described_right, looks))},
+                  "right": sum(map(described_right, looks)), "whole": sum(map(described_whole, looks))},
         "task": {"right": _estimate([v.task == (v.item.task or NONE) for v in verdicts]),
                  "confusion": {meant: dict(got) for meant, got in sorted(confusion.items())},
                  "edits_from_scratch": sum(v.task == "generate" for v in edits), "edits": len(edits)},
@@ -423,7 +430,7 @@ def format_summary(summary: dict) -> str:
     lines.append(f"plain questions answered right: {questions['right']} of {questions['items']}")
     looks = summary["looks"]
     lines.append(f"questions about the last picture: painted {looks['painted']} of {looks['items']}; "
-                 f"answered with its colours and no other {looks['right']}")
+                 f"answered with its colours and no other {looks['right']}; described whole {looks['whole']}")
     task = summary["task"]
     lines.append(f"task right: {pct(task['right'])}; follow-up edits started from scratch: "
                  f"{task['edits_from_scratch']} of {task['edits']}")
