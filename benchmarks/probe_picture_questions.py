@@ -4,7 +4,8 @@ After "draw something" and a painted one-object scene, the brain is asked what t
 no training item uses: the held-out ones of `world-chat`'s "look" kind, which `llmga eval assistant` asks too
 (`world-llava`'s own picture questions are English and name a cell: "What colour is the object at the
 center?"). A multimodal brain is shown the oracle's picture of the prompt, as the assistant shows it what it
-painted. Counted per language: questions painted (a question is never a drawing request) and colour questions
+painted. Counted per language: questions painted (a question is never a drawing request), open questions answered
+with the whole scene (read back by the language's reader: every word of it right, nothing else) and colour questions
 answered with the scene's colour and no other. Prints the Chinese share of questions answered without a picture over the
 English one last:
 
@@ -15,6 +16,7 @@ import argparse
 import random
 
 from llmga.brain import load_brain
+from llmga.data import world_chinese, world_english
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import colours_named, painted
 from llmga.protocol import parse_reply, tag_prompt
@@ -36,20 +38,23 @@ def main() -> None:
     brain = load_brain(args.brain)
     unpainted = {}
     for code, (opening, questions) in ASKS.items():
-        painted_replies = right_colours = 0
+        painted_replies = right_colours = whole = 0
+        reader = world_chinese if code == "zh" else world_english
         for i in range(args.n):
             scene = sample_scene(random.Random(f"{args.seed}/probe-questions/{i}"), 1)
             history = [(opening, tag_prompt(detailed_caption(scene), "generate"))]
             replies = answers(brain, list(questions), histories=[history] * len(questions), paint=painted)
             parsed = [parse_reply(reply, brain.end_markers) for reply in replies]
             painted_replies += sum(bool(reply.prompts) for reply in parsed)
+            whole += sum(not reply.prompts and reader.read_description(reply.text) == scene for reply in parsed[:-1])
             right_colours += not parsed[-1].prompts and colours_named(parsed[-1].text) == {scene.objects[0].colour}
             if i == 0:
                 for question, reply in zip(questions, replies):
                     print(f"{code} {question!r} -> {reply[:100]!r}")
         asked = args.n * len(questions)
         unpainted[code] = 1 - painted_replies / asked
-        print(f"{code}: questions painted {painted_replies} of {asked}; colour answered right {right_colours} of {args.n}")
+        print(f"{code}: questions painted {painted_replies} of {asked}; described whole {whole} of {asked - args.n}; "
+              f"colour answered right {right_colours} of {args.n}")
     print(f"ratio: {unpainted['zh'] / max(unpainted['en'], 1e-9):.2f}")
 
 
