@@ -217,6 +217,7 @@ def test_a_chinese_description_in_any_wording_reads_as_the_scene_it_names(split)
                                   "一个红色的星星，在左上角，夜晚，在雪地上",  # no size
                                   "一个红色的小星星，在它下面，夜晚，在雪地上",  # below nothing
                                   "一个红色的小星星，在左上角，一个蓝色的大圆形，在左上角，夜晚，在雪地上",  # one cell twice
+                                  "两个红色的小星星，在左上角，夜晚，在雪地上",  # two objects in one phrase
                                   "", "It shows a small red star at the top left, on snow under a night sky."])
 def test_a_chinese_description_that_names_no_whole_scene_reads_as_none(text):
     assert world_chinese.read_description(text) is None
