@@ -16,7 +16,7 @@ import argparse
 import random
 
 from llmga.brain import load_brain
-from llmga.data import world_chinese, world_english
+from llmga.data.world_chat import LANGUAGES
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import colours_named, painted
 from llmga.protocol import parse_reply, tag_prompt
@@ -39,14 +39,13 @@ def main() -> None:
     unpainted = {}
     for code, (opening, questions) in ASKS.items():
         painted_replies = right_colours = whole = 0
-        reader = world_chinese if code == "zh" else world_english
         for i in range(args.n):
             scene = sample_scene(random.Random(f"{args.seed}/probe-questions/{i}"), 1)
             history = [(opening, tag_prompt(detailed_caption(scene), "generate"))]
             replies = answers(brain, list(questions), histories=[history] * len(questions), paint=painted)
             parsed = [parse_reply(reply, brain.end_markers) for reply in replies]
             painted_replies += sum(bool(reply.prompts) for reply in parsed)
-            whole += sum(not reply.prompts and reader.read_description(reply.text) == scene for reply in parsed[:-1])
+            whole += sum(not reply.prompts and LANGUAGES[code].read_description(reply.text) == scene for reply in parsed[:-1])
             right_colours += not parsed[-1].prompts and colours_named(parsed[-1].text) == {scene.objects[0].colour}
             if i == 0:
                 for question, reply in zip(questions, replies):

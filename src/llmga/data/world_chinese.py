@@ -230,7 +230,8 @@ def _words(text: str) -> list[tuple[str, str]]:
 def read_description(text: str) -> Scene | None:
     """The scene a Chinese description of a picture names ("图里是一个红色的小星星，在左上角，夜晚，在雪地上。"),
     or None where it names no whole scene: an object lacks a word, a word is said twice otherwise, a
-    place is off the grid, or several objects share one phrase. Each count word starts an object; a relation places it next to the one before."""
+    place is off the grid, or several objects share one phrase. Each count word starts an object; a
+    relation places it next to the one before."""
     objects: list[dict[str, str]] = []
     scenery: dict[str, str] = {}
     for attribute, value in _words(text):

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from ..brain import BrainRequest, complete
 from ..brain.base import keeps_scripts
 from ..data import world_chinese, world_english
-from ..data.world_chat import (KINDS, SHARES, ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
+from ..data.world_chat import (KINDS, LANGUAGES, SHARES, ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
                                painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
 from ..retry import ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
@@ -249,8 +249,8 @@ def described_right(verdict: Verdict) -> bool:
 def described_whole(verdict: Verdict) -> bool:
     """Whether a question about the last picture got an unpainted answer naming that whole scene (every
     object's colour, shape, size and place, the time and the ground) and nothing else, in the asker's language."""
-    reader = world_chinese if verdict.item.language == "zh" else world_english
-    return not verdict.reply.prompts and reader.read_description(verdict.reply.text) == verdict.item.scenes[-1]
+    read = LANGUAGES[verdict.item.language].read_description(verdict.reply.text)
+    return not verdict.reply.prompts and read == verdict.item.scenes[-1]
 
 
 def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
