@@ -8,8 +8,8 @@ import pytest
 
 from llmga.data import world_chinese, world_english
 from llmga.data import world_chat
-from llmga.data.world_chat import (CHINESE_SHARE, KINDS, SHARES, after_small_talk, build_world_chat, colour_shapes,
-                                   held_out_chat, held_out_pairs, training_items)
+from llmga.data.world_chat import (CHINESE_SHARE, KINDS, PICTURE_FIRST, SHARES, SWITCH_SHARE, after_small_talk, build_world_chat,
+                                   colour_shapes, held_out_chat, held_out_pairs, held_out_switched, training_items)
 from llmga.data.world_wording import HELD, OUTSIDE_THINGS, SPLITS, Ask, Mention, Phrasings, phrasings, whole_ask
 from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
@@ -178,6 +178,34 @@ def test_the_held_out_items_after_small_talk_open_with_held_out_wordings(module)
             assert any(pattern.search(asked) for pattern in patterns), f"{asked!r} is not a held-out wording"
         lengths.add(len(extra))
     assert lengths == {1, 2}
+
+
+def in_chinese(text: str) -> bool:
+    """Whether ``text`` (its generation prompts left out) holds Chinese characters."""
+    return bool(re.search(r"[\u4e00-\u9fff]", re.sub(r"<gen_img.*?</gen_img>", "", text)))
+
+
+def test_some_training_conversations_change_language_and_the_reply_follows_the_last_message():
+    switched = [item for item in TRAINING if any(in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)]
+    assert abs(len(switched) / len(TRAINING) - SWITCH_SHARE) < 0.03
+    assert {item.language for item in switched} == {"en", "zh"} and {"followup", "request", "look"} <= {i.kind for i in switched}
+    for item in switched:
+        assert in_chinese(item.request) == in_chinese(item.reply) == (item.language == "zh"), item
+        assert all(in_chinese(asked) == in_chinese(answer) for asked, answer in item.history), item
+        assert in_chinese(item.history[0][0]) != (item.language == "zh"), item  # an outside offer stays in its own
+
+
+@pytest.mark.parametrize("module", [world_english, world_chinese], ids=["en", "zh"])
+def test_the_held_out_items_in_a_changed_language_follow_held_out_turns_in_the_other(module):
+    code = "zh" if module is world_english else "en"  # items whose earlier turns are in ``module``'s language
+    items = [item for item in held_out_switched(10, seed=0) if item.language == code]
+    assert {item.kind for item in items} == set(KINDS) and all(item.history for item in items)
+    patterns = [pattern for _, pattern in held_wordings(module)]
+    for item in items:
+        assert in_chinese(item.request) == (code == "zh") and in_chinese(item.reply) == (code == "zh"), item
+        assert in_chinese(item.history[0][0]) == (code == "en"), item  # an outside offer then stays in its own
+        assert all(in_chinese(asked) == in_chinese(answer) for asked, answer in item.history), item
+        assert item.kind in PICTURE_FIRST or any(p.search(item.history[0][0]) for p in patterns), item
 
 
 def test_the_built_file_holds_every_turn(tmp_path):

@@ -12,6 +12,7 @@ from llmga.world.captions import RELATIONS
 from llmga.eval.world_assistant import (
     Verdict,
     agreement,
+    chat_items,
     contradicts,
     format_summary,
     measure_chat,
@@ -287,6 +288,26 @@ def test_small_talk_opens_every_conversation_asked(items):
     assert [v.item for v in verdicts] == opened
     assert summary["faithfulness"]["en"]["whole"]["value"] == 1.0 and summary["non_requests"]["failed"] == 0
 
+
+
+def test_a_reply_in_the_language_of_earlier_turns_is_counted_when_the_user_changes_language():
+    switched = chat_items(3, 0, ("en", "zh"), 6, 4, draw=0, switched=True)
+    assert all(item.history for item in switched)
+    answer = taught(switched).replies[0]
+
+    def stays(request):  # prose in the language of the conversation's first message, the painted prompt as taught
+        first, last = request.messages[1]["content"], request.messages[-1]["content"]
+        in_chinese = [bool(re.search(r"[\u4e00-\u9fff]", text)) for text in (first, last)]
+        assert in_chinese[0] != in_chinese[1]
+        prompts = re.findall(r"<gen_img.*?</gen_img>", answer(request))
+        return " ".join(["好的。" if in_chinese[0] else "Sure.", *prompts])
+
+    for brain, language in ((ScriptedBrain(answer, multimodal=False), 1.0), (ScriptedBrain(stays, multimodal=False), 0.0)):
+        summary, verdicts = measure_chat(brain, n=3, seed=0, new_words=6, relations=4, switched=True)
+        assert [v.item for v in verdicts] == switched
+        worded = sum(bool(v.reply.text.strip()) for v in verdicts if v.item.kind != "relative")  # probed apart
+        assert summary["language"]["value"] == language and summary["language"]["n"] == worded > len(switched) / 2
+        assert summary["faithfulness"]["en"]["whole"]["value"] == summary["faithfulness"]["zh"]["whole"]["value"] == 1.0
 
 
 def test_a_reply_with_letters_of_another_script_is_counted_garbled(items):

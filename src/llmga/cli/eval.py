@@ -129,6 +129,9 @@ def assistant(
     small_talk: Annotated[bool, typer.Option(
         "--small-talk", help="Open every conversation with one or two exchanges of small talk (held-out "
                              "wordings: a greeting, what it draws, a plain question), as a new user does.")] = False,
+    other_language: Annotated[bool, typer.Option(
+        "--other-language", help="Ask every item after earlier turns in the other language (its picture, or "
+                                 "small talk where it has none), as a user who changes language does.")] = False,
 ) -> None:
     """The world assistant asked as people ask (held-out wordings): every named attribute kept, non-requests
     not painted, the right task, the language asked in; prompts painted by the oracle, read by the judge."""
@@ -147,7 +150,8 @@ def assistant(
     loaded = load_brain(brain, runtime=RuntimeSettings(brain_engine=brain_engine))
     summary, verdicts = measure_chat(loaded, n=n, seed=seed, languages=languages.split(","), kinds=chosen,
                                      new_words=new_words, temperature=temperature, relations=relations,
-                                     draws=draws, retry_edits=retry_edits, small_talk=small_talk)
+                                     draws=draws, retry_edits=retry_edits, small_talk=small_talk,
+                                     switched=other_language)
     typer.echo(f"brain: {brain}")
     typer.echo(format_summary(summary))
     if json_out:

@@ -74,6 +74,8 @@ OBJECT_EDITS = ("recolour", "replace", "remove", "add")
 CHINESE_SHARE = 0.3
 #: the share of trained conversations that open with small talk (a greeting, what it draws, a plain question)
 SMALL_TALK_SHARE = 0.08
+#: the share of trained conversations whose earlier turns are in the other language (the reply follows the last)
+SWITCH_SHARE = 0.15
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
 #: what the world assistant is trained and asked under (short: it is in every sample the model reads)
@@ -239,33 +241,36 @@ def anything_item(language: ModuleType, rng: random.Random, split: str, code: st
 
 
 def edit_item(kind: str, first: ChatItem, language: ModuleType, rng: random.Random, split: str, held: set,
-              want_held: bool, kinds: tuple[str, ...] = EDIT_KINDS) -> ChatItem:
-    """``first``'s picture, then an edit of it of one of ``kinds``."""
+              want_held: bool, code: str, kinds: tuple[str, ...] = EDIT_KINDS) -> ChatItem:
+    """``first``'s picture, then an edit of it of one of ``kinds`` asked in ``language``."""
     source = first.wanted.scene
     pair = sample_edit(source, rng, kinds, max_objects=3)
     while want_held is False and colour_shapes(pair.target) & held:
         pair = sample_edit(source, rng, kinds, max_objects=3)
-    return ChatItem(kind, first.language, ((first.request, first.reply),), language.edit(pair, rng, split),
+    return ChatItem(kind, code, ((first.request, first.reply),), language.edit(pair, rng, split),
                     painted_reply(language, rng, pair.target, "edit"), "edit", Request(pair.target, EVERYTHING),
                     (source, pair.target))
 
 
-def two_object_edit_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str) -> ChatItem:
-    """A two-object picture, then an edit of one of the two (or a third added); only the edit is trained."""
-    first = drawing_item(rng.choice(("several", "relative")), language, rng, split, held, False, code)
-    return replace(edit_item("two-object-edit", first, language, rng, split, held, False, OBJECT_EDITS),
+def two_object_edit_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
+                         earlier: str) -> ChatItem:
+    """A two-object picture asked in language ``earlier``, then an edit of one of the two (or a third added);
+    only the edit is trained."""
+    first = drawing_item(rng.choice(("several", "relative")), LANGUAGES[earlier], rng, split, held, False, earlier)
+    return replace(edit_item("two-object-edit", first, language, rng, split, held, False, code, OBJECT_EDITS),
                    train_history=False)
 
 
 def followup_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
-                  code: str) -> ChatItem:
-    """A painted picture, then an edit of it, one like it, a new picture or thanks."""
-    first = drawing_item(rng.choice(("request", "request", "several")), language, rng, split, held, want_held, code)
+                  code: str, earlier: str) -> ChatItem:
+    """A picture asked in language ``earlier``, then an edit of it, one like it, a new picture or thanks."""
+    first = drawing_item(rng.choice(("request", "request", "several")), LANGUAGES[earlier], rng, split, held,
+                         want_held, earlier)
     history = ((first.request, first.reply),)
     source = first.wanted.scene
     turn = rng.choices(("edit", "similar", "new", "thanks"), (0.6, 0.1, 0.2, 0.1))[0]
     if turn == "edit":
-        return edit_item("followup", first, language, rng, split, held, want_held)
+        return edit_item("followup", first, language, rng, split, held, want_held, code)
     if turn == "similar":
         return ChatItem("followup", code, history, language.similar(rng, split),
                         painted_reply(language, rng, source, "similar"), "similar", Request(source, EVERYTHING),
@@ -279,11 +284,12 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
 
 
 def look_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
-              code: str) -> ChatItem:
-    """A painted picture, then a question about it: an answer describing the picture's scene, nothing painted."""
+              code: str, earlier: str) -> ChatItem:
+    """A picture asked in language ``earlier``, then a question about it: an answer describing the picture's
+    scene, nothing painted."""
     kind = rng.choice(("request", "request", "several", "anything"))
-    first = (anything_item(language, rng, split, code, held) if kind == "anything"
-             else drawing_item(kind, language, rng, split, held, want_held, code))
+    first = (anything_item(LANGUAGES[earlier], rng, split, earlier, held) if kind == "anything"
+             else drawing_item(kind, LANGUAGES[earlier], rng, split, held, want_held, earlier))
     asked, answer = language.look(first.wanted.scene, rng, split)
     return ChatItem("look", code, ((first.request, first.reply),), asked, answer, scenes=first.scenes)
 
@@ -327,24 +333,35 @@ def small_talk(language: ModuleType, rng: random.Random, split: str) -> tuple[tu
     return tuple(exchanges)
 
 
-def opened_with_small_talk(item: ChatItem, rng: random.Random, split: str) -> ChatItem:
-    """``item`` with :func:`small_talk` in its language before its own turns."""
-    return replace(item, history=small_talk(LANGUAGES[item.language], rng, split) + item.history)
+def opened_with_small_talk(item: ChatItem, rng: random.Random, split: str, language: str | None = None) -> ChatItem:
+    """``item`` with :func:`small_talk` in ``language`` (default: the item's) before its own turns."""
+    return replace(item, history=small_talk(LANGUAGES[language or item.language], rng, split) + item.history)
 
 
-def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False) -> ChatItem:
-    """An item of ``kind`` in language ``code`` ("en", "zh") with wordings of ``split``."""
-    language = LANGUAGES[code]
+def other_language(code: str) -> str:
+    """The other of the world's two languages."""
+    return "zh" if code == "en" else "en"
+
+
+#: the kinds whose earlier turns (a picture asked for and painted) :func:`make_item` writes in another language
+PICTURE_FIRST = ("followup", "two-object-edit", "look")
+
+
+def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False,
+              earlier: str | None = None) -> ChatItem:
+    """An item of ``kind`` in language ``code`` ("en", "zh") with wordings of ``split``; its earlier turns, where
+    it has any, in language ``earlier`` (default ``code``)."""
+    language, earlier = LANGUAGES[code], earlier or code
     if kind in ASKERS:
         return drawing_item(kind, language, rng, split, held, want_held, code)
     if kind == "anything":
         return anything_item(language, rng, split, code, held)
     if kind == "followup":
-        return followup_item(language, rng, split, held, want_held, code)
+        return followup_item(language, rng, split, held, want_held, code, earlier)
     if kind == "two-object-edit":
-        return two_object_edit_item(language, rng, split, held, code)
+        return two_object_edit_item(language, rng, split, held, code, earlier)
     if kind == "look":
-        return look_item(language, rng, split, held, want_held, code)
+        return look_item(language, rng, split, held, want_held, code, earlier)
     if kind == "chat":
         return chat_item(language, rng, split, code)
     if kind == "question":
@@ -377,10 +394,27 @@ def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE,
     for index in range(n):
         rng = random.Random(f"{seed}/world-chat/{index}")
         code = "zh" if rng.random() < chinese_share else "en"
-        item = make_item(rng.choices(kinds, weights)[0], code, rng, TRAIN, held)
-        opening = random.Random(f"{seed}/world-chat/{index}/small-talk")  # the items stay as they were without it
-        items.append(opened_with_small_talk(item, opening, TRAIN) if opening.random() < SMALL_TALK_SHARE else item)
+        kind = rng.choices(kinds, weights)[0]
+        # separate generators, so that every item drawn before these choices existed stays as it was
+        opening = random.Random(f"{seed}/world-chat/{index}/small-talk")
+        switched = random.Random(f"{seed}/world-chat/{index}/switch").random() < SWITCH_SHARE
+        items.append(switched_item(kind, code, rng, TRAIN, held, opening) if switched else
+                     opened(make_item(kind, code, rng, TRAIN, held), opening, TRAIN, SMALL_TALK_SHARE))
     return items
+
+
+def opened(item: ChatItem, rng: random.Random, split: str, share: float, language: str | None = None) -> ChatItem:
+    """``item`` opened with small talk (in ``language``) ``share`` of the time, by ``rng``'s first draw."""
+    return opened_with_small_talk(item, rng, split, language) if rng.random() < share else item
+
+
+def switched_item(kind: str, code: str, rng: random.Random, split: str, held: set, opening: random.Random,
+                  want_held: bool = False) -> ChatItem:
+    """An item of ``kind`` in language ``code`` whose earlier turns are in the other language: its picture, or
+    (where it has none) small talk; the reply follows the user's last message."""
+    other = other_language(code)
+    item = make_item(kind, code, rng, split, held, want_held, earlier=other)
+    return opened(item, opening, split, SMALL_TALK_SHARE if kind in PICTURE_FIRST else 1.0, other)
 
 
 def draw_key(seed: int, draw: int = 0) -> str:
@@ -398,10 +432,22 @@ def held_out_chat(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh")
             for code in languages for kind in kinds for i in range(n)]
 
 
-def after_small_talk(items: Sequence[ChatItem], seed: int = 0, draw: int = 0) -> list[ChatItem]:
-    """The same held-out items, each opened with held-out small talk (:func:`small_talk`)."""
-    key = draw_key(seed, draw)
-    return [opened_with_small_talk(item, random.Random(f"{key}/world-chat-small-talk/{i}"), HELD)
+def held_out_switched(n: int, seed: int = 0, languages: Sequence[str] = ("en", "zh"),
+                      kinds: Sequence[str] = KINDS, draw: int = 0) -> list[ChatItem]:
+    """:func:`held_out_chat`'s kinds with the earlier turns in the other language (:func:`switched_item`)."""
+    held, key = held_out_pairs(seed), draw_key(seed, draw)
+    return [switched_item(kind, code, random.Random(f"{key}/world-chat-switched/{code}/{kind}/{i}"), HELD, held,
+                          random.Random(f"{key}/world-chat-switched-opening/{code}/{kind}/{i}"), want_held=True)
+            for code in languages for kind in kinds for i in range(n)]
+
+
+def after_small_talk(items: Sequence[ChatItem], seed: int = 0, draw: int = 0,
+                     switched: bool = False) -> list[ChatItem]:
+    """The same held-out items, each opened with held-out small talk (:func:`small_talk`), in the other
+    language if ``switched``."""
+    key = draw_key(seed, draw) + ("/switched" if switched else "")
+    return [opened_with_small_talk(item, random.Random(f"{key}/world-chat-small-talk/{i}"), HELD,
+                                   other_language(item.language) if switched else None)
             for i, item in enumerate(items)]
 
 

@@ -34,7 +34,10 @@ Asked on several draws, every figure pools the draws' items (a figure per
 attribute then rests on about three times as many requests), and each draw's
 whole-request shares are given beside it. With ``small_talk`` every item is
 asked after one or two exchanges of held-out small talk ("hello", "what can
-you draw?"), as a new user opens a chat.
+you draw?"), as a new user opens a chat. With ``switched`` every item's
+earlier turns (its picture, or small talk where it has none) are in the other
+language, as when a user changes language mid-chat: the reply must follow the
+last message.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ from dataclasses import dataclass, field
 from ..brain import BrainRequest, complete
 from ..brain.base import keeps_scripts
 from ..data import world_chinese, world_english
-from ..data.world_chat import (KINDS, LANGUAGES, SHARES, ChatItem, after_small_talk, draw_key, held_out_chat, held_out_pairs, make_item,
-                               painted_reply, pick_pair, training_items)
+from ..data.world_chat import (KINDS, LANGUAGES, SHARES, ChatItem, after_small_talk, draw_key, held_out_chat,
+                               held_out_pairs, held_out_switched, make_item, painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
 from ..retry import ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
@@ -346,12 +349,15 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
 
 
 def chat_items(n: int, seed: int, languages: Sequence[str], new_words: int, relations: int,
-               draw: int, small_talk: bool = False, kinds: Sequence[str] = KINDS) -> list[ChatItem]:
+               draw: int, small_talk: bool = False, kinds: Sequence[str] = KINDS,
+               switched: bool = False) -> list[ChatItem]:
     """One draw's items: ``n`` held-out items per language and kind of ``kinds``, ``new_words`` probes and
-    ``relations`` probes per language; with ``small_talk``, each opened with held-out small talk as a new user
-    opens."""
-    items = (held_out_chat(n, seed, languages, kinds, draw=draw) + (new_word_items(new_words, seed, draw) if new_words else [])
-             + relation_items(relations, seed, languages, draw))
+    ``relations`` probes per language; with ``switched``, each item's earlier turns (its picture, or small talk
+    where it has none) are in the other language; with ``small_talk``, each opens with held-out small talk as a
+    new user opens."""
+    probes = (new_word_items(new_words, seed, draw) if new_words else []) + relation_items(relations, seed, languages, draw)
+    items = ((held_out_switched(n, seed, languages, kinds, draw=draw) + after_small_talk(probes, seed, draw, True))
+             if switched else held_out_chat(n, seed, languages, kinds, draw=draw) + probes)
     return after_small_talk(items, seed, draw) if small_talk else items
 
 
@@ -359,19 +365,19 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
                  max_new_tokens: int = 96, judge=None, temperature: float = 0.0,
                  relations: int = RELATION_PROBES, draws: Sequence[int] = (0,),
                  retry_edits: bool = True, small_talk: bool = False,
-                 kinds: Sequence[str] = KINDS) -> tuple[dict, list[Verdict]]:
+                 kinds: Sequence[str] = KINDS, switched: bool = False) -> tuple[dict, list[Verdict]]:
     """Ask each of ``draws``' items (:func:`chat_items`); the summary, pooled over the draws, and each verdict.
 
     ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. A draw
     picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
     a garbled reply or an unchanged edit is asked again (:func:`ask_again_as_the_assistant_does`). With
-    ``small_talk`` every conversation opens with held-out small talk (:func:`chat_items`); ``kinds`` picks the
-    held-out kinds asked.
+    ``small_talk`` every conversation opens with held-out small talk, with ``switched`` its earlier turns are
+    in the other language (:func:`chat_items`); ``kinds`` picks the held-out kinds asked.
     """
     from ..world.judge import Judge
 
     judge = judge or Judge.load()
-    batches = {draw: chat_items(n, seed, languages, new_words, relations, draw, small_talk, kinds)
+    batches = {draw: chat_items(n, seed, languages, new_words, relations, draw, small_talk, kinds, switched)
                for draw in dict.fromkeys(draws)}
     items = [item for batch in batches.values() for item in batch]
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
