@@ -316,7 +316,7 @@ def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kep
     assistant = Assistant(brain, suite, paint=FAST)
     answered = assistant.chat("could you draw a cat on a sofa?")
     assert answered.reply.text.startswith("Sorry, a cat is beyond me") and not answered.reply.prompts
-    assert any("another script; asked again, try 2 wrote: Sorry" in notice for notice in answered.notices)
+    assert any("a script your message does not use; asked again, try 2 wrote: Sorry" in notice for notice in answered.notices)
     first, *again = brain.requests
     assert first.scripts is None and {r.scripts for r in again} == {frozenset({"LATIN"})}
     assert again[0].settings == first.settings  # kept to Latin letters, asked first as it was asked
@@ -329,6 +329,19 @@ def test_a_brain_that_cannot_keep_to_scripts_is_asked_again_hotter_only(suite):
     Assistant(brain, suite, paint=FAST).chat("could you draw a cat on a sofa?")
     assert [r.scripts for r in brain.requests] == [None, None]
     assert brain.requests[1].settings.temperature == RETRY_TEMPERATURE
+
+
+def test_a_reply_in_the_language_of_earlier_turns_is_asked_again_in_the_last_messages_letters(suite):
+    brain = ScriptedBrain("好的，这是你要的图片。 <gen_img>a small red circle at the top left</gen_img>",
+                          '好的，已经改好了。 <gen_img task="edit">a small red circle at the top left, on snow</gen_img>',
+                          'Done. <gen_img task="edit">a small red circle at the top left, on snow</gen_img>')
+    brain.keeps_scripts = True
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("画一个很小的红色圆形，在左上角")
+    answered = assistant.chat("could it be on snow?")
+    assert answered.reply.text == "Done." and answered.reply.prompts == ["a small red circle at the top left, on snow"]
+    assert [r.scripts for r in brain.requests] == [None, None, frozenset({"LATIN"})]
+    assert any("a script your message does not use; asked again" in notice for notice in answered.notices)
 
 
 def test_a_reply_in_the_script_the_user_wrote_is_not_asked_again(suite):

@@ -125,11 +125,10 @@ class Assistant:
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
         raw, reply = self._ask(text, shown, on_text, None)
-        said = " ".join([self.conversation.system_prompt or "",
-                         *(turn.text for turn in self.conversation.turns if turn.role == "user")])
+        said = " ".join([self.conversation.system_prompt or "", text])  # the reply follows the last message
         if foreign_scripts(reply, said):
             raw, reply, notice = self._ask_again(
-                raw, reply, "broke into letters of another script", "it is kept as it is",
+                raw, reply, "used letters of a script your message does not use", "it is kept as it is",
                 lambda ask: ask_again_in_scripts(ask, said, self.sampling, self.brain.end_markers,
                                                  keeps_scripts(self.brain)))
             notices.append(notice)

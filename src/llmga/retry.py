@@ -10,11 +10,13 @@ Two replies are asked again, up to :data:`RETRIES` more times at
   that names the same task and paints no picture the conversation has already
   had is kept (asked to remove what is no longer there, a hotter reply may
   bring back an earlier one);
-- a reply that breaks into letters of a script the conversation never used
-  ("I can'אים a cat on grass at night."), as a small model's may. It is
-  asked first under the sampling it had, kept to the conversation's scripts
-  (:func:`allowed_scripts`; the local brains mask every other script's
-  tokens), then hotter.
+- a reply with letters of a script the user's last message does not use:
+  one broken into another script ("I can'אים a cat on grass at night."), as a
+  small model's may, or one in the language of earlier turns (Chinese prose
+  after the user switched to English). It is asked first under the sampling
+  it had, kept to the last message's scripts (:func:`allowed_scripts`; the
+  local brains mask every other script's tokens), then hotter. Latin is always
+  allowed, so a reply in English to a Chinese message is left to the brain.
 
 ``llmga eval assistant`` asks the same way, so its figures are what the assistant does.
 """
@@ -83,7 +85,8 @@ def ask_again(ask: Callable[[SamplingSettings, frozenset[str] | None], str], kee
 def ask_again_in_scripts(ask: Callable[[SamplingSettings, frozenset[str] | None], str], conversation: str,
                          settings: SamplingSettings, end_markers: Sequence[str] = (),
                          masks: bool = False) -> tuple[int, str, Reply] | None:
-    """A reply broken into another script asked again (:func:`ask_again`) until one keeps to the scripts of
-    ``conversation``; a brain that ``masks`` other scripts' tokens is kept to :func:`allowed_scripts`."""
+    """A reply in another script asked again (:func:`ask_again`) until one keeps to the scripts of
+    ``conversation`` (the text the reply follows: the user's last message); a brain that ``masks`` other
+    scripts' tokens is kept to :func:`allowed_scripts`."""
     return ask_again(ask, lambda reply: not foreign_scripts(reply, conversation), settings, end_markers,
                      allowed_scripts(conversation) if masks else None)

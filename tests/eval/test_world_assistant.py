@@ -323,13 +323,13 @@ def test_a_reply_with_letters_of_another_script_is_counted_garbled(items):
     assert english_outside and summary["garbled"] == english_outside
     assert summary["non_requests"]["failed"] == 0  # no picture: the old figures could not see it
     assert "garbled (another script): " + str(english_outside) in format_summary(summary)
-    assert summary["garbled_asked_again"] == {"asked": english_outside, "kept": 0}
+    assert summary["scripts_asked_again"] == {"asked": english_outside, "kept": 0}
 
     def mended_when_hotter(request):  # as the assistant asks again: hotter, where this brain answers as taught
         return answer(request) if request.settings.temperature >= RETRY_TEMPERATURE else reply(request)
 
     mended, _ = measure_chat(ScriptedBrain(mended_when_hotter, multimodal=False), n=3, seed=0, new_words=6, relations=4)
-    assert mended["garbled"] == 0 and mended["garbled_asked_again"] == {"asked": english_outside, "kept": english_outside}
+    assert mended["garbled"] == 0 and mended["scripts_asked_again"] == {"asked": english_outside, "kept": english_outside}
 
 
 def test_a_reply_with_a_broken_english_word_is_counted(items):

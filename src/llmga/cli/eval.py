@@ -124,8 +124,8 @@ def assistant(
         "--brain-engine", help="What runs an adapter on a GGUF base: auto, llama.cpp or transformers.")] = "auto",
     retry_edits: Annotated[bool, typer.Option(
         "--retry-edits/--no-retry-edits", help="Ask an edit that paints the last picture unchanged, and a reply "
-                                               "broken into another script, again, as the assistant does (off: "
-                                               "the brain's first replies only).")] = True,
+                                               "in a script the last message does not use, again, as the "
+                                               "assistant does (off: the brain's first replies only).")] = True,
     small_talk: Annotated[bool, typer.Option(
         "--small-talk", help="Open every conversation with one or two exchanges of small talk (held-out "
                              "wordings: a greeting, what it draws, a plain question), as a new user does.")] = False,

@@ -324,9 +324,9 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
 
 def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[str],
                                     settings: SamplingSettings) -> tuple[dict[int, str], dict[int, str]]:
-    """As the assistant does (:mod:`llmga.retry`): a reply that breaks into another script, then one that runs
-    an edit painting the last picture's prompt again, is asked again, and ``raw`` gets the reply kept. The
-    first replies of those asked again, by index: (edits, garbled)."""
+    """As the assistant does (:mod:`llmga.retry`): a reply with letters of a script the last message does not
+    use, then one that runs an edit painting the last picture's prompt again, is asked again, and ``raw`` gets
+    the reply kept. The first replies of those asked again, by index: (edits, other scripts)."""
     edits, garbled = {}, {}
     for index, item in enumerate(items):
         conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history, painted))
@@ -336,7 +336,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
             return complete(brain, BrainRequest(messages, pictures, sampling.for_conversation(messages),
                                                 scripts=scripts))
 
-        said = user_words(item)
+        said = item.request  # as the assistant: the reply follows the last message (the system prompt is Latin)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
             found = ask_again_in_scripts(ask, said, settings, brain.end_markers, keeps_scripts(brain))
             garbled[index], raw[index] = raw[index], found[1] if found else raw[index]
@@ -370,7 +370,8 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
 
     ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. A draw
     picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
-    a garbled reply or an unchanged edit is asked again (:func:`ask_again_as_the_assistant_does`). With
+    a reply in a script the last message does not use, or an unchanged edit, is asked again
+    (:func:`ask_again_as_the_assistant_does`). With
     ``small_talk`` every conversation opens with held-out small talk, with ``switched`` its earlier turns are
     in the other language (:func:`chat_items`); ``kinds`` picks the held-out kinds asked.
     """
@@ -382,7 +383,7 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
     items = [item for batch in batches.values() for item in batch]
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
                   histories=[i.history for i in items], temperature=temperature, paint=painted)
-    first, garbled_first = ask_again_as_the_assistant_does(
+    first, other_scripts = ask_again_as_the_assistant_does(
         brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) if retry_edits else ({}, {})
     verdicts = judge_items(items, raw, judge, brain.end_markers)
     for verdict, draw in zip(verdicts, [draw for draw, batch in batches.items() for _ in batch]):
@@ -391,8 +392,8 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
         verdicts[index].first_reply = text
     summary = _pooled(verdicts, languages)
     summary["edits_asked_again"] = {"asked": len(first), "changed": sum(raw[i] != text for i, text in first.items())}
-    summary["garbled_asked_again"] = {"asked": len(garbled_first),
-                                      "kept": sum(raw[i] != text for i, text in garbled_first.items())}
+    summary["scripts_asked_again"] = {"asked": len(other_scripts),
+                                      "kept": sum(raw[i] != text for i, text in other_scripts.items())}
     if len(batches) > 1:
         summary["whole_by_draw"] = {
             key: {str(draw): _pooled([v for v in verdicts if v.draw == draw], languages)["faithfulness"][key]["whole"]
@@ -446,9 +447,9 @@ def format_summary(summary: dict) -> str:
         again = summary["edits_asked_again"]
         lines.append(f"edits that painted the last picture unchanged, asked again: {again['asked']} "
                      f"({again['changed']} changed by a retry)")
-    if summary.get("garbled_asked_again", {}).get("asked"):
-        again = summary["garbled_asked_again"]
-        lines.append(f"replies broken into another script, asked again: {again['asked']} ({again['kept']} mended)")
+    if summary.get("scripts_asked_again", {}).get("asked"):
+        again = summary["scripts_asked_again"]
+        lines.append(f"replies in a script the last message does not use, asked again: {again['asked']} ({again['kept']} mended)")
     lines.append(f"reply in the language asked: {pct(summary['language'])}; "
                  f"contradictions: {summary['contradictions']}; garbled (another script): "
                  f"{summary['garbled']}; fills: {summary['fill_variety']}")
