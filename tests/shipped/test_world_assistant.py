@@ -81,3 +81,14 @@ def test_once_prepared_loading_gemma3_world_prints_nothing(capfd):
     capfd.readouterr()
     load_brain("gemma3-world")
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("ask", ["gemma3-world"], indirect=True)  # smollm2-world was never taught it
+def test_gemma3_world_answers_in_the_language_of_the_last_message_when_the_user_changes_it(ask):
+    import re
+
+    painted = ask("画一个红色的星星")
+    edit = ask("could it be on snow?", history=[("画一个红色的星星", painted.raw)])
+    assert not re.search(r"[\u4e00-\u9fff]", edit.text) and len(edit.prompts) == 1 and "snow" in edit.prompts[0]
+    hello = ask("你好", history=[("Draw a purple star.", ask("Draw a purple star.").raw)])
+    assert hello.prompts == [] and re.search(r"[\u4e00-\u9fff]", hello.text)

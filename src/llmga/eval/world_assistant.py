@@ -327,7 +327,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     """As the assistant does (:mod:`llmga.retry`): a reply with letters of a script the last message does not
     use, then one that runs an edit painting the last picture's prompt again, is asked again, and ``raw`` gets
     the reply kept. The first replies of those asked again, by index: (edits, other scripts)."""
-    edits, garbled = {}, {}
+    edits, other_scripts = {}, {}
     for index, item in enumerate(items):
         conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history, painted))
 
@@ -339,13 +339,13 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
         said = item.request  # as the assistant: the reply follows the last message (the system prompt is Latin)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
             found = ask_again_in_scripts(ask, said, settings, brain.end_markers, keeps_scripts(brain))
-            garbled[index], raw[index] = raw[index], found[1] if found else raw[index]
+            other_scripts[index], raw[index] = raw[index], found[1] if found else raw[index]
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
         if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None):
             found = ask_again(ask, edit_kept(reply, seen), settings, brain.end_markers)
             edits[index], raw[index] = raw[index], found[1] if found else raw[index]
-    return edits, garbled
+    return edits, other_scripts
 
 
 def chat_items(n: int, seed: int, languages: Sequence[str], new_words: int, relations: int,
