@@ -20,7 +20,7 @@ from PIL import Image
 
 from .brain.base import Brain, BrainRequest, keeps_scripts, stream_within
 from .conversation import Conversation, check_message
-from .retry import RETRIES, ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
+from .retry import RETRIES, ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
 from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -125,7 +125,7 @@ class Assistant:
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
         raw, reply = self._ask(text, shown, on_text, None)
-        said = " ".join([self.conversation.system_prompt or "", text])  # the reply follows the last message
+        said = followed_text(self.conversation.system_prompt, text)
         if foreign_scripts(reply, said):
             raw, reply, notice = self._ask_again(
                 raw, reply, "used letters of a script your message does not use", "it is kept as it is",

@@ -52,6 +52,12 @@ def scripts(text: str) -> set[str]:
     return {unicodedata.name(ch, "UNKNOWN").split()[0] for ch in text if ch.isalpha()}
 
 
+def followed_text(system_prompt: str | None, message: str) -> str:
+    """The text whose scripts a reply may use (:func:`allowed_scripts`): the system prompt and the user's last
+    message, not earlier turns (a user may change language)."""
+    return " ".join([system_prompt or "", message])
+
+
 def allowed_scripts(conversation: str) -> frozenset[str]:
     """The scripts a reply may use: Latin and those of the ``conversation``'s own text."""
     return frozenset(scripts(conversation) | {"LATIN"})

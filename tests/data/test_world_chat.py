@@ -182,7 +182,7 @@ def test_the_held_out_items_after_small_talk_open_with_held_out_wordings(module)
 
 def in_chinese(text: str) -> bool:
     """Whether ``text`` (its generation prompts left out) holds Chinese characters."""
-    return bool(re.search(r"[\u4e00-\u9fff]", re.sub(r"<gen_img.*?</gen_img>", "", text)))
+    return bool(re.search(r"[\u4e00-\u9fff]", parse_reply(text).text))
 
 
 def test_some_training_conversations_change_language_and_the_reply_follows_the_last_message():

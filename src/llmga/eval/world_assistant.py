@@ -55,7 +55,8 @@ from ..data import world_chinese, world_english
 from ..data.world_chat import (KINDS, LANGUAGES, SHARES, ChatItem, after_small_talk, draw_key, held_out_chat,
                                held_out_pairs, held_out_switched, make_item, painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
-from ..retry import ask_again, ask_again_in_scripts, edit_kept, foreign_scripts, unchanged
+from ..conversation import Conversation
+from ..retry import ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..settings import SamplingSettings
@@ -328,6 +329,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     use, then one that runs an edit painting the last picture's prompt again, is asked again, and ``raw`` gets
     the reply kept. The first replies of those asked again, by index: (edits, other scripts)."""
     edits, other_scripts = {}, {}
+    system_prompt = Conversation.for_brain(brain).system_prompt
     for index, item in enumerate(items):
         conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history, painted))
 
@@ -336,7 +338,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
             return complete(brain, BrainRequest(messages, pictures, sampling.for_conversation(messages),
                                                 scripts=scripts))
 
-        said = item.request  # as the assistant: the reply follows the last message (the system prompt is Latin)
+        said = followed_text(system_prompt, item.request)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
             found = ask_again_in_scripts(ask, said, settings, brain.end_markers, keeps_scripts(brain))
             other_scripts[index], raw[index] = raw[index], found[1] if found else raw[index]
