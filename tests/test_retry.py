@@ -31,7 +31,7 @@ def test_kept_to_scripts_it_is_asked_as_it_is_first_then_hotter():
 
     settings = SamplingSettings(temperature=0.0, seed=7)
     latin = frozenset({"LATIN"})
-    attempt, raw, _ = ask_again(ask, lambda reply: reply.text == "right", settings, scripts=latin)
+    attempt, raw, _ = ask_again(ask, lambda reply: reply.text == "right", settings, scripts=latin, as_asked_first=True)
     assert (attempt, raw) == (3, "right") and {scripts for _, scripts in asked} == {latin}
     samplings = [sampling for sampling, _ in asked]
     assert samplings[0] == settings and [s.temperature for s in samplings[1:]] == [RETRY_TEMPERATURE] * 2
@@ -50,3 +50,14 @@ def test_a_broken_reply_is_kept_to_the_conversations_scripts_only_where_the_brai
     assert asked[-1] == (settings, frozenset({"LATIN", "CJK"}))
     ask_again_in_scripts(ask, "画一只猫", settings, masks=False)
     assert asked[-1][1] is None and asked[-1][0].temperature == RETRY_TEMPERATURE
+
+
+def test_a_reply_masked_already_is_asked_again_hotter_at_once():
+    asked = []
+
+    def ask(sampling, scripts):
+        asked.append((sampling, scripts))
+        return "Sorry, a cat is beyond me."
+
+    ask_again_in_scripts(ask, "draw a cat", SamplingSettings(temperature=0.0), masks=True, masked_first=True)
+    assert asked == [(asked[0][0], frozenset({"LATIN"}))] and asked[0][0].temperature == RETRY_TEMPERATURE

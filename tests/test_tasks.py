@@ -309,7 +309,15 @@ def test_the_users_task_wins_over_the_stated_one(suite):
     assert second.route.task is Task.GENERATE and second.route.reason == "chosen by the user"
 
 
-def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kept(suite):
+def test_a_brain_that_keeps_to_scripts_is_kept_to_the_messages_from_its_first_reply(suite):
+    brain = ScriptedBrain(lambda request: "Sorry, a cat is beyond me." if request.scripts else "I can'אים a cat.")
+    brain.keeps_scripts = True
+    answered = Assistant(brain, suite, paint=FAST).chat("could you draw a cat on a sofa?")
+    assert answered.reply.text == "Sorry, a cat is beyond me." and not answered.notices
+    assert [r.scripts for r in brain.requests] == [frozenset({"LATIN"})]
+
+
+def test_a_letter_that_slips_past_the_mask_is_asked_again_hotter_and_the_clean_reply_kept(suite):
     brain = ScriptedBrain("I can'אים a cat on grass at night.", "I can'想！",
                           "Sorry, a cat is beyond me; I could draw a blue circle instead.")
     brain.keeps_scripts = True
@@ -317,10 +325,8 @@ def test_a_reply_broken_into_another_script_is_asked_again_and_the_clean_one_kep
     answered = assistant.chat("could you draw a cat on a sofa?")
     assert answered.reply.text.startswith("Sorry, a cat is beyond me") and not answered.reply.prompts
     assert any("a script your message does not use; asked again, try 2 wrote: Sorry" in notice for notice in answered.notices)
-    first, *again = brain.requests
-    assert first.scripts is None and {r.scripts for r in again} == {frozenset({"LATIN"})}
-    assert again[0].settings == first.settings  # kept to Latin letters, asked first as it was asked
-    assert again[1].settings.temperature == RETRY_TEMPERATURE
+    assert {r.scripts for r in brain.requests} == {frozenset({"LATIN"})}
+    assert [r.settings.temperature for r in brain.requests[1:]] == [RETRY_TEMPERATURE] * 2
     assert assistant.conversation.turns[-1].text.startswith("Sorry")
 
 
@@ -331,16 +337,32 @@ def test_a_brain_that_cannot_keep_to_scripts_is_asked_again_hotter_only(suite):
     assert brain.requests[1].settings.temperature == RETRY_TEMPERATURE
 
 
-def test_a_reply_in_the_language_of_earlier_turns_is_asked_again_in_the_last_messages_letters(suite):
+def test_after_chinese_turns_an_english_message_streams_no_chinese_letters(suite):
+    def reply(request):
+        if request.scripts is not None and "CJK" not in request.scripts:
+            return 'Done. <gen_img task="edit">a small red circle at the top left, on snow</gen_img>'
+        return "好的，这是你要的图片。 <gen_img>a small red circle at the top left</gen_img>"
+
+    brain = ScriptedBrain(reply)
+    brain.keeps_scripts = True
+    assistant = Assistant(brain, suite, paint=FAST)
+    assistant.chat("画一个很小的红色圆形，在左上角")
+    shown = []
+    answered = assistant.chat("could it be on snow?", on_text=shown.append)
+    assert "".join(shown).strip() == "Done." and not answered.notices
+    assert answered.reply.prompts == ["a small red circle at the top left, on snow"]
+    assert [r.scripts for r in brain.requests] == [frozenset({"LATIN", "CJK"}), frozenset({"LATIN"})]
+
+
+def test_a_brain_that_cannot_mask_is_asked_again_after_a_reply_in_the_language_of_earlier_turns(suite):
     brain = ScriptedBrain("好的，这是你要的图片。 <gen_img>a small red circle at the top left</gen_img>",
                           '好的，已经改好了。 <gen_img task="edit">a small red circle at the top left, on snow</gen_img>',
                           'Done. <gen_img task="edit">a small red circle at the top left, on snow</gen_img>')
-    brain.keeps_scripts = True
     assistant = Assistant(brain, suite, paint=FAST)
     assistant.chat("画一个很小的红色圆形，在左上角")
     answered = assistant.chat("could it be on snow?")
     assert answered.reply.text == "Done." and answered.reply.prompts == ["a small red circle at the top left, on snow"]
-    assert [r.scripts for r in brain.requests] == [None, None, frozenset({"LATIN"})]
+    assert [r.scripts for r in brain.requests] == [None, None, None]
     assert any("a script your message does not use; asked again" in notice for notice in answered.notices)
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .brain.base import Brain, BrainRequest, keeps_scripts, stream_within
 from .conversation import Conversation, check_message
-from .retry import RETRIES, ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
+from .retry import RETRIES, allowed_scripts, ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
 from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
@@ -124,13 +124,14 @@ class Assistant:
                 on_route(chosen)
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
-        raw, reply = self._ask(text, shown, on_text, None)
         said = followed_text(self.conversation.system_prompt, text)
+        masked = keeps_scripts(self.brain)
+        raw, reply = self._ask(text, shown, on_text, None, scripts=allowed_scripts(said) if masked else None)
         if foreign_scripts(reply, said):
             raw, reply, notice = self._ask_again(
                 raw, reply, "used letters of a script your message does not use", "it is kept as it is",
                 lambda ask: ask_again_in_scripts(ask, said, self.sampling, self.brain.end_markers,
-                                                 keeps_scripts(self.brain)))
+                                                 masks=masked, masked_first=masked))
             notices.append(notice)
         if request.task is None and reply.prompts:
             chosen, notice = settle(text, inputs, chosen, reply.stated_task)
@@ -246,25 +247,27 @@ class Assistant:
 
     def _ask(
         self, text: str, images: list[Image.Image], on_text: TextCallback | None, on_prompt: TextCallback | None,
-        prefill: str = "",
+        prefill: str = "", scripts: frozenset[str] | None = None,
     ) -> tuple[str, Reply]:
-        """Add the user's turn and stream the brain's reply; on any failure the turn is taken back."""
+        """Add the user's turn and stream the brain's reply (kept to ``scripts`` where set); on any failure the
+        turn is taken back."""
         self.conversation.add_user(text, images)
         try:
-            return self._stream_reply(on_text, on_prompt, prefill)
+            return self._stream_reply(on_text, on_prompt, prefill, scripts)
         except BaseException:
             self.conversation.turns.pop()
             raise
 
     def _stream_reply(
-        self, on_text: TextCallback | None, on_prompt: TextCallback | None, prefill: str
+        self, on_text: TextCallback | None, on_prompt: TextCallback | None, prefill: str,
+        scripts: frozenset[str] | None = None,
     ) -> tuple[str, Reply]:
         if self.brain is None:
             raise InvalidInputError("no brain is configured; give one with --brain")
         messages, images = self.conversation.to_messages(self.brain.multimodal)
         parser = ReplyParser(self.brain.end_markers)
         pieces, raw_parts = [], []
-        reply = self._brain_stream(BrainRequest(messages, images, self.sampling, prefill=prefill))
+        reply = self._brain_stream(BrainRequest(messages, images, self.sampling, prefill=prefill, scripts=scripts))
         for chunk in itertools.chain(reply, [None]):
             new = parser.close() if chunk is None else parser.feed(chunk)
             raw_parts.append(chunk or "")

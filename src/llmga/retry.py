@@ -13,12 +13,16 @@ Two replies are asked again, up to :data:`RETRIES` more times at
 - a reply with letters of a script the user's last message does not use:
   one broken into another script ("I can'אים a cat on grass at night."), as a
   small model's may, or one in the language of earlier turns (Chinese prose
-  after the user switched to English). It is asked first under the sampling
-  it had, kept to the last message's scripts (:func:`allowed_scripts`; the
-  local brains mask every other script's tokens), then hotter. Latin is always
-  allowed, so a reply in English to a Chinese message is left to the brain.
+  after the user switched to English). A local brain is kept to the last
+  message's scripts (:func:`allowed_scripts`: it masks every other script's
+  tokens) from the first reply on, so no such letter reaches the screen; a
+  brain that cannot mask is asked again hotter. Latin is always allowed, so a
+  reply in English to a Chinese message is left to the brain.
 
-``llmga eval assistant`` asks the same way, so its figures are what the assistant does.
+``llmga eval assistant`` asks the same way, so its figures are what the assistant does. Decoding greedily, it
+asks a local brain without the mask first and masked only where that reply strays: the reply kept is the
+masked one token for token (a mask changes a greedy reply only where it bans the top token), and the count
+asked again says how often the brain itself strays.
 """
 
 from __future__ import annotations
@@ -76,12 +80,12 @@ def retry_sampling(settings: SamplingSettings, attempt: int) -> SamplingSettings
 
 def ask_again(ask: Callable[[SamplingSettings, frozenset[str] | None], str], keep: Callable[[Reply], bool],
               settings: SamplingSettings, end_markers: Sequence[str] = (),
-              scripts: frozenset[str] | None = None) -> tuple[int, str, Reply] | None:
+              scripts: frozenset[str] | None = None, as_asked_first: bool = False) -> tuple[int, str, Reply] | None:
     """Ask (``ask`` returns the raw reply under a sampling, kept to ``scripts``) until ``keep`` takes a reply;
-    (the try, its raw text, its reply), or None after :data:`RETRIES`. Kept to ``scripts``, the first try
-    keeps ``settings``."""
+    (the try, its raw text, its reply), or None after :data:`RETRIES`. With ``as_asked_first`` the first try
+    keeps ``settings`` (it differs from the first reply by ``scripts`` alone), the others are hotter."""
     for attempt in range(1, RETRIES + 1):
-        raw = ask(settings if scripts is not None and attempt == 1 else retry_sampling(settings, attempt), scripts)
+        raw = ask(settings if as_asked_first and attempt == 1 else retry_sampling(settings, attempt), scripts)
         reply = parse_reply(raw, end_markers)
         if keep(reply):
             return attempt, raw, reply
@@ -90,9 +94,10 @@ def ask_again(ask: Callable[[SamplingSettings, frozenset[str] | None], str], kee
 
 def ask_again_in_scripts(ask: Callable[[SamplingSettings, frozenset[str] | None], str], conversation: str,
                          settings: SamplingSettings, end_markers: Sequence[str] = (),
-                         masks: bool = False) -> tuple[int, str, Reply] | None:
+                         masks: bool = False, masked_first: bool = False) -> tuple[int, str, Reply] | None:
     """A reply in another script asked again (:func:`ask_again`) until one keeps to the scripts of
     ``conversation`` (the text the reply follows: the user's last message); a brain that ``masks`` other
-    scripts' tokens is kept to :func:`allowed_scripts`."""
+    scripts' tokens is kept to :func:`allowed_scripts`, first as the first reply was asked unless that reply
+    was ``masked_first`` already (then every try is hotter)."""
     return ask_again(ask, lambda reply: not foreign_scripts(reply, conversation), settings, end_markers,
-                     allowed_scripts(conversation) if masks else None)
+                     allowed_scripts(conversation) if masks else None, as_asked_first=masks and not masked_first)

@@ -186,6 +186,16 @@ def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):
     assert len({r.settings.seed for r in brain.requests}) == len(conversations)
 
 
+def test_sampled_a_brain_that_keeps_to_scripts_is_kept_to_each_last_messages_from_the_start(items):
+    brain = taught(items)
+    brain.keeps_scripts = True
+    measure_chat(brain, n=3, seed=0, new_words=6, temperature=0.2, relations=4)
+    assert len(brain.requests) == len(items)  # nothing asked again
+    for request, item in zip(brain.requests, items):
+        chinese = bool(re.search(r"[\u4e00-\u9fff]", item.request))
+        assert request.scripts == frozenset({"LATIN", "CJK"} if chinese else {"LATIN"})
+
+
 def test_a_brain_that_paints_one_picture_for_everything_is_caught(items):
     star = 'Sure. <gen_img>a small red star at the center, on grass under a day sky</gen_img>'
     summary, _ = measure_chat(ScriptedBrain(star, multimodal=False), n=3, seed=0, new_words=6)

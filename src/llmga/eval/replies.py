@@ -22,7 +22,8 @@ from ..settings import SamplingSettings
 def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image | None] | None = None,
             max_new_tokens: int = 96, batch_size: int = 16,
             histories: Sequence[Sequence[tuple[str, str]]] | None = None,
-            temperature: float = 0.0, paint: Callable[[str], Image.Image] | None = None) -> list[str]:
+            temperature: float = 0.0, paint: Callable[[str], Image.Image] | None = None,
+            scripts: Sequence[frozenset[str] | None] | None = None) -> list[str]:
     """The brain's replies to ``requests`` (each about its picture in ``images``, None for none),
     each after its earlier (user, assistant) turns in ``histories`` (a multimodal brain is shown the
     picture ``paint`` makes of the last prompt there, as the assistant shows it what it painted).
@@ -30,17 +31,19 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
     Greedy by default: local text-only transformers brains then answer in
     left-padded batches, others one by one. With a ``temperature`` each request
     is sampled one by one, with its seed mixed with its conversation as the
-    assistant samples it (:meth:`~llmga.settings.SamplingSettings.for_conversation`).
+    assistant samples it (:meth:`~llmga.settings.SamplingSettings.for_conversation`). Each reply is kept to
+    its ``scripts`` where given (:attr:`~llmga.brain.base.BrainRequest.scripts`).
     """
     images = list(images) if images is not None else [None] * len(requests)
     histories = list(histories) if histories is not None else [()] * len(requests)
     conversations = [messages_for(brain, request, image, history, paint)
                      for request, image, history in zip(requests, images, histories, strict=True)]
-    if temperature == 0 and hasattr(brain, "model") and not brain.multimodal:
+    if temperature == 0 and scripts is None and hasattr(brain, "model") and not brain.multimodal:
         return _batched(brain, [messages for messages, _ in conversations], max_new_tokens, batch_size)
     settings = SamplingSettings(temperature=temperature, max_new_tokens=max_new_tokens)
-    return [complete(brain, BrainRequest(messages, pictures, settings.for_conversation(messages)))
-            for messages, pictures in conversations]
+    kept = list(scripts) if scripts is not None else [None] * len(requests)
+    return [complete(brain, BrainRequest(messages, pictures, settings.for_conversation(messages), scripts=allowed))
+            for (messages, pictures), allowed in zip(conversations, kept, strict=True)]
 
 
 def messages_for(brain: Brain, request: str, image: Image.Image | None = None,

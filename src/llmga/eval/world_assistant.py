@@ -56,7 +56,7 @@ from ..data.world_chat import (KINDS, LANGUAGES, SHARES, ChatItem, after_small_t
                                held_out_pairs, held_out_switched, make_item, painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
 from ..conversation import Conversation
-from ..retry import ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
+from ..retry import allowed_scripts, ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..settings import SamplingSettings
@@ -323,11 +323,12 @@ def summarise(verdicts: Sequence[Verdict]) -> dict:
     }
 
 
-def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[str],
-                                    settings: SamplingSettings) -> tuple[dict[int, str], dict[int, str]]:
+def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[str], settings: SamplingSettings,
+                                    masked_first: bool = False) -> tuple[dict[int, str], dict[int, str]]:
     """As the assistant does (:mod:`llmga.retry`): a reply with letters of a script the last message does not
-    use, then one that runs an edit painting the last picture's prompt again, is asked again, and ``raw`` gets
-    the reply kept. The first replies of those asked again, by index: (edits, other scripts)."""
+    use (``masked_first``: though asked kept to its scripts), then one that runs an edit painting the last
+    picture's prompt again, is asked again, and ``raw`` gets the reply kept. The first replies of those asked
+    again, by index: (edits, other scripts)."""
     edits, other_scripts = {}, {}
     system_prompt = Conversation.for_brain(brain).system_prompt
     for index, item in enumerate(items):
@@ -340,7 +341,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
 
         said = followed_text(system_prompt, item.request)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
-            found = ask_again_in_scripts(ask, said, settings, brain.end_markers, keeps_scripts(brain))
+            found = ask_again_in_scripts(ask, said, settings, brain.end_markers, keeps_scripts(brain), masked_first)
             other_scripts[index], raw[index] = raw[index], found[1] if found else raw[index]
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
@@ -370,10 +371,12 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
                  kinds: Sequence[str] = KINDS, switched: bool = False) -> tuple[dict, list[Verdict]]:
     """Ask each of ``draws``' items (:func:`chat_items`); the summary, pooled over the draws, and each verdict.
 
-    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it. A draw
+    ``temperature`` 0 decodes greedily; above it each reply is sampled as the assistant samples it (kept to
+    the last message's scripts from the start, where the brain can be and ``retry_edits``). A draw
     picks the items (:func:`~llmga.data.world_chat.draw_key`). With ``retry_edits`` (as the assistant does)
     a reply in a script the last message does not use, or an unchanged edit, is asked again
-    (:func:`ask_again_as_the_assistant_does`). With
+    (:func:`ask_again_as_the_assistant_does`; greedy replies are asked without the mask first: see
+    :mod:`llmga.retry`). With
     ``small_talk`` every conversation opens with held-out small talk, with ``switched`` its earlier turns are
     in the other language (:func:`chat_items`); ``kinds`` picks the held-out kinds asked.
     """
@@ -383,10 +386,15 @@ def measure_chat(brain, n: int = 10, seed: int = 0, languages: Sequence[str] = (
     batches = {draw: chat_items(n, seed, languages, new_words, relations, draw, small_talk, kinds, switched)
                for draw in dict.fromkeys(draws)}
     items = [item for batch in batches.values() for item in batch]
+    masked_first = retry_edits and temperature > 0 and keeps_scripts(brain)
+    system_prompt = Conversation.for_brain(brain).system_prompt
     raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
-                  histories=[i.history for i in items], temperature=temperature, paint=painted)
+                  histories=[i.history for i in items], temperature=temperature, paint=painted,
+                  scripts=[allowed_scripts(followed_text(system_prompt, i.request)) for i in items]
+                  if masked_first else None)
     first, other_scripts = ask_again_as_the_assistant_does(
-        brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens)) if retry_edits else ({}, {})
+        brain, items, raw, SamplingSettings(temperature, max_new_tokens=max_new_tokens),
+        masked_first) if retry_edits else ({}, {})
     verdicts = judge_items(items, raw, judge, brain.end_markers)
     for verdict, draw in zip(verdicts, [draw for draw, batch in batches.items() for _ in batch]):
         verdict.draw = draw
