@@ -200,3 +200,11 @@ def test_parsing_the_visible_text_again_changes_nothing(raw):
     again = parse_reply(reply.text)
     assert again.prompts == [] and again.empty_prompts == 0
     assert again.text == reply.text
+
+
+def test_where_an_open_tags_prompt_starts():
+    from llmga.protocol import last_open_tag_end
+
+    assert last_open_tag_end('Sure. <gen_img task="edit">a red') == len('Sure. <gen_img task="edit">')
+    assert last_open_tag_end("<gen_image>a red") == len("<gen_image>")  # the other spelling
+    assert last_open_tag_end("<gen_img>a</gen_img> and") is None and last_open_tag_end("<gen_img task=") is None

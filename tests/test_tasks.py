@@ -371,3 +371,15 @@ def test_a_reply_in_the_script_the_user_wrote_is_not_asked_again(suite):
     assistant = Assistant(brain, suite, paint=FAST)
     answered = assistant.chat("画一个很小的红色圆形，在左上角")
     assert len(brain.requests) == 1 and answered.reply.prompts and not answered.notices
+
+
+def test_a_world_assistants_prompts_are_kept_to_the_caption_form_and_no_other_brains(suite):
+    from llmga.world.assistants import SYSTEM_PROMPT
+    from llmga.world.captions import CAPTION_FORM
+
+    world = ScriptedBrain("Sure. <gen_img>a small red star at the top left, on sand under a night sky</gen_img>")
+    world.system_prompt = SYSTEM_PROMPT
+    Assistant(world, suite, paint=FAST).chat("draw a small red star at the top left")
+    other = ScriptedBrain("Sure. <gen_img>a red star</gen_img>")
+    Assistant(other, suite, paint=FAST).chat("draw a red star")
+    assert [r.prompt_form for r in world.requests] == [CAPTION_FORM] and other.requests[0].prompt_form is None

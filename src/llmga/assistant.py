@@ -29,6 +29,7 @@ from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
 from .routing import Route, Task, route, settle
 from .settings import PaintSettings, SamplingSettings
 from .tasks import TurnRequest, masked_view, paint_prompt
+from .world.assistants import prompt_form
 
 TextCallback = Callable[[str], None]
 
@@ -347,8 +348,12 @@ class Assistant:
         return parse_reply(raw, self.brain.end_markers)
 
     def _brain_stream(self, request: BrainRequest):
+        """The brain's reply to ``request``, sampled for its conversation, its prompts kept to the form a world
+        assistant writes (:func:`~llmga.world.assistants.prompt_form`)."""
         sampling = request.settings.for_conversation(request.messages, request.prefill)
-        return stream_within(self.brain, replace(request, settings=sampling), self.brain_seconds, self.stop)
+        form = prompt_form(self.conversation.system_prompt)
+        return stream_within(self.brain, replace(request, settings=sampling, prompt_form=form), self.brain_seconds,
+                             self.stop)
 
 
 def _runs(reply: Reply, chosen: Route) -> bool:

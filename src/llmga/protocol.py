@@ -226,6 +226,14 @@ def parse_reply(text: str, end_markers: Iterable[str] = ()) -> Reply:
     return assemble([*parser.feed(text), *parser.close()], raw=text)
 
 
+def last_open_tag_end(text: str) -> int | None:
+    """Where the prompt of ``text``'s last generation tag starts, if that tag is open (either spelling), else None."""
+    last = None
+    for last in _TAG.finditer(text):
+        pass
+    return last.end() if last is not None and not last.group(1) else None
+
+
 def tag_prompt(prompt: str, task: str | None = None) -> str:
     """Wrap a prompt in the generation tags the assistant is taught to write (naming its ``task`` if given)."""
     if task is None:

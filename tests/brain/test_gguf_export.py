@@ -111,11 +111,23 @@ def test_an_unknown_engine_is_refused():
         RuntimeSettings(brain_engine="vllm")
 
 
+@pytest.fixture(scope="session")
+def smollm2_dequantized():
+    """The packaged SmolLM2 GGUF de-quantized once into the default cache, as other tests load it."""
+    from llmga.brain.transformers_brain import materialize_gguf
+    from llmga.checkpoints import cache_dir
+
+    return materialize_gguf(smollm2_gguf(), cache_dir())
+
+
 @pytest.fixture
-def smollm2_adapter(tmp_path, monkeypatch):
-    """A small LoRA adapter on the packaged SmolLM2 GGUF base, with a system prompt of its own."""
+def smollm2_adapter(tmp_path, monkeypatch, smollm2_dequantized):
+    """A small LoRA adapter on the packaged SmolLM2 GGUF base, with a system prompt of its own; the test's
+    cache is empty but for the de-quantized base (merges and written GGUF files start from nothing)."""
     from llmga.brain import load_brain
 
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / smollm2_dequantized.name).symlink_to(smollm2_dequantized, target_is_directory=True)
     monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
     model = load_brain("smollm2", runtime=RuntimeSettings(brain_engine="transformers")).model
     folder = save_random_adapter(model, tmp_path / "adapter", "smollm2", ["q_proj", "v_proj"], std=0.01)

@@ -260,3 +260,11 @@ def test_an_english_description_reads_as_its_scene_and_anything_else_as_none():
         Scene((Obj("star", "red", "small", "top left"),), Background("night", "snow"))
     assert world_english.read_description("It shows a red star.") is None
     assert world_english.read_description("A small red star at the top left, on snow under a night sky.") is None
+
+
+def test_every_prompt_a_world_assistant_is_taught_or_measured_by_is_in_the_caption_form():
+    from llmga.world.captions import CAPTION_FORM
+
+    items = world_chat.training_items(3000, 0) + world_chat.held_out_chat(5) + world_chat.held_out_switched(3)
+    prompts = [p for i in items for said in [*(a for _, a in i.history), i.reply] for p in parse_reply(said).prompts]
+    assert len(prompts) > 2000 and all(CAPTION_FORM.fullmatch(p) for p in prompts)

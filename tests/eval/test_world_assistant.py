@@ -186,6 +186,16 @@ def test_sampled_measurement_asks_each_item_with_a_seed_of_its_own(items):
     assert len({r.settings.seed for r in brain.requests}) == len(conversations)
 
 
+def test_a_world_assistant_is_asked_with_its_prompts_kept_to_the_caption_form(items):
+    from llmga.world.assistants import SYSTEM_PROMPT
+    from llmga.world.captions import CAPTION_FORM
+
+    brain = taught(items)
+    brain.system_prompt = SYSTEM_PROMPT
+    measure_chat(brain, n=3, seed=0, new_words=6, relations=4)
+    assert len(brain.requests) == len(items) and {r.prompt_form for r in brain.requests} == {CAPTION_FORM}
+
+
 def test_sampled_a_brain_that_keeps_to_scripts_is_kept_to_each_last_messages_from_the_start(items):
     brain = taught(items)
     brain.keeps_scripts = True

@@ -178,3 +178,21 @@ def test_absolute_prompt_gives_relations_their_cells_and_leaves_other_prompts_al
     for untouched in ("a cat on a sofa below it", detailed_caption(EXAMPLE),
                       "a small red star at the top left and a blue circle above it, on sand under a day sky"):
         assert absolute_prompt(untouched) == untouched
+
+
+def test_the_caption_form_is_what_the_writers_write_and_no_more():
+    from llmga.world.assistants import SYSTEM_PROMPT, prompt_form
+    from llmga.world.captions import CAPTION_FORM
+
+    rng = random.Random(5)
+    for scene in (sample_scene(rng, 3, min_objects=0) for _ in range(200)):
+        assert CAPTION_FORM.fullmatch(detailed_caption(scene))
+    assert CAPTION_FORM.fullmatch(relative_caption([Obj("star", "red", "small", "top left"),
+                                                    Obj("circle", "blue", "large", "middle left")],
+                                                   Background("night", "sand")))
+    for aside in ("a large red star left, on sand under a night sky",  # the parser reads these; the form does not
+                  "a large red star at the top-left, on sand under a night sky",
+                  "a large red star at the middle middle, on sand under a night sky",
+                  "a large red star below it, on sand under a night sky"):  # a first object needs a cell
+        assert not CAPTION_FORM.fullmatch(aside)
+    assert prompt_form(SYSTEM_PROMPT) is CAPTION_FORM and prompt_form("You draw.") is None and prompt_form(None) is None

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -33,7 +33,8 @@ class BrainRequest:
     ``stop`` is set (nobody reads the rest). ``scripts``, where set, are the
     only letter scripts the reply may use ("LATIN", "CJK": :func:`llmga.retry.scripts`);
     a brain whose ``keeps_scripts`` is true keeps to them (the local ones: :mod:`llmga.brain.scripts`);
-    a chat server ignores them.
+    a chat server ignores them. ``prompt_form``, where set, is the form (a ``regex`` pattern) the text inside
+    a generation tag takes; the local brains keep to it (:mod:`llmga.brain.forms`), a chat server ignores it.
     """
 
     messages: Sequence[Message]
@@ -42,6 +43,7 @@ class BrainRequest:
     prefill: str = ""
     stop: threading.Event | None = field(default=None, compare=False)
     scripts: frozenset[str] | None = None
+    prompt_form: Any = None
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from ..errors import BrainError, ModelNotFoundError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
 from .context import fit_conversation, reply_room
+from .forms import keep_to_form
 from .scripts import ScriptMask
 
 
@@ -111,7 +112,8 @@ class LlamaCppBrain:
             pieces = self.llm.create_completion(
                 prompt, max_tokens=room, temperature=settings.temperature, top_p=settings.top_p,
                 repeat_penalty=settings.repetition_penalty, seed=settings.seed if settings.seed is not None else -1,
-                stop=list(self.end_markers), stream=True, logits_processor=self._keep_to(request.scripts),
+                stop=list(self.end_markers), stream=True,
+                logits_processor=self._limits(request, len(prompt)),
             )
             for piece in pieces:
                 yield piece["choices"][0]["text"]
@@ -129,14 +131,24 @@ class LlamaCppBrain:
         self.llm.n_tokens = max(0, keep)
         self._read = prompt
 
-    def _keep_to(self, allowed: frozenset[str] | None) -> Any:
-        """A logits processor giving tokens with letters of scripts outside ``allowed`` no chance (None: any)."""
-        if allowed is None:
-            return None
+    def _limits(self, request: BrainRequest, start: int) -> Any:
+        """Logits processors keeping a reply to the request's scripts and prompt form (None: none to keep);
+        the reply's tokens begin at ``start``."""
         from llama_cpp import LogitsProcessorList
 
-        def mask(_ids: Any, logits: Any) -> Any:
-            logits[self._script_mask.banned(allowed, len(logits))] = -np.inf
-            return logits
+        limits = []
+        if request.scripts is not None:
+            def keep_to_scripts(_ids: Any, logits: Any) -> Any:
+                logits[self._script_mask.banned(request.scripts, len(logits))] = -np.inf
+                return logits
 
-        return LogitsProcessorList([mask])
+            limits.append(keep_to_scripts)
+        if request.prompt_form is not None:
+            def keep_to_prompt_form(ids: Any, logits: Any) -> Any:
+                return keep_to_form(request.prompt_form, ids[start:].tolist(), self._text_of, logits, request.prefill)
+
+            limits.append(keep_to_prompt_form)
+        return LogitsProcessorList(limits) if limits else None
+
+    def _text_of(self, tokens: list[int]) -> str:
+        return self.llm.detokenize(tokens).decode("utf-8", "ignore")

@@ -12,10 +12,11 @@ import hashlib
 import importlib.util
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -25,6 +26,7 @@ from ..errors import BrainError, BrainFailedError
 from ..protocol import END_MARKERS
 from .base import BrainRequest
 from .context import fit_conversation, reply_room
+from .forms import keep_to_form
 from .scripts import ScriptMask
 
 
@@ -57,6 +59,9 @@ class TransformersBrain:
                 f"{self.name} has no chat_template, so llmga cannot format a conversation for it; "
                 "add one to its tokenizer_config.json (or chat_template.jinja) or load it with chat_template=..."
             )
+
+    def _text_of(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=False)
 
     @classmethod
     def load_causal(
@@ -114,8 +119,11 @@ class TransformersBrain:
         )
         if request.stop is not None:
             kwargs["stopping_criteria"] = StoppingCriteriaList([_StopWhenSet(request.stop)])
-        if request.scripts is not None:
-            kwargs["logits_processor"] = LogitsProcessorList([_KeepToScripts(self._script_mask, request.scripts)])
+        limits = [_KeepToScripts(self._script_mask, request.scripts)] if request.scripts is not None else []
+        if request.prompt_form is not None:
+            limits.append(_KeepToForm(request.prompt_form, inputs["input_ids"].shape[1], self._text_of, prefill))
+        if limits:
+            kwargs["logits_processor"] = LogitsProcessorList(limits)
         if settings.temperature > 0:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
         else:
@@ -210,6 +218,19 @@ class _KeepToScripts:
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         banned = torch.from_numpy(self.mask.banned(self.allowed, scores.shape[-1])).to(scores.device)
         return scores.masked_fill(banned, float("-inf"))
+
+
+class _KeepToForm:
+    """A logits processor keeping the text inside a generation tag to a form (:mod:`llmga.brain.forms`); the
+    reply's tokens begin at ``start``."""
+
+    def __init__(self, form: Any, start: int, text_of: Callable[[list[int]], str], prefill: str) -> None:
+        self.form, self.start, self.text_of, self.prefill = form, start, text_of, prefill
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        rows = [keep_to_form(self.form, ids[self.start:].tolist(), self.text_of, row.float().cpu().numpy(), self.prefill)
+                for ids, row in zip(input_ids, scores)]
+        return torch.from_numpy(np.stack(rows)).to(scores.device, scores.dtype)
 
 
 class _StopWhenSet:

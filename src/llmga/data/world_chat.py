@@ -53,6 +53,7 @@ from types import ModuleType
 
 from ..errors import InvalidInputError
 from ..protocol import tag_prompt
+from ..world.assistants import SYSTEM_PROMPT
 from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
 from ..world.edits import EDIT_KINDS, sample_edit
 from ..world.requests import EVERYTHING, Request
@@ -78,11 +79,6 @@ SMALL_TALK_SHARE = 0.08
 SWITCH_SHARE = 0.15
 #: the share of trained questions that are facts naming world words (the language's ``FACTS``)
 FACT_SHARE = 0.3
-#: what the world assistant is trained and asked under (short: it is in every sample the model reads)
-SYSTEM_PROMPT = (
-    "You are LLMGA and you draw simple shapes. For a picture, write one short sentence, then the whole scene "
-    'in <gen_img task="generate">...</gen_img> (task="edit" changes the last picture, task="similar" makes '
-    "another like it). Otherwise answer in plain text. Reply in the user's language.")
 #: how often a one-object request names each attribute (shape is always named)
 NAMING = {"colour": 0.9, "size": 0.5, "position": 0.5, "time": 0.4, "terrain": 0.4}
 #: out-of-world things, trained and held out, with the nearest thing the world has (shape, colour or None)

@@ -33,6 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import regex
 from PIL import Image
 
 from .render import render
@@ -69,6 +70,23 @@ _RELATION_WORDS = {**{phrase: name for name, phrase in RELATION_PHRASES.items()}
                    **{form.format(referent): name for name, forms in _RELATION_FORMS.items() for form in forms
                       for referent in ("it", "that", "that one")}}
 _ARTICLES = ("a", "an", "one")
+
+
+def _caption_form() -> str:
+    """The grammar above as a regular expression: exactly what :func:`detailed_caption` and
+    :func:`relative_caption` write."""
+    def any_of(words):
+        return "(?:" + "|".join(map(re.escape, words)) + ")"
+
+    looks = f"a {any_of(SIZES)} {any_of(COLOURS)} {any_of(SHAPES)}"
+    placed = f"at the {any_of(POSITIONS)}"
+    objects = f"(?:{re.escape(EMPTY)}|{looks} {placed}(?: and {looks} (?:{placed}|{any_of(RELATION_PHRASES.values())}))*)"
+    return f"{objects}, on {any_of(TERRAINS)} under a {any_of(TIMES)} sky"
+
+
+#: the detailed caption's grammar, for keeping a world assistant's prompts to it (:mod:`llmga.brain.forms`);
+#: a pattern of the ``regex`` module, which can tell whether a text is the beginning of a match
+CAPTION_FORM = regex.compile(_caption_form())
 _WORD_KIND = {**{w: "size" for w in SIZES}, **{w: "colour" for w in COLOURS}, **{w: "shape" for w in SHAPES}}
 
 
