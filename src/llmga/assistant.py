@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from . import registry
 from .brain.base import Brain, BrainRequest, keeps_scripts, stream_within
 from .conversation import Conversation, check_message
 from .retry import RETRIES, allowed_scripts, ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
@@ -29,7 +30,6 @@ from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
 from .routing import Route, Task, route, settle
 from .settings import PaintSettings, SamplingSettings
 from .tasks import TurnRequest, masked_view, paint_prompt
-from .world.assistants import prompt_form
 
 TextCallback = Callable[[str], None]
 
@@ -349,9 +349,9 @@ class Assistant:
 
     def _brain_stream(self, request: BrainRequest):
         """The brain's reply to ``request``, sampled for its conversation, its prompts kept to the form a world
-        assistant writes (:func:`~llmga.world.assistants.prompt_form`)."""
+        assistant writes (:func:`llmga.registry.prompt_form`)."""
         sampling = request.settings.for_conversation(request.messages, request.prefill)
-        form = prompt_form(self.conversation.system_prompt)
+        form = registry.prompt_form(self.conversation.system_prompt)
         return stream_within(self.brain, replace(request, settings=sampling, prompt_form=form), self.brain_seconds,
                              self.stop)
 

@@ -60,6 +60,10 @@ BUILT_BASES = {"world-llava": "llmga.train.world_llava:world_llava_base"}
 #: object placed by its relation to another), resolved only when such a painter loads
 PROMPT_READERS = {"world": "llmga.world.captions:absolute_prompt"}
 
+#: the form of the prompts a brain trained under a shipped system prompt writes: (the system prompt, the form:
+#: a pattern of the ``regex`` module), as "module:name" strings, resolved only for a brain with a system prompt
+PROMPT_FORMS = {"world": ("llmga.world.assistants:SYSTEM_PROMPT", "llmga.world.captions:CAPTION_FORM")}
+
 #: the profile used when there is no config file: the miniature world, offline (fields of
 #: :class:`llmga.profiles.Profile`)
 DEFAULT_PROFILE = {
@@ -84,7 +88,16 @@ def names(kind: str) -> tuple[str, ...]:
     return tuple(m.name for m in SHIPPED.values() if m.kind == kind)
 
 
+def prompt_form(system_prompt: str | None):
+    """The form of the prompts a brain asked under ``system_prompt`` writes (:data:`PROMPT_FORMS`; the world
+    assistants' prompts are world captions), or None: any text."""
+    if system_prompt is None:
+        return None
+    return next((resolve(form) for prompt, form in PROMPT_FORMS.values()
+                 if system_prompt.strip() == resolve(prompt).strip()), None)
+
+
 def resolve(spec: str):
-    """The function a "module:function" string of this registry names, imported now."""
+    """The object a "module:name" string of this registry names, imported now."""
     module, function = spec.split(":")
     return getattr(importlib.import_module(module), function)

@@ -181,7 +181,8 @@ def test_absolute_prompt_gives_relations_their_cells_and_leaves_other_prompts_al
 
 
 def test_the_caption_form_is_what_the_writers_write_and_no_more():
-    from llmga.world.assistants import SYSTEM_PROMPT, prompt_form
+    from llmga.registry import prompt_form
+    from llmga.world.assistants import SYSTEM_PROMPT
     from llmga.world.captions import CAPTION_FORM
 
     rng = random.Random(5)

@@ -17,7 +17,7 @@ from ..brain import Brain, BrainRequest, complete
 from ..conversation import Conversation
 from ..protocol import Reply, parse_reply
 from ..settings import SamplingSettings
-from ..world.assistants import prompt_form
+from .. import registry
 
 
 def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image | None] | None = None,
@@ -34,14 +34,14 @@ def answers(brain: Brain, requests: Sequence[str], images: Sequence[Image.Image 
     is sampled one by one, with its seed mixed with its conversation as the
     assistant samples it (:meth:`~llmga.settings.SamplingSettings.for_conversation`). Each reply is kept to
     its ``scripts`` where given (:attr:`~llmga.brain.base.BrainRequest.scripts`), and a world assistant's
-    prompts to their form, as the assistant keeps them (:func:`~llmga.world.assistants.prompt_form`; asked
+    prompts to their form, as the assistant keeps them (:func:`llmga.registry.prompt_form`; asked
     one by one).
     """
     images = list(images) if images is not None else [None] * len(requests)
     histories = list(histories) if histories is not None else [()] * len(requests)
     conversations = [messages_for(brain, request, image, history, paint)
                      for request, image, history in zip(requests, images, histories, strict=True)]
-    form = prompt_form(Conversation.for_brain(brain).system_prompt)
+    form = registry.prompt_form(Conversation.for_brain(brain).system_prompt)
     if temperature == 0 and scripts is None and form is None and hasattr(brain, "model") and not brain.multimodal:
         return _batched(brain, [messages for messages, _ in conversations], max_new_tokens, batch_size)
     settings = SamplingSettings(temperature=temperature, max_new_tokens=max_new_tokens)

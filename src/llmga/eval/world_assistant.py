@@ -56,7 +56,7 @@ from ..data.world_chat import (KINDS, LANGUAGES, SHARES, ChatItem, after_small_t
                                held_out_pairs, held_out_switched, make_item, painted_reply, pick_pair, training_items)
 from ..data.world_wording import HELD, Ask, Mention
 from ..conversation import Conversation
-from ..world.assistants import prompt_form
+from .. import registry
 from ..retry import allowed_scripts, ask_again, ask_again_in_scripts, edit_kept, followed_text, foreign_scripts, unchanged
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
@@ -338,7 +338,7 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
         def ask(sampling: SamplingSettings, scripts: frozenset[str] | None) -> str:
             messages, pictures = conversation()
             return complete(brain, BrainRequest(messages, pictures, sampling.for_conversation(messages),
-                                                scripts=scripts, prompt_form=prompt_form(system_prompt)))
+                                                scripts=scripts, prompt_form=registry.prompt_form(system_prompt)))
 
         said = followed_text(system_prompt, item.request)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
