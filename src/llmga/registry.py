@@ -61,7 +61,7 @@ BUILT_BASES = {"world-llava": "llmga.train.world_llava:world_llava_base"}
 PROMPT_READERS = {"world": "llmga.world.captions:absolute_prompt"}
 
 #: the form of the prompts a brain trained under a shipped system prompt writes: (the system prompt, the form:
-#: a pattern of the ``regex`` module), as "module:name" strings, resolved only for a brain with a system prompt
+#: :func:`llmga.brain.forms.fits` reads it), as "module:name" strings, resolved only for a brain with a system prompt
 PROMPT_FORMS = {"world": ("llmga.world.assistants:SYSTEM_PROMPT", "llmga.world.captions:CAPTION_FORM")}
 
 #: the profile used when there is no config file: the miniature world, offline (fields of

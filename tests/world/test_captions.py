@@ -194,6 +194,10 @@ def test_the_caption_form_is_what_the_writers_write_and_no_more():
     for aside in ("a large red star left, on sand under a night sky",  # the parser reads these; the form does not
                   "a large red star at the top-left, on sand under a night sky",
                   "a large red star at the middle middle, on sand under a night sky",
-                  "a large red star below it, on sand under a night sky"):  # a first object needs a cell
+                  "a large red star below it, on sand under a night sky",  # a first object needs a cell
+                  "a large red star at the middle left and a small blue circle to its left, on sand under a night sky"):
         assert not CAPTION_FORM.fullmatch(aside)
+    assert CAPTION_FORM.fullmatch("a small red star at the middle left and a small blue circle to its", partial=True)
+    assert not CAPTION_FORM.fullmatch("a small red star at the middle left and a small blue circle to its left",
+                                      partial=True)  # off the grid
     assert prompt_form(SYSTEM_PROMPT) is CAPTION_FORM and prompt_form("You draw.") is None and prompt_form(None) is None

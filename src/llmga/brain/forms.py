@@ -27,8 +27,8 @@ TOP = 32
 
 
 def fits(form, prompt: str) -> bool:
-    """Whether ``prompt``, written so far inside a tag, can still become a whole prompt of ``form`` (a pattern
-    of the ``regex`` module) followed by the closing tag."""
+    """Whether ``prompt``, written so far inside a tag, can still become a whole prompt of ``form`` (anything
+    with a ``regex`` pattern's ``fullmatch(text, partial=...)``) followed by the closing tag."""
     cut = prompt.find("<")
     if cut < 0:
         return form.fullmatch(prompt, partial=True) is not None

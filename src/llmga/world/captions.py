@@ -72,21 +72,43 @@ _RELATION_WORDS = {**{phrase: name for name, phrase in RELATION_PHRASES.items()}
 _ARTICLES = ("a", "an", "one")
 
 
-def _caption_form() -> str:
-    """The grammar above as a regular expression: exactly what :func:`detailed_caption` and
-    :func:`relative_caption` write."""
-    def any_of(words):
-        return "(?:" + "|".join(map(re.escape, words)) + ")"
-
-    looks = f"a {any_of(SIZES)} {any_of(COLOURS)} {any_of(SHAPES)}"
-    placed = f"at the {any_of(POSITIONS)}"
-    objects = f"(?:{re.escape(EMPTY)}|{looks} {placed}(?: and {looks} (?:{placed}|{any_of(RELATION_PHRASES.values())}))*)"
-    return f"{objects}, on {any_of(TERRAINS)} under a {any_of(TIMES)} sky"
+def _any_of(words) -> str:
+    return "(?:" + "|".join(map(re.escape, words)) + ")"
 
 
-#: the detailed caption's grammar, for keeping a world assistant's prompts to it (:mod:`llmga.brain.forms`);
-#: a pattern of the ``regex`` module, which can tell whether a text is the beginning of a match
-CAPTION_FORM = regex.compile(_caption_form())
+class CaptionForm:
+    """The grammar above, for keeping a world assistant's prompts to it (:mod:`llmga.brain.forms`): exactly
+    what :func:`detailed_caption` and :func:`relative_caption` write, with no object placed by a relation that
+    leads off the grid. :meth:`fullmatch` is a ``regex`` pattern's (``partial``: whether a text is the
+    beginning of a caption)."""
+
+    _STEP = re.compile(f"at the ({_any_of(POSITIONS)})|({_any_of(RELATION_PHRASES.values())})")
+    _RELATION_OF = {phrase: name for name, phrase in RELATION_PHRASES.items()}
+
+    def __init__(self) -> None:
+        looks = f"a {_any_of(SIZES)} {_any_of(COLOURS)} {_any_of(SHAPES)}"
+        placed = f"at the {_any_of(POSITIONS)}"
+        objects = (f"(?:{re.escape(EMPTY)}|{looks} {placed}"
+                   f"(?: and {looks} (?:{placed}|{_any_of(RELATION_PHRASES.values())}))*)")
+        self.pattern = regex.compile(f"{objects}, on {_any_of(TERRAINS)} under a {_any_of(TIMES)} sky")
+
+    def fullmatch(self, text: str, partial: bool = False):
+        """The match of the whole ``text`` (or of a beginning of a caption, ``partial``), or None."""
+        match = self.pattern.fullmatch(text, partial=partial)
+        return match if match is not None and self._on_grid(text) else None
+
+    def _on_grid(self, text: str) -> bool:
+        """Whether every relation written so far leads from the cell before it to a cell on the grid."""
+        cell = None
+        for step in self._STEP.finditer(text):
+            cell = step.group(1) or (cell and neighbour(cell, self._RELATION_OF[step.group(2)]))
+            if cell is None:
+                return False
+        return True
+
+
+#: the detailed caption's grammar (:class:`CaptionForm`)
+CAPTION_FORM = CaptionForm()
 _WORD_KIND = {**{w: "size" for w in SIZES}, **{w: "colour" for w in COLOURS}, **{w: "shape" for w in SHAPES}}
 
 
