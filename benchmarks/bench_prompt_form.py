@@ -4,7 +4,8 @@ The shipped ``gemma3-world`` on llama.cpp answers the same held-out drawing
 requests greedily three ways, alternating: free; with its prompts kept to
 ``CAPTION_FORM`` as llmga keeps them (:mod:`llmga.brain.forms`: the 32 likeliest
 tokens looked at each step inside a tag); and with llama.cpp's own GBNF grammar
-of the same form (which checks every token of the vocabulary each step). It
+of the same form, less its rule that a relation stays on the grid (it checks
+every token of the vocabulary each step). It
 prints the median seconds per reply and, last, llmga's way against free.
 Run: python benchmarks/bench_prompt_form.py
 """
@@ -24,7 +25,8 @@ from llmga.world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES
 
 
 def gbnf() -> str:
-    """The caption form (:data:`~llmga.world.captions.CAPTION_FORM`) as a GBNF grammar for a whole reply."""
+    """The caption form (:data:`~llmga.world.captions.CAPTION_FORM`, less the grid rule) as a GBNF grammar for a
+    whole reply."""
     def any_of(words):
         return " | ".join(f'"{w}"' for w in words)
 

@@ -33,8 +33,9 @@ class BrainRequest:
     ``stop`` is set (nobody reads the rest). ``scripts``, where set, are the
     only letter scripts the reply may use ("LATIN", "CJK": :func:`llmga.retry.scripts`);
     a brain whose ``keeps_scripts`` is true keeps to them (the local ones: :mod:`llmga.brain.scripts`);
-    a chat server ignores them. ``prompt_form``, where set, is the form (:func:`llmga.brain.forms.fits`) the text inside
-    a generation tag takes; the local brains keep to it (:mod:`llmga.brain.forms`), a chat server ignores it.
+    a chat server ignores them. ``prompt_form``, where set, is the form the text inside a generation tag takes
+    (:func:`llmga.brain.forms.fits`); the local brains keep to it (:mod:`llmga.brain.forms`), a chat server
+    ignores it.
     """
 
     messages: Sequence[Message]
