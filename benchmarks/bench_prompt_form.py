@@ -73,5 +73,6 @@ def main() -> None:
     print(f"{gbnf_way} / {free}: {medians[gbnf_way] / medians[free]:.2f}")
     print(f"ratio: {medians[form] / medians[free]:.2f}")
 
+
 if __name__ == "__main__":
     main()

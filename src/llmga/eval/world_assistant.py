@@ -332,13 +332,14 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     again, by index: (edits, other scripts)."""
     edits, other_scripts = {}, {}
     system_prompt = Conversation.for_brain(brain).system_prompt
+    form = registry.prompt_form(system_prompt)
     for index, item in enumerate(items):
         conversation = functools.cache(lambda: messages_for(brain, item.request, None, item.history, painted))
 
         def ask(sampling: SamplingSettings, scripts: frozenset[str] | None) -> str:
             messages, pictures = conversation()
             return complete(brain, BrainRequest(messages, pictures, sampling.for_conversation(messages),
-                                                scripts=scripts, prompt_form=registry.prompt_form(system_prompt)))
+                                                scripts=scripts, prompt_form=form))
 
         said = followed_text(system_prompt, item.request)
         if foreign_scripts(parse_reply(raw[index], brain.end_markers), said):
