@@ -6,7 +6,8 @@ ones. The Chinese place and relation wordings were written before
 `gemma3-world`'s run 6 was trained (the corners before run 10), the English
 centre and the removal and replacement wordings of both languages before run 9, the
 size words of both (held out until then) before run 11, the Chinese add and
-time edits and the English recolouring before run 15. Arguments are
+time edits and the English recolouring before run 15, the English corner, edge and
+relation wordings and the Chinese middle-row places before run 21. Arguments are
 `llmga eval assistant`'s:
 
     python benchmarks/probe_fresh_wordings.py --brain gemma3-world --threads 2
@@ -22,7 +23,9 @@ FRESH = {
     world_chinese: {
         "PLACE": {"top middle": "在正上面|在顶上正中央|在画面上沿中间", "bottom middle": "在正下面|在底下正中央|在画面下沿中间",
                   "top left": "在左上那一角|在画面左上处", "top right": "在右上那一角|在画面右上处",
-                  "bottom left": "在左下那一角|在画面左下处", "bottom right": "在右下那一角|在画面右下处"},
+                  "bottom left": "在左下那一角|在画面左下处", "bottom right": "在右下那一角|在画面右下处",
+                  "middle left": "在左侧的中央|在画面左缘中间", "center": "在正当中|在画面最中间",
+                  "middle right": "在右侧的中央|在画面右缘中间"},
         "RELATION": {"below": "在它正下面", "above": "在它正上面", "right": "在它的右手侧|挨着它右边",
                      "left": "在它的左手侧|挨着它左边"},
         "EDIT": {"remove": "{obj}不用了|我不想要{obj}", "replace": "拿{shape}换掉{obj}|{obj}换个{shape}",
@@ -31,6 +34,12 @@ FRESH = {
     },
     world_english: {
         "CENTER": {None: "plumb in the middle|at the midpoint of the picture"},
+        "CORNER": {None: "in the {v}-{h} region|somewhere in the {v} {h}"},
+        "EDGE_ROW": {None: "at the {v}, between the two corners|at the {v}, midway across"},
+        "EDGE_COLUMN": {None: "at mid-height on the {h}|on the {h}, level with the centre"},
+        "RELATION": {"below": "beneath that one|one step down from it", "above": "above that one|one step up from it",
+                     "right": "to the right of that one|one step to its right",
+                     "left": "to the left of that one|one step to its left"},
         "SIZE": {"small": "pretty small|fairly small", "large": "pretty big|fairly large"},
         "EDIT": {"remove": "ditch {obj}|I'd rather not have {obj}", "replace": "trade {obj} for a {shape}|{obj} becomes a {shape}",
                  "recolour": "give {obj} a {colour} colour"},

@@ -55,9 +55,11 @@ EDIT = {
     "recolour": phrasings("把{obj}变成{colour}|把{obj}改成{colour}|把{obj}涂成{colour}|{obj}改为{colour}", "{obj}能换成{colour}吗？"),
     "replace": phrasings("把{obj}换成{shape}|把{obj}变成{shape}|拿{shape}替换{obj}|把{obj}替换成{shape}|{obj}改为{shape}|"
                         "以{shape}取代{obj}|{obj}换成{shape}吧|用{shape}替换{obj}", "用{shape}代替{obj}"),
-    "add": phrasings("再加{new}，{place}|添加{new}，{place}|{place}添加{new}|{place}也画上{new}", "{place}再放{new}"),
+    "add": phrasings("再加{new}，{place}|添加{new}，{place}|{place}添加{new}|{place}也画上{new}|{place}加上{new}|"
+                     "{place}多画{new}", "{place}再放{new}"),
     "remove": phrasings("去掉{obj}|删除{obj}|把{obj}去掉|把{obj}拿掉|{obj}删掉吧|移除{obj}|把{obj}删了|{obj}拿走吧|清除{obj}", "不要{obj}了"),
-    "time": phrasings("把它变成{time}|改成{time}|让它变成{time}|调成{time}|变为{time}|换到{time}", "换成{time}的样子"),
+    "time": phrasings("把它变成{time}|改成{time}|让它变成{time}|调成{time}|变为{time}|换到{time}|画成{time}的|换为{time}|"
+                      "改到{time}|设成{time}", "换成{time}的样子"),
     "terrain": phrasings("把地面换成{ground}|背景换成{ground}|地面改成{ground}|把背景改为{ground}|挪到{ground}上", "放到{ground}上"),
 }
 SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")

@@ -43,18 +43,25 @@ TERRAIN = {
 VERTICAL = {0: phrasings("top|upper"), 2: phrasings("bottom|lower")}
 HORIZONTAL = {0: "left", 2: "right"}
 CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|at the {v} {h} of the picture|in the {v} {h}|"
-                   "placed at the {v} {h}|near the {v} {h} corner|in the {v} {h} area",
+                   "placed at the {v} {h}|near the {v} {h} corner|in the {v} {h} area|off in the {v} {h}|"
+                   "at the far {v} {h}|in the far {v}-{h} corner|over at the {v} {h}|into the {v} {h} corner|"
+                   "in the {v} {h} quadrant|in the direction of the {v} {h} corner",
                    "tucked into the {v} {h} corner|over in the {v}-{h} part of the image|toward the {v} {h}")
 EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}|"
-                     "against the {v} edge|at the {v}, horizontally centred",
+                     "against the {v} edge|at the {v}, horizontally centred|at the {v}, centred|"
+                     "in the {v} row, centred|at the centre of the {v} edge|at the {v}, neither left nor right",
                      "centred at the {v}|at the {v}, in the middle|along the {v} edge, centred")
 EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side|"
-                        "midway up on the {h}|against the {h} edge|at the {h}, vertically centred",
+                        "midway up on the {h}|against the {h} edge|at the {h}, vertically centred|"
+                        "partway up on the {h}|along the {h} side, midway|in the {h} middle|at the centre of the {h} edge|"
+                        "on the {h}, neither high nor low",
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
 CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
                    "exactly in the middle|in the middle of the image|at the exact centre|squarely in the centre|"
                    "bang in the middle|at the heart of the picture|in the centre of the frame|at the precise centre|"
-                   "at the true center|in the central cell|centre stage|at the centre point",
+                   "at the true center|in the central cell|centre stage|at the centre point|front and centre|"
+                   "in the central spot|in the middle of everything|at the centre of the canvas|perfectly centred|"
+                   "centred in the frame|in the middle of the frame",
                    "right in the middle|dead centre|in the very middle|smack in the middle")
 RELATION = {
     "below": phrasings("below it|under it|beneath it|right under it|immediately below it|one cell below it",
