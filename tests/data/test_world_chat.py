@@ -1,8 +1,10 @@
 """The world assistant's conversations: taught replies keep what was asked, and the held-out set stays apart."""
 
+import importlib.util
 import json
 import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -20,15 +22,20 @@ TRAINING = training_items(3000, seed=0, shares={"look": 0.05})  # "look" has no 
 HELD_OUT = held_out_chat(15, seed=0)
 
 
+def wording_pattern(template: str) -> re.Pattern:
+    """A template as a regular expression (fields match anything)."""
+    fixed = ".+?".join(re.escape(part.strip()) for part in re.split(r"\{\w+\}", template))
+    return re.compile(("\\b" if template[0].isascii() and template[0].isalpha() else "") + fixed)
+
+
 def held_wordings(module):
-    """Every held-out template of a language module, as a regular expression (fields match anything)."""
+    """Every held-out template of a language module, as a regular expression."""
     banks = [value for value in vars(module).values() if isinstance(value, Phrasings)]
     banks += [v for value in vars(module).values() if isinstance(value, dict)
               for v in value.values() if isinstance(v, Phrasings)]
     for bank in banks:
         for template in bank.held:
-            fixed = ".+?".join(re.escape(part.strip()) for part in re.split(r"\{\w+\}", template))
-            yield template, re.compile(("\\b" if template[0].isascii() and template[0].isalpha() else "") + fixed)
+            yield template, wording_pattern(template)
 
 
 def test_phrasings_refuse_a_wording_both_trained_and_held_out():
@@ -42,6 +49,24 @@ def test_no_training_request_uses_a_held_out_wording(module):
     for template, pattern in held_wordings(module):
         found = next((text for text in said if pattern.search(text)), None)
         assert found is None, f"held-out wording {template!r} is in training: {found!r}"
+
+
+def test_no_training_request_uses_a_fresh_wording_of_the_probe():
+    """benchmarks/probe_fresh_wordings.py asks in wordings neither training nor the held-out set uses."""
+    path = Path(__file__).parents[2] / "benchmarks" / "probe_fresh_wordings.py"
+    spec = importlib.util.spec_from_file_location("probe_fresh_wordings", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    said = [turn for item in TRAINING for turn in (item.request, *(h[0] for h in item.history))]
+    for module, tables in probe.FRESH.items():
+        for table, fresh in tables.items():
+            bank = getattr(module, table)
+            for key, words in fresh.items():
+                known = (bank if key is None else bank[key]).all()
+                for template in words.split("|"):
+                    assert template not in known, f"{template!r} is already a wording of {table}"
+                    found = next((text for text in said if wording_pattern(template).search(text)), None)
+                    assert found is None, f"fresh wording {template!r} is in training: {found!r}"
 
 
 @pytest.mark.parametrize("column", [0, 1], ids=["en", "zh"])
