@@ -83,7 +83,6 @@ class CaptionForm:
     beginning of a caption)."""
 
     _STEP = re.compile(f"at the ({_any_of(POSITIONS)})|({_any_of(RELATION_PHRASES.values())})")
-    _RELATION_OF = {phrase: name for name, phrase in RELATION_PHRASES.items()}
 
     def __init__(self) -> None:
         looks = f"a {_any_of(SIZES)} {_any_of(COLOURS)} {_any_of(SHAPES)}"
@@ -101,7 +100,7 @@ class CaptionForm:
         """Whether every relation written so far leads from the cell before it to a cell on the grid."""
         cell = None
         for step in self._STEP.finditer(text):
-            cell = step.group(1) or (cell and neighbour(cell, self._RELATION_OF[step.group(2)]))
+            cell = step.group(1) or (cell and neighbour(cell, _RELATION_WORDS[step.group(2)]))
             if cell is None:
                 return False
         return True
