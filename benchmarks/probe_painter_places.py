@@ -4,7 +4,7 @@ Run 13 of `gemma3-world` filled unnamed attributes with large objects at the
 top corners by day, and the main job's stage-2 painter drew only 75% of those
 scenes right. This paints, for every colour, three shapes and every cell, a
 large object on one ground by day and by night (the world bench's settings:
-20 steps, guidance 4, seed 0), reads each picture with the world's judge and
+20 steps, guidance 4, seed 0 unless ``--seed`` says), reads each picture with the world's judge and
 prints the share right per cell and time, then how the misses went wrong
 (a second object painted, or which attribute was read otherwise):
 
@@ -37,9 +37,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--painter", default="world-stage2")
     parser.add_argument("--ground", default="sand", choices=TERRAINS)
+    parser.add_argument("--seed", type=int, default=0, help="the noise every picture starts from")
     args = parser.parse_args()
     painter, judge = TextToImagePainter.load(args.painter), Judge.load()
-    settings = PaintSettings(steps=20, guidance=4.0, seed=0)
+    settings = PaintSettings(steps=20, guidance=4.0, seed=args.seed)
     right, misses = defaultdict(list), Counter()
     for time in TIMES:
         for position in POSITIONS:
