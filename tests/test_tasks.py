@@ -250,6 +250,18 @@ def test_editing_an_upload_asks_a_multimodal_brain_to_describe_it_first(suite):
     assert result.paintings[0].metadata()["source_prompt"] == "A cat sitting on a sofa."
 
 
+def test_a_text_only_brain_editing_an_upload_is_told_its_description_as_a_picture_it_painted(suite):
+    brain = ScriptedBrain('<gen_img task="edit">a green star and a blue circle</gen_img>', multimodal=False)
+    request = TurnRequest(image=photo(), task="edit", source_prompt="a red star and a blue circle")
+    result = Assistant(brain, suite, paint=FAST).chat("make the star green", request=request)
+    messages = brain.requests[0].messages
+    assert [m["role"] for m in messages[-3:]] == ["user", "assistant", "user"]
+    assert messages[-2]["content"] == '<gen_img task="generate">a red star and a blue circle</gen_img>'
+    assert messages[-1]["content"] == "make the star green"
+    assert result.route.task is Task.EDIT
+    assert result.paintings[0].metadata()["source_prompt"] == "a red star and a blue circle"
+
+
 def test_edit_command_with_a_given_source_description(dirs, tmp_path):
     picture = tmp_path / "p.png"
     photo((70, 45)).save(picture)

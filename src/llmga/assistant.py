@@ -26,7 +26,7 @@ from .errors import BrainError, InvalidInputError, LLMGAError
 from .images import save_png
 from .painter.suite import PainterSuite
 from .painter.text_to_image import Painting, ProgressCallback, TextToImagePainter
-from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply
+from .protocol import OPEN_TAG, Reply, ReplyParser, assemble, parse_reply, tag_prompt
 from .routing import Route, Task, route, settle
 from .settings import PaintSettings, SamplingSettings
 from .tasks import TurnRequest, masked_view, paint_prompt
@@ -125,6 +125,8 @@ class Assistant:
                 on_route(chosen)
             return self._paint_as_is(text, chosen, request, self._target(chosen, request), on_prompt, progress)
         shown, notices = self._images_for_brain(chosen.task, images, request)
+        if request.image is not None and request.source_prompt and not shown:
+            self._recall_upload(request.image, request.source_prompt)
         said = followed_text(self.conversation.system_prompt, text)
         masked = keeps_scripts(self.brain)
         raw, reply = self._ask(text, shown, on_text, None, scripts=allowed_scripts(said) if masked else None)
@@ -314,6 +316,15 @@ class Assistant:
         self.painters.notices.clear()
         self.conversation.attach_generated(images, [p.prompt for p in result.paintings for _ in p.images])
         return result
+
+    def _recall_upload(self, image: Image.Image, description: str) -> None:
+        """Tell a brain that cannot see ``image`` what it shows, in the form it knows a picture by: an earlier
+        exchange whose reply painted ``description``. A follow-up edit then starts from it, not from scratch."""
+        if self.conversation.prompt_of(image) is not None:
+            return
+        self.conversation.add_user(description)
+        self.conversation.add_assistant(tag_prompt(description, Task.GENERATE.value), [description])
+        self.conversation.attach_generated([image], [description])
 
     def _source_prompt(self, image: Image.Image, request: TurnRequest) -> str:
         """The description of the image being edited: given, remembered, or asked of the brain."""
