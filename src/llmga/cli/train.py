@@ -293,11 +293,14 @@ def ship_assistant(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the shippable adapter to.")],
     lm: Annotated[str | None, typer.Option("--lm", help="Language model to put it on instead of the one it was "
                                            "trained on: a text-only adapter of that one ('gemma3-world').")] = None,
+    text_turns: Annotated[str | None, typer.Option("--text-turns", help="Brain that answers the turns without an "
+                                                   "uploaded picture ('gemma3-world'); the eye reads the rest.")]
+    = None,
 ) -> None:
     """Package an adapter with the vision tower so it loads without the ~500 MB base (built on demand)."""
     from ..train.world_llava import ship_adapter
 
-    path = ship_adapter(adapter, out, lm)
+    path = ship_adapter(adapter, out, lm, text_turns)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     typer.echo(f"wrote {path} ({size / 1e6:.1f} MB)")
 

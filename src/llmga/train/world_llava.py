@@ -54,7 +54,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..brain import SYSTEM_PROMPT_FILE, recorded_spec
+from ..brain import SYSTEM_PROMPT_FILE, recorded_spec, resolve_brain
 from ..checkpoints import fingerprint, write_once
 from ..errors import InvalidInputError
 from .world_clip import FEATURE_LAYER
@@ -225,13 +225,15 @@ def world_llava_base(info: dict, adapter: Path) -> Path:
     return cached_world_llava(vision, info.get("lm", "smollm2"), int(info.get("seed", 0)))
 
 
-def ship_adapter(adapter_dir: str | Path, out: str | Path, lm: str | None = None) -> Path:
+def ship_adapter(adapter_dir: str | Path, out: str | Path, lm: str | None = None,
+                 text_turns: str | None = None) -> Path:
     """Copy a stage-1 adapter trained on a built world assistant into ``out``, loadable without the base.
 
     ``out`` gets the adapter's weights and config, the vision tower, and an
     ``llmga_base.json`` that names the base to build (see the module docstring).
     ``lm`` puts the adapter on another language model than the one it was trained on: a text-only adapter
     of that model (``gemma3-world`` for an eye trained on ``gemma3``), whose weight change then adds to its own.
+    ``text_turns`` names the brain that answers turns without an uploaded picture (:mod:`llmga.brain.picture_gate`).
     """
     from .trainable import BASE_FILE
 
@@ -254,13 +256,16 @@ def ship_adapter(adapter_dir: str | Path, out: str | Path, lm: str | None = None
         shutil.copy2(adapter_dir / name, out / name)
     shutil.copytree(base / built["vision_tower"], out / VISION_DIR, dirs_exist_ok=True)
     spec = {"base": "world-llava", "lm": built["lm"], "vision_tower": VISION_DIR, "seed": built["seed"]}
+    if text_turns is not None:
+        resolve_brain(text_turns)  # a missing model is named now, not on the first turn
+        spec["text_turns"] = text_turns
     (out / BASE_FILE).write_text(json.dumps(spec, indent=2))
     return out
 
 
 def _check_text_adapter_of(lm: str, trained_on: str) -> None:
     """Raise unless ``lm`` is a text-only adapter whose base is ``trained_on``: only then do the changes add."""
-    from ..brain import adapter_base, resolve_brain
+    from ..brain import adapter_base
 
     resolved = resolve_brain(lm)
     if resolved.kind != "adapter" or adapter_base(Path(resolved.location)) != trained_on:
