@@ -74,6 +74,13 @@ def keeps_scripts(brain: Brain) -> bool:
     return bool(getattr(brain, "keeps_scripts", False))
 
 
+def plain_messages(messages: Sequence[Message]) -> list[Message]:
+    """``messages`` with their picture placeholders left out, each content a plain string (for a text-only model)."""
+    return [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
+             else "".join(part.get("text", "") for part in m["content"] if part.get("type") == "text")}
+            for m in messages]
+
+
 def complete(brain: Brain, request: BrainRequest) -> str:
     """Run ``brain`` to the end of its reply and return the whole text."""
     return "".join(brain.stream(request))

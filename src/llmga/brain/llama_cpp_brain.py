@@ -19,7 +19,7 @@ import numpy as np
 from ..conversation import Message
 from ..errors import BrainError, ModelNotFoundError
 from ..protocol import END_MARKERS
-from .base import BrainRequest
+from .base import BrainRequest, plain_messages
 from .context import fit_conversation, reply_room
 from .forms import keep_to_form
 from .scripts import ScriptMask
@@ -89,9 +89,8 @@ class LlamaCppBrain:
 
     def prompt(self, messages: Any, prefill: str = "") -> str:
         """The conversation in the model's chat format, ready for the assistant's turn (plus ``prefill``)."""
-        plain = [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str) else "".join(
-            part.get("text", "") for part in m["content"])} for m in messages]
-        return self._template.render(messages=plain, add_generation_prompt=True, **self._specials) + prefill
+        return self._template.render(messages=plain_messages(messages), add_generation_prompt=True,
+                                     **self._specials) + prefill
 
     def stream(self, request: BrainRequest) -> Iterator[str]:
         if request.images:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 
 from ..conversation import Message
-from .base import Brain, BrainRequest, keeps_scripts
+from .base import Brain, BrainRequest, keeps_scripts, plain_messages
 
 
 class PictureGatedBrain:
@@ -57,17 +57,11 @@ class PictureGatedBrain:
         if request.images and shows_upload(request.messages):
             yield from self.eye.stream(request)
         else:
-            yield from self.text.stream(dataclasses.replace(request, messages=as_text(request.messages), images=()))
+            text_only = dataclasses.replace(request, messages=plain_messages(request.messages), images=())
+            yield from self.text.stream(text_only)
 
 
 def shows_upload(messages: Sequence[Message]) -> bool:
     """Whether a picture placeholder of ``messages`` is in a user message (not one the assistant painted)."""
     return any(m["role"] == "user" and not isinstance(m["content"], str)
                and any(part.get("type") == "image" for part in m["content"]) for m in messages)
-
-
-def as_text(messages: Sequence[Message]) -> list[Message]:
-    """``messages`` with their picture placeholders left out, each content a plain string."""
-    return [{"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
-             else "".join(part.get("text", "") for part in m["content"] if part.get("type") == "text")}
-            for m in messages]
