@@ -28,6 +28,30 @@ def test_a_mask_covers_the_logits_even_where_they_outnumber_the_tokens():
     assert mask.banned(frozenset({"LATIN", "CJK"}), 3).tolist() == [False, True, False]
 
 
+def test_a_stored_mask_is_read_back_by_the_next_process_without_reading_the_vocabulary(tmp_path):
+    vocabulary = [b"a", "П".encode(), b"!", "好".encode(), "想".encode()[:2]]
+    store = tmp_path / "cache" / "scripts.npz"
+    first = ScriptMask(lambda: vocabulary, store=store)
+    wanted = [first.banned(allowed, 6).tolist() for allowed in (LATIN, frozenset({"LATIN", "CJK"}))]
+    assert store.is_file()
+
+    def unread():
+        raise AssertionError("the vocabulary was read again")
+
+    again = ScriptMask(unread, store=store)
+    assert [again.banned(allowed, 6).tolist() for allowed in (LATIN, frozenset({"LATIN", "CJK"}))] == wanted
+
+
+def test_a_damaged_or_unwritable_store_only_costs_reading_the_vocabulary(tmp_path):
+    damaged = tmp_path / "scripts.npz"
+    damaged.write_bytes(b"not a table")
+    assert ScriptMask(lambda: [b"a", "П".encode()], store=damaged).banned(LATIN, 2).tolist() == [False, True]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    mask = ScriptMask(lambda: [b"a", "П".encode()], store=blocked / "scripts.npz")  # its folder cannot be made
+    assert mask.banned(LATIN, 2).tolist() == [False, True] and not (blocked / "scripts.npz").exists()
+
+
 @pytest.mark.parametrize("engine", ["llama.cpp", "transformers"])
 def test_a_local_brain_kept_to_latin_letters_writes_none_of_another_script(engine):
     brain = load_brain(str(smollm2_gguf()), runtime=RuntimeSettings(brain_device="cpu")) if engine == "llama.cpp" \

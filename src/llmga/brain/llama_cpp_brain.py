@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoints import cache_dir, fingerprint
 from ..conversation import Message
 from ..errors import BrainError, ModelNotFoundError
 from ..protocol import END_MARKERS
@@ -78,7 +79,8 @@ class LlamaCppBrain:
         self._template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template)
         self._specials = {"bos_token": self._token(self.llm.token_bos()), "eos_token": self._token(self.llm.token_eos())}
         self.end_markers = tuple(dict.fromkeys((self._specials["eos_token"], *END_MARKERS)))
-        self._script_mask = ScriptMask(lambda: (self.llm.detokenize([i]) for i in range(self.llm.n_vocab())))
+        self._script_mask = ScriptMask(lambda: (self.llm.detokenize([i]) for i in range(self.llm.n_vocab())),
+                                       store=cache_dir() / "token-scripts" / f"{fingerprint(self.path)}.npz")
         self._read: list[int] = []  # the last prompt, which llama.cpp read in batches
 
     def _token(self, token_id: int) -> str:
