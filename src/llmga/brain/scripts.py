@@ -26,6 +26,9 @@ import numpy as np
 
 from ..retry import scripts
 
+#: names a stored table's layout and the rules that made it: raise it when either changes, so old tables go unused
+TABLE_VERSION = 1
+
 
 @dataclass(frozen=True)
 class TokenScripts:
