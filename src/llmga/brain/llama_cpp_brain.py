@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from ..checkpoints import cache_dir, fingerprint
+from ..checkpoints import fingerprint
 from ..conversation import Message
 from ..errors import BrainError, ModelNotFoundError
 from ..protocol import END_MARKERS
 from .base import BrainRequest, plain_messages
 from .context import fit_conversation, reply_room
 from .forms import keep_to_form
-from .scripts import TABLE_VERSION, ScriptMask
+from .scripts import ScriptMask, stored_table
 
 
 #: llama.cpp lines logged at error level that report a default, not a fault (Gemma 3's sliding-window cache)
@@ -80,7 +80,7 @@ class LlamaCppBrain:
         self._specials = {"bos_token": self._token(self.llm.token_bos()), "eos_token": self._token(self.llm.token_eos())}
         self.end_markers = tuple(dict.fromkeys((self._specials["eos_token"], *END_MARKERS)))
         self._script_mask = ScriptMask(lambda: (self.llm.detokenize([i]) for i in range(self.llm.n_vocab())),
-                                       store=cache_dir() / "token-scripts" / f"{fingerprint(self.path)}-v{TABLE_VERSION}.npz")
+                                       store=lambda: stored_table(fingerprint(self.path)))
         self._read: list[int] = []  # the last prompt, which llama.cpp read in batches
 
     def _token(self, token_id: int) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoints import cache_dir
 from ..retry import scripts
 
 #: names a stored table's layout and the rules that made it: raise it when either changes, so old tables go unused
@@ -67,15 +68,21 @@ def token_scripts(raw: bytes) -> TokenScripts:
     return TokenScripts(whole)
 
 
+def stored_table(vocabulary: str) -> Path:
+    """Where the cache keeps the token-scripts table of the vocabulary with digest ``vocabulary``."""
+    return cache_dir() / "token-scripts" / f"{vocabulary}-v{TABLE_VERSION}.npz"
+
+
 class ScriptMask:
     """Which tokens of a vocabulary hold letters outside a set of scripts; ``token_bytes`` gives every
-    token's bytes, in id order, the first time a mask is asked for. With ``store`` (a ``.npz`` file) the
-    tokens' scripts are read from there when it exists, else worked out and written there for the next process
-    (a 262k-token vocabulary takes seconds to read token by token)."""
+    token's bytes, in id order, the first time a mask is asked for. With ``store`` (giving a ``.npz`` file,
+    asked the first time too) the tokens' scripts are read from there when it exists, else worked out and
+    written there for the next process (a 262k-token vocabulary takes seconds to read token by token)."""
 
-    def __init__(self, token_bytes: Callable[[], Iterable[bytes]], store: Path | None = None) -> None:
+    def __init__(self, token_bytes: Callable[[], Iterable[bytes]], store: Callable[[], Path] | None = None) -> None:
         self._token_bytes = token_bytes
-        self._store = store
+        self._store_at = store
+        self._store: Path | None = None
         self._kinds: list[TokenScripts] | None = None  # the distinct scripts of the vocabulary's tokens
         self._kind_of: np.ndarray | None = None  # each token's index into _kinds
         self._masks: dict[frozenset[str], np.ndarray] = {}
@@ -84,6 +91,7 @@ class ScriptMask:
         """A boolean mask of ``size`` entries (a model's logits may outnumber its tokens): True for every
         token that holds or begins a letter of a script not in ``allowed``."""
         if self._kinds is None:
+            self._store = self._store_at() if self._store_at is not None else None
             self._kinds, self._kind_of = self._load() or self._work_out()
         if allowed not in self._masks:
             self._masks[allowed] = np.array([kind.outside(allowed) for kind in self._kinds], dtype=bool)[self._kind_of]

@@ -27,7 +27,7 @@ from ..protocol import END_MARKERS
 from .base import BrainRequest
 from .context import fit_conversation, reply_room
 from .forms import keep_to_form
-from .scripts import ScriptMask
+from .scripts import ScriptMask, stored_table
 
 
 def default_device() -> torch.device:
@@ -52,7 +52,7 @@ class TransformersBrain:
         self.multimodal = processor is not None
         self.name = name or type(model).__name__
         self.end_markers = tuple(dict.fromkeys(t for t in (tokenizer.eos_token, *END_MARKERS) if t))
-        self._script_mask = ScriptMask(lambda: _token_bytes(tokenizer))
+        self._script_mask = ScriptMask(lambda: _token_bytes(tokenizer), store=lambda: stored_table(vocabulary_key(tokenizer)))
         template_owner = processor if processor is not None else tokenizer
         if not getattr(template_owner, "chat_template", None):
             raise BrainError(
@@ -189,6 +189,15 @@ def _byte_level_alphabet() -> dict[str, int]:
     printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     others = [b for b in range(256) if b not in printable]
     return {chr(b): b for b in printable} | {chr(256 + n): b for n, b in enumerate(others)}
+
+
+def vocabulary_key(tokenizer: Any) -> str:
+    """A digest of what decides every token's bytes: a fast tokenizer's whole definition (vocabulary, added
+    tokens, decoder), else the tokenizer's class and its pieces in id order."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else "\n".join(
+        [type(tokenizer).__name__, *map(str, tokenizer.convert_ids_to_tokens(list(range(len(tokenizer)))))])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _token_bytes(tokenizer: Any) -> list[bytes]:
