@@ -85,7 +85,7 @@ def test_profiles_from_config_file(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "empty"))
     built_in = load_profile()  # no file: the miniature world, shipped with llmga
     assert (built_in.brain, built_in.painter, built_in.inpaint_painter, built_in.edit_painter) == (
-        "gemma3-world", "world-stage2", "world-inpaint", "world")
+        "gemma3-world", "world-stage2", "world-inpaint", None)  # edits run on the painter
 
     cfg = tmp_path / "llmga.toml"
     cfg.write_text(

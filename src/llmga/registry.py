@@ -71,7 +71,6 @@ DEFAULT_PROFILE = {
     "brain": "gemma3-world",
     "painter": "world-stage2",
     "inpaint_painter": "world-inpaint",
-    "edit_painter": "world",
     "restorer": "world-restore",
     "paint": {"steps": 20, "guidance": 4.0},
 }

@@ -47,7 +47,7 @@ def world(
     painter: Annotated[str, typer.Option("--painter", help="Text-to-image world painter.")] = "world",
     stage2_painter: Annotated[str, typer.Option("--stage2-painter", help="Stage-2 painter ('none' to skip).")] = "world-stage2",
     inpaint_painter: Annotated[str, typer.Option("--inpaint-painter", help="Inpainting painter ('none' to skip).")] = "world-inpaint",
-    edit_painter: Annotated[str, typer.Option("--edit-painter", help="Instruction-editing painter ('none' to skip).")] = "world",
+    edit_painter: Annotated[str, typer.Option("--edit-painter", help="Instruction-editing painter ('none' to skip).")] = "world-stage2",
     n: Annotated[int, typer.Option("--n", help="Requests per text-to-image row and for the assistant.")] = 64,
     edit_n: Annotated[int, typer.Option("--edit-n", help="Pictures per inpaint/outpaint/edit row.")] = 32,
     chain_n: Annotated[int, typer.Option("--chain-n", help="Chains of 5 follow-up edits.")] = 16,

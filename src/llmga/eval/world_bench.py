@@ -45,7 +45,7 @@ class BenchConfig:
     painter: str | None = "world"
     stage2_painter: str | None = "world-stage2"
     inpaint_painter: str | None = "world-inpaint"
-    edit_painter: str | None = "world"
+    edit_painter: str | None = "world-stage2"  # the built-in profile edits on its text-to-image painter
     n: int = 64
     steps: int = 20
     guidance: float = 4.0
