@@ -220,6 +220,14 @@ def test_some_training_conversations_change_language_and_the_reply_follows_the_l
         assert in_chinese(item.history[0][0]) != (item.language == "zh"), item  # an outside offer stays in its own
 
 
+def test_the_share_of_conversations_that_change_language_is_a_choice():
+    items = training_items(1500, 0, switch_share=0.4)
+    switched = [item for item in items if any(in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)]
+    assert abs(len(switched) / len(items) - 0.4) < 0.04
+    assert not [item for item in training_items(300, 0, switch_share=0.0) if item.history and any(
+        in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)]
+
+
 @pytest.mark.parametrize("module", [world_english, world_chinese], ids=["en", "zh"])
 def test_the_held_out_items_in_a_changed_language_follow_held_out_turns_in_the_other(module):
     code = "zh" if module is world_english else "en"  # items whose earlier turns are in ``module``'s language

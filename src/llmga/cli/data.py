@@ -269,12 +269,15 @@ def world_chat(
     share: Annotated[Optional[list[str]], typer.Option(
         "--share", help="KIND=WEIGHT: mix a kind of conversation at this weight instead of its default "
                         "(llmga.data.world_chat.SHARES); repeatable.")] = None,
+    switch_share: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of conversations whose earlier turns are in the other language.")] = 0.15,
 ) -> None:
     """The world assistant's conversations, asked as people ask (English and Chinese): requests naming any
     attribute, counts, several objects, follow-up edits, greetings, questions, things the world has not."""
     from ..data.world_chat import build_world_chat
 
-    written = build_world_chat(out, n, seed, chinese_share, dict(_weight(pair) for pair in share or ()))
+    written = build_world_chat(out, n, seed, chinese_share, dict(_weight(pair) for pair in share or ()),
+                               switch_share)
     typer.echo(f"wrote {n} conversations to {written} "
                f"(train under {out.parent / 'system_prompt.txt'})")
 

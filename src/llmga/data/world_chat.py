@@ -380,9 +380,10 @@ def mix_shares(changes: Mapping[str, float] | None = None) -> dict[str, float]:
 
 
 def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE,
-                   shares: Mapping[str, float] | None = None) -> list[ChatItem]:
+                   shares: Mapping[str, float] | None = None, switch_share: float = SWITCH_SHARE) -> list[ChatItem]:
     """``n`` training items: trained wordings, no held-out colour–shape pair anywhere; ``chinese_share`` of
-    them in Chinese; the kinds mixed by ``shares`` (:func:`mix_shares`' changes to :data:`SHARES`)."""
+    them in Chinese; the kinds mixed by ``shares`` (:func:`mix_shares`' changes to :data:`SHARES`);
+    ``switch_share`` of them with their earlier turns in the other language."""
     held = held_out_pairs(seed)
     mix = mix_shares(shares)
     kinds, weights = list(mix), list(mix.values())
@@ -393,7 +394,7 @@ def training_items(n: int, seed: int = 0, chinese_share: float = CHINESE_SHARE,
         kind = rng.choices(kinds, weights)[0]
         # separate generators, so that every item drawn before these choices existed stays as it was
         opening = random.Random(f"{seed}/world-chat/{index}/small-talk")
-        switched = random.Random(f"{seed}/world-chat/{index}/switch").random() < SWITCH_SHARE
+        switched = random.Random(f"{seed}/world-chat/{index}/switch").random() < switch_share
         items.append(switched_item(kind, code, rng, TRAIN, held, opening) if switched else
                      opened(make_item(kind, code, rng, TRAIN, held), opening, TRAIN, SMALL_TALK_SHARE))
     return items
@@ -448,13 +449,13 @@ def after_small_talk(items: Sequence[ChatItem], seed: int = 0, draw: int = 0,
 
 
 def build_world_chat(out: str | Path, n: int = 4000, seed: int = 0, chinese_share: float = CHINESE_SHARE,
-                     shares: Mapping[str, float] | None = None) -> Path:
+                     shares: Mapping[str, float] | None = None, switch_share: float = SWITCH_SHARE) -> Path:
     """Write ``n`` LLaVA-format training conversations to ``out`` (kinds mixed as :func:`training_items`
     mixes them), and the world assistant's :data:`SYSTEM_PROMPT` to ``system_prompt.txt`` beside it
     (for ``llmga train stage1 --system-prompt``)."""
     records = [make_record(f"world-chat-{i}", [*item.history, (item.request, item.reply)], kind=item.kind,
                            language=item.language, **({} if item.train_history else {"train_on": "last"}))
-               for i, item in enumerate(training_items(n, seed, chinese_share, shares))]
+               for i, item in enumerate(training_items(n, seed, chinese_share, shares, switch_share))]
     written = write_records(records, out)  # makes the folder
     (written.parent / "system_prompt.txt").write_text(SYSTEM_PROMPT)
     return written
