@@ -81,8 +81,7 @@ class ScriptMask:
 
     def __init__(self, token_bytes: Callable[[], Iterable[bytes]], store: Callable[[], Path] | None = None) -> None:
         self._token_bytes = token_bytes
-        self._store_at = store
-        self._store: Path | None = None
+        self._store = store
         self._kinds: list[TokenScripts] | None = None  # the distinct scripts of the vocabulary's tokens
         self._kind_of: np.ndarray | None = None  # each token's index into _kinds
         self._masks: dict[frozenset[str], np.ndarray] = {}
@@ -91,44 +90,47 @@ class ScriptMask:
         """A boolean mask of ``size`` entries (a model's logits may outnumber its tokens): True for every
         token that holds or begins a letter of a script not in ``allowed``."""
         if self._kinds is None:
-            self._store = self._store_at() if self._store_at is not None else None
-            self._kinds, self._kind_of = self._load() or self._work_out()
+            store = self._store() if self._store is not None else None
+            self._kinds, self._kind_of = _load(store) or self._work_out(store)
         if allowed not in self._masks:
             self._masks[allowed] = np.array([kind.outside(allowed) for kind in self._kinds], dtype=bool)[self._kind_of]
         mask = self._masks[allowed]
         return mask[:size] if len(mask) >= size else np.pad(mask, (0, size - len(mask)))
 
-    def _work_out(self) -> tuple[list[TokenScripts], np.ndarray]:
+    def _work_out(self, store: Path | None) -> tuple[list[TokenScripts], np.ndarray]:
         index: dict[TokenScripts, int] = {}
         kind_of = np.array([index.setdefault(token_scripts(raw), len(index)) for raw in self._token_bytes()],
                            dtype=np.int32)
         kinds = list(index)
-        if self._store is not None:
-            self._save(kinds, kind_of)
+        if store is not None:
+            _save(store, kinds, kind_of)
         return kinds, kind_of
 
-    def _save(self, kinds: list[TokenScripts], kind_of: np.ndarray) -> None:
-        """Write the table to ``store`` whole or not at all; an unwritable cache only costs the next process
-        the same seconds."""
-        table = json.dumps([[sorted(kind.whole), sorted(kind.unfinished)] for kind in kinds])
-        try:
-            self._store.parent.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(dir=self._store.parent, suffix=".npz")
-        except OSError:
-            return
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, kind_of=kind_of, kinds=np.array(table))
-            os.replace(name, self._store)
-        except OSError:
-            Path(name).unlink(missing_ok=True)
 
-    def _load(self) -> tuple[list[TokenScripts], np.ndarray] | None:
-        if self._store is None or not self._store.is_file():
-            return None
-        try:
-            with np.load(self._store) as saved:
-                table, kind_of = json.loads(str(saved["kinds"])), saved["kind_of"]
-        except (OSError, ValueError, KeyError):  # a damaged copy is worked out again
-            return None
-        return [TokenScripts(frozenset(whole), frozenset(unfinished)) for whole, unfinished in table], kind_of
+def _load(store: Path | None) -> tuple[list[TokenScripts], np.ndarray] | None:
+    """The table stored at ``store``, or None where there is none or it is damaged (it is worked out again)."""
+    if store is None or not store.is_file():
+        return None
+    try:
+        with np.load(store) as saved:
+            table, kind_of = json.loads(str(saved["kinds"])), saved["kind_of"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return [TokenScripts(frozenset(whole), frozenset(unfinished)) for whole, unfinished in table], kind_of
+
+
+def _save(store: Path, kinds: list[TokenScripts], kind_of: np.ndarray) -> None:
+    """Write the table to ``store`` whole or not at all; an unwritable cache only costs the next process the
+    same seconds."""
+    table = json.dumps([[sorted(kind.whole), sorted(kind.unfinished)] for kind in kinds])
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=store.parent, suffix=".npz")
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, kind_of=kind_of, kinds=np.array(table))
+        os.replace(name, store)
+    except OSError:
+        Path(name).unlink(missing_ok=True)
