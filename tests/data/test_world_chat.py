@@ -210,8 +210,13 @@ def in_chinese(text: str) -> bool:
     return bool(re.search(r"[\u4e00-\u9fff]", parse_reply(text).text))
 
 
+def changes_language(item) -> bool:
+    """Whether any earlier turn of ``item`` is asked in the other language than its own."""
+    return any(in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)
+
+
 def test_some_training_conversations_change_language_and_the_reply_follows_the_last_message():
-    switched = [item for item in TRAINING if any(in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)]
+    switched = [item for item in TRAINING if changes_language(item)]
     assert abs(len(switched) / len(TRAINING) - SWITCH_SHARE) < 0.03
     assert {item.language for item in switched} == {"en", "zh"} and {"followup", "request", "look"} <= {i.kind for i in switched}
     for item in switched:
@@ -222,10 +227,8 @@ def test_some_training_conversations_change_language_and_the_reply_follows_the_l
 
 def test_the_share_of_conversations_that_change_language_is_a_choice():
     items = training_items(1500, 0, switch_share=0.4)
-    switched = [item for item in items if any(in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)]
-    assert abs(len(switched) / len(items) - 0.4) < 0.04
-    assert not [item for item in training_items(300, 0, switch_share=0.0) if item.history and any(
-        in_chinese(asked) != (item.language == "zh") for asked, _ in item.history)]
+    assert abs(sum(map(changes_language, items)) / len(items) - 0.4) < 0.04
+    assert not any(map(changes_language, training_items(300, 0, switch_share=0.0)))
 
 
 @pytest.mark.parametrize("module", [world_english, world_chinese], ids=["en", "zh"])
