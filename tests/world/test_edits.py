@@ -18,7 +18,18 @@ from llmga.world import (
     sample_edit_chain,
     sample_scene,
 )
-from llmga.world.edits import add_object, change_time, recolour, refer, remove_object, replace_shape
+from llmga.world.edits import (
+    add_object,
+    change_time,
+    move,
+    possible_edits,
+    recolour,
+    refer,
+    remove_object,
+    replace_shape,
+    resize,
+)
+from llmga.world.scene import POSITIONS
 
 
 def _diff(edit):
@@ -72,6 +83,16 @@ def test_every_edit_changes_exactly_the_requested_attribute():
         elif edit.kind == "remove":
             assert new == [] and len(gone) == 1
             assert _refers_to(scene, edit.instruction.removeprefix("remove ")) == gone
+        elif edit.kind in ("resize", "move"):
+            (old,), (now,) = gone, new
+            changed = {f for f in ("shape", "colour", "size", "position") if getattr(old, f) != getattr(now, f)}
+            assert changed == {"size" if edit.kind == "resize" else "position"}
+            if edit.kind == "resize":
+                assert edit.instruction == f"make {refer(scene, old)} {now.size}"
+            else:
+                assert now.position in scene.free_positions
+                assert edit.instruction == f"move {refer(scene, old)} to the {now.position}"
+            assert _refers_to(scene, refer(scene, old)) == [old]
         else:
             assert gone == new == []
             changed = {f for f in ("time", "terrain") if getattr(src_bg, f) != getattr(tgt_bg, f)}
@@ -91,6 +112,10 @@ def test_instruction_examples_and_references():
     )
     assert remove_object(Scene((star,)), 0).instruction == "remove the star"
     assert change_time(scene, 0, time="night").instruction == "make it night"
+    assert resize(Scene((star,)), 0).instruction == "make the star small"
+    moved = move(scene, 0, position="bottom right")
+    assert moved.instruction in ("move the star to the bottom right", "move the circle to the bottom right")
+    assert {o.position for o in moved.target.objects} - {o.position for o in scene.objects} == {"bottom right"}
     two_stars = Scene(
         (star, Obj("star", "blue", "small", "center"), Obj("star", "blue", "large", "bottom left"))
     )
@@ -104,6 +129,10 @@ def test_edits_that_cannot_apply_say_so():
     full = sample_scene(0, 3, min_objects=3)
     with pytest.raises(WorldError, match="cannot add"):
         add_object(full, 0, max_objects=3)
+    with pytest.raises(WorldError, match="not free"):
+        move(full, 0, position=full.objects[0].position)
+    crowded = Scene(tuple(Obj("star", "red", "small", p) for p in POSITIONS))
+    assert "move" not in possible_edits(crowded, max_objects=9) and "resize" in possible_edits(crowded)
     with pytest.raises(WorldError, match="none of the edits"):
         sample_edit(Scene(), 0, kinds=("recolour", "remove"))
     with pytest.raises(WorldError, match="unknown edit"):

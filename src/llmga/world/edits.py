@@ -1,7 +1,7 @@
 """Instruction edits of a scene: an instruction ("make the star blue") with the scene before and after it.
 
-Each edit changes exactly one thing: one object's colour or shape, one object
-more or less, the time of day or the terrain. Objects are named by the
+Each edit changes exactly one thing: one object's colour, shape, size or cell,
+one object more or less, the time of day or the terrain. Objects are named by the
 shortest unambiguous phrase: "the star", else "the red star", else "the star
 at the top left".
 """
@@ -14,9 +14,23 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .captions import detailed_caption, short_caption
-from .scene import COLOURS, POSITIONS, SHAPES, TERRAINS, TIMES, Obj, Scene, WorldError, as_rng, sample_object
+from .scene import (
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    TERRAINS,
+    TIMES,
+    Obj,
+    Scene,
+    WorldError,
+    as_rng,
+    sample_object,
+)
 
-EDIT_KINDS = ("recolour", "replace", "add", "remove", "time", "terrain")
+EDIT_KINDS = ("recolour", "replace", "add", "remove", "time", "terrain", "resize", "move")
+#: the edits that change one of the scene's objects
+OBJECT_KINDS = ("recolour", "replace", "remove", "resize", "move")
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,29 @@ def replace_shape(scene: Scene, rng: random.Random | int | None = None, shape: s
     return EditPair("replace", f"replace {refer(scene, obj)} with a {shape}", scene, target)
 
 
+def resize(scene: Scene, rng: random.Random | int | None = None) -> EditPair:
+    """Make one object the other size: "make the star large"."""
+    rng = as_rng(rng)
+    obj = _pick(scene, rng)
+    size = _other(rng, SIZES, obj.size)
+    target = _swap(scene, obj, replace(obj, size=size))
+    return EditPair("resize", f"make {refer(scene, obj)} {size}", scene, target)
+
+
+def move(scene: Scene, rng: random.Random | int | None = None, position: str | None = None) -> EditPair:
+    """Move one object to a free cell: "move the star to the top left"."""
+    rng = as_rng(rng)
+    obj = _pick(scene, rng)
+    if position is None:
+        if not scene.free_positions:
+            raise WorldError("cannot move an object: every cell is taken")
+        position = rng.choice(scene.free_positions)
+    elif position not in scene.free_positions:
+        raise WorldError(f"cannot move {refer(scene, obj)} to the {position}: that cell is not free")
+    target = _swap(scene, obj, replace(obj, position=position))
+    return EditPair("move", f"move {refer(scene, obj)} to the {position}", scene, target)
+
+
 def add_object(scene: Scene, rng: random.Random | int | None = None, max_objects: int = 3) -> EditPair:
     """Put a new object in a free cell: "add a small green triangle at the top right"."""
     rng = as_rng(rng)
@@ -136,6 +173,8 @@ EDITS: dict[str, Callable[..., EditPair]] = {
     "remove": remove_object,
     "time": change_time,
     "terrain": change_terrain,
+    "resize": resize,
+    "move": move,
 }
 
 
@@ -144,12 +183,12 @@ def possible_edits(scene: Scene, max_objects: int = 3, kinds: tuple[str, ...] = 
     unknown = set(kinds) - set(EDIT_KINDS)
     if unknown:
         raise WorldError(f"unknown edit kinds {sorted(unknown)}; choose from {EDIT_KINDS}")
-    needs_object = {"recolour", "replace", "remove"}
     return [
         k
         for k in kinds
-        if not (k in needs_object and not scene.objects)
+        if not (k in OBJECT_KINDS and not scene.objects)
         and not (k == "add" and len(scene.objects) >= min(max_objects, len(POSITIONS)))
+        and not (k == "move" and not scene.free_positions)
     ]
 
 
