@@ -16,7 +16,7 @@ from llmga.data.world_wording import HELD, OUTSIDE_THINGS, SPLITS, Ask, Mention,
 from llmga.protocol import parse_reply
 from llmga.world.captions import parse_detailed
 from llmga.world.requests import shows
-from llmga.world.scene import Background, Obj, Scene, sample_scenes
+from llmga.world.scene import Background, Obj, Scene, sample_scene, sample_scenes
 
 TRAINING = training_items(3000, seed=0, shares={"look": 0.05})  # "look" has no share by default
 HELD_OUT = held_out_chat(15, seed=0)
@@ -170,9 +170,13 @@ def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
         before = parse_detailed(parse_reply(item.history[-1][1]).prompts[0])
         after = parse_detailed(parse_reply(item.reply).prompts[0])
         assert len(before.objects) == 2 and before.background == after.background, item
-        kept = len(set(before.objects) & set(after.objects))
-        kinds.add({(3, 2): "add", (1, 1): "remove", (2, 1): "recolour or replace"}[len(after.objects), kept])
-    assert kinds == {"add", "remove", "recolour or replace"}
+        (old,), new = set(before.objects) - set(after.objects) or {None}, set(after.objects) - set(before.objects)
+        if len(after.objects) != 2:
+            kinds.add({3: "add", 1: "remove"}[len(after.objects)])
+            continue
+        (now,) = new
+        kinds.update(f for f in ("colour", "shape", "size", "position") if getattr(old, f) != getattr(now, f))
+    assert kinds == {"add", "remove", "colour", "shape", "size", "position"}
     assert all(item.train_history for item in TRAINING if item.kind != "two-object-edit")
 
 
@@ -304,3 +308,23 @@ def test_every_prompt_a_world_assistant_is_taught_or_measured_by_is_in_the_capti
     items = world_chat.training_items(3000, 0) + world_chat.held_out_chat(5) + world_chat.held_out_switched(3)
     prompts = [p for i in items for said in [*(a for _, a in i.history), i.reply] for p in parse_reply(said).prompts]
     assert len(prompts) > 2000 and all(CAPTION_FORM.fullmatch(p) for p in prompts)
+
+
+@pytest.mark.parametrize("module", [world_english, world_chinese], ids=["en", "zh"])
+def test_size_and_place_edits_name_the_new_size_or_cell_and_call_a_lone_object_it(module):
+    from llmga.world.edits import move, resize
+
+    pronoun = "it" if module is world_english else "它"
+    named = {"it": 0, "other": 0}
+    for seed in range(200):
+        scene = sample_scene(seed, 1 + seed % 2, min_objects=1 + seed % 2)
+        pair = (resize if seed % 4 < 2 else move)(scene, seed)
+        asked = module.edit(pair, random.Random(seed), ("train", HELD)[seed % 3 == 0])
+        said_it = re.search(r"\bit\b" if module is world_english else pronoun, asked) is not None
+        assert not said_it or len(scene.objects) == 1, asked  # "it" only where one object could be meant
+        named["it" if said_it else "other"] += 1
+        (new,) = set(pair.target.objects) - set(pair.source.objects)
+        side = next((word for word in ("left", "right") if word in new.position), None)
+        if pair.kind == "move" and module is world_english and side:
+            assert side in asked, asked  # the cell asked for is the target's
+    assert named["it"] > 20 and named["other"] > 20

@@ -16,7 +16,7 @@ reply taught for it:
   ``task="edit"``), another one like it (``task="similar"``), a new picture,
   or thanks;
 - ``two-object-edit`` (trained only): after a two-object picture, an edit of
-  one of the two (recolour, replace, remove) or an added third; only the edit's
+  one of the two (recolour, replace, remove, resize, move) or an added third; only the edit's
   reply is trained (the record's ``"train_on": "last"``), so these items teach
   which object an edit names without teaching more two-object first pictures;
 - ``look``: after a painted picture, a question about it ("what's in the
@@ -55,7 +55,7 @@ from ..errors import InvalidInputError
 from ..protocol import tag_prompt
 from ..world.assistants import SYSTEM_PROMPT
 from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
-from ..world.edits import EDIT_KINDS, sample_edit
+from ..world.edits import EDIT_KINDS, OBJECT_KINDS, sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
 from . import world_chinese, world_english
@@ -71,7 +71,7 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
           "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0}
 #: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
-OBJECT_EDITS = ("recolour", "replace", "remove", "add")
+OBJECT_EDITS = (*OBJECT_KINDS, "add")
 CHINESE_SHARE = 0.3
 #: the share of trained conversations that open with small talk (a greeting, what it draws, a plain question)
 SMALL_TALK_SHARE = 0.08

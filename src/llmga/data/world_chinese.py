@@ -12,7 +12,7 @@ import random
 from ..world.captions import neighbour
 from ..world.edits import EditPair
 from ..world.scene import Background, Obj, Scene, WorldError
-from .world_wording import TRAIN, Ask, Mention, phrasings, thing_names, whole_ask
+from .world_wording import HELD, TRAIN, Ask, Mention, phrasings, thing_names, whole_ask
 
 SIZE = {"small": phrasings("小|小小的|很小的|微小的|小号的|小个的", "迷你"), "large": phrasings("大|大大的|很大的|超大的|大号的|大个的|硕大的", "巨大的")}
 COLOUR = {"red": "红色", "orange": "橙色", "yellow": "黄色", "green": "绿色", "blue": "蓝色", "purple": "紫色",
@@ -62,6 +62,16 @@ EDIT = {
                       "改到{time}|设成{time}", "换成{time}的样子"),
     "terrain": phrasings("把地面换成{ground}|背景换成{ground}|地面改成{ground}|把背景改为{ground}|挪到{ground}上", "放到{ground}上"),
 }
+#: resize edits, by the size the object is made
+RESIZE = {"large": phrasings("把{obj}变大|把{obj}放大|把{obj}画大一点|{obj}再大一些|让{obj}大一点|{obj}改成大的|把{obj}弄大些|"
+                             "{obj}画得大一点", "{obj}能再大点吗？|把{obj}加大一些"),
+          "small": phrasings("把{obj}变小|把{obj}缩小|把{obj}画小一点|{obj}再小一些|让{obj}小一点|{obj}改成小的|把{obj}弄小些|"
+                             "{obj}画得小一点", "{obj}能再小点吗？|把{obj}缩小一些")}
+#: move edits: ``{cell}`` is a place without its 在 ("左上角")
+MOVE = phrasings("把{obj}移到{cell}|把{obj}挪到{cell}|把{obj}移动到{cell}|{obj}移到{cell}吧|把{obj}放在{cell}|"
+                 "让{obj}去{cell}", "能把{obj}挪到{cell}吗？|{obj}换到{cell}去")
+#: how often a resize or move of the only object calls it 它 ("把它变大")
+IT_SHARE = 0.5
 SIMILAR = phrasings("再画一张类似的|来个差不多的", "类似的再来一张")
 ACCEPT = phrasings("好的|可以|好啊，画吧", "行，就这个")
 GREETING = phrasings("你好|嗨|你好！|您好|哈喽|晚上好|下午好|嗨，你好吗？|在吗？|你是谁？", "早上好")
@@ -133,6 +143,13 @@ def refer(scene: Scene, obj: Obj, rng: random.Random, split: str) -> str:
     return PLACE[obj.position].train[0].removeprefix("在") + "的" + shape
 
 
+def cell(position: str, rng: random.Random, split: str) -> str:
+    """A cell as a noun, after 移到: a place of ``split`` that starts with 在, without it ("左上角")."""
+    wordings = PLACE[position]
+    nouns = [w.removeprefix("在") for w in (wordings.held if split == HELD else ()) if w.startswith("在")]
+    return rng.choice(nouns or [w.removeprefix("在") for w in wordings.train if w.startswith("在")])
+
+
 def edit(pair: EditPair, rng: random.Random, split: str) -> str:
     """An instruction for ``pair``: "把星星变成蓝色"."""
     source, target = pair.source, pair.target
@@ -146,6 +163,10 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
                                 place=PLACE[new.position].pick(rng, split))
     old = next(o for o in source.objects if o not in target.objects)
     new = next((o for o in target.objects if o not in source.objects), None)
+    if pair.kind in ("resize", "move"):
+        obj = "它" if len(source.objects) == 1 and rng.random() < IT_SHARE else refer(source, old, rng, split)
+        return (RESIZE[new.size].pick(rng, split, obj=obj) if pair.kind == "resize" else
+                MOVE.pick(rng, split, obj=obj, cell=cell(new.position, rng, split)))
     return EDIT[pair.kind].pick(rng, split, obj=refer(source, old, rng, split),
                                 colour=COLOUR[new.colour] if new else "",
                                 shape=SHAPE[new.shape].pick(rng, split) if new else "")

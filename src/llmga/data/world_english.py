@@ -111,6 +111,32 @@ EDIT = {
                          "could it be {phrase}?|what would it look like {phrase}?",
                          "what about {phrase}?|move everything {phrase}"),
 }
+#: resize edits, by the size the object is made
+RESIZE = {
+    "large": phrasings("make {obj} bigger|make {obj} larger|make {obj} big|make {obj} large|enlarge {obj}|"
+                       "scale {obj} up|{obj} should be bigger|could you make {obj} bigger?|increase the size of {obj}|"
+                       "I'd like {obj} larger|draw {obj} bigger",
+                       "can you make {obj} bigger?|now make {obj} big|make {obj} huge|{obj} could be a lot bigger|"
+                       "could {obj} be larger?|grow {obj}"),
+    "small": phrasings("make {obj} smaller|make {obj} small|make {obj} tiny|make {obj} little|shrink {obj}|"
+                       "scale {obj} down|{obj} should be smaller|could you make {obj} smaller?|reduce the size of {obj}|"
+                       "I'd like {obj} smaller|draw {obj} smaller",
+                       "can you make {obj} smaller?|now make {obj} small|{obj} is too big|make {obj} a bit smaller|"
+                       "could {obj} be smaller?|downsize {obj}"),
+}
+#: move edits: ``{cell}`` names the cell ("top left"), ``{place}`` says where ("in the top-left corner")
+MOVE = phrasings("move {obj} to the {cell}|put {obj} {place}|place {obj} {place}|{obj} should be {place}|"
+                 "could you move {obj} to the {cell}?|shift {obj} to the {cell}|I'd rather have {obj} {place}|"
+                 "drag {obj} to the {cell}|take {obj} over to the {cell}|move {obj} over to the {cell}",
+                 "can you put {obj} {place}?|could {obj} go to the {cell}?|what if {obj} were {place}?|"
+                 "slide {obj} over to the {cell}|relocate {obj} to the {cell}")
+#: a cell as a noun, after "to the": corners, the middle of an edge, the centre
+CELL_CORNER = phrasings("{v} {h}|{v}-{h} corner|{v} {h} corner", "{v}-{h} spot")
+CELL_ROW = phrasings("{v}|{v} middle|{v} centre|middle of the {v}", "{v}-centre spot")
+CELL_COLUMN = phrasings("{h}|middle {h}|{h} side|{h} edge", "{h}-hand side")
+CELL_CENTER = phrasings("middle|centre|center|centre of the picture", "very middle")
+#: how often a resize or move of the only object calls it "it" ("make it bigger")
+IT_SHARE = 0.5
 SIMILAR = phrasings("another one like that|one more like it, please|draw a similar one|make a variation of it",
                     "could I get something similar?|something like that again")
 ACCEPT = phrasings("yes please|sure|ok, do that|yes", "sounds good, go ahead|alright, draw it")
@@ -181,6 +207,18 @@ def place(position: str, rng: random.Random, split: str) -> str:
     return CENTER.pick(rng, split)
 
 
+def cell(position: str, rng: random.Random, split: str) -> str:
+    """A cell as a noun, after "to the": "top-left corner", "bottom middle", "left side", "centre"."""
+    row, column = divmod(POSITIONS.index(position), GRID)
+    if row != 1 and column != 1:
+        return CELL_CORNER.pick(rng, split, v=VERTICAL[row].pick(rng, split), h=HORIZONTAL[column])
+    if row != 1:
+        return CELL_ROW.pick(rng, split, v=("top", "", "bottom")[row])
+    if column != 1:
+        return CELL_COLUMN.pick(rng, split, h=HORIZONTAL[column])
+    return CELL_CENTER.pick(rng, split)
+
+
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
@@ -244,6 +282,13 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
         new = next(o for o in target.objects if o not in source.objects)
         text = EDIT["add"].pick(rng, split, new=noun_phrase(_mention(new), rng, split),
                                 place=place(new.position, rng, split))
+    elif pair.kind in ("resize", "move"):
+        old = next(o for o in source.objects if o not in target.objects)
+        new = next(o for o in target.objects if o not in source.objects)
+        obj = "it" if len(source.objects) == 1 and rng.random() < IT_SHARE else refer(source, old)
+        text = (RESIZE[new.size].pick(rng, split, obj=obj) if pair.kind == "resize" else
+                MOVE.pick(rng, split, obj=obj, cell=cell(new.position, rng, split),
+                          place=place(new.position, rng, split)))
     else:
         old = next(o for o in source.objects if o not in target.objects)
         new = next((o for o in target.objects if o not in source.objects), None)
