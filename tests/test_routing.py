@@ -12,6 +12,8 @@ from llmga.routing import Task, TurnInputs, route
         ("a husky fighting a monster", TurnInputs(), Task.GENERATE, False),
         ("make it night", TurnInputs(), Task.GENERATE, False),  # nothing to edit yet
         ("make it night", TurnInputs(last_image=True), Task.EDIT, True),
+        ("move the star to the top left", TurnInputs(last_image=True), Task.EDIT, True),
+        ("shrink it", TurnInputs(last_image=True), Task.EDIT, True),
         ("Replace the cat with a dog", TurnInputs(last_image=True), Task.EDIT, True),
         ("a red car", TurnInputs(last_image=True), Task.GENERATE, False),
         ("put a fountain here", TurnInputs(image=True, mask=True), Task.INPAINT, False),

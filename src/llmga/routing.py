@@ -57,8 +57,9 @@ _SIMILAR = re.compile(
     re.IGNORECASE,
 )
 _EDIT = re.compile(
-    r"^\s*(please\s+)?(make|change|replace|turn|add|remove|delete|put|convert|transform|swap|give|"
-    r"let|set|edit|recolou?r|paint (it|the)|without|erase)\b|\b(instead of|into a|into an|to be)\b",
+    r"^\s*(please\s+)?(make|change|replace|turn|add|remove|delete|put|"
+    r"convert|transform|swap|give|let|set|edit|recolou?r|paint (it|the)|without|erase|move|shift|shrink|enlarge|"
+    r"resize|scale)\b|\b(instead of|into a|into an|to be)\b",
     re.IGNORECASE,
 )
 
