@@ -6,6 +6,7 @@ import pytest
 
 from llmga.eval.world_bench import BenchConfig, WorldBench, edit_scores, format_table, frechet_distance
 from llmga.train.world_painter import assemble
+from llmga.world.edits import EDIT_KINDS
 from llmga.world.judge import Judge
 from llmga.world.render import render
 from llmga.world.scene import Background, Obj, Scene, sample_scene
@@ -50,6 +51,8 @@ def test_every_part_runs_and_the_table_and_json_hold_the_same_figures(untrained_
     assert set(results["place"]) == {"1 object", "2 objects"} and "position" in results["place"]["1 object"]["per_attribute"]
     assert set(results["masked"]) == {"inpaint", "outpaint"}
     assert list(results["edit"]["follow_ups"]) == ["1", "2", "3", "4", "5"]
+    by_kind = results["edit"]["edit_by_kind"]
+    assert sum(r["n"] for r in by_kind.values()) == results["edit"]["edit"]["n"] and set(by_kind) <= set(EDIT_KINDS)
     for task in results["masked"].values():
         assert task["unchanged_beyond_band"] == 1.0  # the painter never touches pixels beyond its blend band
     table = format_table(results)

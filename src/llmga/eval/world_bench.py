@@ -267,6 +267,7 @@ class WorldBench:
         settings = EditSettings(steps=self.config.steps, target_guidance=self.config.guidance, seed=self.config.seed)
         rng = random.Random(self.config.seed + 11)
         single: list[tuple[bool, float | None]] = []
+        kinds: list[str] = []  # the kind of each single edit
         assistant_ok: list[bool] = []  # the assistant wrote a usable target prompt (multimodal brains only)
         # per_step[k]: after k+1 edits, is the whole scene right, and how much of the last edit's rest was kept
         per_step: list[list[tuple[bool, float | None]]] = [[] for _ in range(5)]
@@ -284,9 +285,12 @@ class WorldBench:
                 made, kept = edit_scores(read, pair.source, pair.target)
                 if k == 0 and i < self.config.edit_n:
                     single.append((made, kept))
+                    kinds.append(pair.kind)
                 if i < self.config.chain_n:
                     per_step[k].append((_facts(read) == _facts(pair.target), kept))
         out = {"edit": _summary(single),
+               "edit_by_kind": {kind: _summary([s for s, k in zip(single, kinds) if k == kind])
+                                for kind in sorted(set(kinds))},
                "follow_ups": {str(k + 1): _summary(s) for k, s in enumerate(per_step) if s},
                "target_prompt": "the assistant's" if assistant_ok else "the true caption"}
         if assistant_ok:
@@ -356,6 +360,8 @@ def format_table(results: dict[str, Any]) -> str:
         e = results["edit"]
         row(f"instruction editing (target prompt: {e['target_prompt']})", "success", "preserved")
         row(f"  one edit ({e['edit']['n']})", _pct(e["edit"]["success"]), _pct(e["edit"]["preserved"]))
+        for kind, r in e.get("edit_by_kind", {}).items():
+            row(f"    {kind} ({r['n']})", _pct(r["success"]), _pct(r["preserved"]))
         for k, r in e["follow_ups"].items():
             row(f"  after {k} follow-up edit(s), whole scene ({r['n']})", _pct(r["success"]), _pct(r["preserved"]))
     return "\n".join(lines)
