@@ -282,16 +282,14 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
         new = next(o for o in target.objects if o not in source.objects)
         text = EDIT["add"].pick(rng, split, new=noun_phrase(_mention(new), rng, split),
                                 place=place(new.position, rng, split))
-    elif pair.kind in ("resize", "move"):
-        old = next(o for o in source.objects if o not in target.objects)
-        new = next(o for o in target.objects if o not in source.objects)
-        obj = "it" if len(source.objects) == 1 and rng.random() < IT_SHARE else refer(source, old)
-        text = (RESIZE[new.size].pick(rng, split, obj=obj) if pair.kind == "resize" else
-                MOVE.pick(rng, split, obj=obj, cell=cell(new.position, rng, split),
-                          place=place(new.position, rng, split)))
     else:
         old = next(o for o in source.objects if o not in target.objects)
         new = next((o for o in target.objects if o not in source.objects), None)
+        if pair.kind in ("resize", "move"):
+            obj = "it" if len(source.objects) == 1 and rng.random() < IT_SHARE else refer(source, old)
+            return _sentence(RESIZE[new.size].pick(rng, split, obj=obj) if pair.kind == "resize" else
+                             MOVE.pick(rng, split, obj=obj, cell=cell(new.position, rng, split),
+                                       place=place(new.position, rng, split)))
         text = EDIT[pair.kind].pick(rng, split, obj=refer(source, old),
                                     colour=new.colour if new else "", shape=new.shape if new else "")
     return _sentence(text)
