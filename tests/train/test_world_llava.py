@@ -125,6 +125,12 @@ def test_load_trainable_freezes_the_vision_tower_and_trains_lora_and_the_project
     assert not any("vision_tower" in n for n in trainable)
 
 
+def assert_fp16_close(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Logits of a float16 adapter against float32 weights: close within its rounding, the same greedy token."""
+    torch.testing.assert_close(got, want, atol=1e-2, rtol=1e-3)
+    assert torch.equal(got.argmax(-1), want.argmax(-1))
+
+
 def test_stage1_trains_on_the_world_sets_and_the_adapter_loads_like_the_merged_model(tiny, world_llava_trained):
     trained = world_llava_trained
     merged, adapted = load_brain(str(trained)), load_brain(str(trained / "adapter"))
@@ -132,7 +138,7 @@ def test_stage1_trains_on_the_world_sets_and_the_adapter_loads_like_the_merged_m
     messages, images = picture_question()
     want = logits(merged, messages, images)
     assert not torch.allclose(want, logits(base, messages, images), atol=1e-3)  # training changed the model
-    torch.testing.assert_close(logits(adapted, messages, images), want, atol=2e-3, rtol=1e-3)  # fp16 adapter
+    assert_fp16_close(logits(adapted, messages, images), want)
 
 
 def test_a_shipped_adapter_builds_its_base_on_demand(world_llava_trained, tmp_path, monkeypatch):
@@ -148,8 +154,7 @@ def test_a_shipped_adapter_builds_its_base_on_demand(world_llava_trained, tmp_pa
     messages, images = picture_question()
     brain = load_brain(str(shipped))
     assert len(list((tmp_path / "cache").glob("world-llava-*"))) == 1
-    torch.testing.assert_close(logits(brain, messages, images), logits(load_brain(str(trained)), messages, images),
-                               atol=2e-3, rtol=1e-3)
+    assert_fp16_close(logits(brain, messages, images), logits(load_brain(str(trained)), messages, images))
 
 
 def test_an_eye_ships_onto_a_text_adapter_of_its_language_model(tiny, world_llava_trained, tmp_path, monkeypatch):
