@@ -16,7 +16,7 @@ from ..world.captions import detailed_caption, parse_detailed_or_none
 from ..world.scene import GRID, POSITIONS, Obj, Scene
 from .refine_demo import QA_CAPITALS
 from .templates import REPLIES
-from .world_wording import Ask, Mention, phrasings, thing_names
+from .world_wording import Ask, Mention, Phrasings, phrasings, thing_names
 
 SIZE = {"small": phrasings("small|little|tiny|very small", "really small|quite small"),
         "large": phrasings("large|big|huge|very big", "really big|quite large")}
@@ -195,28 +195,27 @@ NEW_WORDS = {"size": {"small": "teeny", "large": "enormous"},
              "terrain": {"water": "on a pond", "sand": "on a dune"}}
 
 
+def _by_cell(position: str, rng: random.Random, split: str, corner: Phrasings, row: Phrasings,
+             column: Phrasings, centre: Phrasings) -> str:
+    """A wording of ``position`` from the bank for its kind of cell: a corner, the middle of an edge, the centre."""
+    row_index, column_index = divmod(POSITIONS.index(position), GRID)
+    if row_index != 1 and column_index != 1:
+        return corner.pick(rng, split, v=VERTICAL[row_index].pick(rng, split), h=HORIZONTAL[column_index])
+    if row_index != 1:
+        return row.pick(rng, split, v=("top", "", "bottom")[row_index])
+    if column_index != 1:
+        return column.pick(rng, split, h=HORIZONTAL[column_index])
+    return centre.pick(rng, split)
+
+
 def place(position: str, rng: random.Random, split: str) -> str:
     """Words for a cell: "in the top-left corner", "halfway up on the right", "right in the middle"."""
-    row, column = divmod(POSITIONS.index(position), GRID)
-    if row != 1 and column != 1:
-        return CORNER.pick(rng, split, v=VERTICAL[row].pick(rng, split), h=HORIZONTAL[column])
-    if row != 1:
-        return EDGE_ROW.pick(rng, split, v=("top", "", "bottom")[row])
-    if column != 1:
-        return EDGE_COLUMN.pick(rng, split, h=HORIZONTAL[column])
-    return CENTER.pick(rng, split)
+    return _by_cell(position, rng, split, CORNER, EDGE_ROW, EDGE_COLUMN, CENTER)
 
 
 def cell(position: str, rng: random.Random, split: str) -> str:
     """A cell as a noun, after "to the": "top-left corner", "bottom middle", "left side", "centre"."""
-    row, column = divmod(POSITIONS.index(position), GRID)
-    if row != 1 and column != 1:
-        return CELL_CORNER.pick(rng, split, v=VERTICAL[row].pick(rng, split), h=HORIZONTAL[column])
-    if row != 1:
-        return CELL_ROW.pick(rng, split, v=("top", "", "bottom")[row])
-    if column != 1:
-        return CELL_COLUMN.pick(rng, split, h=HORIZONTAL[column])
-    return CELL_CENTER.pick(rng, split)
+    return _by_cell(position, rng, split, CELL_CORNER, CELL_ROW, CELL_COLUMN, CELL_CENTER)
 
 
 def _article(word: str) -> str:
