@@ -21,16 +21,13 @@ from llmga.data.world_chat import (LANGUAGES, ChatItem, draw_key, held_out_pairs
                                    reply_caption, two_objects)
 from llmga.data.world_wording import HELD
 from llmga.eval.metrics import share_interval
-from llmga.eval.replies import answers
-from llmga.eval.world_assistant import ask_again_as_the_assistant_does, judge_items, painted
-from llmga.settings import SamplingSettings
+from llmga.eval.world_assistant import greedy_verdicts
 from llmga.world.captions import parse_detailed_or_none
 from llmga.world.edits import move, resize
 from llmga.world.requests import EVERYTHING, Request
 
 EDITS = {"resize": resize, "move": move}
 ASKERS = {1: one_object, 2: two_objects}
-MAX_NEW_TOKENS = 96  # as `llmga eval assistant` asks, first and again
 
 
 def items(n: int, seed: int = 0, draw: int = 0) -> list[tuple[ChatItem, str, int]]:
@@ -69,15 +66,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draw", type=int, default=0, help="another draw of the same held-out wordings and pairs")
     args = parser.parse_args()
-    from llmga.world.judge import Judge
-
+    
     brain = load_brain(args.brain)
     asked = items(args.n, args.seed, args.draw)
     chat = [item for item, _, _ in asked]
-    raw = answers(brain, [i.request for i in chat], max_new_tokens=MAX_NEW_TOKENS, histories=[i.history for i in chat],
-                  paint=painted)
-    ask_again_as_the_assistant_does(brain, chat, raw, SamplingSettings(0.0, max_new_tokens=MAX_NEW_TOKENS))
-    verdicts = judge_items(chat, raw, Judge.load(), brain.end_markers)
+    verdicts = greedy_verdicts(brain, chat)  # asked as `llmga eval assistant` asks
     groups: dict[tuple, dict[str, int]] = {}
     for (item, kind, count), verdict in zip(asked, verdicts, strict=True):
         counts = groups.setdefault((item.language, kind, count), {})

@@ -25,17 +25,13 @@ from llmga.data.world_chat import (LANGUAGES, ChatItem, draw_key, held_out_pairs
                                    two_objects)
 from llmga.data.world_wording import HELD
 from llmga.eval.metrics import share_interval
-from llmga.eval.replies import answers
-from llmga.eval.world_assistant import ask_again_as_the_assistant_does, judge_items, painted
-from llmga.settings import SamplingSettings
+from llmga.eval.world_assistant import greedy_verdicts
 from llmga.world.captions import parse_detailed_or_none
 from llmga.world.edits import recolour, remove_object, replace_shape
-from llmga.world.judge import Judge
 from llmga.world.requests import EVERYTHING, Request
 
 EDITS = {"recolour": recolour, "replace": replace_shape, "remove": remove_object}
 PLACINGS = ("absolute", "relative")
-MAX_NEW_TOKENS = 96  # as `llmga eval assistant` asks, first and again
 
 
 def changed_looks(pair):
@@ -84,10 +80,7 @@ def main() -> None:
     brain = load_brain(args.brain)
     asked = items(args.n, args.seed, args.draw)
     chat = [item for item, _, _ in asked]
-    raw = answers(brain, [i.request for i in chat], max_new_tokens=MAX_NEW_TOKENS, histories=[i.history for i in chat],
-                  paint=painted)
-    ask_again_as_the_assistant_does(brain, chat, raw, SamplingSettings(0.0, max_new_tokens=MAX_NEW_TOKENS))
-    verdicts = judge_items(chat, raw, Judge.load(), brain.end_markers)
+    verdicts = greedy_verdicts(brain, chat)  # asked as `llmga eval assistant` asks
     groups: dict[tuple, Counter] = {}
     for (item, pair, placing), verdict in zip(asked, verdicts):
         read = parse_detailed_or_none(verdict.reply.prompts[0]) if len(verdict.reply.prompts) == 1 else None

@@ -353,6 +353,17 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
     return edits, other_scripts
 
 
+def greedy_verdicts(brain, items: Sequence[ChatItem], max_new_tokens: int = 96, judge=None) -> list[Verdict]:
+    """Each item asked greedily, an unchanged edit or a reply in another script asked again as the assistant
+    does (:func:`ask_again_as_the_assistant_does`), and judged (:func:`judge_items`): the probes' measurement."""
+    from ..world.judge import Judge
+
+    raw = answers(brain, [i.request for i in items], max_new_tokens=max_new_tokens,
+                  histories=[i.history for i in items], paint=painted)
+    ask_again_as_the_assistant_does(brain, items, raw, SamplingSettings(0.0, max_new_tokens=max_new_tokens))
+    return judge_items(items, raw, judge or Judge.load(), brain.end_markers)
+
+
 def chat_items(n: int, seed: int, languages: Sequence[str], new_words: int, relations: int,
                draw: int, small_talk: bool = False, kinds: Sequence[str] = KINDS,
                switched: bool = False) -> list[ChatItem]:
