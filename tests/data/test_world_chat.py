@@ -170,11 +170,11 @@ def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
         before = parse_detailed(parse_reply(item.history[-1][1]).prompts[0])
         after = parse_detailed(parse_reply(item.reply).prompts[0])
         assert len(before.objects) == 2 and before.background == after.background, item
-        (old,), new = set(before.objects) - set(after.objects) or {None}, set(after.objects) - set(before.objects)
-        if len(after.objects) != 2:
+        gone, new = set(before.objects) - set(after.objects), set(after.objects) - set(before.objects)
+        if not (gone and new):
             kinds.add({3: "add", 1: "remove"}[len(after.objects)])
             continue
-        (now,) = new
+        (old,), (now,) = gone, new
         kinds.update(f for f in ("colour", "shape", "size", "position") if getattr(old, f) != getattr(now, f))
     assert kinds == {"add", "remove", "colour", "shape", "size", "position"}
     assert all(item.train_history for item in TRAINING if item.kind != "two-object-edit")
