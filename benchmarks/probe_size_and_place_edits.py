@@ -6,8 +6,12 @@ move (the object moved to a free cell) of one object, greedily and with the
 assistant's retry of an unchanged edit. Each reply is sorted as right (the
 oracle painter and judge, as `llmga eval assistant` does), the picture
 unchanged, not painted as an edit of the last picture (another task, or
-nothing painted), or otherwise wrong. Prints one line per language, kind and
-object count, and the share right last (``--draw 1`` asks the same held-out
+nothing painted), or otherwise wrong. It also asks a held-out resize of an
+object to the size it already has ("can you make it bigger?" of a large
+star), which the world cannot paint: right is an answer with nothing painted
+(sorted further by whether it says "already", 已经). Prints one line per
+language, kind and object count, then the share of resizes and moves right,
+and the share of those not painted (``--draw 1`` asks the same held-out
 wordings and pairs in new combinations):
 
     python benchmarks/probe_size_and_place_edits.py --brain gemma3-world --n 6
@@ -15,6 +19,7 @@ wordings and pairs in new combinations):
 
 import argparse
 import random
+import re
 
 from llmga.brain import load_brain
 from llmga.data.world_chat import (LANGUAGES, ChatItem, draw_key, held_out_pairs, one_object, painted_reply,
@@ -28,6 +33,8 @@ from llmga.world.requests import EVERYTHING, Request
 
 EDITS = {"resize": resize, "move": move}
 ASKERS = {1: one_object, 2: two_objects}
+#: the kind of item that asks a resize to the size the object already has
+SAME = "same size"
 
 
 def items(n: int, seed: int = 0, draw: int = 0) -> list[tuple[ChatItem, str, int]]:
@@ -35,7 +42,7 @@ def items(n: int, seed: int = 0, draw: int = 0) -> list[tuple[ChatItem, str, int
     held, key = held_out_pairs(seed), draw_key(seed, draw)
     out = []
     for code, language in LANGUAGES.items():
-        for kind, edit in EDITS.items():
+        for kind in (*EDITS, SAME):
             for count, asker in ASKERS.items():
                 for index in range(n):
                     rng = random.Random(f"{key}/size-and-place-edits/{code}/{kind}/{count}/{index}")
@@ -43,14 +50,24 @@ def items(n: int, seed: int = 0, draw: int = 0) -> list[tuple[ChatItem, str, int
                     scene = wanted.scene
                     first = (language.request(ask, rng, HELD),
                              painted_reply(language, rng, scene, caption=reply_caption(ask, scene)))
-                    pair = edit(scene, rng)
-                    out.append((ChatItem("followup", code, (first,), language.edit(pair, rng, HELD), "", "edit",
-                                         Request(pair.target, EVERYTHING), (scene, pair.target)), kind, count))
+                    if kind == SAME:
+                        asked, _ = language.same_size(scene, rng.choice(scene.objects), rng, HELD)
+                        item = ChatItem("followup", code, (first,), asked, "", scenes=(scene,))
+                    else:
+                        pair = EDITS[kind](scene, rng)
+                        item = ChatItem("followup", code, (first,), language.edit(pair, rng, HELD), "", "edit",
+                                        Request(pair.target, EVERYTHING), (scene, pair.target))
+                    out.append((item, kind, count))
     return out
 
 
 def outcome(verdict) -> str:
-    """How one reply did: right, unchanged, not an edit, or otherwise wrong."""
+    """How one reply did: right, unchanged, not an edit, or otherwise wrong; a resize to the size the object
+    has: painted, or answered (saying "already" or not)."""
+    if verdict.item.task is None:
+        if verdict.reply.prompts:
+            return "painted"
+        return "answered: already" if re.search(r"already|已经", verdict.reply.text) else "answered otherwise"
     if verdict.whole:
         return "right"
     if verdict.task != "edit":
@@ -77,11 +94,14 @@ def main() -> None:
         counts[outcome(verdict)] = counts.get(outcome(verdict), 0) + 1
     for (code, kind, count), counts in groups.items():
         print(f"{code} {kind:6} {count} object(s): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    edits = [v for v in verdicts if v.item.task == "edit"]
     for code in LANGUAGES:
-        right = share_interval([bool(v.whole) for v in verdicts if v.item.language == code])
+        right = share_interval([bool(v.whole) for v in edits if v.item.language == code])
         print(f"{code} right: {right.value:.1%} [{right.low:.0%}, {right.high:.0%}] of {right.n}")
-    right = share_interval([bool(v.whole) for v in verdicts])
-    print(f"right: {right.value:.1%} [{right.low:.0%}, {right.high:.0%}] of {len(verdicts)}")
+    right = share_interval([bool(v.whole) for v in edits])
+    print(f"resizes and moves right: {right.value:.1%} [{right.low:.0%}, {right.high:.0%}] of {right.n}")
+    kept = share_interval([not v.reply.prompts for v in verdicts if v.item.task is None])
+    print(f"resizes to the size it has, not painted: {kept.value:.1%} [{kept.low:.0%}, {kept.high:.0%}] of {kept.n}")
 
 
 if __name__ == "__main__":

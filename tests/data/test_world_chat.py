@@ -161,6 +161,26 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
     assert before != after and edit.scenes == (before, after)
 
 
+def test_a_resize_to_the_size_an_object_has_is_answered_and_not_painted():
+    items = [item for item in TRAINING if item.kind == "same-size"]
+    assert {item.language for item in items} == {"en", "zh"}
+    sizes = set()
+    for item in items:
+        source = parse_detailed(parse_reply(item.history[-1][1]).prompts[0])
+        reply = parse_reply(item.reply)
+        assert item.task is None and not reply.prompts and item.scenes == (source,), item
+        # the answer says the object is the size the request's trained resize wording asks for, as one object is
+        language = world_english if item.language == "en" else world_chinese
+        said = {"large": ("already large", "already as big", "已经是大的", "最大"),
+                "small": ("already small", "already as small", "已经是小的", "最小")}
+        size = next(size for size, words in said.items() if any(w in item.reply for w in words))
+        assert any(re.fullmatch(wording_pattern(t).pattern, item.request.rstrip("."), re.IGNORECASE)
+                   for t in language.RESIZE[size].train), item
+        assert size in {o.size for o in source.objects}, item
+        sizes.add(size)
+    assert sizes == {"large", "small"}
+
+
 def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
     items = [item for item in TRAINING if item.kind == "two-object-edit"]
     assert abs(len(items) / len(TRAINING) - SHARES["two-object-edit"] / sum(SHARES.values())) < 0.02

@@ -19,6 +19,9 @@ reply taught for it:
   one of the two (recolour, replace, remove, resize, move) or an added third; only the edit's
   reply is trained (the record's ``"train_on": "last"``), so these items teach
   which object an edit names without teaching more two-object first pictures;
+- ``same-size`` (trained only): after a painted picture, a resize of an
+  object to the size it already has ("make it bigger" of a large star): an
+  answer that says so and offers the other size, nothing painted;
 - ``look``: after a painted picture, a question about it ("what's in the
   picture?"): a plain answer describing the scene, nothing painted (no share
   of the default mix: ``--share look=…`` trains it);
@@ -69,7 +72,7 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 #: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
-          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0}
+          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0, "same-size": 0.03}
 #: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
 OBJECT_EDITS = (*OBJECT_KINDS, "add")
 CHINESE_SHARE = 0.3
@@ -279,6 +282,16 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
     return ChatItem("followup", code, history, asked, answer, scenes=(source,))
 
 
+def same_size_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
+                   earlier: str) -> ChatItem:
+    """A picture of one or two objects asked in language ``earlier``, then a resize of one of them to the size it
+    already has: an answer that says so, nothing painted."""
+    first = drawing_item(rng.choice(("request", "several")), LANGUAGES[earlier], rng, split, held, False, earlier)
+    source = first.wanted.scene
+    asked, answer = language.same_size(source, rng.choice(source.objects), rng, split)
+    return ChatItem("same-size", code, ((first.request, first.reply),), asked, answer, scenes=(source,))
+
+
 def look_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
               code: str, earlier: str) -> ChatItem:
     """A picture asked in language ``earlier``, then a question about it: an answer describing the picture's
@@ -340,7 +353,7 @@ def other_language(code: str) -> str:
 
 
 #: the kinds whose earlier turns (a picture asked for and painted) :func:`make_item` writes in another language
-PICTURE_FIRST = ("followup", "two-object-edit", "look")
+PICTURE_FIRST = ("followup", "two-object-edit", "same-size", "look")
 
 
 def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False,
@@ -356,6 +369,8 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
         return followup_item(language, rng, split, held, want_held, code, earlier)
     if kind == "two-object-edit":
         return two_object_edit_item(language, rng, split, held, code, earlier)
+    if kind == "same-size":
+        return same_size_item(language, rng, split, held, code, earlier)
     if kind == "look":
         return look_item(language, rng, split, held, want_held, code, earlier)
     if kind == "chat":

@@ -64,9 +64,16 @@ EDIT = {
 }
 #: resize edits, by the size the object is made
 RESIZE = {"large": phrasings("把{obj}变大|把{obj}放大|把{obj}画大一点|{obj}再大一些|让{obj}大一点|{obj}改成大的|把{obj}弄大些|"
-                             "{obj}画得大一点", "{obj}能再大点吗？|把{obj}加大一些"),
+                             "{obj}画得大一点|{obj}太小了|把{obj}画得更大|{obj}要大一点|放大一下{obj}|把{obj}扩大",
+                             "{obj}能再大点吗？|把{obj}加大一些"),
           "small": phrasings("把{obj}变小|把{obj}缩小|把{obj}画小一点|{obj}再小一些|让{obj}小一点|{obj}改成小的|把{obj}弄小些|"
-                             "{obj}画得小一点", "{obj}能再小点吗？|把{obj}缩小一些")}
+                             "{obj}画得小一点|{obj}太大了|把{obj}画得更小|{obj}要小一点|缩小一下{obj}|把{obj}缩一缩",
+                             "{obj}能再小点吗？|把{obj}缩小一些")}
+#: the answer to a resize to the size the object already has (trained only): nothing is painted
+SAME_SIZE = {"large": phrasings("{obj}已经是大的了：我只画大、小两种尺寸，没法再放大。要不要把{obj}变小？|"
+                                "{obj}已经是我能画的最大尺寸了。我可以把{obj}变小，或者换个位置。"),
+             "small": phrasings("{obj}已经是小的了：我只画大、小两种尺寸，没法再缩小。要不要把{obj}变大？|"
+                                "{obj}已经是我能画的最小尺寸了。我可以把{obj}变大，或者换个位置。")}
 #: move edits: ``{cell}`` is a place without its 在 ("左上角")
 MOVE = phrasings("把{obj}移到{cell}|把{obj}挪到{cell}|把{obj}移动到{cell}|{obj}移到{cell}吧|把{obj}放在{cell}|"
                  "让{obj}去{cell}", "能把{obj}挪到{cell}吗？|{obj}换到{cell}去")
@@ -164,12 +171,24 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
     old = next(o for o in source.objects if o not in target.objects)
     new = next((o for o in target.objects if o not in source.objects), None)
     if pair.kind in ("resize", "move"):
-        obj = "它" if len(source.objects) == 1 and rng.random() < IT_SHARE else refer(source, old, rng, split)
+        obj = _named(source, old, rng, split)
         return (RESIZE[new.size].pick(rng, split, obj=obj) if pair.kind == "resize" else
                 MOVE.pick(rng, split, obj=obj, cell=cell(new.position, rng, split)))
     return EDIT[pair.kind].pick(rng, split, obj=refer(source, old, rng, split),
                                 colour=COLOUR[new.colour] if new else "",
                                 shape=SHAPE[new.shape].pick(rng, split) if new else "")
+
+
+def _named(scene: Scene, obj: Obj, rng: random.Random, split: str) -> str:
+    """How a resize or move names ``obj``: 它 (half the time, where it is alone) or the phrase singling it out."""
+    return "它" if len(scene.objects) == 1 and rng.random() < IT_SHARE else refer(scene, obj, rng, split)
+
+
+def same_size(scene: Scene, obj: Obj, rng: random.Random, split: str) -> tuple[str, str]:
+    """A resize of ``obj`` to the size it already has ("把它变大" of a large star), and the answer that says so
+    and offers the other size: nothing is painted."""
+    name = _named(scene, obj, rng, split)
+    return RESIZE[obj.size].pick(rng, split, obj=name), SAME_SIZE[obj.size].pick(rng, split, obj=name)
 
 
 def similar(rng: random.Random, split: str) -> str:

@@ -115,14 +115,27 @@ EDIT = {
 RESIZE = {
     "large": phrasings("make {obj} bigger|make {obj} larger|make {obj} big|make {obj} large|enlarge {obj}|"
                        "scale {obj} up|{obj} should be bigger|could you make {obj} bigger?|increase the size of {obj}|"
-                       "I'd like {obj} larger|draw {obj} bigger",
+                       "I'd like {obj} larger|draw {obj} bigger|{obj} is too small|blow {obj} up|expand {obj}|"
+                       "make {obj} much bigger|{obj} needs to be larger|magnify {obj}|bump up the size of {obj}|"
+                       "I want {obj} bigger",
                        "can you make {obj} bigger?|now make {obj} big|make {obj} huge|{obj} could be a lot bigger|"
                        "could {obj} be larger?|grow {obj}"),
     "small": phrasings("make {obj} smaller|make {obj} small|make {obj} tiny|make {obj} little|shrink {obj}|"
                        "scale {obj} down|{obj} should be smaller|could you make {obj} smaller?|reduce the size of {obj}|"
-                       "I'd like {obj} smaller|draw {obj} smaller",
+                       "I'd like {obj} smaller|draw {obj} smaller|{obj} is too large|make {obj} much smaller|"
+                       "{obj} needs to be smaller|cut {obj} down to size|tone down the size of {obj}|"
+                       "I want {obj} smaller|compress {obj}",
                        "can you make {obj} smaller?|now make {obj} small|{obj} is too big|make {obj} a bit smaller|"
                        "could {obj} be smaller?|downsize {obj}"),
+}
+#: the answer to a resize to the size the object already has (trained only): nothing is painted
+SAME_SIZE = {
+    "large": phrasings("{Obj} is already large: I draw things small or large, so I can't make {obj} any bigger. "
+                       "Shall I make {obj} smaller instead?|"
+                       "{Obj} is already as big as I draw. I could make {obj} small, or move {obj}, if you like."),
+    "small": phrasings("{Obj} is already small: I draw things small or large, so I can't make {obj} any smaller. "
+                       "Shall I make {obj} larger instead?|"
+                       "{Obj} is already as small as I draw. I could make {obj} large, or move {obj}, if you like."),
 }
 #: move edits: ``{cell}`` names the cell ("top left"), ``{place}`` says where ("in the top-left corner")
 MOVE = phrasings("move {obj} to the {cell}|put {obj} {place}|place {obj} {place}|{obj} should be {place}|"
@@ -285,13 +298,26 @@ def edit(pair: EditPair, rng: random.Random, split: str) -> str:
         old = next(o for o in source.objects if o not in target.objects)
         new = next((o for o in target.objects if o not in source.objects), None)
         if pair.kind in ("resize", "move"):
-            obj = "it" if len(source.objects) == 1 and rng.random() < IT_SHARE else refer(source, old)
+            obj = _named(source, old, rng)
             return _sentence(RESIZE[new.size].pick(rng, split, obj=obj) if pair.kind == "resize" else
                              MOVE.pick(rng, split, obj=obj, cell=cell(new.position, rng, split),
                                        place=place(new.position, rng, split)))
         text = EDIT[pair.kind].pick(rng, split, obj=refer(source, old),
                                     colour=new.colour if new else "", shape=new.shape if new else "")
     return _sentence(text)
+
+
+def _named(scene: Scene, obj: Obj, rng: random.Random) -> str:
+    """How a resize or move names ``obj``: "it" (half the time, where it is alone) or the phrase singling it out."""
+    return "it" if len(scene.objects) == 1 and rng.random() < IT_SHARE else refer(scene, obj)
+
+
+def same_size(scene: Scene, obj: Obj, rng: random.Random, split: str) -> tuple[str, str]:
+    """A resize of ``obj`` to the size it already has ("make it bigger" of a large star), and the answer that
+    says so and offers the other size: nothing is painted."""
+    name = _named(scene, obj, rng)
+    asked = _sentence(RESIZE[obj.size].pick(rng, split, obj=name))
+    return asked, SAME_SIZE[obj.size].pick(rng, split, obj=name, Obj=name[0].upper() + name[1:])
 
 
 def _mention(obj: Obj) -> Mention:
