@@ -3,7 +3,7 @@
 Floors, lowest first (a module may import its own floor and those below; the
 registry names what core modules must not import, by string):
 
-0. ``errors``, ``settings``, ``registry``, ``clip_tokenizer`` (plain data)
+0. ``errors``, ``settings``, ``registry``, ``clip_tokenizer`` (plain data), ``atomic`` (writing a file whole)
 1. ``checkpoints``, ``profiles``, ``images``, ``masks``, ``protocol``, ``conversation``, ``routing``, ``retry``
 2. ``brain``, ``painter``, ``world``, ``restore``, ``library``
 3. ``tasks``, ``assistant``, ``convert``, ``embedding``
@@ -18,7 +18,7 @@ import llmga
 
 SRC = Path(llmga.__file__).parent
 FLOORS = {
-    "llmga": 0, "errors": 0, "settings": 0, "registry": 0, "clip_tokenizer": 0,
+    "llmga": 0, "errors": 0, "settings": 0, "registry": 0, "clip_tokenizer": 0, "atomic": 0,
     "checkpoints": 1, "profiles": 1, "images": 1, "masks": 1, "protocol": 1, "conversation": 1, "routing": 1,
     "retry": 1,
     "brain": 2, "painter": 2, "world": 2, "restore": 2, "library": 2,

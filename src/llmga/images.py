@@ -49,6 +49,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from .atomic import write_atomically
 from .errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def png_bytes(image: Image.Image, metadata: dict[str, Any] | None = None) -> byt
 
 def write_png(image: Image.Image, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``image`` to ``path`` as a PNG carrying ``metadata`` (see :func:`png_bytes`), atomically."""
-    return _write_atomically(Path(path), png_bytes(image, metadata))
+    return write_atomically(Path(path), png_bytes(image, metadata))
 
 
 def save_png(image: Image.Image, out_dir: str | Path, metadata: dict[str, Any]) -> Path:
@@ -190,7 +191,7 @@ def save_png(image: Image.Image, out_dir: str | Path, metadata: dict[str, Any]) 
     data = png_bytes(image, metadata)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = f"{stamp}-s{metadata.get('seed', 0)}-{hashlib.sha256(data).hexdigest()[:10]}.png"
-    return _write_atomically(Path(out_dir) / name, data)
+    return write_atomically(Path(out_dir) / name, data)
 
 
 def check_writable(folder: str | Path) -> Path:
@@ -203,14 +204,6 @@ def check_writable(folder: str | Path) -> Path:
             pass
     except OSError as exc:
         raise InvalidInputError(f"cannot save images in {path}: {exc.strerror or exc}") from None
-    return path
-
-
-def _write_atomically(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_bytes(data)
-    tmp.replace(path)
     return path
 
 

@@ -15,15 +15,15 @@ whose letters include an allowed script stays allowed.
 from __future__ import annotations
 
 import functools
+import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_atomically
 from ..checkpoints import cache_dir
 from ..retry import scripts
 
@@ -123,14 +123,9 @@ def _save(store: Path, kinds: list[TokenScripts], kind_of: np.ndarray) -> None:
     """Write the table to ``store`` whole or not at all; an unwritable cache only costs the next process the
     same seconds."""
     table = json.dumps([[sorted(kind.whole), sorted(kind.unfinished)] for kind in kinds])
+    saved = io.BytesIO()
+    np.savez(saved, kind_of=kind_of, kinds=np.array(table))
     try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=store.parent, suffix=".npz")
+        write_atomically(store, saved.getvalue())
     except OSError:
-        return
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, kind_of=kind_of, kinds=np.array(table))
-        os.replace(name, store)
-    except OSError:
-        Path(name).unlink(missing_ok=True)
+        pass

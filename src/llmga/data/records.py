@@ -19,6 +19,7 @@ from typing import Any
 
 from PIL import Image
 
+from ..atomic import write_atomically
 from ..errors import InvalidInputError
 from ..images import write_png
 
@@ -85,12 +86,7 @@ def write_records(records: Iterable[Record], path: str | Path) -> Path:
     records = list(records)
     for record in records:
         validate_record(record)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomically(path, json.dumps(records, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
 def read_records(path: str | Path) -> list[Record]:

@@ -9,16 +9,14 @@ temporary files are removed by :meth:`BlobDir.sweep`.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import time
 from pathlib import Path
 
+from ..atomic import TMP_PREFIX, write_atomically
 from .http_errors import NotFoundError
 
 HASH = re.compile(r"[0-9a-f]{64}")
-TMP_PREFIX = ".tmp-"
 
 
 def content_hash(data: bytes) -> str:
@@ -51,18 +49,7 @@ class BlobDir:
         path = self.path(digest)
         if path.exists():
             return digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(path.parent)
+        write_atomically(path, data, durable=True)
         return digest
 
     def read(self, digest: str) -> bytes:
@@ -99,17 +86,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except FileNotFoundError:
         return float("inf")
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (a no-op where folders cannot be opened, e.g. Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
