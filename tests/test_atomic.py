@@ -1,5 +1,3 @@
-import os
-
 import pytest
 
 from llmga import atomic
@@ -24,5 +22,5 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
         write_atomically(path, b"new")
     assert path.read_bytes() == b"old"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
-    monkeypatch.setattr(atomic.os, "replace", os.replace)
+    monkeypatch.undo()
     assert write_atomically(path, b"new").read_bytes() == b"new"
