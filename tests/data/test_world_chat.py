@@ -4,6 +4,7 @@ import importlib.util
 import json
 import random
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -161,14 +162,21 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
     assert before != after and edit.scenes == (before, after)
 
 
-def test_a_resize_to_the_size_an_object_has_is_answered_and_not_painted():
-    items = [item for item in TRAINING if item.kind == "same-size"]
+def test_a_resize_is_made_or_answered_by_the_size_the_object_has():
+    items = [item for item in TRAINING if item.kind == "resize"]
     assert {item.language for item in items} == {"en", "zh"}
+    answered = [item for item in items if item.task is None]
+    assert 0.35 < len(answered) / len(items) < 0.65
     sizes = set()
     for item in items:
         source = parse_detailed(parse_reply(item.history[-1][1]).prompts[0])
         reply = parse_reply(item.reply)
-        assert item.task is None and not reply.prompts and item.scenes == (source,), item
+        if item.task == "edit":  # made: one object the other size, nothing else changed
+            after = parse_detailed(reply.prompts[0])
+            (old,), (new,) = set(source.objects) - set(after.objects), set(after.objects) - set(source.objects)
+            assert new == replace(old, size=new.size) and new.size != old.size, item
+            continue
+        assert not reply.prompts and item.scenes == (source,), item
         # the answer says the object is the size the request's trained resize wording asks for, as one object is
         language = world_english if item.language == "en" else world_chinese
         said = {"large": ("already large", "already as big", "已经是大的", "最大"),

@@ -19,9 +19,10 @@ reply taught for it:
   one of the two (recolour, replace, remove, resize, move) or an added third; only the edit's
   reply is trained (the record's ``"train_on": "last"``), so these items teach
   which object an edit names without teaching more two-object first pictures;
-- ``same-size`` (trained only): after a painted picture, a resize of an
-  object to the size it already has ("make it bigger" of a large star): an
-  answer that says so and offers the other size, nothing painted;
+- ``resize`` (trained only): after a painted picture, a resize of one
+  object, bigger or smaller by chance: made where the object is the other
+  size, else ("make it bigger" of a large star) an answer that says it
+  already is that size and offers the other, nothing painted;
 - ``look``: after a painted picture, a question about it ("what's in the
   picture?"): a plain answer describing the scene, nothing painted (no share
   of the default mix: ``--share look=…`` trains it);
@@ -58,7 +59,7 @@ from ..errors import InvalidInputError
 from ..protocol import tag_prompt
 from ..world.assistants import SYSTEM_PROMPT
 from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
-from ..world.edits import EDIT_KINDS, OBJECT_KINDS, sample_edit
+from ..world.edits import EDIT_KINDS, OBJECT_KINDS, resize, sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
 from . import world_chinese, world_english
@@ -72,7 +73,7 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 #: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
-          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0, "same-size": 0.03}
+          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0, "resize": 0.03}
 #: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
 OBJECT_EDITS = (*OBJECT_KINDS, "add")
 CHINESE_SHARE = 0.3
@@ -282,14 +283,21 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
     return ChatItem("followup", code, history, asked, answer, scenes=(source,))
 
 
-def same_size_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
-                   earlier: str) -> ChatItem:
-    """A picture of one or two objects asked in language ``earlier``, then a resize of one of them to the size it
-    already has: an answer that says so, nothing painted."""
+def resize_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
+                earlier: str) -> ChatItem:
+    """A picture of one or two objects asked in language ``earlier``, then a resize of one of them, bigger or
+    smaller by chance: painted where the object is the other size, else answered that it already is that size
+    (nothing painted). Both come from the same pictures, so that only the size asked decides the reply."""
     first = drawing_item(rng.choice(("request", "several")), LANGUAGES[earlier], rng, split, held, False, earlier)
-    source = first.wanted.scene
-    asked, answer = language.same_size(source, rng.choice(source.objects), rng, split)
-    return ChatItem("same-size", code, ((first.request, first.reply),), asked, answer, scenes=(source,))
+    history, source = ((first.request, first.reply),), first.wanted.scene
+    pair = resize(source, rng)
+    if rng.random() < 0.5:
+        return ChatItem("resize", code, history, language.edit(pair, rng, split),
+                        painted_reply(language, rng, pair.target, "edit"), "edit", Request(pair.target, EVERYTHING),
+                        (source, pair.target))
+    obj = next(o for o in source.objects if o not in pair.target.objects)
+    asked, answer = language.same_size(source, obj, rng, split)
+    return ChatItem("resize", code, history, asked, answer, scenes=(source,))
 
 
 def look_item(language: ModuleType, rng: random.Random, split: str, held: set, want_held: bool,
@@ -353,7 +361,7 @@ def other_language(code: str) -> str:
 
 
 #: the kinds whose earlier turns (a picture asked for and painted) :func:`make_item` writes in another language
-PICTURE_FIRST = ("followup", "two-object-edit", "same-size", "look")
+PICTURE_FIRST = ("followup", "two-object-edit", "resize", "look")
 
 
 def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False,
@@ -369,8 +377,8 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
         return followup_item(language, rng, split, held, want_held, code, earlier)
     if kind == "two-object-edit":
         return two_object_edit_item(language, rng, split, held, code, earlier)
-    if kind == "same-size":
-        return same_size_item(language, rng, split, held, code, earlier)
+    if kind == "resize":
+        return resize_item(language, rng, split, held, code, earlier)
     if kind == "look":
         return look_item(language, rng, split, held, want_held, code, earlier)
     if kind == "chat":
