@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from llmga import atomic
@@ -24,3 +26,12 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
     monkeypatch.undo()
     assert write_atomically(path, b"new").read_bytes() == b"new"
+
+
+def test_a_written_file_gets_the_usual_permissions_of_a_new_file(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = write_atomically(tmp_path / "b.png", b"x")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

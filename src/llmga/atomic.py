@@ -9,7 +9,7 @@ also flushes the file and its folder to disk before returning.
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 #: how temporary files begin (a folder's sweeper may remove leftovers by it)
@@ -20,9 +20,10 @@ def write_atomically(path: str | Path, data: bytes, durable: bool = False) -> Pa
     """Write ``data`` to ``path`` (its folder made if missing) whole or not at all; ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    # a name of its own, opened only if new; unlike mkstemp's, the file gets the umask's usual permissions
+    tmp = path.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
     try:
-        with os.fdopen(handle, "wb") as file:
+        with open(tmp, "xb") as file:
             file.write(data)
             if durable:
                 file.flush()
