@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--draw", type=int, default=0, help="another draw of the same held-out wordings and pairs")
     args = parser.parse_args()
-    
+
     brain = load_brain(args.brain)
     asked = items(args.n, args.seed, args.draw)
     chat = [item for item, _, _ in asked]

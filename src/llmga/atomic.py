@@ -33,11 +33,11 @@ def write_atomically(path: str | Path, data: bytes, durable: bool = False) -> Pa
         Path(tmp).unlink(missing_ok=True)
         raise
     if durable:
-        fsync_folder(path.parent)
+        _fsync_folder(path.parent)
     return path
 
 
-def fsync_folder(folder: Path) -> None:
+def _fsync_folder(folder: Path) -> None:
     """Flush a folder's entries to disk (where the platform allows it)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
