@@ -19,7 +19,8 @@ from llmga.world.captions import parse_detailed
 from llmga.world.requests import shows
 from llmga.world.scene import Background, Obj, Scene, sample_scene, sample_scenes
 
-TRAINING = training_items(3000, seed=0, shares={"look": 0.05})  # "look" has no share by default
+TRAINING_SHARES = {"look": 0.05, "look-after-edit": 0.03}  # these have no share by default
+TRAINING = training_items(3000, seed=0, shares=TRAINING_SHARES)
 HELD_OUT = held_out_chat(15, seed=0)
 
 
@@ -143,8 +144,19 @@ def test_a_question_about_the_picture_is_answered_with_its_scene_in_the_language
         assert bool(re.search(r"[\u4e00-\u9fff]", item.reply)) == (item.language == "zh")
 
 
+def test_a_question_after_an_edit_is_answered_with_the_edited_scene():
+    items = [item for item in TRAINING if item.kind == "look-after-edit"]
+    assert {item.language for item in items} == {"en", "zh"}
+    for item in items:
+        first, edited = (parse_detailed(parse_reply(reply).prompts[0]) for _, reply in item.history[-2:])
+        assert parse_reply(item.history[-1][1]).tasks == ["edit"] and first != edited, item
+        assert item.task is None and item.scenes == (first, edited)
+        assert world_chat.LANGUAGES[item.language].read_description(item.reply) == edited, item.reply
+
+
 def test_the_default_mix_trains_no_question_about_the_picture():
-    assert SHARES["look"] == 0 and not any(item.kind == "look" for item in training_items(500, seed=0))
+    assert SHARES["look"] == SHARES["look-after-edit"] == 0
+    assert not any(item.kind.startswith("look") for item in training_items(500, seed=0))
 
 
 def test_a_set_can_be_mostly_chinese_and_keeps_its_held_out_pairs_out():
@@ -191,7 +203,8 @@ def test_a_resize_is_made_or_answered_by_the_size_the_object_has():
 
 def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
     items = [item for item in TRAINING if item.kind == "two-object-edit"]
-    assert abs(len(items) / len(TRAINING) - SHARES["two-object-edit"] / sum(SHARES.values())) < 0.02
+    mix = world_chat.mix_shares(TRAINING_SHARES)
+    assert abs(len(items) / len(TRAINING) - mix["two-object-edit"] / sum(mix.values())) < 0.02
     kinds = set()
     for item in items:
         assert not item.train_history and item.task == "edit"
@@ -211,7 +224,7 @@ def test_an_edit_of_one_of_two_objects_trains_only_the_edit():
 def test_some_conversations_open_with_small_talk_answered_in_words_and_are_otherwise_as_before(monkeypatch):
     share = world_chat.SMALL_TALK_SHARE
     monkeypatch.setattr(world_chat, "SMALL_TALK_SHARE", 0.0)
-    plain = training_items(3000, seed=0, shares={"look": 0.05})
+    plain = training_items(3000, seed=0, shares=TRAINING_SHARES)
     opened = [(item, before) for item, before in zip(TRAINING, plain) if item != before]
     assert abs(len(opened) / len(TRAINING) - share) < 0.03
     assert {item.language for item, _ in opened} == {"en", "zh"}

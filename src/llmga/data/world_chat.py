@@ -26,6 +26,9 @@ reply taught for it:
 - ``look``: after a painted picture, a question about it ("what's in the
   picture?"): a plain answer describing the scene, nothing painted (no share
   of the default mix: ``--share look=…`` trains it);
+- ``look-after-edit`` (trained only): the same question after a picture and
+  an edit of it, answered with the edited scene, not the first (no share of
+  the default mix either);
 - ``chat``, ``question``: greetings, thanks, what the assistant can draw,
   sums and capitals: a plain answer, no painting;
 - ``outside``: a request for something the world has not (a cat on a sofa):
@@ -73,7 +76,8 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 #: how often each kind comes up in training, and the share of Chinese items; "relative" (trained only) is a
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
-          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0, "resize": 0.03}
+          "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0, "resize": 0.03,
+          "look-after-edit": 0.0}
 #: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
 OBJECT_EDITS = (*OBJECT_KINDS, "add")
 CHINESE_SHARE = 0.3
@@ -311,6 +315,19 @@ def look_item(language: ModuleType, rng: random.Random, split: str, held: set, w
     return ChatItem("look", code, ((first.request, first.reply),), asked, answer, scenes=first.scenes)
 
 
+def look_after_edit_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
+                         earlier: str) -> ChatItem:
+    """A picture asked in language ``earlier`` and an edit of it, then a question about the picture: an answer
+    describing the edited scene, not the first one, nothing painted."""
+    first = drawing_item(rng.choice(("request", "several")), LANGUAGES[earlier], rng, split, held, False, earlier)
+    edited = edit_item("followup", first, LANGUAGES[earlier], rng, split, held, False, earlier)
+    while not edited.wanted.scene.objects:  # the only object removed: nothing left to describe
+        edited = edit_item("followup", first, LANGUAGES[earlier], rng, split, held, False, earlier)
+    asked, answer = language.look(edited.wanted.scene, rng, split)
+    return ChatItem("look-after-edit", code, (*edited.history, (edited.request, edited.reply)), asked, answer,
+                    scenes=edited.scenes)
+
+
 def chat_item(language: ModuleType, rng: random.Random, split: str, code: str) -> ChatItem:
     """A greeting, thanks or question about what the assistant draws: a plain answer."""
     asked, answer = language.chat(rng.choice(("greeting", "thanks", "capability")), rng, split)
@@ -361,7 +378,7 @@ def other_language(code: str) -> str:
 
 
 #: the kinds whose earlier turns (a picture asked for and painted) :func:`make_item` writes in another language
-PICTURE_FIRST = ("followup", "two-object-edit", "resize", "look")
+PICTURE_FIRST = ("followup", "two-object-edit", "resize", "look", "look-after-edit")
 
 
 def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False,
@@ -381,6 +398,8 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
         return resize_item(language, rng, split, held, code, earlier)
     if kind == "look":
         return look_item(language, rng, split, held, want_held, code, earlier)
+    if kind == "look-after-edit":
+        return look_after_edit_item(language, rng, split, held, code, earlier)
     if kind == "chat":
         return chat_item(language, rng, split, code)
     if kind == "question":
