@@ -49,12 +49,14 @@ CORNER = phrasings("at the {v} {h}|in the {v} {h} corner|in the {v}-{h} corner|a
                    "tucked into the {v} {h} corner|over in the {v}-{h} part of the image|toward the {v} {h}")
 EDGE_ROW = phrasings("at the {v}|at the {v} middle|at the {v} center|at the {v} centre|in the middle of the {v}|"
                      "against the {v} edge|at the {v}, horizontally centred|at the {v}, centred|"
-                     "in the {v} row, centred|at the centre of the {v} edge|at the {v}, neither left nor right",
+                     "in the {v} row, centred|at the centre of the {v} edge|at the {v}, neither left nor right|"
+                     "in the centre of the {v} row|midway along the {v}|in the middle along the {v} edge",
                      "centred at the {v}|at the {v}, in the middle|along the {v} edge, centred")
 EDGE_COLUMN = phrasings("on the {h}|at the middle {h}|on the {h} side|at the {h} centre|in the middle of the {h} side|"
                         "midway up on the {h}|against the {h} edge|at the {h}, vertically centred|"
                         "partway up on the {h}|along the {h} side, midway|in the {h} middle|at the centre of the {h} edge|"
-                        "on the {h}, neither high nor low",
+                        "on the {h}, neither high nor low|halfway along the {h} side|at half height on the {h}|"
+                        "in the {h} column, at middle height",
                         "halfway up on the {h}|on the {h}-hand side|at the {h} edge, halfway down")
 CENTER = phrasings("in the middle|at the center|in the centre|in the center of the picture|centered|"
                    "exactly in the middle|in the middle of the image|at the exact centre|squarely in the centre|"
