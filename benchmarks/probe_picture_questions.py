@@ -21,8 +21,8 @@ from llmga.data.world_chat import LANGUAGES
 from llmga.data.world_wording import HELD
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import colours_named, painted
-from llmga.protocol import parse_reply, tag_prompt
-from llmga.world import sample_scene
+from llmga.protocol import Reply, parse_reply, tag_prompt
+from llmga.world import Scene, sample_scene
 from llmga.world.captions import detailed_caption
 from llmga.world.edits import EDIT_KINDS, sample_edit
 
@@ -69,7 +69,7 @@ def main() -> None:
     print(f"ratio: {unpainted['zh'] / max(unpainted['en'], 1e-9):.2f}")
 
 
-def described(code: str, reply) -> object:
+def described(code: str, reply: Reply) -> Scene | None:
     """The scene a reply that paints nothing describes whole (None where it paints or names no whole scene)."""
     return None if reply.prompts else LANGUAGES[code].read_description(reply.text)
 
