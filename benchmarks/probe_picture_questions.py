@@ -20,9 +20,9 @@ from llmga.brain import load_brain
 from llmga.data.world_chat import LANGUAGES
 from llmga.data.world_wording import HELD
 from llmga.eval.replies import answers
-from llmga.eval.world_assistant import colours_named, painted
-from llmga.protocol import Reply, parse_reply, tag_prompt
-from llmga.world import Scene, sample_scene
+from llmga.eval.world_assistant import colours_named, described, painted
+from llmga.protocol import parse_reply, tag_prompt
+from llmga.world import sample_scene
 from llmga.world.captions import detailed_caption
 from llmga.world.edits import EDIT_KINDS, sample_edit
 
@@ -67,11 +67,6 @@ def main() -> None:
               f"colour answered right {right_colours} of {args.n}; after an edit, the edited picture described whole "
               f"{edited_whole} of {asked - args.n}, the first one {first_told}")
     print(f"ratio: {unpainted['zh'] / max(unpainted['en'], 1e-9):.2f}")
-
-
-def described(code: str, reply: Reply) -> Scene | None:
-    """The scene a reply that paints nothing describes whole (None where it paints or names no whole scene)."""
-    return None if reply.prompts else LANGUAGES[code].read_description(reply.text)
 
 
 if __name__ == "__main__":

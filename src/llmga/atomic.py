@@ -30,7 +30,7 @@ def write_atomically(path: str | Path, data: bytes, durable: bool = False) -> Pa
                 os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     if durable:
         _fsync_folder(path.parent)

@@ -251,11 +251,16 @@ def described_right(verdict: Verdict) -> bool:
         o.colour for o in verdict.item.scenes[-1].objects}
 
 
+def described(language: str, reply: Reply) -> Scene | None:
+    """The whole scene (every object's colour, shape, size and place, the time and the ground, nothing else) an
+    unpainted reply in ``language`` describes; None where it paints or names no whole scene."""
+    return None if reply.prompts else LANGUAGES[language].read_description(reply.text)
+
+
 def described_whole(verdict: Verdict) -> bool:
-    """Whether a question about the last picture got an unpainted answer naming that whole scene (every
-    object's colour, shape, size and place, the time and the ground) and nothing else, in the asker's language."""
-    read = LANGUAGES[verdict.item.language].read_description(verdict.reply.text)
-    return not verdict.reply.prompts and read == verdict.item.scenes[-1]
+    """Whether a question about the last picture got an unpainted answer naming that whole scene, in the asker's
+    language."""
+    return described(verdict.item.language, verdict.reply) == verdict.item.scenes[-1]
 
 
 def fill_variety(verdicts: Sequence[Verdict]) -> dict[str, str]:
