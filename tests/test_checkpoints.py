@@ -3,6 +3,7 @@
 import errno
 import io
 import sys
+import time
 
 import pytest
 
@@ -22,6 +23,28 @@ def test_a_cache_folder_appears_only_when_complete_and_a_failure_leaves_nothing(
     # another process finished the same folder first: its copy stays, this one is dropped
     write_once(tmp_path / "model", lambda f: (f / "other.json").write_text("{}"))
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["config.json"]
+
+
+def _slow_write(folder):
+    with open(folder.parent / "made.log", "a") as log:  # one line per process that did the work
+        log.write("made\n")
+    time.sleep(1.5)
+    (folder / "config.json").write_text("{}")
+
+
+def test_two_processes_making_the_same_folder_take_turns_and_the_work_is_done_once(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    makers = [context.Process(target=write_once, args=(tmp_path / "model", _slow_write)) for _ in range(2)]
+    for maker in makers:
+        maker.start()
+    for maker in makers:
+        maker.join(30)
+    assert [maker.exitcode for maker in makers] == [0, 0]
+    assert (tmp_path / "made.log").read_text() == "made\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["made.log", "model"]  # the lock file gone too
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["config.json"]
 
 

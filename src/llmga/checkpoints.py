@@ -17,7 +17,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import registry
@@ -50,25 +51,45 @@ def cache_dir() -> Path:
 
 def write_once(target: Path, write: Callable[[Path], None]) -> Path:
     """Make the cache folder ``target`` with ``write(folder)`` into a private folder beside it, renamed into
-    place only when complete, so no process reads a half-written copy; where another process finished the same
-    folder first, its copy stays. Nothing partial is left behind. Returns ``target``.
+    place only when complete, so no process reads a half-written copy. Processes making the same folder take
+    turns (a lock file beside it): one that waited finds the other's copy and writes nothing, so callers
+    put their slow work (a conversion, a merge) inside ``write``. Nothing partial is left behind. Returns
+    ``target``.
 
     On a terminal it says so first (writing can take a minute, once); elsewhere it writes quietly."""
-    if sys.stderr.isatty():
-        print(f"llmga: writing {target} once; later runs reuse it", file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
-        _write_reporting_disk_errors(write, tmp, target)
-        tmp.chmod(0o755)  # mkdtemp's private mode would stay on the kept copy
+    with _turn_at(target):
+        if target.is_dir():  # made by the process this one waited for
+            return target
+        if sys.stderr.isatty():
+            print(f"llmga: writing {target} once; later runs reuse it", file=sys.stderr, flush=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
         try:
-            tmp.rename(target)
-        except OSError:
-            if not target.is_dir():  # not another process's finished copy: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
+            _write_reporting_disk_errors(write, tmp, target)
+            tmp.chmod(0o755)  # mkdtemp's private mode would stay on the kept copy
+            try:
+                tmp.rename(target)
+            except OSError:
+                if not target.is_dir():  # not another process's finished copy: a real failure
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already after a successful rename
     return target
+
+
+@contextmanager
+def _turn_at(target: Path) -> Iterator[None]:
+    """Hold the lock file beside ``target`` (``.NAME.lock``), waiting while another process holds it; the
+    file goes when it is let go. A process that then locks a new file while one waits on the old one goes
+    ahead at once, which is safe: both look for ``target`` first, and the rename is atomic."""
+    from filelock import FileLock
+
+    path = target.parent / f".{target.name}.lock"
+    try:
+        with FileLock(path):
+            yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _write_reporting_disk_errors(write: Callable[[Path], None], folder: Path, target: Path) -> None:

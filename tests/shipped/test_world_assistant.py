@@ -3,7 +3,7 @@ asked as the chat asks them (their own system prompt)."""
 
 import pytest
 
-pytestmark = pytest.mark.shipped
+pytestmark = [pytest.mark.shipped, pytest.mark.xdist_group("gemma3-world")]  # one worker prepares it
 
 
 @pytest.fixture(scope="module", params=["gemma3-world", "smollm2-world"])

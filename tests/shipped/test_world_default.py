@@ -20,7 +20,7 @@ from llmga.world.regions import cell_mask
 from llmga.world.render import render
 from llmga.world.scene import POSITIONS, Background, Obj, Scene
 
-pytestmark = pytest.mark.shipped
+pytestmark = [pytest.mark.shipped, pytest.mark.xdist_group("gemma3-world")]  # one worker prepares it
 
 
 def test_every_shipped_world_painter_is_a_complete_sd_directory():

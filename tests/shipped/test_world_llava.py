@@ -8,7 +8,7 @@ from llmga.eval.replies import answers
 from llmga.protocol import parse_reply
 from llmga.world import parse_detailed, render
 
-pytestmark = pytest.mark.shipped
+pytestmark = [pytest.mark.shipped, pytest.mark.xdist_group("gemma3-world")]  # one worker prepares it
 
 
 def test_the_shipped_world_llava_reads_the_background_and_objects_of_a_picture():

@@ -234,14 +234,16 @@ def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merg
         from ..checkpoints import write_once
         from .gguf_export import export_gguf
 
-        brain = _merged_model(adapter, base, runtime, merged, keep=False)
-        state = {name: tensor.float().numpy() for name, tensor in brain.model.state_dict().items()}
+        def merge_and_export(folder: Path) -> None:
+            brain = _merged_model(adapter, base, runtime, merged, keep=False)
+            state = {name: tensor.float().numpy() for name, tensor in brain.model.state_dict().items()}
+            export_gguf(state, Path(base.location), folder / file.name, chat_template=brain.tokenizer.chat_template)
+
         try:
-            write_once(file.parent, lambda folder: export_gguf(state, Path(base.location), folder / file.name,
-                                                              chat_template=brain.tokenizer.chat_template))
+            write_once(file.parent, merge_and_export)
         except OSError as exc:
             log.info("the merged model was not written as GGUF (%s); transformers runs it", exc)
-            return brain
+            return _merged_model(adapter, base, runtime, merged, keep=False)
     return LlamaCppBrain(file, device=runtime.brain_device)
 
 

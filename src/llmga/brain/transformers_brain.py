@@ -307,21 +307,21 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
     target = cache_dir / f"{gguf_path.stem}-{key}"
     if (target / "config.json").is_file():
         return target
-    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
-    if not tokenizer.chat_template:
-        _add_chat_format(model, tokenizer)
-    # transformers refuses to save a model it loaded from GGUF; the weights are plain float32 now.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
 
-    def save(folder: Path) -> None:
+    def convert(folder: Path) -> None:
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+        if not tokenizer.chat_template:
+            _add_chat_format(model, tokenizer)
+        # transformers refuses to save a model it loaded from GGUF; the weights are plain float32 now.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         model.save_pretrained(folder, safe_serialization=True)
         tokenizer.save_pretrained(folder)
 
-    return write_once(target, save)
+    return write_once(target, convert)
 
 
 def _add_chat_format(model: Any, tokenizer: Any) -> None:
