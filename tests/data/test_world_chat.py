@@ -19,7 +19,7 @@ from llmga.world.captions import parse_detailed
 from llmga.world.requests import shows
 from llmga.world.scene import Background, Obj, Scene, sample_scene, sample_scenes
 
-TRAINING_SHARES = {"look": 0.05, "look-after-edit": 0.03}  # these have no share by default
+TRAINING_SHARES = {"look": 0.05, "look-after-edit": 0.03, "new-after-picture": 0.03}  # no share by default
 TRAINING = training_items(3000, seed=0, shares=TRAINING_SHARES)
 HELD_OUT = held_out_chat(15, seed=0)
 
@@ -154,9 +154,26 @@ def test_a_question_after_an_edit_is_answered_with_the_edited_scene():
         assert world_chat.LANGUAGES[item.language].read_description(item.reply) == edited, item.reply
 
 
+def test_a_new_request_after_a_picture_is_a_new_picture_whose_open_attributes_are_not_the_last_ones():
+    items = [item for item in TRAINING if item.kind == "new-after-picture"]
+    assert {item.language for item in items} == {"en", "zh"} and len(items) > 40
+    kept = total = 0
+    for item in items:
+        last = parse_detailed(parse_reply(item.history[-1][1]).prompts[0])
+        new = parse_detailed(parse_reply(item.reply).prompts[0])
+        assert item.task == "generate" and parse_reply(item.reply).tasks == ["generate"], item
+        assert item.scenes == (last, new) == (last, item.wanted.scene) and len(last.objects) == len(new.objects) == 1
+        for attribute, read in (("position", lambda s: s.objects[0].position), ("time", lambda s: s.background.time),
+                                ("terrain", lambda s: s.background.terrain)):
+            if attribute not in item.wanted.attributes:
+                kept, total = kept + (read(new) == read(last)), total + 1
+    assert kept / total < 0.4  # by chance: 1/9 of places, 1/3 of times, 1/4 of grounds
+
+
 def test_the_default_mix_trains_no_question_about_the_picture():
-    assert SHARES["look"] == SHARES["look-after-edit"] == 0
-    assert not any(item.kind.startswith("look") for item in training_items(500, seed=0))
+    assert SHARES["look"] == SHARES["look-after-edit"] == SHARES["new-after-picture"] == 0
+    assert not any(item.kind.startswith("look") or item.kind == "new-after-picture"
+                   for item in training_items(500, seed=0))
 
 
 def test_a_set_can_be_mostly_chinese_and_keeps_its_held_out_pairs_out():

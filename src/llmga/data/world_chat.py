@@ -29,6 +29,10 @@ reply taught for it:
 - ``look-after-edit`` (trained only): the same question after a picture and
   an edit of it, answered with the edited scene, not the first (no share of
   the default mix either);
+- ``new-after-picture`` (trained only): after a painted picture, a new
+  one-object request ("Now draw a red star."): a new picture whose unnamed
+  attributes are filled afresh, not copied from the last one (the
+  ``followup`` kind's "new" turn alone; no share of the default mix);
 - ``chat``, ``question``: greetings, thanks, what the assistant can draw,
   sums and capitals: a plain answer, no painting;
 - ``outside``: a request for something the world has not (a cat on a sofa):
@@ -77,7 +81,7 @@ KINDS = ("request", "count", "several", "anything", "followup", "chat", "questio
 #: "several" request whose second object is placed relative to the first ("and a pink star below it")
 SHARES = {"request": 0.12, "count": 0.05, "several": 0.10, "relative": 0.20, "anything": 0.08, "followup": 0.20,
           "two-object-edit": 0.35, "chat": 0.07, "question": 0.06, "outside": 0.12, "look": 0.0, "resize": 0.03,
-          "look-after-edit": 0.0}
+          "look-after-edit": 0.0, "new-after-picture": 0.0}
 #: the edits a ``two-object-edit`` item makes: of one of the two objects, or a third added
 OBJECT_EDITS = (*OBJECT_KINDS, "add")
 CHINESE_SHARE = 0.3
@@ -280,11 +284,25 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
                         painted_reply(language, rng, source, "similar"), "similar", Request(source, EVERYTHING),
                         (source,))
     if turn == "new":
-        ask, wanted = one_object(rng, held, want_held)
-        return ChatItem("followup", code, history, language.request(ask, rng, split, after_picture=True),
-                        painted_reply(language, rng, wanted.scene), "generate", wanted, (source, wanted.scene))
+        return new_request_item("followup", first, language, rng, split, held, want_held, code)
     asked, answer = language.chat("thanks", rng, split)
     return ChatItem("followup", code, history, asked, answer, scenes=(source,))
+
+
+def new_request_item(kind: str, first: ChatItem, language: ModuleType, rng: random.Random, split: str, held: set,
+                     want_held: bool, code: str) -> ChatItem:
+    """``first``'s picture, then a new one-object request asked in ``language``: painted as a new picture,
+    what it leaves open filled afresh."""
+    ask, wanted = one_object(rng, held, want_held)
+    return ChatItem(kind, code, ((first.request, first.reply),), language.request(ask, rng, split, after_picture=True),
+                    painted_reply(language, rng, wanted.scene), "generate", wanted, (first.wanted.scene, wanted.scene))
+
+
+def new_after_picture_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
+                           earlier: str) -> ChatItem:
+    """A one-object picture asked in language ``earlier``, then a new one-object request."""
+    first = drawing_item("request", LANGUAGES[earlier], rng, split, held, False, earlier)
+    return new_request_item("new-after-picture", first, language, rng, split, held, False, code)
 
 
 def resize_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
@@ -378,7 +396,7 @@ def other_language(code: str) -> str:
 
 
 #: the kinds whose earlier turns (a picture asked for and painted) :func:`make_item` writes in another language
-PICTURE_FIRST = ("followup", "two-object-edit", "resize", "look", "look-after-edit")
+PICTURE_FIRST = ("followup", "two-object-edit", "resize", "look", "look-after-edit", "new-after-picture")
 
 
 def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, want_held: bool = False,
@@ -400,6 +418,8 @@ def make_item(kind: str, code: str, rng: random.Random, split: str, held: set, w
         return look_item(language, rng, split, held, want_held, code, earlier)
     if kind == "look-after-edit":
         return look_after_edit_item(language, rng, split, held, code, earlier)
+    if kind == "new-after-picture":
+        return new_after_picture_item(language, rng, split, held, code, earlier)
     if kind == "chat":
         return chat_item(language, rng, split, code)
     if kind == "question":
