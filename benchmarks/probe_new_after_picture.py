@@ -1,0 +1,88 @@
+"""A new picture asked right after one was painted: does the assistant copy the last picture's unnamed attributes?
+
+A user who has a picture and asks "Now draw a small red star." wants a new picture; what the request leaves
+open (the place, the size, the time, the ground) is the assistant's to fill, not the last picture's to keep
+(that is an edit). Each item is a held-out one-object request (held-out wordings and colour–shape pairs, as
+`llmga eval assistant` asks them) in the "new picture" frame, asked after a painted one-object scene in the
+same language; the same request is asked again in a fresh conversation as the control: how often the fill
+agrees with that scene by chance, given the brain's own taste in fills. Greedy, as the held-out measurement.
+Prints, per language, how many replies paint a new picture and how many edit the last one, then per
+attribute left open how often the fill equals the last picture's with it and without it, and last the ratio
+of those two shares pooled (each with one added to the hits and two to the count, so neither is 0):
+
+    python benchmarks/probe_new_after_picture.py --brain gemma3-world --n 24
+"""
+
+import argparse
+import random
+
+from llmga.brain import load_brain
+from llmga.data.world_chat import LANGUAGES, drawing_item, held_out_pairs, one_object
+from llmga.data.world_wording import HELD
+from llmga.eval.replies import answers
+from llmga.eval.world_assistant import painted
+from llmga.protocol import parse_reply
+from llmga.world.captions import parse_detailed_or_none
+
+#: the attributes a one-object request may leave open, read from a scene
+OPEN = {"size": lambda s: s.objects[0].size, "position": lambda s: s.objects[0].position,
+        "time": lambda s: s.background.time, "terrain": lambda s: s.background.terrain}
+
+
+def read(reply: str, brain) -> tuple:
+    """The scene a reply's last prompt asks for (None: none, or not a caption), and the task its tag names."""
+    parsed = parse_reply(reply, brain.end_markers)
+    if not parsed.prompts:
+        return None, None
+    return parse_detailed_or_none(parsed.prompts[-1]), parsed.tasks[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--brain", default="gemma3-world")
+    parser.add_argument("--n", type=int, default=24, help="requests per language")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    brain = load_brain(args.brain)
+    held = held_out_pairs(args.seed)
+    pooled = {"with": [0, 0], "without": [0, 0]}
+    for code, language in LANGUAGES.items():
+        firsts, requests, wanted = [], [], []
+        for i in range(args.n):
+            rng = random.Random(f"{args.seed}/probe-new-after-picture/{code}/{i}")
+            first = drawing_item("request", language, rng, HELD, held, True, code)
+            ask, want = one_object(rng, held, True)
+            firsts.append(first)
+            requests.append(language.request(ask, rng, HELD, after_picture=True))
+            wanted.append(want)
+        after = answers(brain, requests, histories=[[(f.request, f.reply)] for f in firsts], paint=painted)
+        alone = answers(brain, requests)
+        counts = {attribute: {"with": [0, 0], "without": [0, 0]} for attribute in OPEN}
+        new_pictures, edits = 0, []
+        for first, request, want, with_picture, without in zip(firsts, requests, wanted, after, alone):
+            (new, task), (control, _) = read(with_picture, brain), read(without, brain)
+            last = first.wanted.scene
+            new_pictures += task == "generate"
+            if task == "edit":
+                edits.append(request)
+            for attribute, read_off in OPEN.items():
+                if attribute in want.attributes:
+                    continue
+                for key, scene in (("with", new), ("without", control)):
+                    if scene is not None and len(scene.objects) == 1:
+                        for tally in (counts[attribute][key], pooled[key]):
+                            tally[0] += read_off(scene) == read_off(last)
+                            tally[1] += 1
+        print(f"{code}: a new picture {new_pictures} of {args.n}, an edit of the last {len(edits)} {edits}; "
+              f"e.g. {requests[0]!r} -> {after[0][:90]!r}")
+        for attribute, by in counts.items():
+            print(f"  {attribute} left open: the last picture's {by['with'][0]} of {by['with'][1]} after it, "
+                  f"{by['without'][0]} of {by['without'][1]} in a fresh conversation")
+    print(f"pooled: the last picture's {pooled['with'][0]} of {pooled['with'][1]} after it, "
+          f"{pooled['without'][0]} of {pooled['without'][1]} in a fresh conversation")
+    share = {key: (hits + 1) / (total + 2) for key, (hits, total) in pooled.items()}  # add-one: never 0
+    print(f"ratio: {share['with'] / share['without']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
