@@ -4,8 +4,9 @@ A user who has a picture and asks "Now draw a small red star." wants a new pictu
 open (the place, the size, the time, the ground) is the assistant's to fill, not the last picture's to keep
 (that is an edit). Each item is a held-out one-object request (held-out wordings and colour–shape pairs, as
 `llmga eval assistant` asks them) in the "new picture" frame, asked after a painted one-object scene in the
-same language; the same request is asked again in a fresh conversation as the control: how often the fill
-agrees with that scene by chance, given the brain's own taste in fills. Greedy, as the held-out measurement.
+same language (``--after-edit``: after that scene and a held-out edit of it, the edited scene the last picture); the
+same request is asked again in a fresh conversation as the control: how often the fill agrees with the last scene by
+chance, given the brain's own taste in fills. Greedy, as the held-out measurement.
 Prints, per language, how many replies paint a new picture and how many edit the last one, then per
 attribute left open how often the fill equals the last picture's with it and without it, and last the ratio
 of those two shares pooled (each with one added to the hits and two to the count, so neither is 0):
@@ -17,7 +18,7 @@ import argparse
 import random
 
 from llmga.brain import load_brain
-from llmga.data.world_chat import LANGUAGES, drawing_item, held_out_pairs, one_object
+from llmga.data.world_chat import LANGUAGES, drawing_item, edit_item, held_out_pairs, one_object
 from llmga.data.world_wording import HELD
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import painted
@@ -42,26 +43,31 @@ def main() -> None:
     parser.add_argument("--brain", default="gemma3-world")
     parser.add_argument("--n", type=int, default=24, help="requests per language")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--after-edit", action="store_true", help="ask after a picture and an edit of it")
     args = parser.parse_args()
     brain = load_brain(args.brain)
     held = held_out_pairs(args.seed)
     pooled = {"with": [0, 0], "without": [0, 0]}
     for code, language in LANGUAGES.items():
-        firsts, requests, wanted = [], [], []
+        lasts, histories, requests, wanted = [], [], [], []
         for i in range(args.n):
             rng = random.Random(f"{args.seed}/probe-new-after-picture/{code}/{i}")
-            first = drawing_item("request", language, rng, HELD, held, True, code)
+            shown = drawing_item("request", language, rng, HELD, held, True, code)
+            if args.after_edit:
+                edited = edit_item("followup", shown, language, random.Random(f"{args.seed}/probe-new-edit/{code}/{i}"),
+                                   HELD, held, True, code, ("recolour", "replace", "time", "terrain"))
+                shown = edited
             ask, want = one_object(rng, held, True)
-            firsts.append(first)
+            lasts.append(shown.wanted.scene)
+            histories.append([*shown.history, (shown.request, shown.reply)])
             requests.append(language.request(ask, rng, HELD, after_picture=True))
             wanted.append(want)
-        after = answers(brain, requests, histories=[[(f.request, f.reply)] for f in firsts], paint=painted)
+        after = answers(brain, requests, histories=histories, paint=painted)
         alone = answers(brain, requests)
         counts = {attribute: {"with": [0, 0], "without": [0, 0]} for attribute in OPEN}
         new_pictures, edits = 0, []
-        for first, request, want, with_picture, without in zip(firsts, requests, wanted, after, alone):
+        for last, request, want, with_picture, without in zip(lasts, requests, wanted, after, alone):
             (new, task), (control, _) = read(with_picture, brain), read(without, brain)
-            last = first.wanted.scene
             new_pictures += task == "generate"
             if task == "edit":
                 edits.append(request)
