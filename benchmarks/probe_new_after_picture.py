@@ -4,7 +4,8 @@ A user who has a picture and asks "Now draw a small red star." wants a new pictu
 open (the place, the size, the time, the ground) is the assistant's to fill, not the last picture's to keep
 (that is an edit). Each item is a held-out one-object request (held-out wordings and colour–shape pairs, as
 `llmga eval assistant` asks them) in the "new picture" frame, asked after a painted one-object scene in the
-same language (``--after-edit``: after that scene and a held-out edit of it, the edited scene the last picture); the
+same language (``--after-edit``: after that scene and a held-out edit of it, the edited scene the last picture;
+``--other-language``: the earlier turns in the other language, as a user who changes language asks); the
 same request is asked again in a fresh conversation as the control: how often the fill agrees with the last scene by
 chance, given the brain's own taste in fills. Greedy, as the held-out measurement.
 Prints, per language, how many replies paint a new picture and how many edit the last one, then per
@@ -18,7 +19,7 @@ import argparse
 import random
 
 from llmga.brain import load_brain
-from llmga.data.world_chat import LANGUAGES, drawing_item, edit_item, held_out_pairs, one_object
+from llmga.data.world_chat import LANGUAGES, drawing_item, edit_item, held_out_pairs, one_object, other_language
 from llmga.data.world_wording import HELD
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import painted
@@ -44,6 +45,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=24, help="requests per language")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--after-edit", action="store_true", help="ask after a picture and an edit of it")
+    parser.add_argument("--other-language", action="store_true", help="the earlier turns in the other language")
     args = parser.parse_args()
     brain = load_brain(args.brain)
     held = held_out_pairs(args.seed)
@@ -52,11 +54,12 @@ def main() -> None:
         lasts, histories, requests, wanted = [], [], [], []
         for i in range(args.n):
             rng = random.Random(f"{args.seed}/probe-new-after-picture/{code}/{i}")
-            shown = drawing_item("request", language, rng, HELD, held, True, code)
+            earlier = other_language(code) if args.other_language else code
+            shown = drawing_item("request", LANGUAGES[earlier], rng, HELD, held, True, earlier)
             if args.after_edit:
-                edited = edit_item("followup", shown, language, random.Random(f"{args.seed}/probe-new-edit/{code}/{i}"),
-                                   HELD, held, True, code, ("recolour", "replace", "time", "terrain"))
-                shown = edited
+                shown = edit_item("followup", shown, LANGUAGES[earlier],
+                                  random.Random(f"{args.seed}/probe-new-edit/{code}/{i}"), HELD, held, True, earlier,
+                                  ("recolour", "replace", "time", "terrain"))
             ask, want = one_object(rng, held, True)
             lasts.append(shown.wanted.scene)
             histories.append([*shown.history, (shown.request, shown.reply)])
