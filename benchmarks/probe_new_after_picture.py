@@ -19,7 +19,7 @@ import argparse
 import random
 
 from llmga.brain import load_brain
-from llmga.data.world_chat import LANGUAGES, drawing_item, edit_item, held_out_pairs, one_object, other_language
+from llmga.data.world_chat import LANGUAGES, drawing_item, edit_item, held_out_pairs, new_request_item, other_language
 from llmga.data.world_wording import HELD
 from llmga.eval.replies import answers
 from llmga.eval.world_assistant import painted
@@ -51,7 +51,7 @@ def main() -> None:
     held = held_out_pairs(args.seed)
     pooled = {"with": [0, 0], "without": [0, 0]}
     for code, language in LANGUAGES.items():
-        lasts, histories, requests, wanted = [], [], [], []
+        items = []
         for i in range(args.n):
             rng = random.Random(f"{args.seed}/probe-new-after-picture/{code}/{i}")
             earlier = other_language(code) if args.other_language else code
@@ -60,17 +60,15 @@ def main() -> None:
                 shown = edit_item("followup", shown, LANGUAGES[earlier],
                                   random.Random(f"{args.seed}/probe-new-edit/{code}/{i}"), HELD, held, True, earlier,
                                   ("recolour", "replace", "time", "terrain"))
-            ask, want = one_object(rng, held, True)
-            lasts.append(shown.wanted.scene)
-            histories.append([*shown.history, (shown.request, shown.reply)])
-            requests.append(language.request(ask, rng, HELD, after_picture=True))
-            wanted.append(want)
-        after = answers(brain, requests, histories=histories, paint=painted)
+            items.append(new_request_item("new-after-picture", shown, language, rng, HELD, held, True, code))
+        requests = [item.request for item in items]
+        after = answers(brain, requests, histories=[item.history for item in items], paint=painted)
         alone = answers(brain, requests)
         counts = {attribute: {"with": [0, 0], "without": [0, 0]} for attribute in OPEN}
         new_pictures, edits = 0, []
-        for last, request, want, with_picture, without in zip(lasts, requests, wanted, after, alone):
+        for item, with_picture, without in zip(items, after, alone):
             (new, task), (control, _) = read(with_picture, brain), read(without, brain)
+            last, want, request = item.scenes[0], item.wanted, item.request
             new_pictures += task == "generate"
             if task == "edit":
                 edits.append(request)

@@ -291,11 +291,12 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
 
 def new_request_item(kind: str, first: ChatItem, language: ModuleType, rng: random.Random, split: str, held: set,
                      want_held: bool, code: str) -> ChatItem:
-    """``first``'s picture, then a new one-object request asked in ``language``: painted as a new picture,
-    what it leaves open filled afresh."""
+    """``first``'s conversation (its picture last), then a new one-object request asked in ``language``: painted
+    as a new picture, what it leaves open filled afresh."""
     ask, wanted = one_object(rng, held, want_held)
-    return ChatItem(kind, code, ((first.request, first.reply),), language.request(ask, rng, split, after_picture=True),
-                    painted_reply(language, rng, wanted.scene), "generate", wanted, (first.wanted.scene, wanted.scene))
+    return ChatItem(kind, code, (*first.history, (first.request, first.reply)),
+                    language.request(ask, rng, split, after_picture=True), painted_reply(language, rng, wanted.scene),
+                    "generate", wanted, (first.wanted.scene, wanted.scene))
 
 
 def new_after_picture_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
