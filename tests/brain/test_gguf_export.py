@@ -1,12 +1,13 @@
 """World assistants on llama.cpp: a merged model written back as GGUF, and when llmga runs it that way."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
 
 from llmga.brain import BrainSpec, _adapter_engine
-from llmga.brain.gguf_export import export_gguf
+from llmga.brain.gguf_export import merge_lora_gguf
 from llmga.checkpoints import smollm2_gguf
 from llmga.errors import InvalidInputError
 from llmga.settings import RuntimeSettings
@@ -16,9 +17,10 @@ needs_llama_cpp = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is No
 
 
 @needs_llama_cpp
-def test_llama_cpp_reads_the_written_model_as_transformers_runs_it(tmp_path):
+def test_llama_cpp_runs_the_merged_file_as_transformers_runs_the_adapter_merged_with_peft(tmp_path):
     import torch
     from llama_cpp import Llama
+    from peft import PeftModel
 
     from llmga.brain import load_brain
 
@@ -26,20 +28,31 @@ def test_llama_cpp_reads_the_written_model_as_transformers_runs_it(tmp_path):
     ids = brain.tokenizer("The capital of France is", return_tensors="pt")["input_ids"]
     with torch.inference_mode():
         base = brain.model(ids).logits[0, -1].numpy()
-        noise = torch.Generator().manual_seed(0)
-        for name, weights in brain.model.named_parameters():  # far from the base, as a merged adapter may be
-            if weights.ndim == 2 and "embed" not in name:
-                weights.add_(torch.randn(weights.shape, generator=noise) * weights.std() * 0.5)
-        changed = brain.model(ids).logits[0, -1].numpy()
-    state = {name: tensor.numpy() for name, tensor in brain.model.state_dict().items()}
-    file = export_gguf(state, smollm2_gguf(), tmp_path / "m.gguf", quant="F16")
-    assert list(tmp_path.iterdir()) == [file]  # the file alone, nothing beside it
+    # far from the base, as a trained adapter may be; the query and key projections are stored permuted
+    adapter = save_random_adapter(brain.model, tmp_path / "adapter", "smollm2",
+                                  ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"], std=0.5)
+    merged = PeftModel.from_pretrained(load_brain("smollm2", runtime=RuntimeSettings(
+        brain_engine="transformers")).model, adapter).merge_and_unload()
+    with torch.inference_mode():
+        changed = merged(ids).logits[0, -1].numpy()
+    (tmp_path / "out").mkdir()
+    file = merge_lora_gguf(adapter, smollm2_gguf(), tmp_path / "out" / "m.gguf", quant="F16")
+    assert list(file.parent.iterdir()) == [file]  # the file alone, nothing beside it
 
     llm = Llama(str(file), n_ctx=64, logits_all=True, verbose=False)
     llm.eval(ids[0].tolist())
     read = np.asarray(llm.scores[ids.shape[1] - 1])
     assert np.corrcoef(read, changed)[0, 1] > 0.99 and read.argmax() == changed.argmax()
-    assert np.corrcoef(read, base)[0, 1] < 0.6  # the written weights, not the base's
+    assert np.corrcoef(read, base)[0, 1] < 0.6  # the adapter's weights, not the base's
+
+
+def _adapter_config(folder, **settings):
+    """An adapter folder holding ``adapter_config.json`` (a plain LoRA but for ``settings``) and no weights."""
+    folder.mkdir(exist_ok=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 2, "lora_alpha": 4,
+                                                            **settings}))
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+    return folder
 
 
 def test_an_architecture_llmga_cannot_write_is_refused(tmp_path):
@@ -51,8 +64,22 @@ def test_an_architecture_llmga_cannot_write_is_refused(tmp_path):
     writer.write_kv_data_to_file()
     writer.close()
     with pytest.raises(ValueError, match="cannot write a mamba model"):
-        export_gguf({}, base, tmp_path / "m.gguf")
+        merge_lora_gguf(_adapter_config(tmp_path / "adapter"), base, tmp_path / "m.gguf")
     assert not (tmp_path / "m.gguf").exists()
+
+
+@pytest.mark.parametrize(("settings", "reason"), [
+    ({"use_dora": True}, "use_dora"),
+    ({"modules_to_save": ["lm_head"], "rank_pattern": {"q_proj": 4}}, "rank_pattern, modules_to_save"),
+    ({"peft_type": "IA3"}, "peft_type"),
+])
+def test_an_adapter_that_is_not_a_plain_lora_stays_on_transformers_with_the_reason(tmp_path, settings, reason):
+    adapter = _adapter_config(tmp_path / "adapter", **settings)
+    assert _adapter_engine(SMOLLM2, RuntimeSettings(), adapter=adapter) == "transformers"
+    with pytest.raises(InvalidInputError, match=rf"cannot run on llama.cpp: it is not a plain LoRA \({reason}\)"):
+        _adapter_engine(SMOLLM2, RuntimeSettings(brain_engine="llama.cpp"), adapter=adapter)
+    with pytest.raises(ValueError, match=rf"cannot be merged into a GGUF file: it is not a plain LoRA \({reason}\)"):
+        merge_lora_gguf(adapter, smollm2_gguf(), tmp_path / "m.gguf")
 
 
 def _gguf_with_keys(file, pairs):
@@ -152,10 +179,9 @@ def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2
     from llmga.settings import SamplingSettings
 
     spec = brains.resolve_brain(str(smollm2_adapter))
-    assert not brains.loads_without_torch(spec)  # the first load merges in transformers
+    assert brains.loads_without_torch(spec)  # the merge reads the adapter with numpy: a painter can import beside
     brain = load_brain(str(smollm2_adapter))
     assert isinstance(brain, LlamaCppBrain) and brain.system_prompt == "You draw shapes."
-    assert brains.loads_without_torch(spec)  # later loads read the written file: a painter can import beside them
     assert not brains.loads_without_torch(spec, RuntimeSettings(brain_engine="transformers"))
     assert "llama.cpp" in brain.describe() and "adapter" in brain.describe()
     written = list((tmp_path / "cache" / "merged").glob("*-gguf/model.gguf"))
@@ -181,6 +207,6 @@ def test_a_cache_that_cannot_take_the_gguf_file_leaves_the_adapter_on_transforme
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export, "export_gguf", disk_full)
+    monkeypatch.setattr(export, "merge_lora_gguf", disk_full)
     brain = load_brain(str(smollm2_adapter))
     assert isinstance(brain, TransformersBrain) and brain.system_prompt == "You draw shapes."

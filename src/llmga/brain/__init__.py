@@ -137,10 +137,12 @@ def _with_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
     """The base brain named beside a LoRA adapter, with the adapter merged in; behind a
     :class:`~llmga.brain.picture_gate.PictureGatedBrain` where the adapter names a brain for its text turns.
 
-    The first load merges with peft and keeps the merged model under the cache
-    (``merged/``, keyed by the adapter's and the base's fingerprints and the
-    dtype, written atomically); later loads read that copy directly, without
-    the merge (about 1.5 s a load for SmolLM2 on 2 CPU cores). A disk without room for the copy gets none."""
+    The first load merges and keeps the merged model under the cache (``merged/``,
+    keyed by the adapter's and the base's fingerprints and the dtype, written
+    atomically): as a GGUF file where llama.cpp runs it (:func:`_on_llama_cpp`),
+    else merged with peft in transformers; later loads read that copy directly,
+    without the merge (about 1.5 s a load for SmolLM2 on 2 CPU cores in
+    transformers). A disk without room for the transformers copy gets none."""
     if runtime.brain_quantize:
         raise InvalidInputError("an adapter is merged into its base, which needs the full-precision base; "
                                 "drop --brain-quantize (or merge the adapter and save the model first)")
@@ -173,20 +175,23 @@ def _adapter_plan(path: Path, runtime: RuntimeSettings) -> tuple[BrainSpec, Path
         raise ModelNotFoundError(f"adapter {path}: its base must be a local model, not a server")
     merged = _merged_dir(path, base, runtime)
     written = merged.with_name(f"{merged.name}-gguf") / "model.gguf"
-    return base, merged, written, _adapter_engine(base, runtime, written.is_file())
+    return base, merged, written, _adapter_engine(base, runtime, written.is_file(), path)
 
 
 def loads_without_torch(spec: BrainSpec, runtime: RuntimeSettings | None = None) -> bool:
     """Whether loading ``spec`` imports none of torch, transformers and diffusers: a server, a GGUF file run by
-    llama.cpp, or an adapter whose merge llama.cpp runs from the cache. A painter's libraries can then import
-    in another thread while it loads."""
+    llama.cpp, or an adapter llama.cpp runs (merged into its GGUF base without torch, unless its weights are
+    bfloat16). A painter's libraries can then import in another thread while it loads."""
     runtime = runtime or RuntimeSettings()
     if spec.kind == "server" or (spec.kind == "gguf" and spec.backend == "llama.cpp"):
         return True
     if spec.kind != "adapter":
         return False
-    _, _, written, engine = _adapter_plan(Path(spec.location), runtime)
-    return engine == "llama.cpp" and written.is_file()
+    from .gguf_export import reads_without_torch
+
+    adapter = Path(spec.location)
+    _, _, written, engine = _adapter_plan(adapter, runtime)
+    return engine == "llama.cpp" and (written.is_file() or reads_without_torch(adapter))
 
 
 def _merged_model(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path,
@@ -199,22 +204,25 @@ def _merged_model(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merg
     return _merge(adapter, base, runtime, merged if keep else None)
 
 
-def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = False) -> str:
-    """What runs an adapter on ``base``: "llama.cpp" or "transformers" (see ``RuntimeSettings.brain_engine``);
-    ``written``: the merged model is in the cache as GGUF already (so its base needs no second look)."""
+def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = False,
+                    adapter: Path | None = None) -> str:
+    """What runs ``adapter`` on ``base``: "llama.cpp" or "transformers" (see ``RuntimeSettings.brain_engine``);
+    ``written``: the merged model is in the cache as GGUF already (so neither needs a second look)."""
     import importlib.util
 
     if runtime.brain_engine == "transformers":
         return "transformers"
-    from .gguf_export import EXPORTABLE, base_architecture
+    from .gguf_export import MERGEABLE, base_architecture, unmergeable
 
     why_not = None
     if base.kind != "gguf":
         why_not = "its base is not a GGUF file"
     elif importlib.util.find_spec("llama_cpp") is None:
         why_not = "llama-cpp-python is not installed"
-    elif not written and base_architecture(Path(base.location)) not in EXPORTABLE:
-        why_not = f"its base's architecture is not one llmga writes as GGUF ({', '.join(EXPORTABLE)})"
+    elif not written and base_architecture(Path(base.location)) not in MERGEABLE:
+        why_not = f"its base's architecture is not one llmga writes as GGUF ({', '.join(MERGEABLE)})"
+    elif not written and adapter is not None and unmergeable(adapter):
+        why_not = unmergeable(adapter)
     elif runtime.dtype not in (None, "float32"):
         why_not = f"--dtype {runtime.dtype} asks for transformers"
     if runtime.brain_engine == "llama.cpp":
@@ -225,22 +233,17 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
 
 
 def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path, file: Path) -> Brain:
-    """The adapter merged into its base and written once as the GGUF ``file`` (in a cache folder of its own,
-    :func:`~llmga.checkpoints.write_once`), run by llama.cpp. The merge is not kept in transformers' form
-    too (1.1 GB for Gemma 3 270M); an unwritable cache keeps the merged transformers model running instead."""
+    """The adapter merged into its GGUF base and written once as the GGUF ``file`` (in a cache folder of its
+    own, :func:`~llmga.checkpoints.write_once`; :func:`~llmga.brain.gguf_export.merge_lora_gguf`), run by
+    llama.cpp. An unwritable cache leaves the adapter merged in transformers instead."""
     from .llama_cpp_brain import LlamaCppBrain
 
     if not file.is_file():
         from ..checkpoints import write_once
-        from .gguf_export import export_gguf
-
-        def merge_and_export(folder: Path) -> None:
-            brain = _merged_model(adapter, base, runtime, merged, keep=False)
-            state = {name: tensor.float().numpy() for name, tensor in brain.model.state_dict().items()}
-            export_gguf(state, Path(base.location), folder / file.name, chat_template=brain.tokenizer.chat_template)
+        from .gguf_export import merge_lora_gguf
 
         try:
-            write_once(file.parent, merge_and_export)
+            write_once(file.parent, lambda folder: merge_lora_gguf(adapter, Path(base.location), folder / file.name))
         except OSError as exc:
             log.info("the merged model was not written as GGUF (%s); transformers runs it", exc)
             return _merged_model(adapter, base, runtime, merged, keep=False)
