@@ -199,14 +199,18 @@ def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2
 
 
 @needs_llama_cpp
-def test_a_cache_that_cannot_take_the_gguf_file_leaves_the_adapter_on_transformers(smollm2_adapter, monkeypatch):
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"),  # a full cache
+                                     ValueError("no GGUF name for model.extra.weight")])  # weights it cannot place
+def test_a_gguf_file_that_cannot_be_written_leaves_the_adapter_on_transformers(smollm2_adapter, tmp_path,
+                                                                                monkeypatch, failure):
     import llmga.brain.gguf_export as export
     from llmga.brain import load_brain
     from llmga.brain.transformers_brain import TransformersBrain
 
-    def disk_full(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def fail(*args, **kwargs):
+        raise failure
 
-    monkeypatch.setattr(export, "merge_lora_gguf", disk_full)
+    monkeypatch.setattr(export, "merge_lora_gguf", fail)
     brain = load_brain(str(smollm2_adapter))
     assert isinstance(brain, TransformersBrain) and brain.system_prompt == "You draw shapes."
+    assert not list((tmp_path / "cache" / "merged").glob("*gguf*"))  # nothing half-written left

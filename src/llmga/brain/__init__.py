@@ -221,8 +221,8 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
         why_not = "llama-cpp-python is not installed"
     elif not written and base_architecture(Path(base.location)) not in MERGEABLE:
         why_not = f"its base's architecture is not one llmga writes as GGUF ({', '.join(MERGEABLE)})"
-    elif not written and adapter is not None and unmergeable(adapter):
-        why_not = unmergeable(adapter)
+    elif not written and adapter is not None and (odd := unmergeable(adapter)):
+        why_not = odd
     elif runtime.dtype not in (None, "float32"):
         why_not = f"--dtype {runtime.dtype} asks for transformers"
     if runtime.brain_engine == "llama.cpp":
@@ -235,7 +235,8 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
 def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path, file: Path) -> Brain:
     """The adapter merged into its GGUF base and written once as the GGUF ``file`` (in a cache folder of its
     own, :func:`~llmga.checkpoints.write_once`; :func:`~llmga.brain.gguf_export.merge_lora_gguf`), run by
-    llama.cpp. An unwritable cache leaves the adapter merged in transformers instead."""
+    llama.cpp. An unwritable cache, or an adapter whose weights the merge cannot place, leaves the adapter
+    merged in transformers instead."""
     from .llama_cpp_brain import LlamaCppBrain
 
     if not file.is_file():
@@ -244,7 +245,7 @@ def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merg
 
         try:
             write_once(file.parent, lambda folder: merge_lora_gguf(adapter, Path(base.location), folder / file.name))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             log.info("the merged model was not written as GGUF (%s); transformers runs it", exc)
             return _merged_model(adapter, base, runtime, merged, keep=False)
     return LlamaCppBrain(file, device=runtime.brain_device)
