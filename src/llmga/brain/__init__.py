@@ -187,7 +187,7 @@ def loads_without_torch(spec: BrainSpec, runtime: RuntimeSettings | None = None)
         return True
     if spec.kind != "adapter":
         return False
-    from .gguf_export import reads_without_torch
+    from .gguf_merge import reads_without_torch
 
     adapter = Path(spec.location)
     _, _, written, engine = _adapter_plan(adapter, runtime)
@@ -212,7 +212,7 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
 
     if runtime.brain_engine == "transformers":
         return "transformers"
-    from .gguf_export import MERGEABLE, base_architecture, unmergeable
+    from .gguf_merge import MERGEABLE, base_architecture, unmergeable
 
     why_not = None
     if base.kind != "gguf":
@@ -234,14 +234,14 @@ def _adapter_engine(base: BrainSpec, runtime: RuntimeSettings, written: bool = F
 
 def _on_llama_cpp(adapter: Path, base: BrainSpec, runtime: RuntimeSettings, merged: Path, file: Path) -> Brain:
     """The adapter merged into its GGUF base and written once as the GGUF ``file`` (in a cache folder of its
-    own, :func:`~llmga.checkpoints.write_once`; :func:`~llmga.brain.gguf_export.merge_lora_gguf`), run by
+    own, :func:`~llmga.checkpoints.write_once`; :func:`~llmga.brain.gguf_merge.merge_lora_gguf`), run by
     llama.cpp. An unwritable cache, or an adapter whose weights the merge cannot place, leaves the adapter
     merged in transformers instead."""
     from .llama_cpp_brain import LlamaCppBrain
 
     if not file.is_file():
         from ..checkpoints import write_once
-        from .gguf_export import merge_lora_gguf
+        from .gguf_merge import merge_lora_gguf
 
         try:
             write_once(file.parent, lambda folder: merge_lora_gguf(adapter, Path(base.location), folder / file.name))

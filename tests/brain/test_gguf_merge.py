@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llmga.brain import BrainSpec, _adapter_engine
-from llmga.brain.gguf_export import merge_lora_gguf
+from llmga.brain.gguf_merge import merge_lora_gguf
 from llmga.checkpoints import smollm2_gguf
 from llmga.errors import InvalidInputError
 from llmga.settings import RuntimeSettings
@@ -101,7 +101,7 @@ def _gguf_with_keys(file, pairs):
 def test_the_architecture_of_a_gguf_file_is_read_wherever_its_key_is(tmp_path, monkeypatch, pairs, header_only):
     import gguf
 
-    from llmga.brain.gguf_export import base_architecture
+    from llmga.brain.gguf_merge import base_architecture
 
     file = _gguf_with_keys(tmp_path / "m.gguf", pairs)
     if header_only:
@@ -203,7 +203,7 @@ def test_an_adapter_on_a_gguf_base_is_written_once_and_runs_on_llama_cpp(smollm2
                                      ValueError("no GGUF name for model.extra.weight")])  # weights it cannot place
 def test_a_gguf_file_that_cannot_be_written_leaves_the_adapter_on_transformers(smollm2_adapter, tmp_path,
                                                                                 monkeypatch, failure):
-    import llmga.brain.gguf_export as export
+    import llmga.brain.gguf_merge as export
     from llmga.brain import load_brain
     from llmga.brain.transformers_brain import TransformersBrain
 
