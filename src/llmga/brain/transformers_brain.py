@@ -327,28 +327,33 @@ def materialize_gguf(gguf_path: Path, cache_dir: Path) -> Path:
     return write_once(target, convert)
 
 
+#: held while a GGUF file is converted (:func:`_gguf_read_once` swaps the library's reader meanwhile)
+_CONVERTING = threading.Lock()
+
+
 @contextmanager
 def _gguf_read_once() -> Iterator[None]:
     """Within the block, ``gguf.GGUFReader`` parses each file once. transformers reads a GGUF file three times to
     convert it (its config, its tokenizer, its weights), each time parsing every metadata field: about 10 s each
     for Gemma 3's 262k-token vocabulary on 2 CPU cores. The reader only reads (a memory map), so one serves all
-    three."""
+    three. One thread converts at a time, so the library's own reader is always put back."""
     import gguf
 
-    parse = gguf.GGUFReader
-    readers: dict[tuple[str, str], Any] = {}
+    with _CONVERTING:
+        parse = gguf.GGUFReader
+        readers: dict[tuple[str, str], Any] = {}
 
-    def read(path: Any, mode: str = "r") -> Any:
-        key = (str(Path(path).resolve()), mode)
-        if key not in readers:
-            readers[key] = parse(path, mode)
-        return readers[key]
+        def read(path: Any, mode: str = "r") -> Any:
+            key = (str(Path(path).resolve()), mode)
+            if key not in readers:
+                readers[key] = parse(path, mode)
+            return readers[key]
 
-    gguf.GGUFReader = read
-    try:
-        yield
-    finally:
-        gguf.GGUFReader = parse
+        gguf.GGUFReader = read
+        try:
+            yield
+        finally:
+            gguf.GGUFReader = parse
 
 
 def _add_chat_format(model: Any, tokenizer: Any) -> None:
