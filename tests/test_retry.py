@@ -1,8 +1,10 @@
 """Which replies are asked again: letters of a script the conversation never used."""
 
 from llmga.protocol import parse_reply
-from llmga.retry import RETRY_TEMPERATURE, allowed_scripts, ask_again, ask_again_in_scripts, foreign_scripts
+from llmga.retry import (RETRY_TEMPERATURE, allowed_scripts, ask_again, ask_again_in_scripts, edit_kept, foreign_scripts,
+                         unchanged)
 from llmga.settings import SamplingSettings
+from llmga.world.captions import absolute_prompt
 
 
 def test_letters_of_a_script_the_conversation_never_used_are_foreign():
@@ -61,3 +63,14 @@ def test_a_reply_masked_already_is_asked_again_hotter_at_once():
 
     ask_again_in_scripts(ask, "draw a cat", SamplingSettings(temperature=0.0), masks=True, masked_first=True)
     assert asked == [(asked[0][0], frozenset({"LATIN"}))] and asked[0][0].temperature == RETRY_TEMPERATURE
+
+
+def test_an_edit_is_unchanged_when_the_painters_read_it_as_the_same_picture():
+    asked = "a small blue circle at the bottom left and a large red star at the top right, on sand under a day sky"
+    reading = "a large red star at the top right and a small blue circle at the bottom left, on sand under a day sky"
+    same = parse_reply(f'<gen_img task="edit">{reading}</gen_img>')
+    assert not unchanged(same, asked)  # as text they differ
+    assert unchanged(same, asked, absolute_prompt)  # the world painters paint one picture from both
+    assert not edit_kept(same, [asked], absolute_prompt)(same)
+    moved = parse_reply(f'<gen_img task="edit">{reading.replace("top right", "top middle")}</gen_img>')
+    assert not unchanged(moved, asked, absolute_prompt) and edit_kept(same, [asked], absolute_prompt)(moved)

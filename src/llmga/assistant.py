@@ -141,11 +141,12 @@ class Assistant:
             notices += [notice] if notice else []
         target = self._target(chosen, request)
         target_prompt = self.conversation.prompt_of(target)
-        if chosen.task is Task.EDIT and unchanged(reply, target_prompt):
+        if chosen.task is Task.EDIT and unchanged(reply, target_prompt, self.painters.read):
             seen = {p for turn in self.conversation.turns for p in turn.prompts} | {target_prompt}
             raw, reply, notice = self._ask_again(
                 raw, reply, "gave the picture back unchanged", "the picture comes back unchanged: say what to change",
-                lambda ask: ask_again(ask, edit_kept(reply, seen), self.sampling, self.brain.end_markers))
+                lambda ask: ask_again(ask, edit_kept(reply, seen, self.painters.read), self.sampling,
+                                      self.brain.end_markers))
             notices.append(notice)
         for prompt in reply.prompts if on_prompt else ():
             on_prompt(prompt)

@@ -39,15 +39,17 @@ RETRIES = 4
 RETRY_TEMPERATURE = 0.8
 
 
-def unchanged(reply: Reply, prompt: str | None) -> bool:
-    """Whether ``reply`` paints ``prompt``, the picture being edited, again as it is."""
-    return prompt is not None and prompt in reply.prompts
+def unchanged(reply: Reply, prompt: str | None, read: Callable[[str], str] = str) -> bool:
+    """Whether ``reply`` paints ``prompt``, the picture being edited, again as it is, both read as the painters
+    read them (``read``: a world caption's objects in any order are the same picture)."""
+    return prompt is not None and read(prompt) in {read(p) for p in reply.prompts}
 
 
-def edit_kept(first: Reply, seen: Collection[str]) -> Callable[[Reply], bool]:
+def edit_kept(first: Reply, seen: Collection[str], read: Callable[[str], str] = str) -> Callable[[Reply], bool]:
     """Whether a reply asked again for the edit ``first`` can be kept: it names the same task and paints none
-    of the prompts ``seen`` in the conversation so far."""
-    return lambda reply: bool(reply.prompts) and not set(reply.prompts) & set(seen) \
+    of the prompts ``seen`` in the conversation so far (read as ``read`` reads them)."""
+    painted = {read(p) for p in seen}
+    return lambda reply: bool(reply.prompts) and not {read(p) for p in reply.prompts} & painted \
         and reply.stated_task == first.stated_task
 
 

@@ -20,6 +20,8 @@ from llmga.world import (
     Scene,
     absolute_prompt,
     detailed_caption,
+    ordered_caption,
+    prompt_objects,
     relative_caption,
     oracle_paint,
     parse_caption,
@@ -172,9 +174,13 @@ def test_a_relation_places_an_object_next_to_the_one_before_in_the_order_asked()
     assert relative_caption(apart, Background()).endswith("at the center, on grass under a day sky")
 
 
-def test_absolute_prompt_gives_relations_their_cells_and_leaves_other_prompts_alone():
+def test_absolute_prompt_gives_relations_their_cells_puts_objects_in_reading_order_and_leaves_other_prompts_alone():
     upwards = relative_caption(EXAMPLE_PAIR.objects[::-1], EXAMPLE_PAIR.background)
     assert absolute_prompt(upwards) == detailed_caption(EXAMPLE_PAIR)
+    asked = ordered_caption(EXAMPLE_PAIR.objects[::-1], EXAMPLE_PAIR.background)
+    assert asked.startswith("a small green square at the center and a small blue circle at the top middle and ")
+    assert absolute_prompt(asked) == detailed_caption(EXAMPLE_PAIR)
+    assert prompt_objects(asked) == list(EXAMPLE_PAIR.objects[::-1])
     for untouched in ("a cat on a sofa below it", detailed_caption(EXAMPLE),
                       "a small red star at the top left and a blue circle above it, on sand under a day sky"):
         assert absolute_prompt(untouched) == untouched

@@ -61,7 +61,7 @@ from ..retry import allowed_scripts, ask_again, ask_again_in_scripts, edit_kept,
 from ..protocol import Reply, parse_reply
 from ..routing import TurnInputs, route, settle
 from ..settings import SamplingSettings
-from ..world.captions import oracle_paint, parse_detailed_or_none
+from ..world.captions import absolute_prompt, oracle_paint, parse_detailed_or_none
 from ..world.requests import BACKGROUND_ATTRIBUTES, OBJECT_ATTRIBUTES, Request, shows, value_of
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, VOCAB, Background, Obj, Scene
 from .metrics import share_interval
@@ -352,8 +352,8 @@ def ask_again_as_the_assistant_does(brain, items: Sequence[ChatItem], raw: list[
             other_scripts[index], raw[index] = raw[index], found[1] if found else raw[index]
         reply = parse_reply(raw[index], brain.end_markers)
         seen = [p for _, answered in item.history for p in parse_reply(answered).prompts]
-        if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None):
-            found = ask_again(ask, edit_kept(reply, seen), settings, brain.end_markers)
+        if decided_task(item, reply) == "edit" and unchanged(reply, seen[-1] if seen else None, absolute_prompt):
+            found = ask_again(ask, edit_kept(reply, seen, absolute_prompt), settings, brain.end_markers)
             edits[index], raw[index] = raw[index], found[1] if found else raw[index]
     return edits, other_scripts
 

@@ -166,16 +166,29 @@ def background_phrase(background: Background) -> str:
 
 def detailed_caption(scene: Scene) -> str:
     """Every object (size, colour, shape, position) and the background, in the fixed grammar."""
-    objects = " and ".join(object_phrase(o) for o in scene.objects) or EMPTY
-    return f"{objects}, {background_phrase(scene.background)}"
+    return ordered_caption(scene.objects, scene.background)
+
+
+def ordered_caption(objects: Sequence[Obj], background: Background) -> str:
+    """The detailed caption of ``objects`` in the order given, each at its cell (:func:`detailed_caption`
+    lists a scene's in reading order)."""
+    return _caption([object_phrase(obj) for obj in objects], background)
 
 
 def relative_caption(objects: Sequence[Obj], background: Background) -> str:
     """The detailed caption of ``objects`` in the order given, each in a cell next to the one before it placed
     by that relation (``a large red star at the top left and a small blue circle below it, …``)."""
-    phrases = [object_phrase(obj, relation_between(objects[i - 1].position, obj.position) if i else None)
-               for i, obj in enumerate(objects)]
+    return _caption([object_phrase(obj, relation_between(objects[i - 1].position, obj.position) if i else None)
+                     for i, obj in enumerate(objects)], background)
+
+
+def _caption(phrases: Sequence[str], background: Background) -> str:
     return f"{' and '.join(phrases) or EMPTY}, {background_phrase(background)}"
+
+
+def prompt_objects(prompt: str) -> list[Obj]:
+    """The objects of a world caption in the order it names them (one placed by a relation at its cell)."""
+    return parse_caption(prompt).objects
 
 
 def short_caption(scene: Scene) -> str:
@@ -307,13 +320,14 @@ def parse_detailed_or_none(text: str) -> Scene | None:
 
 
 def absolute_prompt(prompt: str) -> str:
-    """``prompt`` with every object placed by its cell, where it is a world caption that places one by a
-    relation (``… and a blue circle below it`` → ``… and a small blue circle at the …``); any other prompt
-    as it is. The world painters were trained on cells only."""
-    parsed = parse_caption(prompt)
-    if parsed.problems or not re.search(rf"\b(?:{'|'.join(_RELATION_WORDS)})\b", _normalise(prompt)):
-        return prompt
-    return detailed_caption(parsed.scene())
+    """``prompt`` as the world painters were trained to read it, where it is a whole world caption: each object
+    at its cell and in reading order (``a small blue circle at the bottom left and a large red star at the top
+    right, …`` → ``a large red star at the top right and a small blue circle at the bottom left, …``; ``… and a
+    small blue circle below it`` → ``… at the …``); any other prompt as it is. The painters take much of an
+    object's place from where its phrase stands (``docs/world-experiments.md``), and the world assistants name
+    objects in the order asked."""
+    scene = parse_detailed_or_none(prompt)
+    return prompt if scene is None else detailed_caption(scene)
 
 
 def oracle_paint(prompt: str, size: int = 32, strict: bool = True) -> Image.Image:
