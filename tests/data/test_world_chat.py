@@ -191,6 +191,36 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
     assert before != after and edit.scenes == (before, after)
 
 
+def test_objects_are_named_in_the_order_asked_and_an_edit_keeps_the_order_of_the_caption_it_edits():
+    from llmga.world.captions import prompt_objects
+
+    asked_out_of_reading_order = edits_out_of_reading_order = 0
+    for item in TRAINING + HELD_OUT:
+        if item.task is None:
+            continue
+        named = prompt_objects(parse_reply(item.reply).prompts[0])
+        if item.task == "generate" and item.kind in ("several", "relative"):
+            # the caption's objects in the order the request names their colours (where the colours differ)
+            words = world_english.COLOUR if item.language == "en" else world_chinese.COLOUR
+            options = [(w.all() if isinstance(w, Phrasings) else (w,)) for w in (words[o.colour] for o in named)]
+            at = [min(item.request.find(w) for w in ws if w in item.request) for ws in options]
+            assert len({o.colour for o in named}) < len(named) or at == sorted(at), item
+            asked_out_of_reading_order += [o.cell for o in named] != sorted(o.cell for o in named)
+        if item.task in ("edit", "similar"):
+            before = prompt_objects(parse_reply(item.history[-1][1]).prompts[0])
+            kept = [o for o in named if o in before]
+            assert kept == [o for o in before if o in kept], item  # unchanged objects keep their order
+            changed = [(i, o) for i, o in enumerate(named) if o not in before]
+            if len(named) > len(before):  # an object added goes last
+                assert [i for i, _ in changed] == [len(named) - 1], item
+            elif changed:  # a changed object stays where it stood
+                (index, now), = changed
+                (old,) = [o for o in before if o not in named]
+                assert before.index(old) == index, item
+            edits_out_of_reading_order += [o.cell for o in named] != sorted(o.cell for o in named)
+    assert asked_out_of_reading_order > 50 and edits_out_of_reading_order > 50
+
+
 def test_a_resize_is_made_or_answered_by_the_size_the_object_has():
     items = [item for item in TRAINING if item.kind == "resize"]
     assert {item.language for item in items} == {"en", "zh"}

@@ -10,11 +10,16 @@ reply taught for it:
   every named attribute and fills the rest with varied choices; a second
   object asked for by its relation to the first is written by that relation
   (the caption grammar's "… and a small blue circle below it"), so the
-  assistant copies the relation instead of working out the cell;
+  assistant copies the relation instead of working out the cell; objects are
+  named in the order asked, not in the reading order the painters read
+  (:func:`llmga.world.captions.absolute_prompt` puts them in it), so that the
+  assistant need not work out a cell before it writes the object;
 - ``anything``: "surprise me": everything is the assistant's choice;
 - ``followup``: after a painted picture, an edit of it (the reply's tag says
   ``task="edit"``), another one like it (``task="similar"``), a new picture,
-  or thanks;
+  or thanks; an edit's (and a similar picture's) caption names the objects in the
+  order the picture's caption named them, a changed one where it stood and an
+  added one last, so that the assistant copies the caption and changes one phrase;
 - ``two-object-edit`` (trained only): after a two-object picture, an edit of
   one of the two (recolour, replace, remove, resize, move) or an added third; only the edit's
   reply is trained (the record's ``"train_on": "last"``), so these items teach
@@ -63,10 +68,10 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import InvalidInputError
-from ..protocol import tag_prompt
+from ..protocol import parse_reply, tag_prompt
 from ..world.assistants import SYSTEM_PROMPT
-from ..world.captions import RELATIONS, detailed_caption, neighbour, relative_caption
-from ..world.edits import EDIT_KINDS, OBJECT_KINDS, resize, sample_edit
+from ..world.captions import RELATIONS, detailed_caption, neighbour, ordered_caption, prompt_objects, relative_caption
+from ..world.edits import EDIT_KINDS, OBJECT_KINDS, EditPair, resize, sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
 from . import world_chinese, world_english
@@ -138,12 +143,30 @@ def painted_reply(language: ModuleType, rng: random.Random, scene: Scene, task: 
 
 
 def reply_caption(ask: Ask, scene: Scene) -> str | None:
-    """Where the request placed an object by its relation to the one before: the caption in the order asked,
-    that object placed by the same relation (else None: the plain detailed caption)."""
-    if not any(mention.relation for mention in ask.mentions):
+    """Where the request names two objects or more: the caption in the order asked, an object placed by its
+    relation to the one before placed by the same relation (else None: the plain detailed caption)."""
+    if len(ask.mentions) < 2:
         return None
     by_look = {(o.colour, o.shape): o for o in scene.objects}
-    return relative_caption([by_look[m.colour, m.shape] for m in ask.mentions], scene.background)
+    objects = [by_look[m.colour, m.shape] for m in ask.mentions]
+    caption = relative_caption if any(mention.relation for mention in ask.mentions) else ordered_caption
+    return caption(objects, scene.background)
+
+
+def last_prompt(item: ChatItem) -> str:
+    """The prompt ``item``'s reply paints."""
+    return parse_reply(item.reply).prompts[-1]
+
+
+def caption_after(pair: EditPair, picture: ChatItem) -> str:
+    """The caption of ``pair``'s target with its objects in the order ``picture``'s caption named the source's:
+    a changed object where it stood, a removed one left out, an added one last."""
+    previous = prompt_objects(last_prompt(picture))
+    old = [o for o in pair.source.objects if o not in pair.target.objects]
+    new = [o for o in pair.target.objects if o not in pair.source.objects]
+    changed = dict(zip(old, new)) if len(old) == len(new) else {}
+    ordered = [changed.get(o, o) for o in previous if o in changed or o in pair.target.objects]
+    return ordered_caption(ordered + [o for o in pair.target.objects if o not in ordered], pair.target.background)
 
 
 def _background(rng: random.Random) -> Background:
@@ -256,8 +279,8 @@ def edit_item(kind: str, first: ChatItem, language: ModuleType, rng: random.Rand
     while want_held is False and colour_shapes(pair.target) & held:
         pair = sample_edit(source, rng, kinds, max_objects=3)
     return ChatItem(kind, code, ((first.request, first.reply),), language.edit(pair, rng, split),
-                    painted_reply(language, rng, pair.target, "edit"), "edit", Request(pair.target, EVERYTHING),
-                    (source, pair.target))
+                    painted_reply(language, rng, pair.target, "edit", caption_after(pair, first)), "edit",
+                    Request(pair.target, EVERYTHING), (source, pair.target))
 
 
 def two_object_edit_item(language: ModuleType, rng: random.Random, split: str, held: set, code: str,
@@ -281,8 +304,8 @@ def followup_item(language: ModuleType, rng: random.Random, split: str, held: se
         return edit_item("followup", first, language, rng, split, held, want_held, code)
     if turn == "similar":
         return ChatItem("followup", code, history, language.similar(rng, split),
-                        painted_reply(language, rng, source, "similar"), "similar", Request(source, EVERYTHING),
-                        (source,))
+                        painted_reply(language, rng, source, "similar", last_prompt(first)), "similar",
+                        Request(source, EVERYTHING), (source,))
     if turn == "new":
         return new_request_item("followup", first, language, rng, split, held, want_held, code)
     asked, answer = language.chat("thanks", rng, split)
@@ -316,8 +339,8 @@ def resize_item(language: ModuleType, rng: random.Random, split: str, held: set,
     pair = resize(source, rng)
     if rng.random() < 0.5:
         return ChatItem("resize", code, history, language.edit(pair, rng, split),
-                        painted_reply(language, rng, pair.target, "edit"), "edit", Request(pair.target, EVERYTHING),
-                        (source, pair.target))
+                        painted_reply(language, rng, pair.target, "edit", caption_after(pair, first)), "edit",
+                        Request(pair.target, EVERYTHING), (source, pair.target))
     obj = next(o for o in source.objects if o not in pair.target.objects)
     asked, answer = language.same_size(source, obj, rng, split)
     return ChatItem("resize", code, history, asked, answer, scenes=(source,))
