@@ -15,7 +15,7 @@ from llmga.data.world_chat import (CHINESE_SHARE, KINDS, PICTURE_FIRST, SHARES, 
                                    colour_shapes, held_out_chat, held_out_pairs, held_out_switched, training_items)
 from llmga.data.world_wording import HELD, OUTSIDE_THINGS, SPLITS, Ask, Mention, Phrasings, phrasings, whole_ask
 from llmga.protocol import parse_reply
-from llmga.world.captions import parse_detailed
+from llmga.world.captions import parse_caption, parse_detailed
 from llmga.world.requests import shows
 from llmga.world.scene import Background, Obj, Scene, sample_scene, sample_scenes
 
@@ -192,13 +192,11 @@ def test_a_follow_up_edit_is_a_two_turn_conversation_on_the_first_picture():
 
 
 def test_objects_are_named_in_the_order_asked_and_an_edit_keeps_the_order_of_the_caption_it_edits():
-    from llmga.world.captions import prompt_objects
-
     asked_out_of_reading_order = edits_out_of_reading_order = 0
     for item in TRAINING + HELD_OUT:
         if item.task is None:
             continue
-        named = prompt_objects(parse_reply(item.reply).prompts[0])
+        named = parse_caption(parse_reply(item.reply).prompts[0]).objects
         if item.task == "generate" and item.kind in ("several", "relative"):
             # the caption's objects in the order the request names their colours (where the colours differ)
             words = world_english.COLOUR if item.language == "en" else world_chinese.COLOUR
@@ -207,7 +205,7 @@ def test_objects_are_named_in_the_order_asked_and_an_edit_keeps_the_order_of_the
             assert len({o.colour for o in named}) < len(named) or at == sorted(at), item
             asked_out_of_reading_order += [o.cell for o in named] != sorted(o.cell for o in named)
         if item.task in ("edit", "similar"):
-            before = prompt_objects(parse_reply(item.history[-1][1]).prompts[0])
+            before = parse_caption(parse_reply(item.history[-1][1]).prompts[0]).objects
             kept = [o for o in named if o in before]
             assert kept == [o for o in before if o in kept], item  # unchanged objects keep their order
             changed = [(i, o) for i, o in enumerate(named) if o not in before]

@@ -21,7 +21,6 @@ from llmga.world import (
     absolute_prompt,
     detailed_caption,
     ordered_caption,
-    prompt_objects,
     relative_caption,
     oracle_paint,
     parse_caption,
@@ -180,7 +179,7 @@ def test_absolute_prompt_gives_relations_their_cells_puts_objects_in_reading_ord
     asked = ordered_caption(EXAMPLE_PAIR.objects[::-1], EXAMPLE_PAIR.background)
     assert asked.startswith("a small green square at the center and a small blue circle at the top middle and ")
     assert absolute_prompt(asked) == detailed_caption(EXAMPLE_PAIR)
-    assert prompt_objects(asked) == list(EXAMPLE_PAIR.objects[::-1])
+    assert parse_caption(asked).objects == list(EXAMPLE_PAIR.objects[::-1])
     for untouched in ("a cat on a sofa below it", detailed_caption(EXAMPLE),
                       "a small red star at the top left and a blue circle above it, on sand under a day sky"):
         assert absolute_prompt(untouched) == untouched

@@ -70,7 +70,7 @@ from types import ModuleType
 from ..errors import InvalidInputError
 from ..protocol import parse_reply, tag_prompt
 from ..world.assistants import SYSTEM_PROMPT
-from ..world.captions import RELATIONS, detailed_caption, neighbour, ordered_caption, prompt_objects, relative_caption
+from ..world.captions import RELATIONS, detailed_caption, neighbour, ordered_caption, parse_caption, relative_caption
 from ..world.edits import EDIT_KINDS, OBJECT_KINDS, EditPair, resize, sample_edit
 from ..world.requests import EVERYTHING, Request
 from ..world.scene import COLOURS, POSITIONS, SHAPES, SIZES, TERRAINS, TIMES, Background, Obj, Scene
@@ -161,7 +161,7 @@ def last_prompt(item: ChatItem) -> str:
 def caption_after(pair: EditPair, picture: ChatItem) -> str:
     """The caption of ``pair``'s target with its objects in the order ``picture``'s caption named the source's:
     a changed object where it stood, a removed one left out, an added one last."""
-    previous = prompt_objects(last_prompt(picture))
+    previous = parse_caption(last_prompt(picture)).objects  # in the order the caption names them
     old = [o for o in pair.source.objects if o not in pair.target.objects]
     new = [o for o in pair.target.objects if o not in pair.source.objects]
     changed = dict(zip(old, new)) if len(old) == len(new) else {}

@@ -22,7 +22,6 @@ from .captions import (
     ordered_caption,
     parse_caption,
     parse_detailed,
-    prompt_objects,
     relative_caption,
     short_caption,
 )
@@ -83,7 +82,6 @@ __all__ = [
     "outpaint_mask",
     "parse_caption",
     "parse_detailed",
-    "prompt_objects",
     "relative_caption",
     "random_mask",
     "render",

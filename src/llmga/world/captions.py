@@ -186,11 +186,6 @@ def _caption(phrases: Sequence[str], background: Background) -> str:
     return f"{' and '.join(phrases) or EMPTY}, {background_phrase(background)}"
 
 
-def prompt_objects(prompt: str) -> list[Obj]:
-    """The objects of a world caption in the order it names them (one placed by a relation at its cell)."""
-    return parse_caption(prompt).objects
-
-
 def short_caption(scene: Scene) -> str:
     """Colour and shape of each object: ``a red star`` (``an empty scene`` when there is none)."""
     return " and ".join(f"a {o.colour} {o.shape}" for o in scene.objects) or EMPTY
