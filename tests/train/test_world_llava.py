@@ -67,8 +67,10 @@ def test_a_grounded_tower_reads_each_cell_through_the_same_pixels_it_trained_on(
     assert (inputs["input_ids"] == brain.model.config.image_token_id).sum() == 9
 
 
-def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, world_llava_trained, tmp_path):
-    """``--base gemma3-world``: the assistant starts from the adapter's merged LM, not from the adapter's base."""
+def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, world_llava_trained, tmp_path,
+                                                                      monkeypatch):
+    """``--base gemma3-world``: the assistant starts from the adapter's merged LM, not from the adapter's base,
+    and keeps no merged copy of the adapter in the cache (the built model holds it)."""
     from llmga.errors import InvalidInputError
 
     lm = tmp_path / "lm"  # a base that ends a turn with a token of its own besides its eos (as Gemma 3 does)
@@ -80,7 +82,9 @@ def test_a_text_adapter_is_merged_into_the_language_model_it_builds_on(tiny, wor
     conversation = Conversation()
     conversation.add_user("Draw a red fox.")
     text_only = conversation.to_messages(False)[0]
+    monkeypatch.setenv("LLMGA_CACHE", str(tmp_path / "cache"))
     llava = load_brain(str(build_world_llava(tmp_path / "llava", tiny.clip_vision(), base=str(adapter))))
+    assert not list((tmp_path / "cache").glob("merged/*")), "the build kept a merged copy of the adapter"
     assert llava.model.generation_config.eos_token_id == stops
     merged, base = load_brain(str(adapter)), load_brain(str(lm))
     want = logits(merged, text_only, ())

@@ -124,13 +124,13 @@ def _causal_lm(base: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ..brain import cache_dir, load_brain, resolve_brain
+    from ..brain import cache_dir, merged_for_reading, resolve_brain
     from ..brain.transformers_brain import materialize_gguf
     from ..settings import RuntimeSettings
 
     resolved = resolve_brain(base)
     if resolved.kind == "adapter":
-        brain = load_brain(resolved, runtime=RuntimeSettings(brain_engine="transformers", dtype="float32"))
+        brain = merged_for_reading(Path(resolved.location), RuntimeSettings(brain_engine="transformers", dtype="float32"))
         if brain.processor is not None:
             raise InvalidInputError(f"the world assistant's base must be a text-only LM, not {base!r} (multimodal)")
         return brain.model, brain.tokenizer
