@@ -169,7 +169,7 @@ def _merged_adapter(path: Path, runtime: RuntimeSettings) -> Brain:
 
 def merged_for_reading(path: Path, runtime: RuntimeSettings) -> Brain:
     """The adapter at ``path`` merged into its base in transformers, for a builder that reads its weights once
-    (``world-llava``'s language model): a kept merged copy is read where there is one, a new merge is kept
+    (a LLaVA model composed on it): a kept merged copy is read where there is one, a new merge is kept
     nowhere (it would only take the disk a model's size again)."""
     base, merged, _, _ = _adapter_plan(path, runtime)
     return _merged_model(path, base, runtime, merged, keep=False)
