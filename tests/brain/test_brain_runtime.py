@@ -111,7 +111,7 @@ def test_a_reply_on_llama_cpp_depends_on_the_conversation_not_on_what_the_brain_
     settings = SamplingSettings(temperature=0.0, max_new_tokens=24)
     talking, fresh = (LlamaCppBrain(smollm2_gguf(), n_ctx=1024, device="cpu") for _ in range(2))
     conv = Conversation(system_prompt="You are a helpful assistant.")
-    for asked in ["Hi!", "Name a colour.", "And another one?", "Which shape has three sides?", "Thanks!"]:
+    for asked in ["Hi!", "Name a colour.", "Thanks!"]:
         conv.add_user(asked)
         messages = conv.to_messages(False)[0]
         reply = complete(talking, BrainRequest(messages, settings=settings))
